@@ -1,0 +1,6 @@
+"""momentum-search: measured hyperparameter search for MomentumRNNs."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,422 @@
+"""The `momentum-search` command line: parse, call the library, print.
+
+Heavy imports (torch, optuna, ray, plotly) happen inside the commands so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from momentum_search.trainers import TrainResult
+
+app = typer.Typer(
+    name="momentum-search",
+    help="Measured hyperparameter search for the momentum coefficients of MomentumRNNs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a storage URL may hold a password
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line to stderr and exit 1: the CLI's only way to report bad input."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def error_message(exc: Exception) -> str:
+    """One line for a bad-input exception; pydantic errors name the field."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
+        return "; ".join(parts)
+    return str(exc)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+    except yaml.YAMLError as exc:
+        fail(f"{path} is not valid YAML: {str(exc).splitlines()[0]}")
+    if not isinstance(data, dict):
+        fail(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+# ---- train ------------------------------------------------------------------------------------
+
+TRAIN_FIELDS = (
+    "task", "cell", "mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init",
+    "optimizer", "lr", "batch_size", "epochs", "grad_clip", "seed", "threads", "device",
+)  # fmt: skip
+
+
+def _parse_task_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--task-param takes KEY=VALUE, got {pair!r}")
+        params[key] = yaml.safe_load(value)  # "50" -> 50, "true" -> True, "a.txt" -> "a.txt"
+    return params
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0
+
+
+def _result_table(results: list[TrainResult]) -> Table:
+    first = results[0]
+    table = Table(title=f"{first.config.cell} on {first.config.task}  ({first.metric}, {first.direction})")
+    for column in ("seed", "best valid", "epoch", "test at best", "epochs run", "time [s]", "status"):
+        table.add_column(column, justify="right")
+    for r in results:
+        status = "diverged" if r.diverged else "stopped" if r.stopped else "ok"
+        table.add_row(
+            str(r.config.seed), f"{r.best_value:.4f}", str(r.best_epoch), f"{r.test_value:.4f}",
+            str(r.epochs_run), f"{r.wall_time:.1f}", status,
+        )  # fmt: skip
+    if len(results) > 1:
+        (vm, vs), (tm, ts) = (_mean_std([getattr(r, k) for r in results]) for k in ("best_value", "test_value"))
+        table.add_section()
+        table.add_row("mean ± std", f"{vm:.4f} ± {vs:.4f}", "", f"{tm:.4f} ± {ts:.4f}", "", "", "")
+    return table
+
+
+@app.command()
+def train(
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file of settings; options override it.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="copy, adding, digits, pdigits, mnist, pmnist, timit, ptb.")] = None,
+    task_param: Annotated[list[str], typer.Option(help="Task parameter KEY=VALUE (repeatable), e.g. length=100.")] = [],
+    data_dir: Annotated[Optional[Path], typer.Option(help="Data folder of mnist, pmnist, timit and ptb.")] = None,
+    cell: Annotated[Optional[str], typer.Option(help="Cell kind, e.g. lstm, momentum-lstm, adam-gru, sr-exprnn.")] = None,
+    mu: Annotated[Optional[float], typer.Option(help="Momentum μ, 0 ≤ μ < 1.")] = None,
+    s: Annotated[Optional[float], typer.Option(help="Step size s > 0.")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="Adam/RMSProp β, 0 ≤ β < 1.")] = None,
+    eps: Annotated[Optional[float], typer.Option(help="Adam/RMSProp ε > 0.")] = None,
+    restart: Annotated[Optional[int], typer.Option(help="Scheduled-restart frequency F ≥ 1.")] = None,
+    hidden_size: Annotated[Optional[int], typer.Option(help="Hidden units per layer.")] = None,
+    num_layers: Annotated[Optional[int], typer.Option(help="Stacked layers.")] = None,
+    init: Annotated[Optional[str], typer.Option(help="paper or pytorch.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="rmsprop, adam or sgd.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs.")] = None,
+    grad_clip: Annotated[Optional[float], typer.Option(help="Gradient-norm clip; 0 turns it off.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation and shuffling.")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Train on this many seeds, seed, seed+1, …; report mean ± std.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="Torch threads.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu (default), cuda, cuda:1, …")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train one configuration and print its validation and test metric."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from momentum_search.trainers import TrainConfig, train as train_one
+
+    settings = read_yaml(config_file) if config_file is not None else {}
+    # An exported study config carries its trainer settings under "config", next to provenance.
+    settings = dict(settings.get("config", settings))
+    given = {name: value for name, value in locals().items() if name in TRAIN_FIELDS and value is not None}
+    settings.update(given)
+    task_params = {**settings.get("task_params", {}), **_parse_task_params(task_param)}
+    if data_dir is not None:
+        task_params["data_dir"] = str(data_dir)
+    settings["task_params"] = task_params
+    try:
+        base = TrainConfig(**settings)
+    except (ValidationError, ValueError, TypeError) as exc:
+        fail(error_message(exc))
+
+    results = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), console=err_console, transient=True, disable=as_json,
+    ) as progress:  # fmt: skip
+        for offset in range(seeds):
+            config = base.model_copy(update={"seed": base.seed + offset})
+            epochs_bar = progress.add_task(f"seed {config.seed} epochs", total=config.resolved().epochs, info="")
+            batches_bar = progress.add_task("  batches", total=None, info="")
+
+            def on_batch(index: int, total: int) -> None:
+                progress.update(batches_bar, completed=index, total=total)
+
+            def on_epoch(epoch: int, value: float) -> bool:
+                progress.update(epochs_bar, completed=epoch, info=f"valid {value:.4f}")
+                return False
+
+            try:
+                results.append(train_one(config, on_epoch=on_epoch, on_batch=on_batch))
+            except (ValueError, FileNotFoundError) as exc:
+                fail(error_message(exc))
+            progress.remove_task(batches_bar)
+            progress.remove_task(epochs_bar)
+
+    if as_json:
+        summary = {
+            key: {name: v if math.isfinite(v) else None for name, v in zip(("mean", "std"), _mean_std([getattr(r, key) for r in results]))}
+            for key in ("best_value", "test_value")
+        }  # fmt: skip
+        print_json({"metric": results[0].metric, "direction": results[0].direction, **summary, "runs": [r.to_dict() for r in results]})
+    else:
+        console.print(_result_table(results))
+
+
+# ---- studies ----------------------------------------------------------------------------------
+
+StorageOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--storage",
+        envvar="MOMENTUM_SEARCH_STORAGE",
+        help="SQLAlchemy URL of the study storage; default sqlite:///momentum-search.db in this folder.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+studies_app = typer.Typer(help="List, show and delete the studies in a storage.", no_args_is_help=True)
+app.add_typer(studies_app, name="studies")
+
+
+def _study_errors() -> tuple[type[Exception], ...]:
+    from momentum_search.studies import SpecError, StorageError, StudyNotFoundError
+
+    return (SpecError, StorageError, StudyNotFoundError, ValueError)
+
+
+def _format_values(values: list[float] | None) -> str:
+    if not values:
+        return "–"
+    return " / ".join(f"{v:.4g}" for v in values)
+
+
+def _format_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _progress_view(progress: Any) -> Table:
+    counts = progress.counts
+    best = _format_values(progress.best_values)
+    table = Table(
+        title=(
+            f"{progress.study}: {counts.finished}/{progress.budget} finished ({counts.complete} complete, "
+            f"{counts.pruned} pruned), {counts.failed} failed, best {best}, "
+            f"{progress.workers_alive} workers, {progress.elapsed:.0f} s"
+        ),
+        title_justify="left",
+    )
+    table.add_column("running trial", justify="right")
+    table.add_column("cell")
+    table.add_column("parameters")
+    for number, params in progress.running:
+        params = dict(params)
+        table.add_row(str(number), str(params.pop("cell", "…")), _format_params(params))
+    return table
+
+
+def _trial_table(title: str, rows: list[Any], metric: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("trial", "state", "cell", "parameters", metric, "± std", "test", "epochs", "time [s]", "reason"):
+        table.add_column(column, justify="right" if column in ("trial", "epochs", "time [s]") else "left")
+    for row in rows:
+        table.add_row(
+            str(row.number), row.state, row.cell or "–", _format_params(row.params), _format_values(row.values),
+            "–" if row.value_std is None else f"{row.value_std:.3g}",
+            "–" if row.test_value is None else f"{row.test_value:.4g}",
+            "–" if row.epochs_run is None else str(row.epochs_run),
+            "–" if row.wall_time is None else f"{row.wall_time:.1f}", row.reason or "",
+        )  # fmt: skip
+    return table
+
+
+@app.command()
+def launch(
+    spec_file: Annotated[Optional[Path], typer.Argument(metavar="SPEC", help="Study spec (YAML).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Launch a shipped preset instead (see `presets`).")] = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name (default: the spec's); alone, resumes that study.")] = None,
+    storage: StorageOption = None,
+    trials: Annotated[Optional[int], typer.Option(help="Total trials, earlier launches' finished ones included.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes; torch threads are split among them.")] = 1,
+) -> None:
+    """Create (or resume) a study and run it until its budget of trials is spent."""
+    from rich.live import Live
+
+    from momentum_search import studies
+
+    if spec_file is not None and preset is not None:
+        fail("give a spec file or --preset, not both")
+    try:
+        spec = (
+            studies.load_spec(spec_file) if spec_file is not None
+            else studies.load_preset(preset) if preset is not None
+            else None
+        )  # fmt: skip
+        with Live(console=err_console, transient=True, refresh_per_second=4) as live:
+            result = studies.launch(
+                spec, study=study, storage=storage, trials=trials, timeout=timeout, workers=workers,
+                on_progress=lambda progress: live.update(_progress_view(progress)),
+            )  # fmt: skip
+    except _study_errors() as exc:
+        fail(str(exc))
+    counts = result.progress.counts
+    verb = "resumed" if result.resumed else "created"
+    console.print(
+        f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {counts.finished}/{result.progress.budget} "
+        f"finished ({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, "
+        f"{result.workers} workers × {result.threads} threads, {result.progress.elapsed:.0f} s",
+        highlight=False,
+    )
+    summary = studies.show_study(result.study, storage=storage)
+    if summary.best:
+        console.print(_trial_table("best" if len(summary.directions) == 1 else "Pareto front", summary.best, summary.metric))
+    for message in result.errors:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if result.interrupted:
+        err_console.print(f"interrupted: run `momentum-search launch --study {result.study}` to resume", highlight=False)
+        raise typer.Exit(code=130)
+    if result.errors:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def worker(
+    study: Annotated[str, typer.Option(help="Name of the study to work on.")],
+    storage: StorageOption = None,
+    threads: Annotated[Optional[int], typer.Option(help="Torch threads (default: torch's).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.")] = None,
+) -> None:
+    """Run the waiting trials of a launched study from this shell or machine, until none are left."""
+    from momentum_search import studies
+
+    try:
+        ran = studies.run_worker(study, storage=storage, threads=threads, timeout=timeout)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the current trial is failed and queued again", highlight=False)
+        raise typer.Exit(code=130) from None
+    except _study_errors() as exc:
+        fail(str(exc))
+    console.print(f"worker ran {ran} trials of study {study}", highlight=False)
+
+
+@app.command()
+def presets(
+    name: Annotated[Optional[str], typer.Argument(help="Print this preset's YAML (to copy and edit).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the study presets shipped with the package, or print one."""
+    from momentum_search import studies
+
+    if name is not None:
+        try:
+            sys.stdout.write(studies.preset_text(name))
+        except studies.SpecError as exc:
+            fail(str(exc))
+        return
+    infos = studies.list_presets()
+    if as_json:
+        print_json([info.__dict__ for info in infos])
+        return
+    table = Table(title="presets (launch with --preset NAME)", title_justify="left")
+    for column in ("name", "task", "cells", "trials", "description"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info.name, info.task, ", ".join(info.cells), str(info.trials), info.description)
+    console.print(table)
+
+
+@studies_app.command("list")
+def studies_list(storage: StorageOption = None, as_json: JsonOption = False) -> None:
+    """List the studies in the storage."""
+    from momentum_search import studies
+
+    try:
+        summaries = studies.list_studies(storage)
+    except _study_errors() as exc:
+        fail(str(exc))
+    if as_json:
+        print_json([summary.to_json(with_trials=False) for summary in summaries])
+        return
+    table = Table(title=f"studies in {studies.mask_url(studies.resolve_url(storage))}", title_justify="left")
+    for column in ("name", "task", "cells", "finished", "failed", "pending", "best"):
+        table.add_column(column)
+    for summary in summaries:
+        counts = summary.counts
+        table.add_row(
+            summary.name, summary.task, ", ".join(summary.cells), f"{counts.finished}/{summary.budget}",
+            str(counts.failed), str(counts.pending), _format_values(summary.best[0].values) if summary.best else "–",
+        )  # fmt: skip
+    console.print(table)
+
+
+@studies_app.command("show")
+def studies_show(name: Annotated[str, typer.Argument(help="Study name.")], storage: StorageOption = None,
+                 as_json: JsonOption = False) -> None:  # fmt: skip
+    """Show a study: its spec, budget, best trial(s) and every trial."""
+    from momentum_search import studies
+
+    try:
+        summary = studies.show_study(name, storage=storage)
+    except _study_errors() as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(summary.to_json(with_trials=True))
+        return
+    counts = summary.counts
+    console.print(
+        f"study [bold]{summary.name}[/]: {summary.task}, cells {', '.join(summary.cells)}, "
+        f"{summary.metric} ({' / '.join(summary.directions)}); {counts.finished}/{summary.budget} finished "
+        f"({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, {counts.pending} pending",
+        highlight=False,
+    )
+    if summary.best:
+        console.print(_trial_table("best" if len(summary.directions) == 1 else "Pareto front", summary.best, summary.metric))
+    console.print(_trial_table("trials", summary.trials, summary.metric))
+
+
+@studies_app.command("delete")
+def studies_delete(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a study and all its trials."""
+    from momentum_search import studies
+
+    if not yes:
+        typer.confirm(f"delete study {name!r} and all its trials?", abort=True, err=True)
+    try:
+        studies.delete_study(name, storage=storage)
+    except _study_errors() as exc:
+        fail(str(exc))
+    console.print(f"deleted study {name}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

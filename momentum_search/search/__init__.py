@@ -1,0 +1,28 @@
+"""Search spaces per cell kind, and the engine that turns a study into trials calling the trainer."""
+
+from __future__ import annotations
+
+from momentum_search.search._objective import FIXABLE_FIELDS, Evaluation, TrialPlan, evaluate
+from momentum_search.search._optuna import REASON_ATTR, OptunaEngine, TrialCounts, count_trials
+from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
+from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
+
+__all__ = [
+    "CELL_PARAMETER",
+    "DOMAINS",
+    "FIXABLE_FIELDS",
+    "REASON_ATTR",
+    "Dimension",
+    "Evaluation",
+    "OptunaEngine",
+    "Parameter",
+    "PrunerName",
+    "PrunerSpec",
+    "SamplerName",
+    "SamplerSpec",
+    "SearchSpace",
+    "TrialCounts",
+    "TrialPlan",
+    "count_trials",
+    "evaluate",
+]

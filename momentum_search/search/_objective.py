@@ -1,0 +1,158 @@
+"""What one trial trains: a sampled configuration on k seeds, summarised as one number and its spread.
+
+Engine-neutral: the Optuna engine here and a Ray Tune engine both call :func:`evaluate` and store
+:meth:`Evaluation.attrs`; neither the trainer nor this module knows which engine runs it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import momentum_search
+from momentum_search.search._space import CELL_PARAMETER, SearchSpace
+from momentum_search.trainers import TrainConfig, TrainResult, train
+
+# TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
+# seeds) or from the worker running the trial (threads).
+FIXABLE_FIELDS = ("mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init",
+                  "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
+_CELL_ONLY = ("mu", "s", "beta", "eps", "restart")
+EpochCallback = Callable[[int, float], bool]
+BatchCallback = Callable[[int, int], None]
+
+
+class TrialPlan(BaseModel):
+    """Everything a trial trains apart from its sampled parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str
+    task_params: dict[str, Any] = Field(default_factory=dict)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    epochs: int | None = Field(default=None, ge=1)
+    seeds: tuple[int, ...] = Field(default=(0,), min_length=1)
+    threads: int | None = Field(default=None, ge=1)
+
+    def config(self, params: Mapping[str, Any], *, seed: int) -> TrainConfig:
+        """The trainer config of sampled ``params`` (``cell`` included) on ``seed``.
+
+        Fixed momentum hyperparameters reach only the kinds that use them: ``fixed: {eps: 1e-8}``
+        with cells ``lstm`` and ``adam-lstm`` sets eps for ``adam-lstm`` alone.
+        """
+        cell = params[CELL_PARAMETER]
+        values = {
+            name: value
+            for name, value in {**self.fixed, **params}.items()
+            if name == CELL_PARAMETER or name not in _CELL_ONLY or SearchSpace.uses(cell, name)
+        }
+        return TrainConfig(
+            task=self.task,
+            task_params=self.task_params,
+            epochs=self.epochs,
+            seed=seed,
+            threads=self.threads,
+            **values,
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A configuration trained on every seed (or stopped early: pruned after the first, or diverged).
+
+    ``value`` is the mean of the seeds' best validation metric and ``std`` its sample spread (0 for
+    one seed); ``test_value`` the mean test metric at each seed's best validation epoch;
+    ``train_time`` the mean wall time per seed, the optional second objective.
+    """
+
+    results: tuple[TrainResult, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def diverged(self) -> bool:
+        return any(result.diverged for result in self.results)
+
+    @property
+    def stopped(self) -> bool:
+        return any(result.stopped for result in self.results)
+
+    @property
+    def value(self) -> float:
+        return statistics.fmean(result.best_value for result in self.results)
+
+    @property
+    def std(self) -> float:
+        values = [result.best_value for result in self.results]
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    @property
+    def test_value(self) -> float:
+        return statistics.fmean(result.test_value for result in self.results)
+
+    @property
+    def train_time(self) -> float:
+        return statistics.fmean(result.wall_time for result in self.results)
+
+    def reason(self) -> str | None:
+        """Why the trial ended early, or None when every seed ran to the end."""
+        for seed, result in zip(self.seeds, self.results, strict=False):
+            if result.diverged:
+                return f"diverged: seed {seed} at epoch {result.epochs_run + 1}"
+            if result.stopped:
+                return f"pruned: seed {seed} after epoch {result.epochs_run}"
+        return None
+
+    def attrs(self) -> dict[str, Any]:
+        """What a trial records, JSON-ready (NaN becomes None)."""
+        first = self.results[0]
+        return {
+            "config": first.config.model_dump(mode="json"),
+            "seeds": list(self.seeds[: len(self.results)]),
+            "seed_values": [_finite(r.best_value) for r in self.results],
+            "seed_test_values": [_finite(r.test_value) for r in self.results],
+            "seed_best_epochs": [r.best_epoch for r in self.results],
+            "seed_histories": [[_finite(v) for v in r.history] for r in self.results],
+            "value_mean": _finite(self.value),
+            "value_std": _finite(self.std),
+            "test_value": _finite(self.test_value),
+            "metric": first.metric,
+            "epochs_run": sum(r.epochs_run for r in self.results),
+            "wall_time": sum(r.wall_time for r in self.results),
+            "train_time": self.train_time,
+            "diverged": self.diverged,
+            "version": momentum_search.__version__,
+        }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def evaluate(
+    plan: TrialPlan,
+    params: Mapping[str, Any],
+    *,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+) -> Evaluation:
+    """Train ``params`` on the plan's seeds one after the other.
+
+    Only the first seed's curve goes to ``on_epoch`` (a pruner compares trials on one seed, the same
+    one for every trial); if it asks to stop, or any seed diverges, the remaining seeds are skipped.
+    """
+    results: list[TrainResult] = []
+    for index, seed in enumerate(plan.seeds):
+        result = train(
+            plan.config(params, seed=seed),
+            on_epoch=on_epoch if index == 0 else None,
+            on_batch=on_batch,
+        )
+        results.append(result)
+        if result.diverged or result.stopped:
+            break
+    return Evaluation(results=tuple(results), seeds=plan.seeds)

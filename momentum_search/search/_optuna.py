@@ -1,0 +1,292 @@
+"""The Optuna engine: a study's budget as a queue of WAITING trials that workers claim one at a time.
+
+Why not ``Study.optimize``: with several workers its ``MaxTrialsCallback`` can overshoot, and
+``Study.ask`` creates a new trial whenever the queue looks empty. Here the budget is exact:
+
+- :meth:`OptunaEngine.top_up` enqueues ``budget - finished - waiting - running`` WAITING trials,
+  where finished means COMPLETE or PRUNED (a FAIL never counts: a crashed trial is replaced).
+- A worker only ever runs WAITING trials, claimed atomically with
+  ``storage.set_trial_state_values(trial_id, RUNNING)``, which returns False to every worker but one
+  (a row lock on PostgreSQL and MySQL, ``BEGIN IMMEDIATE`` on SQLite, see ``studies/_storage.py``).
+- A trial whose worker died (heartbeat older than the grace period) is failed and re-enqueued as a
+  WAITING copy with the same parameters (``RetryHeartbeatStaleTrialCallback``), and so is a trial
+  interrupted by Ctrl-C: the number of WAITING + RUNNING + finished trials never changes, so the
+  study ends with exactly ``budget`` finished trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
+from momentum_search.search._samplers import PrunerSpec, SamplerSpec
+from momentum_search.search._space import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
+
+_logger = logging.getLogger(__name__)
+REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    """A study's trials by what they mean for the budget."""
+
+    finished: int  # COMPLETE + PRUNED: what the budget counts
+    complete: int
+    pruned: int
+    failed: int  # FAIL, including those re-enqueued as a copy
+    waiting: int
+    running: int
+
+    @property
+    def pending(self) -> int:
+        return self.waiting + self.running
+
+
+def count_trials(trials: Iterable[FrozenTrial]) -> TrialCounts:
+    from optuna.trial import TrialState
+
+    states = [trial.state for trial in trials]
+    complete, pruned = states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED)
+    return TrialCounts(
+        finished=complete + pruned,
+        complete=complete,
+        pruned=pruned,
+        failed=states.count(TrialState.FAIL),
+        waiting=states.count(TrialState.WAITING),
+        running=states.count(TrialState.RUNNING),
+    )
+
+
+class OptunaEngine:
+    """Runs the trials of one study on Optuna.
+
+    Args:
+        space: the conditional search space (cell kind first).
+        plan: what each trial trains apart from its sampled parameters.
+        sampler: the sampler spec, its name resolved.
+        pruner: the pruner spec, its name resolved.
+    """
+
+    def __init__(self, *, space: SearchSpace, plan: TrialPlan, sampler: SamplerSpec, pruner: PrunerSpec) -> None:
+        if sampler.name is None or pruner.name is None:
+            raise ValueError("sampler and pruner names must be resolved (call .resolved()) before building an engine")
+        self.space = space
+        self.plan = plan
+        self.sampler = sampler
+        self.pruner = pruner
+
+    # ---- the queue ----------------------------------------------------------------------------
+
+    def top_up(self, study: optuna.Study, budget: int) -> int:
+        """Enqueue WAITING trials until finished + waiting + running reaches ``budget``; returns how many.
+
+        With the grid sampler the enqueued trials are grid points, each with all its parameters fixed,
+        that no finished or pending trial holds yet, so the study visits every point exactly once.
+        """
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        counts = count_trials(trials)
+        missing = budget - counts.finished - counts.pending
+        if missing <= 0:
+            return 0
+        if self.sampler.name != "grid":
+            for _ in range(missing):
+                study.enqueue_trial({})
+            return missing
+        live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
+        taken = {_point_key(_params(trial)) for trial in trials if trial.state in live}
+        points = [point for point in self.space.grid() if _point_key(point) not in taken][:missing]
+        for point in points:
+            study.enqueue_trial(point)
+        return len(points)
+
+    # ---- a worker -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        storage: RDBStorage,
+        study_name: str,
+        *,
+        deadline: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        poll_interval: float = 1.0,
+    ) -> int:
+        """Claim and run WAITING trials until none are left, or ``deadline`` (``time.monotonic()``)
+        passes, or ``should_stop()`` is true; returns the number of trials this worker ran.
+
+        While other workers' trials are still running it keeps polling, because a trial whose worker
+        died comes back as a WAITING copy once its heartbeat is stale. Ctrl-C (or ``should_stop``)
+        fails the current trial with reason ``interrupted`` and re-enqueues it, then re-raises
+        KeyboardInterrupt.
+        """
+        import optuna
+
+        study_id = storage.get_study_id_from_name(study_name)
+        ran = 0
+        while not should_stop() and (deadline is None or time.monotonic() < deadline):
+            study = optuna.load_study(study_name=study_name, storage=storage)
+            optuna.storages.fail_stale_trials(study)
+            trial_id = self._claim(storage, study_id)
+            if trial_id is not None:
+                self._run_trial(storage, study_name, trial_id, should_stop)
+                ran += 1
+                continue
+            if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                break
+            _sleep(poll_interval, should_stop)
+        return ran
+
+    def _claim(self, storage: RDBStorage, study_id: int) -> int | None:
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            # Heartbeat before RUNNING: a worker killed between the two leaves a trial that goes stale
+            # (and is retried) instead of one RUNNING forever with no heartbeat at all. Two workers
+            # racing to insert the same heartbeat row is harmless: the storage ignores the duplicate.
+            storage.record_heartbeat(trial_id)
+            try:
+                if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    return trial_id
+            except UpdateFinishedTrialError:
+                continue
+        return None
+
+    def _run_trial(
+        self, storage: RDBStorage, study_name: str, trial_id: int, should_stop: Callable[[], bool]
+    ) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        number = storage.get_trial_number_from_id(trial_id)
+        study = optuna.load_study(
+            study_name=study_name,
+            storage=storage,
+            sampler=self.sampler.build(trial_number=number),
+            pruner=self.pruner.build(max_epochs=self._max_epochs()),
+        )
+        # What Study.ask does after taking a trial from the queue: Trial() calls sampler.before_trial.
+        trial = optuna.Trial(study, trial_id)
+        single = len(study.directions) == 1
+
+        def on_epoch(epoch: int, value: float) -> bool:
+            if not single:
+                return False  # Optuna cannot report or prune multi-objective trials
+            trial.report(value, step=epoch)
+            return trial.should_prune()
+
+        def on_batch(index: int, total: int) -> None:
+            if should_stop():
+                raise KeyboardInterrupt
+
+        with _Heartbeat(storage, trial_id):
+            try:
+                params = self.space.suggest(trial)
+                evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch)
+            except KeyboardInterrupt:
+                trial.set_user_attr(REASON_ATTR, "interrupted")
+                self._tell(study, trial, TrialState.FAIL)
+                _requeue(study, storage.get_trial(trial_id))
+                raise
+            except Exception as error:
+                trial.set_user_attr(REASON_ATTR, f"error: {error!r}")
+                self._tell(study, trial, TrialState.FAIL)
+                raise
+            for key, value in evaluation.attrs().items():
+                trial.set_user_attr(key, value)
+            reason = evaluation.reason()
+            trial.set_user_attr(REASON_ATTR, reason)
+            if reason is None:
+                self._tell(study, trial, TrialState.COMPLETE, _values(evaluation, objectives=len(study.directions)))
+                return
+            if single and evaluation.results[0].diverged:
+                # NaN at the epoch that diverged: TPE ranks the trial worst among those stopped there,
+                # and MedianPruner ignores it; a FAIL would hide the region from the sampler.
+                trial.report(math.nan, step=evaluation.results[0].epochs_run + 1)
+            self._tell(study, trial, TrialState.PRUNED)
+
+    @staticmethod
+    def _tell(study: optuna.Study, trial: optuna.Trial, state: Any, values: list[float] | None = None) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            study.tell(trial, values, state=state)
+        except UpdateFinishedTrialError:
+            # This worker looked dead (no heartbeat within the grace period), so another one failed
+            # the trial and re-enqueued it; the copy counts, this result does not.
+            _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
+
+    def _max_epochs(self) -> int:
+        if self.plan.epochs is not None:
+            return self.plan.epochs
+        from momentum_search.trainers import TASKS
+
+        return TASKS[self.plan.task].defaults.epochs
+
+
+def _values(evaluation: Evaluation, *, objectives: int) -> list[float]:
+    return [evaluation.value, evaluation.train_time][:objectives]
+
+
+def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    # The same copy a stale trial gets, so the retry chain (system attr retry_history) reads the same.
+    RetryHeartbeatStaleTrialCallback()(study, trial)
+
+
+def _params(trial: FrozenTrial) -> dict[str, Any]:
+    # An enqueued trial holds its parameters as fixed_params until it runs; a retried copy in params.
+    return trial.params or trial.system_attrs.get("fixed_params", {})
+
+
+def _point_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not should_stop():
+        time.sleep(min(0.1, seconds))
+
+
+class _Heartbeat:
+    """Record the trial's heartbeat every ``heartbeat_interval`` seconds in a thread while it runs."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._interval = storage.get_heartbeat_interval()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self._interval is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _beat(self) -> None:
+        assert self._interval is not None
+        while not self._done.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception as error:  # a transient database error must not end the trial
+                _logger.warning("heartbeat of trial id %d failed: %s", self._trial_id, error)

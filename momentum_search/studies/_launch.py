@@ -1,0 +1,249 @@
+"""Launch a study: validate, reach the storage, enqueue the budget, run K local worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from momentum_search.search import TrialCounts, count_trials
+from momentum_search.studies._lifecycle import (
+    quiet_optuna,
+    check_task,
+    create_or_resume,
+    load,
+    run_worker,
+    study_spec,
+)
+from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
+from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
+
+if TYPE_CHECKING:
+    import optuna
+    from multiprocessing.synchronize import Event
+
+MAX_WORKERS = 64
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A study while it runs, as the launcher sees it in the storage."""
+
+    study: str
+    budget: int
+    counts: TrialCounts
+    best_values: list[float] | None  # the best trial's values; None before the first COMPLETE
+    running: list[tuple[int, dict[str, Any]]]  # (trial number, params) of RUNNING trials
+    workers_alive: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    study: str
+    storage: str  # password masked
+    resumed: bool
+    enqueued: int
+    workers: int
+    threads: int
+    progress: Progress
+    errors: list[str]
+    interrupted: bool
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    """Torch threads for each of ``workers`` local processes, so that they share the cores instead of fighting."""
+    return max(1, available_cores() // workers)
+
+
+def launch(
+    spec: StudySpec | None = None,
+    *,
+    study: str | None = None,
+    storage: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    workers: int = 1,
+    heartbeat: Heartbeat = Heartbeat(),
+    on_progress: Callable[[Progress], None] | None = None,
+    poll_interval: float = 1.0,
+) -> LaunchResult:
+    """Create or resume a study and run it on ``workers`` local processes until its budget is spent.
+
+    Args:
+        spec: the study spec; None resumes the existing study named ``study`` from its stored spec.
+        study: the study name (default: ``spec.name``).
+        storage: SQLAlchemy URL (default: ``$MOMENTUM_SEARCH_STORAGE`` or ``momentum-search.db``).
+        trials: total budget, finished trials of earlier launches included (default: the spec's).
+        timeout: seconds after which no new trial starts (running ones finish).
+        workers: local worker processes, each with ``cores // workers`` torch threads.
+        heartbeat: dead-worker detection and retry settings.
+        on_progress: called with the study's progress about every ``poll_interval`` seconds.
+
+    Everything is checked before anything is written: the spec and options, the task's data, and
+    the storage connection. Ctrl-C stops the workers, fails and re-enqueues their trials, and
+    returns with ``interrupted=True``; launching again resumes.
+
+    Raises:
+        SpecError, ValueError: invalid spec or option.
+        StorageError: the storage cannot be reached.
+        StudyNotFoundError: resuming a study that does not exist.
+    """
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be in [1, {MAX_WORKERS}], got {workers}")
+    quiet_optuna()
+    if spec is None:
+        if study is None:
+            raise SpecError("nothing to launch: give a spec file, a preset, or the name of a study to resume")
+        backend = open_storage(storage, heartbeat=heartbeat)
+        spec = with_overrides(study_spec(load(backend, study)), trials=trials, timeout=timeout)
+        check_task(spec)
+    else:
+        spec = with_overrides(spec, name=study, trials=trials, timeout=timeout)
+        check_task(spec)
+        backend = open_storage(storage, heartbeat=heartbeat)
+
+    import optuna
+
+    optuna_study, resumed = create_or_resume(backend, spec)
+    optuna.storages.fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
+    enqueued = spec.engine().top_up(optuna_study, spec.trials)
+    threads = threads_per_worker(workers)
+
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    errors = context.Queue()
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(index, spec.name, backend.url, threads, spec.budget.timeout, heartbeat, stop, errors),
+            name=f"momentum-search-worker-{index}",
+            daemon=True,
+        )
+        for index in range(workers)
+    ]
+    start = time.monotonic()
+
+    def progress() -> Progress:
+        return _progress(optuna_study, spec.trials, sum(p.is_alive() for p in processes), time.monotonic() - start)
+
+    interrupted = False
+    with _sigint_ignored_in_children():
+        for process in processes:
+            process.start()
+    try:
+        while any(process.is_alive() for process in processes):
+            if on_progress is not None:
+                on_progress(progress())
+            multiprocessing.connection.wait([p.sentinel for p in processes], timeout=poll_interval)
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()  # each worker fails and re-enqueues its trial at the next batch, then exits
+        for process in processes:
+            process.join()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    final = progress()
+    if on_progress is not None:
+        on_progress(final)
+    reported = dict(_drain(errors))
+    messages = [
+        reported.get(index, f"worker {index} exited with code {process.exitcode}")
+        for index, process in enumerate(processes)
+        if process.exitcode != 0
+    ]
+    return LaunchResult(
+        study=spec.name,
+        storage=mask_url(backend.url),
+        resumed=resumed,
+        enqueued=enqueued,
+        workers=workers,
+        threads=threads,
+        progress=final,
+        errors=messages,
+        interrupted=interrupted,
+    )
+
+
+@contextmanager
+def _sigint_ignored_in_children() -> Iterator[None]:
+    # A spawned interpreter keeps an ignored SIGINT ignored, so Ctrl-C in the terminal reaches only the
+    # launcher, which then stops the workers through the `stop` event: no half-written trial.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _worker_main(
+    index: int,
+    study_name: str,
+    url: str,
+    threads: int,
+    timeout: float | None,
+    heartbeat: Heartbeat,
+    stop: Event,
+    errors: multiprocessing.Queue[tuple[int, str]],
+) -> None:
+    try:
+        run_worker(
+            study_name, storage=url, threads=threads, timeout=timeout, heartbeat=heartbeat, should_stop=stop.is_set
+        )
+    except KeyboardInterrupt:
+        return  # asked to stop; the trial is already re-enqueued
+    except Exception as error:
+        errors.put((index, f"worker {index}: {error}"))
+        raise SystemExit(1) from None
+
+
+def _drain(errors: multiprocessing.Queue[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    while True:
+        try:
+            yield errors.get(timeout=0.1)
+        except queue.Empty:
+            return
+
+
+def _progress(study: optuna.Study, budget: int, workers_alive: int, elapsed: float) -> Progress:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
+    best_values = None
+    if complete:
+        best_values = list(study.best_trial.values) if len(study.directions) == 1 else None
+    running = [
+        (trial.number, dict(trial.params)) for trial in trials if trial.state == TrialState.RUNNING
+    ]
+    return Progress(
+        study=study.study_name,
+        budget=budget,
+        counts=count_trials(trials),
+        best_values=best_values,
+        running=running,
+        workers_alive=workers_alive,
+        elapsed=elapsed,
+    )
+

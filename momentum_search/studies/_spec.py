@@ -1,0 +1,285 @@
+"""The study spec: one YAML file that says what to search, how, and for how long.
+
+Validated by pydantic; every error names the field and the allowed values. A validated spec is
+stored in the study (user attr ``spec``, as JSON), so any worker can run the study from its name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from momentum_search.search import (
+    FIXABLE_FIELDS,
+    Dimension,
+    OptunaEngine,
+    Parameter,
+    PrunerSpec,
+    SamplerSpec,
+    SearchSpace,
+    TrialPlan,
+)
+from momentum_search.trainers import TASKS, TrainConfig
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class SpecError(ValueError):
+    """A spec (or a value overriding it) is invalid; the message names every bad field."""
+
+
+class Budget(BaseModel):
+    """How much to spend: ``trials`` in total (grid: defaults to the grid's size), ``timeout``
+    seconds per launch (running trials finish, no new one starts), ``epochs`` per trial (default:
+    the task's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trials: int | None = Field(default=None, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    epochs: int | None = Field(default=None, ge=1)
+
+
+class Objective(BaseModel):
+    """What to optimise: the task's validation ``metric`` in its ``direction`` (both filled in from
+    the task; give them only to be explicit), and optionally ``train_time``, the mean training time
+    per seed, as a minimised second objective: the study then finds a Pareto front."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str | None = None
+    direction: Literal["maximize", "minimize"] | None = None
+    train_time: bool = False
+
+    @property
+    def directions(self) -> list[str]:
+        assert self.direction is not None, "resolved by StudySpec"
+        return [self.direction, "minimize"] if self.train_time else [self.direction]
+
+
+class StudySpec(BaseModel):
+    """A study: task, cells, search space, fixed values, budget, seeds, objective, sampler, pruner.
+
+    ``space`` maps a parameter (mu, s, beta, eps, restart, lr, hidden_size) to a range or points;
+    each cell kind samples only those it uses. ``fixed`` sets trainer options for every trial (and
+    momentum hyperparameters for the kinds that use them). ``seeds`` is a count k (seeds 0..k-1) or
+    a list: every configuration trains on each, and the trial's value is their mean.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    task: str
+    task_params: dict[str, Any] = Field(default_factory=dict)
+    cells: tuple[str, ...] = Field(min_length=1)
+    space: dict[Parameter, Dimension] = Field(default_factory=dict)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+    seeds: tuple[int, ...] = (0,)
+    objective: Objective = Field(default_factory=Objective)
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(
+                f"{name!r} is not a study name: 1-100 letters, digits, '_', '.', '-', starting with a letter or digit"
+            )
+        return name
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+        return task
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count_or_list(cls, seeds: Any) -> Any:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError(f"a seed count must be ≥ 1, got {seeds}")
+            return tuple(range(seeds))
+        return seeds
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise ValueError(f"seeds must be distinct integers ≥ 0 (or a count ≥ 1), got {list(seeds)}")
+        return seeds
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixable(cls, fixed: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(fixed) - set(FIXABLE_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"cannot fix {', '.join(unknown)}; fixable: {', '.join(FIXABLE_FIELDS)} "
+                f"(epochs go in budget.epochs, seeds in seeds, task and cells at the top level)"
+            )
+        return fixed
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        space = SearchSpace(cells=self.cells, dimensions=self.space)  # checks cells and ranges
+        both = sorted(set(self.space) & set(self.fixed))
+        if both:
+            raise ValueError(f"{', '.join(both)} cannot be both searched (space) and fixed")
+        plan = self.trial_plan()
+        for cell in self.cells:
+            try:
+                # Building the config runs the trainer's own checks of the fixed values for this kind.
+                plan.config({"cell": cell, **_corner(space, cell)}, seed=self.seeds[0])
+            except (ValidationError, ValueError) as error:
+                raise ValueError(f"fixed (cell {cell}): {_first_message(error)}") from None
+        task = TASKS[self.task]
+        if self.objective.metric not in (None, task.metric.name):
+            raise ValueError(
+                f"objective.metric: task {self.task} reports {task.metric.name!r}, not {self.objective.metric!r}"
+            )
+        if self.objective.direction not in (None, task.metric.direction):
+            raise ValueError(
+                f"objective.direction: {task.metric.name} of task {self.task} is to {task.metric.direction}, "
+                f"not {self.objective.direction}"
+            )
+        objective = self.objective.model_copy(
+            update={"metric": task.metric.name, "direction": task.metric.direction}
+        )
+        objectives = len(objective.directions)
+        sampler = self.sampler.resolved(objectives=objectives)
+        pruner = self.pruner.resolved(objectives=objectives)
+        budget = self.budget
+        if sampler.name == "grid":
+            size = len(space.grid())
+            if budget.trials is None:
+                budget = budget.model_copy(update={"trials": size})
+            elif budget.trials > size:
+                raise ValueError(f"budget.trials: {budget.trials} exceeds the grid's {size} points")
+        elif budget.trials is None:
+            raise ValueError("budget.trials is required (an integer ≥ 1) unless the sampler is grid")
+        # The spec is frozen for its users; the defaults that depend on other fields are filled in here,
+        # once, so that the stored JSON says exactly what ran.
+        for field, value in (("objective", objective), ("sampler", sampler), ("pruner", pruner), ("budget", budget)):
+            object.__setattr__(self, field, value)
+        return self
+
+    # ---- views for the engine ---------------------------------------------------------------
+
+    @property
+    def trials(self) -> int:
+        assert self.budget.trials is not None, "resolved by validation"
+        return self.budget.trials
+
+    def search_space(self) -> SearchSpace:
+        return SearchSpace(cells=self.cells, dimensions=self.space)
+
+    def trial_plan(self, *, threads: int | None = None) -> TrialPlan:
+        return TrialPlan(
+            task=self.task,
+            task_params=self.task_params,
+            fixed=self.fixed,
+            epochs=self.budget.epochs,
+            seeds=self.seeds,
+            threads=threads,
+        )
+
+    def engine(self, *, threads: int | None = None) -> OptunaEngine:
+        return OptunaEngine(
+            space=self.search_space(), plan=self.trial_plan(threads=threads), sampler=self.sampler, pruner=self.pruner
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def same_search(self, other: StudySpec) -> bool:
+        """Whether ``other`` searches the same thing (everything but name, description and budget)."""
+        ignore = {"name", "description", "budget"}
+        return self.model_dump(mode="json", exclude=ignore) == other.model_dump(mode="json", exclude=ignore)
+
+
+def _corner(space: SearchSpace, cell: str) -> dict[str, Any]:
+    # One representative value per searched dimension (its low end or first point): enough to run
+    # the trainer's checks of the fixed values against this cell kind.
+    values: dict[str, Any] = {}
+    for name in space.parameters(cell):
+        dim = space.dimensions[name]  # type: ignore[index]
+        values[name] = dim.points[0] if dim.points is not None else dim.low
+    return values
+
+
+def _first_message(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        return f"{location}: {first['msg']}" if location else first["msg"]
+    return str(error)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem, ``field.path: message``, joined with ``; ``."""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)
+
+
+def parse_spec(data: Any, *, source: str = "spec") -> StudySpec:
+    """Validate ``data`` (a mapping, e.g. parsed YAML) as a :class:`StudySpec`.
+
+    Raises:
+        SpecError: naming ``source`` and every invalid field.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping of fields (name, task, cells, ...), got {type(data).__name__}")
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(f"{source}: {format_validation_error(error)}") from None
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a YAML spec file.
+
+    Raises:
+        SpecError: unreadable file, invalid YAML or invalid spec.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(f"cannot read spec {path}: {error.strerror or error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None
+    return parse_spec(data, source=str(path))
+
+
+def with_overrides(spec: StudySpec, *, name: str | None = None, trials: int | None = None,
+                   timeout: float | None = None) -> StudySpec:  # fmt: skip
+    """``spec`` with a new study name and budget values (as ``launch --study/--trials/--timeout``).
+
+    Raises:
+        SpecError: an override out of range.
+    """
+    data = spec.to_json()
+    if name is not None:
+        data["name"] = name
+    budget = data["budget"]
+    if trials is not None:
+        budget["trials"] = trials
+    if timeout is not None:
+        budget["timeout"] = timeout
+    return parse_spec(data, source="options")

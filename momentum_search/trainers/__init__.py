@@ -1,0 +1,23 @@
+"""Cells, tasks and the loop that trains one configuration. Knows nothing of Optuna or Ray."""
+
+from __future__ import annotations
+
+from momentum_search.trainers._config import TrainConfig, TrainResult
+from momentum_search.trainers._train import build_model, evaluate, train
+from momentum_search.trainers.cells import CELL_KINDS, CellKind, build_cell, gradient_flow
+from momentum_search.trainers.tasks import TASKS, Task, get_task
+
+__all__ = [
+    "CELL_KINDS",
+    "TASKS",
+    "CellKind",
+    "Task",
+    "TrainConfig",
+    "TrainResult",
+    "build_cell",
+    "build_model",
+    "evaluate",
+    "get_task",
+    "gradient_flow",
+    "train",
+]

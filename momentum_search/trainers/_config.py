@@ -1,0 +1,131 @@
+"""The configuration of one training run, and its result."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from momentum_search.trainers.cells import CELL_KINDS, build_cell
+from momentum_search.trainers.tasks import TASKS
+
+HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
+Optimizer = Literal["rmsprop", "adam", "sgd"]
+Init = Literal["paper", "pytorch"]
+
+
+class TrainConfig(BaseModel):
+    """Everything that determines one training run; `None` means "the task's (or cell kind's) default".
+
+    Same config, same result to the last digit on CPU (with the same number of threads).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str = "digits"
+    task_params: dict[str, Any] = Field(default_factory=dict)
+    cell: str = "lstm"
+    mu: float | None = None
+    s: float | None = None
+    beta: float | None = None
+    eps: float | None = None
+    restart: int | None = None
+    hidden_size: int | None = Field(default=None, ge=1)
+    num_layers: int | None = Field(default=None, ge=1)
+    init: Init | None = None
+    optimizer: Optimizer | None = None
+    lr: float | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, ge=1)
+    epochs: int | None = Field(default=None, ge=1)
+    grad_clip: float | None = Field(default=None, ge=0)
+    seed: int = Field(default=0, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+    device: str = "cpu"
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"unknown task {value!r}; known tasks: {', '.join(TASKS)}")
+        return value
+
+    @field_validator("cell")
+    @classmethod
+    def _known_cell(cls, value: str) -> str:
+        if value not in CELL_KINDS:
+            raise ValueError(f"unknown cell kind {value!r}; known kinds: {', '.join(CELL_KINDS)}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _parsable_device(cls, value: str) -> str:
+        try:
+            torch.device(value)
+        except RuntimeError:
+            raise ValueError(f"unknown device {value!r}; expected e.g. 'cpu', 'cuda' or 'cuda:1'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _hyperparameters_fit_the_cell(self) -> TrainConfig:
+        kind = CELL_KINDS[self.cell]
+        values = self.hyperparameters(only_set=True)
+        # build_cell owns the ranges and the "kind does not use it" rule; a 1x1 cell is cheap to build.
+        build_cell(kind.name, 1, 1, **values)
+        return self
+
+    def hyperparameters(self, *, only_set: bool = False) -> dict[str, float | int | None]:
+        """The momentum hyperparameters (μ, s, β, ε, F) the cell kind uses."""
+        used = CELL_KINDS[self.cell].hyperparameters
+        values = {name: getattr(self, name) for name in HYPERPARAMETERS}
+        if only_set:
+            return {name: value for name, value in values.items() if value is not None}
+        return {name: values[name] for name in used}
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every `None` replaced by the task's or the cell kind's default."""
+        defaults = TASKS[self.task].defaults
+        kind = CELL_KINDS[self.cell]
+        update: dict[str, Any] = {
+            name: kind.defaults[name]
+            for name in kind.hyperparameters
+            if getattr(self, name) is None
+        }
+        for name in ("hidden_size", "num_layers", "init", "optimizer", "lr", "batch_size", "epochs", "grad_clip"):
+            if getattr(self, name) is None:
+                update[name] = getattr(defaults, name)
+        return self.model_copy(update=update)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run gives back.
+
+    `best_value` is the best validation metric over epochs, and `test_value` the test metric of the
+    model *at that epoch* (the test split never selects anything). A run whose loss became NaN or
+    infinite ends with `diverged=True`; one stopped by the `on_epoch` callback with `stopped=True`.
+    """
+
+    best_value: float
+    best_epoch: int
+    test_value: float
+    epochs_run: int
+    wall_time: float
+    diverged: bool
+    stopped: bool
+    history: tuple[float, ...]
+    metric: str
+    direction: str
+    config: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["config"] = self.config.model_dump()
+        # JSON has no NaN: a diverged run without a finished epoch reports nulls.
+        for key in ("best_value", "test_value"):
+            if not math.isfinite(data[key]):
+                data[key] = None
+        data["history"] = [v if math.isfinite(v) else None for v in self.history]
+        return data

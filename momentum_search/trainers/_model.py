@@ -1,0 +1,40 @@
+"""A recurrent cell between the task's input encoding and its output head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from momentum_search.trainers.tasks import Task
+
+
+class SequenceModel(nn.Module):
+    """`x -> [embedding] -> cell -> linear head`, shaped by the task's head.
+
+    `*_last` heads read the last step's hidden state, `*_each` and language-model heads every step.
+    """
+
+    def __init__(self, task: Task, cell: nn.Module, hidden_size: int) -> None:
+        super().__init__()
+        self.head = task.head
+        # A language model's input is token ids; the task's input_size is then the embedding size.
+        self.embedding = nn.Embedding(task.output_size, task.input_size) if task.head == "language_model" else None
+        self.cell = cell
+        self.decoder = nn.Linear(hidden_size, task.output_size)
+
+    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        if self.embedding is not None:
+            x = self.embedding(x)
+        out, state = self.cell(x, state)
+        if self.head.endswith("_last"):
+            out = out[-1]
+        return self.decoder(out), state
+
+
+def detach_state(state: Any) -> Any:
+    """Cut the graph between truncated-BPTT segments (a state is a tensor or a tuple of them)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return tuple(detach_state(s) for s in state)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from momentum_search.trainers import TrainConfig, build_model, evaluate, get_task, train
+
+ADDING = {"length": 20, "n_train": 1000, "n_valid": 200, "n_test": 200, "seed": 0}
+
+
+def adding_config(**overrides) -> TrainConfig:
+    settings = dict(
+        task="adding", task_params=ADDING, cell="momentum-lstm", mu=0.6, s=0.6, hidden_size=16,
+        optimizer="adam", lr=1e-2, batch_size=50, epochs=3, grad_clip=1.0, seed=0,
+    )  # fmt: skip
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_momentum_lstm_beats_the_adding_baseline() -> None:
+    result = train(adding_config(epochs=6))
+    # Predicting the mean of the target (sum of two U[0,1)) gives its variance, 1/6 ≈ 0.167.
+    assert result.metric == "mse" and result.direction == "minimize"
+    assert result.best_value < 0.167 / 2
+    assert result.test_value < 0.167 / 2
+    assert result.epochs_run == 6 and not result.diverged and not result.stopped
+
+
+def test_momentum_lstm_beats_chance_on_digits() -> None:
+    result = train(TrainConfig(task="digits", cell="momentum-lstm", mu=0.6, s=0.6, hidden_size=32, epochs=4, lr=1e-2))
+    assert result.metric == "accuracy" and result.direction == "maximize"
+    assert result.best_value > 3 * 10.0  # chance is 10 %
+    assert result.test_value > 3 * 10.0
+
+
+def test_same_seed_same_result_to_the_last_digit() -> None:
+    a, b = train(adding_config(seed=3)), train(adding_config(seed=3))
+    assert a.history == b.history and a.test_value == b.test_value
+    c = train(adding_config(seed=4))
+    assert c.history != a.history
+
+
+def test_test_metric_is_taken_at_the_best_validation_epoch() -> None:
+    long = train(adding_config(epochs=5, lr=5e-2))
+    assert long.history[long.best_epoch - 1] == long.best_value == min(long.history)
+    # Training is deterministic, so stopping after the best epoch reproduces the model of that epoch.
+    short = train(adding_config(epochs=long.best_epoch, lr=5e-2))
+    assert short.best_epoch == long.best_epoch
+    assert short.test_value == long.test_value
+    task = get_task("adding", **ADDING)
+    model = build_model(adding_config(epochs=long.best_epoch, lr=5e-2).resolved(), task)
+    assert evaluate(model, task, "test", 50, torch.device("cpu")) != long.test_value  # untrained differs
+
+
+def test_callback_stops_the_run() -> None:
+    seen: list[tuple[int, float]] = []
+
+    def on_epoch(epoch: int, value: float) -> bool:
+        seen.append((epoch, value))
+        return epoch == 2
+
+    result = train(adding_config(epochs=5), on_epoch=on_epoch)
+    assert result.stopped and result.epochs_run == 2
+    assert [e for e, _ in seen] == [1, 2]
+    assert tuple(v for _, v in seen) == result.history
+
+
+def test_on_batch_counts_every_batch() -> None:
+    calls: list[tuple[int, int]] = []
+    train(adding_config(epochs=2), on_batch=lambda i, n: calls.append((i, n)))
+    assert calls == [(i, 20) for i in range(1, 21)] * 2  # 1000 samples / 50
+
+
+def test_divergence_ends_the_run_as_diverged_not_a_crash() -> None:
+    result = train(adding_config(optimizer="sgd", lr=1e12, grad_clip=0.0, epochs=3))
+    assert result.diverged
+    assert result.epochs_run < 3
+    assert len(result.history) == result.epochs_run
+    assert math.isnan(result.best_value) or result.epochs_run >= 1
+
+
+def test_resolved_fills_task_and_cell_defaults() -> None:
+    task_defaults = get_task("adding", **ADDING).defaults
+    config = TrainConfig(task="adding", cell="adam-lstm").resolved()
+    assert (config.mu, config.s, config.beta, config.eps) == (0.6, 0.6, 0.9, 1e-8)
+    assert config.restart is None  # adam does not use F
+    assert config.lr == task_defaults.lr and config.epochs == task_defaults.epochs
+    assert config.optimizer == task_defaults.optimizer and config.hidden_size == task_defaults.hidden_size
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"cell": "warp-lstm"}, "warp-lstm"),
+        ({"task": "imagenet"}, "imagenet"),
+        ({"cell": "momentum-lstm", "mu": 1.0}, "mu"),
+        ({"cell": "momentum-lstm", "s": -0.1}, "s"),
+        ({"cell": "lstm", "mu": 0.5}, "mu"),
+        ({"cell": "sr-lstm", "restart": 0}, "restart"),
+        ({"lr": -1.0}, "lr"),
+        ({"device": "tpu9"}, "tpu9"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_values_are_refused_with_the_name_of_the_value(settings: dict, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        TrainConfig(**settings)
+
+
+def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
+    words = [f"w{i}" for i in range(30)]
+    g = torch.Generator().manual_seed(0)
+    for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
+        # A corpus with structure: each word is usually followed by its successor.
+        text = []
+        for _ in range(lines):
+            start = int(torch.randint(0, 30, (1,), generator=g))
+            text.append(" ".join(words[(start + k) % 30] for k in range(8)))
+        (tmp_path / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+    config = TrainConfig(
+        task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 10, "emsize": 16}, cell="momentum-lstm",
+        hidden_size=32, num_layers=2, optimizer="adam", lr=1e-2, batch_size=8, epochs=3, grad_clip=0.25,
+    )  # fmt: skip
+    result = train(config)
+    vocab = get_task("ptb", **config.task_params).output_size
+    assert result.metric == "perplexity"
+    assert result.best_value < vocab / 3
