@@ -20,16 +20,17 @@ def adding_config(**overrides) -> TrainConfig:
 
 
 def test_momentum_lstm_beats_the_adding_baseline() -> None:
-    result = train(adding_config(epochs=6))
+    params = {**ADDING, "length": 10, "n_train": 5000}
+    result = train(adding_config(task_params=params, hidden_size=32, epochs=8))
     # Predicting the mean of the target (sum of two U[0,1)) gives its variance, 1/6 ≈ 0.167.
     assert result.metric == "mse" and result.direction == "minimize"
     assert result.best_value < 0.167 / 2
     assert result.test_value < 0.167 / 2
-    assert result.epochs_run == 6 and not result.diverged and not result.stopped
+    assert result.epochs_run == 8 and not result.diverged and not result.stopped
 
 
 def test_momentum_lstm_beats_chance_on_digits() -> None:
-    result = train(TrainConfig(task="digits", cell="momentum-lstm", mu=0.6, s=0.6, hidden_size=32, epochs=4, lr=1e-2))
+    result = train(TrainConfig(task="digits", cell="momentum-lstm", mu=0.6, s=0.6, hidden_size=32, epochs=10, lr=1e-2))
     assert result.metric == "accuracy" and result.direction == "maximize"
     assert result.best_value > 3 * 10.0  # chance is 10 %
     assert result.test_value > 3 * 10.0
