@@ -1,0 +1,219 @@
+"""Forward + backward time of every cell kind, against PyTorch's modules and a per-step reference.
+
+    python benchmarks/cells.py                                  # all 24 kinds, both paper shapes, CPU
+    python benchmarks/cells.py --kinds lstm,momentum-lstm,adam-lstm --shapes 784x64x1x128 --repeats 5
+    python benchmarks/cells.py --device cuda
+
+One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
+device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
+rounds after one warm-up round, and the minimum is reported: on a shared machine the minimum is the
+measurement least disturbed by other processes.
+
+Baselines:
+- torch: `nn.LSTM` / `nn.GRU` / `nn.RNN` of the same size (none for exprnn);
+- per-step: the straightforward implementation, as in the MomentumRNN authors' released code, which
+  computes `a_t = W x_t + b_ih`, updates `v_t` (and `m_t`) and then the cell, one time step after
+  another, with the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell
+
+Shape = tuple[int, int, int, int]  # T, B, I, H
+Results = dict[str, dict[str, float]]
+
+TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+# Targets on CPU: ratio to the torch module (≤), speed-up over the per-step reference (≥).
+MODULE_TARGETS = {"momentum": 1.10, "nag": 1.10, "sr": 1.10, "adam": 1.5, "rmsprop": 1.5}
+REFERENCE_TARGET = 1.5
+
+
+def per_step(cell: MomentumCell, x: Tensor) -> Tensor:
+    """The per-step baseline: drive and cell computed together at every step (last layer's outputs)."""
+    base, variant, hp = cell.kind.base, cell.kind.variant, cell.hyperparameters
+    size = cell.hidden_size
+    with parametrize.cached():
+        for layer in range(cell.num_layers):
+            W, U, b_ih = (getattr(cell, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih"))
+            b = getattr(cell, f"{'modrelu_bias' if base == 'exprnn' else 'bias_hh'}_l{layer}")
+            h = x.new_zeros(x.size(1), size)
+            c, v, m, outs = h, 0.0, 0.0, []
+            for t, x_t in enumerate(x.unbind(0), start=1):
+                a = F.linear(x_t, W, b_ih)
+                if variant == "plain":
+                    d = a
+                else:
+                    if variant == "nag":
+                        mu = (t - 1) / (t + 2)
+                    elif variant == "sr":
+                        mu = (t % hp["restart"]) / (t % hp["restart"] + 3)
+                    else:
+                        mu = hp.get("mu", 0.0)
+                    v = mu * v + hp["s"] * a
+                    d = v
+                    if variant in ("adam", "rmsprop"):
+                        m = hp["beta"] * m + (1 - hp["beta"]) * a * a
+                        d = v / torch.sqrt(m + hp["eps"])
+                if base == "exprnn":
+                    z = d + F.linear(h, U)
+                    h = torch.sign(z) * torch.relu(torch.abs(z) + b)
+                elif base == "lstm":
+                    i, f, g, o = (d + F.linear(h, U, b)).chunk(4, 1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                elif base == "gru":
+                    d_r, d_z, d_n = d.chunk(3, 1)
+                    u_r, u_z, u_n = F.linear(h, U, b).chunk(3, 1)
+                    r, z = torch.sigmoid(d_r + u_r), torch.sigmoid(d_z + u_z)
+                    n = torch.tanh(d_n + r * u_n)
+                    h = (1 - z) * n + z * h
+                else:
+                    h = torch.tanh(d + F.linear(h, U, b))
+                outs.append(h)
+            x = torch.stack(outs)
+    return x
+
+
+def check_same(cell: MomentumCell, x: Tensor) -> None:
+    """Refuse to time a reference that computes something else (float32: compare in norm)."""
+    with torch.no_grad():
+        want = per_step(cell, x)
+        error = (cell(x)[0] - want).norm() / want.norm()
+    if not error < 1e-4:
+        raise RuntimeError(f"{cell.kind.name}: cell and per-step reference differ (relative error {error:.1e})")
+
+
+def timer(run: Callable[[], Tensor], module: nn.Module, device: torch.device) -> Callable[[], float]:
+    def once() -> float:
+        module.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        run().sum().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    return once
+
+
+def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results:
+    """The best time of every kind, its torch module and its per-step reference: `{name: {what: s}}`."""
+    steps, batch, inputs, hidden = shape
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    x = torch.randn(steps, batch, inputs, device=device)
+    timers: dict[tuple[str, str], Callable[[], float]] = {}
+    for kind in kinds:
+        cell = build_cell(kind, inputs, hidden, device=device)
+        timers[kind, "cell"] = timer(lambda cell=cell: cell(x)[0], cell, device)
+        if not args.no_reference:
+            check_same(cell, x)
+            timers[kind, "per-step"] = timer(lambda cell=cell: per_step(cell, x), cell, device)
+        base = CELL_KINDS[kind].base
+        if base in TORCH_MODULES and (base, "torch") not in timers:
+            module = TORCH_MODULES[base](inputs, hidden, device=device)
+            timers[base, "torch"] = timer(lambda module=module: module(x)[0], module, device)
+    best = {key: float("inf") for key in timers}
+    for round_ in range(args.repeats + 1):
+        for key, once in timers.items():
+            seconds = once()
+            if round_ > 0:  # round 0 warms up (allocations, cached filters)
+                best[key] = min(best[key], seconds)
+    results: Results = {}
+    for (name, what), seconds in best.items():
+        results.setdefault(name, {})[what] = seconds
+    return results
+
+
+def table(shape: Shape, kinds: list[str], results: Results, device: str) -> Table:
+    steps, batch, inputs, hidden = shape
+    grid = Table(title=f"T={steps} B={batch} I={inputs} H={hidden} on {device}: forward+backward, min over rounds")
+    columns = ("kind", "cell ms", "torch ms", "cell/torch", "target", "per-step ms", "speed-up", "target", "met")
+    for column in columns:
+        grid.add_column(column, justify="left" if column == "kind" else "right")
+    for kind in kinds:
+        spec = CELL_KINDS[kind]
+        seconds = results[kind]["cell"]
+        torch_seconds = results.get(spec.base, {}).get("torch")
+        reference = results[kind].get("per-step")
+        ratio = seconds / torch_seconds if torch_seconds else None
+        speedup = reference / seconds if reference else None
+        module_target = MODULE_TARGETS.get(spec.variant) if torch_seconds else None
+        reference_target = REFERENCE_TARGET if spec.variant != "plain" and reference else None
+        checks = []
+        if module_target is not None:
+            checks.append(ratio <= module_target)
+        if reference_target is not None:
+            checks.append(speedup >= reference_target)
+        met = "—" if not checks else ("[green]yes[/]" if all(checks) else "[red]no[/]")
+        grid.add_row(
+            kind,
+            milliseconds(seconds),
+            milliseconds(torch_seconds) if torch_seconds else "—",
+            f"{ratio:.2f}×" if ratio else "—",
+            f"≤ {module_target:.2f}×" if module_target else "—",
+            milliseconds(reference) if reference else "—",
+            f"{speedup:.2f}×" if speedup else "—",
+            f"≥ {reference_target:.1f}×" if reference_target else "—",
+            met,
+        )
+    return grid
+
+
+def milliseconds(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f}" if seconds >= 0.1 else f"{seconds * 1e3:.1f}"
+
+
+def parse_shape(text: str) -> Shape:
+    try:
+        steps, batch, inputs, hidden = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a shape is TxBxIxH, e.g. 784x64x1x128; got {text!r}") from None
+    return steps, batch, inputs, hidden
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, … (default: cpu)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds after one warm-up round (default: 3)")
+    parser.add_argument(
+        "--shapes",
+        type=lambda text: [parse_shape(part) for part in text.split(",")],
+        default=[(784, 64, 1, 128), (200, 32, 129, 158)],
+        help="comma-separated TxBxIxH (default: 784x64x1x128,200x32x129x158: MNIST pixels, TIMIT frames)",
+    )
+    parser.add_argument("--kinds", default=",".join(CELL_KINDS), help="comma-separated cell kinds (default: all 24)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the (slow) per-step reference")
+    args = parser.parse_args()
+    kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in CELL_KINDS]
+    if unknown:
+        parser.error(f"unknown kinds {', '.join(unknown)}; expected some of: {', '.join(CELL_KINDS)}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    console = Console()
+    if not console.is_terminal:  # keep the table's columns readable when printed to a file
+        console = Console(width=120)
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}")
+    for shape in args.shapes:
+        console.print(table(shape, kinds, measure(shape, kinds, args), args.device))
+
+
+if __name__ == "__main__":
+    main()

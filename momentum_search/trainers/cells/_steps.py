@@ -1,0 +1,301 @@
+"""The per-step recurrence of each base cell over a precomputed drive, with a hand-written backward.
+
+Every step receives `d_t` (the drive, plus whatever bias could be folded into it) and adds the
+recurrent part itself, exactly as `torch.nn.LSTM`/`GRU`/`RNN` compute their pre-activations. The LSTM
+runs with its gate blocks in the order `(i, f, o, g)` (`reorder_gates`), so one sigmoid covers three.
+
+`recurrence` runs the steps without recording them and back-propagates through time by hand: per
+step only the few operations of the chain rule and one `(B, G·H) @ (G·H, H)` product; the recurrent
+weight's gradient is one large product per chunk. `run_steps` is the same forward under autograd,
+for when the gradient with respect to each `h_t` itself is wanted (`gradient_flow`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+State = tuple[Tensor, ...]  # (h,) or, for the LSTM, (h, c); each (B, H)
+Carry = tuple[Tensor, ...]  # the gradient reaching the state from later steps, like State
+Saved = tuple[Tensor, ...]  # what one step keeps for the backward pass
+Gradients = tuple[Tensor, Tensor, Tensor | None, Carry]  # see _Base.backward
+
+
+class _Base(NamedTuple):
+    """How one base cell steps forward and back.
+
+    step(d, state, weight_t, bias) -> (state, saved): one step; `saved` is what `backward` needs.
+    backward(saved, previous, current, g_out, carry, weight, bias) -> (g_d, g_recurrent, g_bias, carry):
+        one chunk of steps in reverse. All tensors are stacked over the chunk's steps: `saved`,
+        `previous` (the state before each step), `current` (after), `g_out` (∂L/∂out_t). Returns the
+        gradients with respect to the drive and to the recurrent pre-activation `U h_{t-1} (+ b)`,
+        the bias's gradient (or None), and the carry into the step before the chunk.
+    """
+
+    step: Callable[[Tensor, State, Tensor, Tensor | None], tuple[State, Saved]]
+    backward: Callable[
+        [Sequence[Tensor], Sequence[Tensor], Sequence[Tensor], Tensor, Carry, Tensor, Tensor | None], Gradients
+    ]
+
+
+def _lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+    # d = a_t + b_hh with the blocks in (i, f, o, g) order; bias is unused.
+    h, c = state
+    size = h.size(1)
+    gates = torch.addmm(d, h, weight_t)
+    if torch.is_grad_enabled():  # autograd cannot record in-place activations of two views of one tensor
+        gates = torch.cat([gates[:, : 3 * size].sigmoid(), gates[:, 3 * size :].tanh()], 1)
+    else:
+        gates[:, : 3 * size].sigmoid_()
+        gates[:, 3 * size :].tanh_()
+    i, f, o, g = gates.split(size, 1)
+    c = torch.addcmul(f * c, i, g)
+    tanh_c = c.tanh()
+    return (o * tanh_c, c), (gates, tanh_c)
+
+
+def _lstm_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+) -> Gradients:
+    gates, tanh_c = saved
+    size = tanh_c.size(-1)
+    i, f, o, g = gates.split(size, 2)
+    # ∂pre/∂(dc, dc, dh, dc) for the blocks (i, f, o, g) and ∂c/∂h (through tanh c), for all steps
+    # at once; the loop then only chains them.
+    factors = torch.cat([g * i * (1 - i), previous[1] * f * (1 - f), tanh_c * o * (1 - o), i * (1 - g * g)], 2)
+    through_c = o * (1 - tanh_c * tanh_c)
+    g_pre = torch.empty_like(gates)
+    steps, batch = gates.shape[:2]
+    blocks, factor_blocks = g_pre.view(steps, batch, 4, size), factors.view(steps, batch, 4, size)
+    g_h, g_c = carry
+    for k in reversed(range(steps)):
+        dh = g_out[k] + g_h
+        dc = torch.addcmul(g_c, dh, through_c[k])
+        torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
+        torch.mul(dh, factor_blocks[k, :, 2], out=blocks[k, :, 2])  # the o block goes by dh, not dc
+        g_c = dc * f[k]
+        g_h = torch.mm(g_pre[k], weight)
+    return g_pre, g_pre, None, (g_h, g_c)
+
+
+def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+    # bias = b_hh: its n block sits inside r ⊙ (U_n h + b_hn), so it cannot be folded into d.
+    (h,) = state
+    size = h.size(1)
+    recurrent = torch.addmm(bias, h, weight_t)
+    rz = torch.sigmoid(d[:, : 2 * size] + recurrent[:, : 2 * size])
+    r, z = rz.chunk(2, 1)
+    recurrent_n = recurrent[:, 2 * size :]
+    n = torch.tanh(torch.addcmul(d[:, 2 * size :], r, recurrent_n))
+    return (torch.lerp(n, h, z),), (rz, n, recurrent_n)  # h' = (1 - z) ⊙ n + z ⊙ h
+
+
+def _gru_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+) -> Gradients:
+    rz, n, recurrent_n = saved
+    steps, batch, size = n.shape
+    r, z = rz.chunk(2, 2)
+    through_n = (1 - z) * (1 - n * n)
+    # Both gradients are dh_t times a factor known before the loop: (r, z, n) blocks of the drive,
+    # and of the recurrent pre-activation (whose n block is multiplied by r).
+    factors_d = torch.cat([through_n * recurrent_n * r * (1 - r), (previous[0] - n) * z * (1 - z), through_n], 2)
+    factors_recurrent = torch.cat([factors_d[..., : 2 * size], through_n * r], 2)
+    g_d = torch.empty_like(factors_d)
+    g_recurrent = torch.empty_like(factors_d)
+    (g_h,) = carry
+    for k in reversed(range(steps)):
+        dh = (g_out[k] + g_h).unsqueeze(1)
+        torch.mul(dh, factors_d[k].view(batch, 3, size), out=g_d[k].view(batch, 3, size))
+        torch.mul(dh, factors_recurrent[k].view(batch, 3, size), out=g_recurrent[k].view(batch, 3, size))
+        g_h = torch.addmm(dh.squeeze(1) * z[k], g_recurrent[k], weight)
+    return g_d, g_recurrent, g_recurrent.sum((0, 1)), (g_h,)
+
+
+def _rnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+    # d = a_t + b_hh (folded by the drive); bias is unused.
+    return (torch.addmm(d, state[0], weight_t).tanh(),), ()
+
+
+def _rnn_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+) -> Gradients:
+    g_pre, g_h = _through_elementwise(1 - current[0] * current[0], g_out, carry, weight)
+    return g_pre, g_pre, None, (g_h,)
+
+
+def _exprnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+    # bias = modReLU's b: modrelu(z) = sign(z) ⊙ relu(|z| + b).
+    z = torch.addmm(d, state[0], weight_t)
+    return (z.sign() * torch.relu(z.abs() + bias),), (z,)
+
+
+def _exprnn_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+) -> Gradients:
+    (z,) = saved
+    sign = z.sign()
+    # ∂h/∂z = sign(z)² [|z| + b > 0] (zero at z = 0, as autograd has it); ∂h/∂b = sign(z) [|z| + b > 0].
+    active = (z.abs() + bias > 0).to(z.dtype)
+    g_pre, g_h = _through_elementwise(sign * sign * active, g_out, carry, weight)
+    return g_pre, g_pre, (g_pre * sign).sum((0, 1)), (g_h,)
+
+
+def _through_elementwise(factor: Tensor, g_out: Tensor, carry: Carry, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """`∂L/∂pre_t` for `h_t = φ(pre_t)`, `pre_t = d_t + U h_{t-1}`, given `factor = φ'(pre_t)` for each
+    step, and `∂L/∂h` before the chunk."""
+    g_pre = torch.empty_like(factor)
+    (g_h,) = carry
+    for k in reversed(range(factor.size(0))):
+        torch.mul(g_out[k] + g_h, factor[k], out=g_pre[k])
+        g_h = torch.mm(g_pre[k], weight)
+    return g_pre, g_h
+
+
+BASES: dict[str, _Base] = {
+    "lstm": _Base(_lstm_step, _lstm_backward),
+    "gru": _Base(_gru_step, _gru_backward),
+    "rnn": _Base(_rnn_step, _rnn_backward),
+    "exprnn": _Base(_exprnn_step, _exprnn_backward),
+}
+
+
+def reorder_gates(base: str, rows: Tensor) -> Tensor:
+    """PyTorch's gate blocks (dim 0) in the order the steps use: the LSTM's (i, f, g, o) as (i, f, o, g)."""
+    if base != "lstm":
+        return rows
+    i, f, g, o = rows.chunk(4, 0)
+    return torch.cat([i, f, o, g])
+
+
+def recurrence(
+    base: str, drive: Iterable[Tensor], start: State, weight_hh: Tensor, bias: Tensor | None
+) -> tuple[Tensor, State]:
+    """One layer of `base` over the drive (chunks `(C, B, G·H)` in time order): `out (T, B, H)` and
+    the final state. Differentiable through `_Recurrence`'s hand-written backward; without autograd
+    (`torch.no_grad()`, nothing requiring grad) the chunks are consumed as they come, nothing is kept."""
+    if torch.is_grad_enabled():
+        chunks = list(drive)
+        tensors = [weight_hh, bias, *start, *chunks]
+        if any(t is not None and t.requires_grad for t in tensors):
+            out, *final = _Recurrence.apply(base, weight_hh, bias, len(start), *start, *chunks)
+            return out, tuple(final)
+        drive = chunks
+    with torch.no_grad():
+        states, _, final = _forward(base, drive, start, weight_hh, bias, keep=False)
+    return states[0], final
+
+
+def _forward(
+    base: str, drive: Iterable[Tensor], start: State, weight_hh: Tensor, bias: Tensor | None, *, keep: bool
+) -> tuple[list[Tensor], list[list[Tensor]], State]:
+    """The steps, unrecorded: the state after every step, stacked (only `h` unless `keep`), with
+    `keep` what the backward needs, stacked per chunk, and the final state."""
+    step = BASES[base].step
+    weight_t = weight_hh.t()
+    state = start
+    histories: list[list[Tensor]] = [[] for _ in (start if keep else start[:1])]
+    saved_chunks = []
+    for chunk in drive:
+        saved_steps = []
+        for d in chunk.unbind(0):
+            state, saved = step(d, state, weight_t, bias)
+            for history, part in zip(histories, state):
+                history.append(part)
+            saved_steps.append(saved)
+        if keep:
+            saved_chunks.append([torch.stack(parts) for parts in zip(*saved_steps)])
+    return [torch.stack(history) for history in histories], saved_chunks, state
+
+
+class _Recurrence(torch.autograd.Function):
+    """`(out, *final_state)` of one layer; inputs `base`, `weight_hh (G·H, H)`, `bias` (GRU: `b_hh`,
+    exprnn: modReLU's `b`, else None), `state_size` (1, or 2 for the LSTM), the initial state's
+    tensors, then the drive chunks (flat: autograd only follows tensors passed as arguments)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, base: str, weight: Tensor, bias: Tensor | None, state_size: int, *inputs: Tensor
+    ) -> tuple[Tensor, ...]:
+        start, chunks = inputs[:state_size], inputs[state_size:]
+        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, keep=True)
+        # Intermediates live on ctx (not save_for_backward): they are neither inputs nor outputs.
+        ctx.base, ctx.states, ctx.saved_chunks = base, states, saved_chunks
+        ctx.sizes = [chunk.size(0) for chunk in chunks]
+        ctx.save_for_backward(weight, bias, *start)
+        return (states[0], *final)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        weight, bias, *start = ctx.saved_tensors
+        states: list[Tensor] = ctx.states
+        backward = BASES[ctx.base].backward
+        carry: Carry = tuple(g_final)
+        g_weight = torch.zeros_like(weight)
+        g_bias = None if bias is None else torch.zeros_like(bias)
+        g_chunks = []
+        end = states[0].size(0)
+        for size, saved in zip(reversed(ctx.sizes), reversed(ctx.saved_chunks)):
+            begin = end - size
+            current = [state[begin:end] for state in states]
+            previous = [_before(first, state, begin, end) for first, state in zip(start, states)]
+            g_d, g_recurrent, g_b, carry = backward(saved, previous, current, g_out[begin:end], carry, weight, bias)
+            # U's gradient, Σ_t g_t h_{t-1}ᵀ, one product per chunk rather than one per step.
+            g_weight.addmm_(g_recurrent.flatten(0, 1).t(), previous[0].flatten(0, 1))
+            if g_bias is not None and g_b is not None:
+                g_bias += g_b
+            g_chunks.append(g_d)
+            end = begin
+        return (None, g_weight, g_bias, None, *carry, *reversed(g_chunks))
+
+
+def _before(start: Tensor, states: Tensor, begin: int, end: int) -> Tensor:
+    """The states before steps `begin..end-1`: `states[begin-1:end-1]`, with `start` before step 0."""
+    if begin > 0:
+        return states[begin - 1 : end - 1]
+    return torch.cat([start.unsqueeze(0), states[: end - 1]])
+
+
+def run_steps(
+    base: str, drive: Iterable[Tensor], state: State, weight_hh: Tensor, bias: Tensor | None
+) -> tuple[list[Tensor], State]:
+    """The same steps under autograd: `[h_1, …, h_T]` (separate tensors, so that `∂L/∂h_t` can be
+    asked for) and the final state."""
+    step = BASES[base].step
+    weight_t = weight_hh.t()
+    hs: list[Tensor] = []
+    for chunk in drive:
+        # unbind, not chunk[t]: autograd then scatters the gradient back once, not once per step.
+        for d in chunk.unbind(0):
+            state, _ = step(d, state, weight_t, bias)
+            hs.append(state[0])
+    return hs, state

@@ -1,0 +1,458 @@
+"""The momentum cells against a plain per-step reference written from docs/momentum-cells.md."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import pickle
+import random
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell, gradient_flow
+
+KINDS = list(CELL_KINDS)
+TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+DTYPE = torch.float64
+TOL = {"rtol": 1e-10, "atol": 1e-10}
+
+
+# -- the reference: one time step after another, straight from the equations ----------------------
+
+
+def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], Tensor, Tensor | None]:
+    """Last layer's [h_1..h_T], final h (L, B, H) and final c (LSTM) or None."""
+    base, variant = cell.kind.base, cell.kind.variant
+    hp = cell.hyperparameters
+    size, layers, batch = cell.hidden_size, cell.num_layers, x.size(1)
+    if state is None:
+        h0 = x.new_zeros(layers, batch, size)
+        c0 = h0
+    else:
+        h0, c0 = state if base == "lstm" else (state, None)
+    finals_h, finals_c = [], []
+    inputs = list(x.unbind(0))
+    for layer in range(layers):
+        W = getattr(cell, f"weight_ih_l{layer}")
+        U = getattr(cell, f"weight_hh_l{layer}")
+        b_ih = getattr(cell, f"bias_ih_l{layer}")
+        h = h0[layer]
+        c = c0[layer] if base == "lstm" else None
+        v = m = 0.0
+        hs = []
+        for t, x_t in enumerate(inputs, start=1):
+            a = x_t @ W.T + b_ih
+            if variant == "plain":
+                d = a
+            elif variant in ("momentum", "nag", "sr"):
+                if variant == "momentum":
+                    mu = hp["mu"]
+                elif variant == "nag":
+                    mu = (t - 1) / (t + 2)
+                else:
+                    mu = (t % hp["restart"]) / ((t % hp["restart"]) + 3)
+                v = mu * v + hp["s"] * a
+                d = v
+            else:
+                mu = hp["mu"] if variant == "adam" else 0.0
+                v = mu * v + hp["s"] * a
+                m = hp["beta"] * m + (1 - hp["beta"]) * a * a
+                d = v / torch.sqrt(m + hp["eps"])
+            if base == "exprnn":
+                z = d + h @ U.T
+                h = torch.sign(z) * torch.relu(torch.abs(z) + getattr(cell, f"modrelu_bias_l{layer}"))
+            else:
+                r_t = h @ U.T + getattr(cell, f"bias_hh_l{layer}")
+                if base == "lstm":
+                    i, f, g, o = (d + r_t).split(size, dim=1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                elif base == "gru":
+                    d_r, d_z, d_n = d.split(size, dim=1)
+                    u_r, u_z, u_n = r_t.split(size, dim=1)
+                    r = torch.sigmoid(d_r + u_r)
+                    z = torch.sigmoid(d_z + u_z)
+                    n = torch.tanh(d_n + r * u_n)
+                    h = (1 - z) * n + z * h
+                else:
+                    h = torch.tanh(d + r_t)
+            hs.append(h)
+        finals_h.append(h)
+        finals_c.append(c)
+        inputs = hs
+    return hs, torch.stack(finals_h), torch.stack(finals_c) if base == "lstm" else None
+
+
+def random_hyperparameters(kind: str, rng: random.Random, restart: int) -> dict[str, float | int]:
+    draw = {
+        "mu": lambda: rng.uniform(0.0, 0.99),
+        "s": lambda: rng.uniform(0.1, 2.0),
+        "beta": lambda: rng.uniform(0.0, 0.999),
+        "eps": lambda: 10 ** rng.uniform(-8, -2),
+        "restart": lambda: restart,
+    }
+    return {name: draw[name]() for name in CELL_KINDS[kind].hyperparameters}
+
+
+def random_state(cell: MomentumCell, batch: int, generator: torch.Generator):
+    shape = (cell.num_layers, batch, cell.hidden_size)
+    h = torch.randn(shape, dtype=DTYPE, generator=generator) * 0.5
+    if cell.kind.base != "lstm":
+        return h
+    return h, torch.randn(shape, dtype=DTYPE, generator=generator) * 0.5
+
+
+def flat_state(state) -> list[Tensor]:
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+# (T, num_layers, restart F, with initial state): F divides T in T1/T32/T300-F3, not in the others;
+# T = 32 is exactly two 16-step chunks, 40 and 300 end with a partial one.
+CASES = [
+    (1, 1, 1, False),
+    (5, 2, 3, True),
+    (32, 2, 16, True),
+    (40, 1, 7, True),
+    (300, 1, 3, False),
+    (300, 2, 23, True),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"T{case[0]}-L{case[1]}-F{case[2]}")
+@pytest.mark.parametrize("kind", KINDS)
+def test_matches_reference_in_outputs_and_gradients(kind: str, case: tuple[int, int, int, bool]) -> None:
+    check_against_reference(kind, *case, input_size=3)
+
+
+@pytest.mark.parametrize("kind", ["nag-rnn", "sr-lstm", "momentum-gru", "adam-rnn", "rmsprop-exprnn"])
+def test_long_sequences_match_reference(kind: str) -> None:
+    # 1000 steps: 63 chunks of the scan, nag's μ_t close to 1, sr restarting 37 times (F = 27).
+    check_against_reference(kind, 1000, 1, 27, True, input_size=2)
+
+
+ADAM_KINDS = [kind for kind in KINDS if CELL_KINDS[kind].variant in ("adam", "rmsprop")]
+
+
+@pytest.mark.parametrize("input_size", [3, 12], ids=["few-inputs", "many-inputs"])
+@pytest.mark.parametrize("kind", [*ADAM_KINDS, "momentum-lstm", "nag-gru", "sr-exprnn"])
+def test_float32_matches_float64_reference(kind: str, input_size: int) -> None:
+    # float32 adam/rmsprop cells with few inputs (I² + I + 1 <= 111) get m as a linear map of input
+    # statistics (summed in float64); with many, and in float64, by filtering the drive itself.
+    check_against_reference(kind, 60, 2, 5, True, input_size=input_size, dtype=torch.float32)
+
+
+def check_against_reference(
+    kind: str,
+    steps: int,
+    layers: int,
+    restart: int,
+    with_state: bool,
+    *,
+    input_size: int,
+    dtype: torch.dtype = DTYPE,
+) -> None:
+    """Outputs, final state and every gradient (x and all parameters) of a random cell, compared with
+    the reference run in float64 on the same weights."""
+    rng = random.Random(f"{kind}-{steps}-{layers}-{restart}-{with_state}-{input_size}")
+    torch.manual_seed(rng.randrange(2**31))
+    generator = torch.Generator().manual_seed(rng.randrange(2**31))
+    hp = random_hyperparameters(kind, rng, restart)
+    init = rng.choice(["paper", "pytorch"])
+    cell = build_cell(kind, input_size, 4, num_layers=layers, init=init, dtype=DTYPE, **hp)
+    with torch.no_grad():  # make every bias and recurrent entry matter
+        for name, p in cell.named_parameters():
+            if "original" not in name:
+                p.add_(torch.randn(p.shape, dtype=DTYPE, generator=generator) * 0.3)
+    x = torch.randn(steps, 2, input_size, dtype=DTYPE, generator=generator, requires_grad=True)
+    state = random_state(cell, 2, generator) if with_state else None
+    if dtype == DTYPE:
+        compare(cell, x, state, cell, x, state, generator, functools.partial(torch.testing.assert_close, **TOL))
+        return
+    low_state = state if state is None else tuple(t.to(dtype) for t in flat_state(state))
+    if low_state is not None and len(low_state) == 1:
+        low_state = low_state[0]
+    low_x = x.detach().to(dtype).requires_grad_()
+    compare(copy.deepcopy(cell).to(dtype), low_x, low_state, cell, x, state, generator, close_in_norm)
+
+
+def close_in_norm(got: Tensor, want: Tensor, msg: Callable[[str], str] | None = None) -> None:
+    """float32 against float64: the error is small relative to the whole tensor (single entries
+    that nearly cancel may be off by more, relatively)."""
+    error = (got.double() - want).norm().item()
+    scale = want.norm().item()
+    if not error <= 1e-4 * scale + 1e-7:
+        text = f"relative error {error / max(scale, 1e-300):.2e} (norm {scale:.2e})"
+        raise AssertionError(msg(text) if msg else text)
+
+
+def compare(
+    cell: MomentumCell,
+    x: Tensor,
+    state: object,
+    ref_cell: MomentumCell,
+    ref_x: Tensor,
+    ref_state: object,
+    generator: torch.Generator,
+    assert_close: Callable[..., None],
+) -> None:
+    """`cell` on `x` against the reference of `ref_cell` on `ref_x` (float64)."""
+    out, final = cell(x, state)
+    hs, ref_h, ref_c = reference(ref_cell, ref_x, ref_state)
+    ref_out = torch.stack(hs)
+    refs = [ref_out, ref_h] + ([] if ref_c is None else [ref_c])
+    for got, want in zip([out, *flat_state(final)], refs, strict=True):
+        assert_close(got, want)
+
+    # One random linear functional of everything the cell returns.
+    weights = [torch.randn(t.shape, dtype=DTYPE, generator=generator) for t in refs]
+
+    def loss(tensors: list[Tensor]) -> Tensor:
+        return sum((w.to(t.dtype) * t).sum() for w, t in zip(weights, tensors))
+
+    grads = torch.autograd.grad(loss([out, *flat_state(final)]), [x, *cell.parameters()])
+    ref_grads = torch.autograd.grad(loss(refs), [ref_x, *ref_cell.parameters()])
+    for (name, _), got, want in zip([("x", x), *cell.named_parameters()], grads, ref_grads):
+        assert_close(got, want, msg=lambda m, name=name: f"gradient of {name}: {m}")
+
+
+# -- plain kinds are PyTorch's modules ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", TORCH_MODULES)
+def test_plain_kinds_match_torch_modules(base: str) -> None:
+    torch.manual_seed(1)
+    cell = build_cell(base, 3, 5, num_layers=2, init="pytorch", dtype=DTYPE)
+    module = TORCH_MODULES[base](3, 5, num_layers=2, dtype=DTYPE)
+    module.load_state_dict(cell.state_dict())  # same names, same layout, same gate order
+    x = torch.randn(30, 4, 3, dtype=DTYPE)
+    state = random_state(cell, 4, torch.Generator().manual_seed(2))
+    out, final = cell(x, state)
+    ref_out, ref_final = module(x, state)
+    torch.testing.assert_close(out, ref_out, **TOL)
+    torch.testing.assert_close(flat_state(final), flat_state(ref_final), **TOL)
+    out.sum().backward()
+    ref_out.sum().backward()
+    for (name, p), q in zip(cell.named_parameters(), module.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("base", TORCH_MODULES)
+def test_pytorch_init_draws_what_torch_draws(base: str) -> None:
+    torch.manual_seed(3)
+    cell = build_cell(base, 3, 5, num_layers=2, init="pytorch")
+    torch.manual_seed(3)
+    module = TORCH_MODULES[base](3, 5, num_layers=2)
+    for (name, p), (ref_name, q) in zip(cell.named_parameters(), module.named_parameters(), strict=True):
+        assert name == ref_name
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert cell.weight_ih is cell.weight_ih_l0 and cell.bias_hh is cell.bias_hh_l0
+
+
+def test_state_defaults_to_zeros_and_momentum_restarts_each_call() -> None:
+    torch.manual_seed(4)
+    x = torch.randn(12, 2, 3, dtype=DTYPE)
+    for kind, restarts in (("momentum-gru", True), ("gru", False)):
+        cell = build_cell(kind, 3, 4, dtype=DTYPE)
+        out, state = cell(x)
+        torch.testing.assert_close(out, cell(x, torch.zeros(1, 2, 4, dtype=DTYPE))[0], **TOL)
+        first, middle = cell(x[:5])
+        second, _ = cell(x[5:], middle)
+        # v starts again at the second call, so only the plain cell continues seamlessly.
+        assert torch.allclose(torch.cat([first, second]), out, rtol=0, atol=1e-12) is not restarts
+
+
+@pytest.mark.parametrize("kind", ["adam-lstm", "rmsprop-gru", "exprnn", "nag-exprnn", "momentum-lstm"])
+def test_no_grad_forward_gives_the_same_numbers(kind: str) -> None:
+    # Without autograd the per-step path keeps nothing for a backward pass; same arithmetic otherwise.
+    torch.manual_seed(8)
+    cell = build_cell(kind, 3, 4, num_layers=2, init="pytorch", dtype=DTYPE)
+    x = torch.randn(37, 2, 3, dtype=DTYPE)
+    out, state = cell(x)
+    with torch.no_grad():
+        quiet_out, quiet_state = cell(x)
+    torch.testing.assert_close([quiet_out, *flat_state(quiet_state)], [out, *flat_state(state)], **TOL)
+    assert out.requires_grad and not quiet_out.requires_grad
+
+
+def test_cells_copy_and_pickle() -> None:
+    x = torch.randn(9, 2, 3)
+    cell = build_cell("adam-gru", 3, 4, num_layers=2)
+    clone = pickle.loads(pickle.dumps(cell))
+    assert clone.kind is CELL_KINDS["adam-gru"] and clone.hyperparameters == cell.hyperparameters
+    torch.testing.assert_close(clone(x)[0], cell(x)[0], rtol=0, atol=0)
+    # PyTorch pickles parametrised modules (exprnn's orthogonal U) only through their state_dict.
+    orthogonal = build_cell("exprnn", 3, 4)
+    torch.testing.assert_close(copy.deepcopy(orthogonal)(x)[0], orthogonal(x)[0], rtol=0, atol=0)
+    fresh = build_cell("exprnn", 3, 4)
+    fresh.load_state_dict(orthogonal.state_dict())
+    torch.testing.assert_close(fresh(x)[0], orthogonal(x)[0], rtol=0, atol=0)
+
+
+# -- validation -------------------------------------------------------------------------------------
+
+
+def test_registry() -> None:
+    assert len(CELL_KINDS) == 24
+    order = ("mu", "s", "beta", "eps", "restart")
+    expected_defaults = {"mu": 0.6, "s": 0.6, "beta": 0.9, "eps": 1e-8, "restart": 2}
+    for name, kind in CELL_KINDS.items():
+        assert kind.name == name
+        assert name == (kind.base if kind.variant == "plain" else f"{kind.variant}-{kind.base}")
+        assert list(kind.hyperparameters) == [h for h in order if h in kind.hyperparameters]
+        assert dict(kind.defaults) == {h: expected_defaults[h] for h in kind.hyperparameters}
+        assert build_cell(name, 1, 2).hyperparameters == dict(kind.defaults)
+    assert CELL_KINDS["adam-lstm"].hyperparameters == ("mu", "s", "beta", "eps")
+    assert CELL_KINDS["rmsprop-gru"].hyperparameters == ("s", "beta", "eps")
+    assert CELL_KINDS["sr-exprnn"].hyperparameters == ("s", "restart")
+    assert CELL_KINDS["nag-rnn"].hyperparameters == ("s",)
+    assert CELL_KINDS["lstm"].hyperparameters == ()
+
+
+@pytest.mark.parametrize(
+    ("kind", "arguments", "message"),
+    [
+        ("lsmt", {}, "unknown cell kind 'lsmt'; expected one of: lstm, momentum-lstm"),
+        ("lstm", {"mu": 0.5}, "'lstm' does not use mu; it uses: none"),
+        ("momentum-gru", {"beta": 0.5}, "'momentum-gru' does not use beta; it uses: mu, s"),
+        ("nag-lstm", {"mu": 0.0}, "'nag-lstm' does not use mu; it uses: s"),
+        ("momentum-lstm", {"mu": 1.0}, "mu must satisfy 0 <= mu < 1, got 1.0"),
+        ("momentum-lstm", {"mu": -0.1}, "mu must satisfy 0 <= mu < 1, got -0.1"),
+        ("momentum-lstm", {"mu": math.nan}, "mu must satisfy 0 <= mu < 1, got nan"),
+        ("momentum-lstm", {"s": 0.0}, "s must satisfy 0 < s < inf, got 0.0"),
+        ("momentum-lstm", {"s": "big"}, "s must be a real number with 0 < s < inf, got 'big'"),
+        ("adam-lstm", {"beta": 1.0}, "beta must satisfy 0 <= beta < 1, got 1.0"),
+        ("adam-lstm", {"eps": 0.0}, "eps must satisfy 0 < eps < inf, got 0.0"),
+        ("sr-lstm", {"restart": 0}, "restart must satisfy restart >= 1 (an integer), got 0"),
+        ("sr-lstm", {"restart": 2.5}, "restart must be an integer with restart >= 1 (an integer), got 2.5"),
+        ("sr-lstm", {"restart": True}, "restart must be an integer"),
+        ("lstm", {"input_size": 0}, "input_size must be an integer >= 1, got 0"),
+        ("lstm", {"hidden_size": 2.0}, "hidden_size must be an integer >= 1, got 2.0"),
+        ("lstm", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
+        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'pytorch', got 'xavier'"),
+    ],
+)
+def test_invalid_arguments_raise_value_error(kind: str, arguments: dict, message: str) -> None:
+    sizes = {"input_size": 2, "hidden_size": 3}
+    sizes.update({k: arguments.pop(k) for k in list(arguments) if k in sizes})
+    with pytest.raises(ValueError) as info:
+        build_cell(kind, sizes["input_size"], sizes["hidden_size"], **arguments)
+    assert str(info.value).startswith(message)
+
+
+def test_bad_inputs_and_states_raise_value_error() -> None:
+    cell = build_cell("lstm", 3, 4, num_layers=2)
+    with pytest.raises(ValueError, match=r"expected x of shape \(T, B, 3\), got \(5, 2, 4\)"):
+        cell(torch.randn(5, 2, 4))
+    with pytest.raises(ValueError, match="expected state \\(h, c\\)"):
+        cell(torch.randn(5, 2, 3), torch.zeros(2, 2, 4))
+    with pytest.raises(ValueError, match="expected state h with each of shape \\(1, 2, 4\\)"):
+        build_cell("exprnn", 3, 4)(torch.randn(5, 2, 3), torch.zeros(2, 2, 4))
+
+
+# -- initialisation ---------------------------------------------------------------------------------
+
+
+def assert_orthonormal(matrix: Tensor) -> None:
+    small = matrix if matrix.size(0) >= matrix.size(1) else matrix.T
+    torch.testing.assert_close(small.T @ small, torch.eye(small.size(1), dtype=matrix.dtype), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("base", ["lstm", "gru", "rnn"])
+def test_paper_init(base: str) -> None:
+    torch.manual_seed(5)
+    cell = build_cell(f"momentum-{base}", 3, 6, num_layers=2, dtype=DTYPE)
+    gates = CELL_KINDS[base].gates
+    for layer in range(2):
+        assert_orthonormal(getattr(cell, f"weight_ih_l{layer}"))
+        recurrent = getattr(cell, f"weight_hh_l{layer}")
+        assert torch.equal(recurrent, torch.cat([torch.eye(6, dtype=DTYPE)] * gates))
+        for name in ("bias_ih", "bias_hh"):
+            bias = getattr(cell, f"{name}_l{layer}")
+            expected = torch.zeros(gates * 6, dtype=DTYPE)
+            if base == "lstm":
+                expected[6:12] = 1.0  # forget gate, PyTorch order (i, f, g, o)
+            assert torch.equal(bias, expected)
+
+
+def test_exprnn_init_and_parametrisation() -> None:
+    torch.manual_seed(6)
+    cell = build_cell("adam-exprnn", 4, 7, num_layers=2, dtype=DTYPE)
+    for layer in range(2):
+        rotation = getattr(cell, f"weight_hh_l{layer}")
+        assert_orthonormal(rotation)
+        # Block-diagonal 2×2 rotations [[cos θ, sin θ], [-sin θ, cos θ]]; the odd last coordinate stays 1.
+        blocks = torch.block_diag(*[rotation[i : i + 2, i : i + 2] for i in range(0, 6, 2)], rotation[6:, 6:])
+        assert torch.equal(rotation, blocks)
+        assert rotation[6, 6] == 1.0
+        for i in range(0, 6, 2):
+            assert rotation[i, i] == rotation[i + 1, i + 1] and rotation[i, i + 1] == -rotation[i + 1, i]
+        bias = getattr(cell, f"modrelu_bias_l{layer}")
+        assert bias.shape == (7,) and bias.abs().max() <= 0.01 and bias.abs().max() > 0
+        assert torch.equal(getattr(cell, f"bias_ih_l{layer}"), torch.zeros(7, dtype=DTYPE))
+    assert not hasattr(cell, "bias_hh_l0")
+    with pytest.raises(AttributeError, match="bias_hh"):
+        cell.bias_hh
+    # U stays orthogonal while training moves it (it is the matrix exponential of a skew matrix).
+    optimizer = torch.optim.SGD(cell.parameters(), lr=0.5)
+    before = cell.weight_hh.detach().clone()
+    cell(torch.randn(10, 2, 4, dtype=DTYPE))[0].pow(2).sum().backward()
+    optimizer.step()
+    assert not torch.allclose(cell.weight_hh, before)
+    assert_orthonormal(cell.weight_hh.detach())
+    assert_orthonormal(build_cell("exprnn", 4, 7, init="pytorch", dtype=DTYPE).weight_hh.detach())
+
+
+def test_extra_repr_and_factory_arguments() -> None:
+    cell = build_cell("sr-gru", 3, 8, s=0.9, restart=40, num_layers=2, init="pytorch", dtype=DTYPE)
+    assert cell.extra_repr() == "'sr-gru', 3, 8, num_layers=2, s=0.9, restart=40, init='pytorch'"
+    assert all(p.dtype == DTYPE for p in cell.parameters())
+    assert "'adam-lstm', 1, 2, mu=0.6, s=0.6, beta=0.9, eps=1e-08" in repr(build_cell("adam-lstm", 1, 2))
+
+
+# -- gradient flow ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradient_flow_matches_autograd_on_the_reference(kind: str) -> None:
+    torch.manual_seed(7)
+    cell = build_cell(kind, 2, 3, num_layers=2, init="pytorch", dtype=DTYPE)
+    x = torch.randn(25, 2, 2, dtype=DTYPE)
+    target = torch.randn(2, 3, dtype=DTYPE)
+
+    def loss_fn(out: Tensor) -> Tensor:
+        return (out[-1] - target).pow(2).sum() + out[3].sum()
+
+    norms = gradient_flow(cell, x, loss_fn)
+    hs, _, _ = reference(cell, x)
+    for h in hs:
+        h.retain_grad()
+    loss_fn(torch.stack(hs)).backward()
+    expected = torch.stack([h.grad.norm() for h in hs])
+    torch.testing.assert_close(norms, expected, **TOL)
+    # The reference's backward filled .grad; clear it and check gradient_flow alone leaves none.
+    cell.zero_grad(set_to_none=True)
+    gradient_flow(cell, x, loss_fn)
+    assert all(p.grad is None for p in cell.parameters())
+
+
+def test_gradient_flow_is_zero_after_the_last_step_the_loss_reads() -> None:
+    cell = build_cell("momentum-lstm", 2, 3)
+    norms = gradient_flow(cell, torch.randn(10, 2, 2), lambda out: out[4].sum())
+    assert norms.shape == (10,)
+    assert torch.all(norms[5:] == 0) and torch.all(norms[:5] > 0)
+    with pytest.raises(ValueError, match="scalar"):
+        gradient_flow(cell, torch.randn(10, 2, 2), lambda out: out)
+
+
+def test_cached_plans_built_in_inference_mode_serve_training() -> None:
+    cell = build_cell("adam-lstm", 2, 3)
+    x = torch.randn(33, 2, 2)
+    with torch.inference_mode():
+        cell(x)  # builds and caches the chunked filters for T = 33
+    out, _ = cell(x)
+    out.sum().backward()
+    assert cell.weight_ih.grad is not None
