@@ -1,0 +1,88 @@
+"""optuna-dashboard on a study storage, with our figures and summary saved next to Optuna's own views."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from momentum_search.dashboards._report import StudyReport, build_report, summary_columns, summary_rows
+
+if TYPE_CHECKING:
+    import optuna
+
+GRAPH_PREFIX = "momentum-search-"  # ids of our saved figures; a fixed id overwrites instead of adding
+
+
+class Published(NamedTuple):
+    study: str
+    figures: int  # saved into the study
+    missing: int  # could not be drawn (the note says why)
+
+
+def to_markdown(report: StudyReport) -> str:
+    """The report's summary as the study note of optuna-dashboard (Markdown)."""
+    summary = report.summary
+
+    def table(columns: list[str], rows: list[list[str]]) -> list[str]:
+        cells = [c.replace("|", "\\|") for c in columns]
+        lines = ["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)]
+        return lines + ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in rows]
+
+    lines = [f"## momentum-search: {report.study}", ""]
+    lines += [f"- **{key}**: {value}" for key, value in report.header.items()]
+    lines += ["", "### Trials by state", ""]
+    lines += table(list(summary.states), [[str(n) for n in summary.states.values()]])
+    lines += ["", "### Best configuration per cell kind", ""]
+    lines += table(summary_columns(report), summary_rows(report)) if summary.best else ["No trial has completed yet."]
+    missing = [s for s in report.sections if s.figure is None]
+    if missing:
+        lines += ["", "### Figures not drawn", ""] + [f"- {s.title}: {s.reason}" for s in missing]
+    lines += ["", "_Written by `momentum-search dashboard` at each launch: edits here are overwritten._"]
+    return "\n".join(lines)
+
+
+def publish(study: optuna.Study, report: StudyReport) -> Published:
+    """Save the report's figures and summary into ``study`` for optuna-dashboard.
+
+    Idempotent: figures keep fixed ids (``momentum-search-<key>``), so a second launch overwrites
+    them, and the note is written only when its text changed (each write is a new note version).
+    """
+    from optuna_dashboard import get_note, save_note, save_plotly_graph_object
+
+    drawn = [s for s in report.sections if s.figure is not None]
+    for section in drawn:
+        save_plotly_graph_object(study, section.figure, graph_object_id=GRAPH_PREFIX + section.key)
+    note = to_markdown(report)
+    if get_note(study) != note:
+        save_note(study, note)
+    return Published(study.study_name, len(drawn), len(report.sections) - len(drawn))
+
+
+def publish_all(storage: str | None = None, *, gradient_flow: bool = True) -> list[Published]:
+    """:func:`publish` every momentum-search study in ``storage`` (studies without a stored spec are left alone)."""
+    import optuna
+
+    from momentum_search.studies import SPEC_ATTR, open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = open_storage(storage)
+    published = []
+    for summary in optuna.get_all_study_summaries(backend, include_best_trial=False):
+        if SPEC_ATTR in summary.user_attrs:
+            study = optuna.load_study(study_name=summary.study_name, storage=backend)
+            published.append(publish(study, build_report(study, gradient_flow=gradient_flow)))
+    return published
+
+
+def serve(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run optuna-dashboard on ``storage`` until interrupted (blocks).
+
+    Raises:
+        OSError: the address cannot be bound (port in use, unknown host).
+    """
+    from optuna_dashboard import run_server
+
+    from momentum_search.studies import open_storage
+
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be in 1..65535, got {port}")
+    run_server(open_storage(storage), host=host, port=port)

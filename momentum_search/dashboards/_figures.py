@@ -1,0 +1,281 @@
+"""Renderers: each turns one info (see ``_info.py``) into a plotly figure, computing nothing new."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from momentum_search.dashboards._info import (
+    CellComparisonInfo,
+    CurvesInfo,
+    GradientFlowInfo,
+    HistoryInfo,
+    ImportanceInfo,
+    MomentumZeroInfo,
+    MuSMapInfo,
+    ParetoInfo,
+    SliceInfo,
+)
+from momentum_search.dashboards._trials import LABELS
+from momentum_search.trainers import CELL_KINDS
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+PRUNED_COLOR = "black"
+# A hue per drive (the usual study compares drives on one base cell), lighter or darker per base cell.
+_VARIANT_COLORS = {"plain": (31, 119, 180), "momentum": (44, 160, 44), "nag": (148, 103, 189),
+                   "sr": (140, 86, 75), "adam": (255, 127, 14), "rmsprop": (214, 39, 40)}  # fmt: skip
+_BASE_SHADES = {"lstm": 0.0, "gru": -0.4, "rnn": 0.35, "exprnn": 0.6}  # < 0 towards black, > 0 towards white
+
+
+def _color(cell: str | None) -> str:
+    """One colour per cell kind, the same in every figure and every study."""
+    if cell not in CELL_KINDS:
+        return "#7f7f7f"
+    kind = CELL_KINDS[cell]
+    shade = _BASE_SHADES[kind.base]
+    target = 255 if shade > 0 else 0
+    r, g, b = (round(c + abs(shade) * (target - c)) for c in _VARIANT_COLORS[kind.variant])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _better(direction: str) -> str:
+    return "higher is better" if direction == "maximize" else "lower is better"
+
+
+def _figure(title: str, **layout: object) -> go.Figure:
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    defaults = {"template": "plotly_white", "height": 480, "margin": {"t": 70, "l": 70, "r": 30, "b": 60}}
+    figure.update_layout(title={"text": title}, **{**defaults, **layout})
+    return figure
+
+
+def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
+    """Heat map of the grid (mean ± std in each cell), or a contour with the trials as points."""
+    import plotly.graph_objects as go
+
+    colorbar = {"title": {"text": info.metric}}
+    # Yellow is better either way: the scale flips for metrics to minimise.
+    scale = {"colorscale": "Viridis", "reversescale": info.direction == "minimize"}
+    mark = "□" if info.grid else "★"
+    title = f"{info.cell}: {info.metric} over μ × s ({_better(info.direction)}; best {mark} trial {info.best.number})"
+    if info.grid:
+        figure = _figure(title, xaxis={"title": {"text": "μ"}, "type": "category"},
+                         yaxis={"title": {"text": "s"}, "type": "category"})  # fmt: skip
+        assert info.z is not None and info.z_std is not None
+        text = [
+            ["" if v is None else f"{v:.4g}<br>± {sd:.2g}" for v, sd in zip(row, row_std, strict=True)]
+            for row, row_std in zip(info.z, info.z_std, strict=True)
+        ]
+        figure.add_trace(go.Heatmap(
+            x=[f"{m:g}" for m in info.mu], y=[f"{s:g}" for s in info.s], z=info.z, text=text,
+            texttemplate="%{text}", colorbar=colorbar, hovertemplate="μ %{x}, s %{y}<br>%{text}<extra></extra>",
+            name=info.cell, **scale,
+        ))  # fmt: skip
+        # Outline the best cell rather than cover its numbers (category i sits at coordinate i).
+        j, i = info.mu.index(info.best.mu), info.s.index(info.best.s)
+        figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                         line={"color": "black", "width": 3})  # fmt: skip
+        return figure
+    figure = _figure(title, xaxis={"title": {"text": "μ"}}, showlegend=False,
+                     yaxis={"title": {"text": "s"}, "type": "log" if info.s_log else "linear"})  # fmt: skip
+    if info.z is not None:
+        figure.add_trace(go.Contour(
+            x=info.mu, y=info.s, z=info.z, colorbar=colorbar, name="interpolated", connectgaps=False,
+            hovertemplate="μ %{x:.3g}, s %{y:.3g}<br>interpolated %{z:.4g}<extra></extra>", **scale,
+        ))  # fmt: skip
+    figure.add_trace(go.Scatter(
+        x=[p.mu for p in info.points], y=[p.s for p in info.points], mode="markers", name="trials",
+        marker={"color": [p.value for p in info.points], "size": 9, "line": {"width": 1, "color": "white"},
+                "showscale": info.z is None, "colorbar": colorbar, **scale},
+        customdata=[[p.number, p.value, p.std] for p in info.points],
+        hovertemplate="trial %{customdata[0]}: μ %{x:.3g}, s %{y:.3g}<br>%{customdata[1]:.4g} ± %{customdata[2]:.2g}<extra></extra>",
+    ))  # fmt: skip
+    figure.add_trace(go.Scatter(
+        x=[info.best.mu], y=[info.best.s], mode="markers", name=f"best (trial {info.best.number})", showlegend=False,
+        marker={"symbol": "star", "size": 16, "color": "white", "line": {"width": 1.5, "color": "black"}},
+        hovertemplate=f"best: trial {info.best.number}<br>{info.best.value:.4g} ± {info.best.std:.2g}<extra></extra>",
+    ))  # fmt: skip
+    return figure
+
+
+def plot_slice(info: SliceInfo) -> go.Figure:
+    """The objective against one parameter, error bars = spread over seeds."""
+    import plotly.graph_objects as go
+
+    label = LABELS[info.param]
+    figure = _figure(
+        f"{info.metric} against {label} ({_better(info.direction)}; error bars: std over seeds)",
+        xaxis={"title": {"text": label}, "type": "log" if info.log else "linear"},
+        yaxis={"title": {"text": info.metric}},
+    )
+    for series in info.series:
+        figure.add_trace(go.Scatter(
+            x=series.x, y=series.y, mode="markers", name=series.cell,
+            error_y={"type": "data", "array": series.std, "visible": True},
+            marker={"color": _color(series.cell), "size": 8}, customdata=series.numbers,
+            hovertemplate=f"trial %{{customdata}}: {label} %{{x:.3g}}<br>%{{y:.4g}} ± %{{error_y.array:.2g}}<extra>{series.cell}</extra>",
+        ))  # fmt: skip
+    return figure
+
+
+def plot_importances(info: ImportanceInfo) -> go.Figure:
+    """Horizontal bars: each scope's parameters, one bar per evaluator."""
+    import plotly.graph_objects as go
+
+    rows = list(dict.fromkeys((g.scope, p) for g in info.groups for p in g.importances))
+    labels = [f"{scope} · {LABELS.get(param, param)}" for scope, param in rows]
+    figure = _figure(
+        f"Importance of each parameter for {info.metric}",
+        xaxis={"title": {"text": "importance (normalised per scope)"}, "range": [0, 1.05]},
+        yaxis={"autorange": "reversed"}, barmode="group", height=max(320, 60 + 34 * len(rows)),
+    )  # fmt: skip
+    for evaluator, color in (("fANOVA", "#1f77b4"), ("PED-ANOVA", "#ff7f0e")):
+        groups = {g.scope: g for g in info.groups if g.evaluator == evaluator}
+        values = [groups[scope].importances.get(param) if scope in groups else None for scope, param in rows]
+        figure.add_trace(go.Bar(
+            x=values, y=labels, orientation="h", name=evaluator, marker={"color": color},
+            hovertemplate=f"{evaluator}: %{{x:.3f}}<extra>%{{y}}</extra>",
+        ))  # fmt: skip
+    return figure
+
+
+def plot_history(info: HistoryInfo) -> go.Figure:
+    """Each complete trial's value and the best so far; pruned trials at their last reported value."""
+    import plotly.graph_objects as go
+
+    figure = _figure(f"Optimization history ({info.metric}, {_better(info.direction)})",
+                     xaxis={"title": {"text": "trial"}}, yaxis={"title": {"text": info.metric}})  # fmt: skip
+    for cell in dict.fromkeys(info.cells):
+        picked = [i for i, c in enumerate(info.cells) if c == cell]
+        figure.add_trace(go.Scatter(
+            x=[info.numbers[i] for i in picked], y=[info.values[i] for i in picked], mode="markers",
+            name=str(cell), marker={"color": _color(cell), "size": 8},
+            hovertemplate="trial %{x}: %{y:.4g}<extra>" + str(cell) + "</extra>",
+        ))  # fmt: skip
+    if info.pruned_numbers:
+        figure.add_trace(go.Scatter(
+            x=info.pruned_numbers, y=info.pruned_values, mode="markers", name="pruned (last value)",
+            marker={"symbol": "x", "color": PRUNED_COLOR, "size": 8},
+            hovertemplate="trial %{x} pruned at %{y:.4g}<extra></extra>",
+        ))  # fmt: skip
+    figure.add_trace(go.Scatter(x=info.numbers, y=info.best_so_far, mode="lines", name="best so far",
+                                line={"shape": "hv", "color": "black"}))  # fmt: skip
+    return figure
+
+
+def plot_learning_curves(info: CurvesInfo) -> go.Figure:
+    """Validation metric per epoch of every trial (first seed); pruned ones dashed, ending in ×."""
+    import plotly.graph_objects as go
+
+    figure = _figure(f"Learning curves: validation {info.metric} per epoch (first seed; pruned dashed, ×)",
+                     xaxis={"title": {"text": "epoch"}}, yaxis={"title": {"text": info.metric}})  # fmt: skip
+    shown: set[str | None] = set()
+    for curve in info.curves:
+        pruned = curve.state == "PRUNED"
+        figure.add_trace(go.Scatter(
+            x=curve.epochs, y=curve.values, mode="lines", name=str(curve.cell), legendgroup=str(curve.cell),
+            showlegend=curve.cell not in shown, opacity=0.8,
+            line={"color": _color(curve.cell), "dash": "dash" if pruned else "solid", "width": 1.5},
+            hovertemplate=f"trial {curve.number} ({curve.state.lower()}) epoch %{{x}}: %{{y:.4g}}<extra>{curve.cell}</extra>",
+        ))  # fmt: skip
+        shown.add(curve.cell)
+    ends = [c for c in info.curves if c.state == "PRUNED"]
+    if ends:
+        figure.add_trace(go.Scatter(
+            x=[c.epochs[-1] for c in ends], y=[c.values[-1] for c in ends], mode="markers", name="pruned",
+            marker={"symbol": "x", "color": PRUNED_COLOR, "size": 9},
+            customdata=[[c.number, c.reason or ""] for c in ends],
+            hovertemplate="trial %{customdata[0]} %{customdata[1]}<extra></extra>",
+        ))  # fmt: skip
+    return figure
+
+
+def plot_cell_comparison(info: CellComparisonInfo) -> go.Figure:
+    """Bars: each kind's best trial (± its seed spread); diamonds: mean ± std over the kind's trials."""
+    import plotly.graph_objects as go
+
+    labels = [f"{r.cell} (baseline)" if r.baseline else r.cell for r in info.rows]
+    colors = [_color(r.cell) for r in info.rows]
+    figure = _figure(f"Is it momentum? {info.metric} of each cell kind ({_better(info.direction)})",
+                     xaxis={"title": {"text": "cell kind"}}, yaxis={"title": {"text": info.metric}}, barmode="group")  # fmt: skip
+    figure.add_trace(go.Bar(
+        x=labels, y=[r.best for r in info.rows], name="best trial (± std over its seeds)",
+        error_y={"type": "data", "array": [r.best_std for r in info.rows], "visible": True},
+        marker={"color": colors}, text=[f"{r.best:.4g}" for r in info.rows], textposition="inside", insidetextanchor="start",
+        customdata=[[r.best_number, r.best_std, "–" if r.best_test is None else f"{r.best_test:.4g}"] for r in info.rows],
+        hovertemplate="best: trial %{customdata[0]}, %{y:.4g} ± %{customdata[1]:.2g}, test %{customdata[2]}<extra>%{x}</extra>",
+    ))  # fmt: skip
+    figure.add_trace(go.Bar(
+        x=labels, y=[r.mean for r in info.rows], name="mean ± std over the kind's trials",
+        error_y={"type": "data", "array": [r.std for r in info.rows], "visible": True},
+        marker={"color": colors, "opacity": 0.45, "pattern": {"shape": "/"}}, customdata=[r.trials for r in info.rows],
+        text=[f"{r.mean:.4g}" for r in info.rows], textposition="inside", insidetextanchor="start",
+        hovertemplate="mean of %{customdata} trials: %{y:.4g} ± %{error_y.array:.2g}<extra>%{x}</extra>",
+    ))  # fmt: skip
+    return figure
+
+
+def plot_momentum_zero(info: MomentumZeroInfo) -> go.Figure:
+    """Per kind, at its best s: the best μ > 0 trial, the best μ = 0 trial, and the plain baseline."""
+    import plotly.graph_objects as go
+
+    x = [f"{row.cell}<br>s = {row.s:.3g}" for row in info.rows]
+    figure = _figure(f"μ = 0 against μ > 0 at the best s ({info.metric}, {_better(info.direction)})",
+                     xaxis={"title": {"text": "cell kind at its best s"}}, yaxis={"title": {"text": info.metric}},
+                     barmode="group")  # fmt: skip
+    # Colours are the cell kinds' (the baseline's is its plain kind's); the pattern says which bar is which.
+    for field, name, pattern in (("positive", "μ > 0 (best)", ""), ("zero", "μ = 0, same s", "."),
+                                 ("baseline", "plain cell (no momentum, as μ = 0)", "/")):  # fmt: skip
+        entries = [getattr(row, field) for row in info.rows]
+        colors = [_color(row.cell if e is None else e.cell) for row, e in zip(info.rows, entries, strict=True)]
+        figure.add_trace(go.Bar(
+            x=x, y=[None if e is None else e.value for e in entries], name=name,
+            marker={"color": colors, "pattern": {"shape": pattern}},
+            error_y={"type": "data", "array": [None if e is None else e.std for e in entries], "visible": True},
+            customdata=[["–", "–", "–"] if e is None else [e.number, "–" if e.mu is None else f"{e.mu:.3g}", e.label]
+                        for e in entries],
+            hovertemplate="%{customdata[2]}: trial %{customdata[0]}, μ %{customdata[1]}<br>%{y:.4g} ± %{error_y.array:.2g}<extra></extra>",
+        ))  # fmt: skip
+    return figure
+
+
+def plot_gradient_flow(info: GradientFlowInfo) -> go.Figure:
+    """‖∂L/∂h_t‖ over time steps, log scale: how far back the loss reaches at initialisation."""
+    import plotly.graph_objects as go
+
+    figure = _figure(
+        f"Gradient flow: ‖∂L/∂h_t‖ at initialisation, best config per cell kind ({info.task}, {info.examples} validation examples)",
+        xaxis={"title": {"text": "time step t"}}, yaxis={"title": {"text": "‖∂L/∂h_t‖"}, "type": "log"},
+    )  # fmt: skip
+    for series in info.series:
+        # A log axis cannot show 0 (steps the loss does not reach): leave them out.
+        steps = [t for t, v in enumerate(series.norms, start=1) if v > 0]
+        figure.add_trace(go.Scatter(
+            x=steps, y=[series.norms[t - 1] for t in steps], mode="lines", name=f"{series.cell} (trial {series.number})",
+            line={"color": _color(series.cell)}, hovertemplate="t %{x}: %{y:.3g}<extra>" + series.cell + "</extra>",
+        ))  # fmt: skip
+    return figure
+
+
+def plot_pareto_front(info: ParetoInfo) -> go.Figure:
+    """Metric against training time; the Pareto-optimal trials joined by a line."""
+    import plotly.graph_objects as go
+
+    figure = _figure(f"Pareto front: {info.metric} ({_better(info.direction)}) against training time",
+                     xaxis={"title": {"text": "training time per seed [s]"}}, yaxis={"title": {"text": info.metric}})  # fmt: skip
+    for cell in dict.fromkeys(p.cell for p in info.points):
+        points = [p for p in info.points if p.cell == cell]
+        figure.add_trace(go.Scatter(
+            x=[p.train_time for p in points], y=[p.value for p in points], mode="markers", name=str(cell),
+            marker={"color": _color(cell), "size": [12 if p.on_front else 7 for p in points],
+                    "line": {"width": [2 if p.on_front else 0 for p in points], "color": "black"}},
+            customdata=[p.number for p in points],
+            hovertemplate="trial %{customdata}: %{y:.4g} in %{x:.3g} s<extra>" + str(cell) + "</extra>",
+        ))  # fmt: skip
+    front = sorted((p for p in info.points if p.on_front), key=lambda p: p.train_time)
+    figure.add_trace(go.Scatter(x=[p.train_time for p in front], y=[p.value for p in front], mode="lines",
+                                name="Pareto front", line={"shape": "hv", "color": "black", "dash": "dot"}))  # fmt: skip
+    return figure

@@ -1,0 +1,532 @@
+"""The data of every figure, computed apart from drawing it: ``get_x_info(trials) -> NamedTuple``.
+
+Each getter raises :class:`FigureUnavailableError` saying why when the study cannot support its
+figure (too few trials, a parameter not searched, ...); the report lists that reason instead.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from momentum_search.dashboards._trials import (
+    LABELS,
+    FigureUnavailableError,
+    StudyTrials,
+    TrialRecord,
+    base_of,
+    is_plain,
+    log_scale,
+)
+from momentum_search.search import CELL_PARAMETER
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+INTERPOLATION_STEPS = 40  # contour resolution along each axis
+
+
+# ---- summary ----------------------------------------------------------------------------------
+
+
+class BestRow(NamedTuple):
+    """The best COMPLETE trial of one cell kind."""
+
+    cell: str
+    number: int
+    params: dict[str, Any]
+    value: float
+    std: float
+    seeds: int
+    test_value: float | None
+    train_time: float | None
+
+
+class SummaryInfo(NamedTuple):
+    study: str
+    metric: str
+    direction: str
+    objectives: int
+    states: dict[str, int]  # every trial state, zeros included
+    best: list[BestRow]  # per cell kind, in the study's order
+
+
+def get_summary_info(trials: StudyTrials) -> SummaryInfo:
+    from optuna.trial import TrialState
+
+    states = {state.name: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
+                                          TrialState.RUNNING, TrialState.WAITING)}  # fmt: skip
+    for trial in trials.trials:
+        states[trial.state] = states.get(trial.state, 0) + 1
+    best = []
+    for cell in trials.cells:
+        record = trials.best(trials.complete(cell))
+        if record is not None:
+            assert record.value is not None
+            best.append(BestRow(cell, record.number, record.params, record.value, record.std,
+                                len(record.seed_values), record.test_value, record.train_time))  # fmt: skip
+    return SummaryInfo(trials.name, trials.metric, trials.direction, trials.objectives, states, best)
+
+
+# ---- μ × s map ----------------------------------------------------------------------------------
+
+
+class MapPoint(NamedTuple):
+    number: int
+    mu: float
+    s: float
+    value: float
+    std: float
+
+
+class MuSMapInfo(NamedTuple):
+    """The objective over μ × s for one cell kind.
+
+    On a grid (μ and s searched as explicit points) ``z[i][j]`` is the mean over seeds at
+    ``(mu[j], s[i])`` of the best trial there and ``z_std`` its seed spread (None where no trial
+    completed). Otherwise ``z`` is the linear interpolation of the trials' values on a regular mesh
+    (s in log space when it is searched on a log scale; None outside the trials' convex hull), or
+    None altogether when the trials span no area.
+    """
+
+    cell: str
+    metric: str
+    direction: str
+    grid: bool
+    mu: list[float]
+    s: list[float]
+    s_log: bool
+    z: list[list[float | None]] | None
+    z_std: list[list[float | None]] | None
+    points: list[MapPoint]  # every COMPLETE trial of the kind
+    best: MapPoint
+
+
+def mu_s_cells(trials: StudyTrials) -> list[str]:
+    """The cell kinds whose trials search both μ and s."""
+    return [c for c in trials.cells if any("mu" in t.params and "s" in t.params for t in trials.complete(c))]
+
+
+def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
+    from optuna.distributions import CategoricalDistribution
+
+    if cell not in trials.cells:
+        raise ValueError(f"cell {cell!r} is not in study {trials.name}; its cells: {', '.join(trials.cells)}")
+    records = [t for t in trials.complete(cell) if "mu" in t.params and "s" in t.params]
+    if not records:
+        raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and s")
+    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params["s"]), t.value, t.std) for t in records]  # type: ignore[arg-type]
+    best_record = trials.best(records)
+    best = next(p for p in points if p.number == best_record.number)  # type: ignore[union-attr]
+    mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get("s")
+    s_log = log_scale(s_dist)
+    common = dict(cell=cell, metric=trials.metric, direction=trials.direction, s_log=s_log, points=points, best=best)
+    if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
+        mu_axis = sorted(float(v) for v in mu_dist.choices)
+        s_axis = sorted(float(v) for v in s_dist.choices)
+        z: list[list[float | None]] = [[None] * len(mu_axis) for _ in s_axis]
+        z_std: list[list[float | None]] = [[None] * len(mu_axis) for _ in s_axis]
+        for i, s in enumerate(s_axis):
+            for j, mu in enumerate(mu_axis):
+                here = trials.best(t for t in records if t.params["mu"] == mu and t.params["s"] == s)
+                if here is not None:
+                    z[i][j], z_std[i][j] = here.value, here.std
+        return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, **common)  # type: ignore[arg-type]
+    mu_axis, s_axis, z_mesh = _interpolate([p.mu for p in points], [p.s for p in points], [p.value for p in points], s_log)
+    return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, **common)  # type: ignore[arg-type]
+
+
+def _interpolate(
+    mu: list[float], s: list[float], values: list[float], s_log: bool
+) -> tuple[list[float], list[float], list[list[float | None]] | None]:
+    import numpy as np
+    from scipy.interpolate import griddata
+    from scipy.spatial import QhullError
+
+    y = np.log10(s) if s_log else np.asarray(s, dtype=float)
+    x = np.asarray(mu, dtype=float)
+    mu_axis = np.linspace(x.min(), x.max(), INTERPOLATION_STEPS)
+    y_axis = np.linspace(y.min(), y.max(), INTERPOLATION_STEPS)
+    s_axis = 10**y_axis if s_log else y_axis
+    # Linear interpolation needs a triangle: three trials not on one line (and a non-empty range).
+    if x.min() == x.max() or y.min() == y.max() or len(values) < 3:
+        return mu_axis.tolist(), s_axis.tolist(), None
+    # Scale both axes to [0, 1] so that the triangulation does not favour the longer one.
+    scaled = np.column_stack([(x - x.min()) / np.ptp(x), (y - y.min()) / np.ptp(y)])
+    mesh = np.meshgrid(np.linspace(0, 1, INTERPOLATION_STEPS), np.linspace(0, 1, INTERPOLATION_STEPS))
+    try:
+        z = griddata(scaled, np.asarray(values, dtype=float), tuple(mesh), method="linear")
+    except (QhullError, ValueError):
+        return mu_axis.tolist(), s_axis.tolist(), None
+    rows = [[None if math.isnan(v) else float(v) for v in row] for row in z]
+    return mu_axis.tolist(), s_axis.tolist(), rows
+
+
+# ---- slices ------------------------------------------------------------------------------------
+
+
+class SliceSeries(NamedTuple):
+    cell: str
+    numbers: list[int]
+    x: list[float]
+    y: list[float]  # mean over seeds
+    std: list[float]  # seed spread: the error bars
+
+
+class SliceInfo(NamedTuple):
+    param: str
+    log: bool
+    metric: str
+    direction: str
+    series: list[SliceSeries]  # one per cell kind that searches the parameter
+
+
+def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
+    if param not in LABELS:
+        raise ValueError(f"param must be one of {', '.join(LABELS)}; got {param!r}")
+    series = []
+    for cell in trials.cells:
+        records = sorted((t for t in trials.complete(cell) if param in t.params), key=lambda t: t.params[param])
+        if records:
+            series.append(SliceSeries(
+                cell, [t.number for t in records], [float(t.params[param]) for t in records],
+                [t.value for t in records], [t.std for t in records],  # type: ignore[misc]
+            ))  # fmt: skip
+    if not series:
+        raise FigureUnavailableError(f"{LABELS[param]} is not searched by any complete trial (fixed or unused)")
+    return SliceInfo(param, log_scale(trials.distributions.get(param)), trials.metric, trials.direction, series)
+
+
+def searched_parameters(trials: StudyTrials) -> list[str]:
+    return [p for p in LABELS if any(p in t.params for t in trials.trials)]
+
+
+# ---- importances -------------------------------------------------------------------------------
+
+
+class ImportanceGroup(NamedTuple):
+    scope: str  # "all cell kinds" or one kind
+    evaluator: str  # "fANOVA" or "PED-ANOVA"
+    trials: int
+    importances: dict[str, float]  # normalised to sum 1, most important first
+
+
+class ImportanceInfo(NamedTuple):
+    metric: str
+    groups: list[ImportanceGroup]
+    skipped: list[str]  # scopes without enough data, each with why
+
+
+ALL_CELLS = "all cell kinds"
+
+
+def get_importance_info(trials: StudyTrials, *, seed: int = 0) -> ImportanceInfo:
+    """fANOVA and PED-ANOVA importances over all trials, and within each cell kind.
+
+    Across kinds the momentum parameters are conditional: fANOVA sees only the parameters every
+    trial has (the cell kind and any shared one), PED-ANOVA all of them. Within one kind both see
+    its parameters. Only parameters whose value varies are assessed.
+    """
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
+    complete = [t for t in trials.frozen if t.state.name == "COMPLETE"]
+    scopes: list[tuple[str, list[Any]]] = [(ALL_CELLS, complete)] if len(trials.cells) > 1 else []
+    scopes += [(cell, [t for t in complete if t.params.get(CELL_PARAMETER) == cell]) for cell in trials.cells]
+    groups: list[ImportanceGroup] = []
+    skipped: list[str] = []
+    for scope, frozen in scopes:
+        varying = _varying(frozen, everywhere=False)
+        if len(frozen) < 2 or not varying:
+            skipped.append(f"{scope}: needs ≥ 2 complete trials with a varying parameter ({len(frozen)} complete)")
+            continue
+        study = _single_objective_copy(frozen, trials.direction)
+        evaluators = (
+            ("fANOVA", FanovaImportanceEvaluator(seed=seed), _varying(frozen, everywhere=True)),
+            # The default target quantile (0.1) leaves fewer than the 2 trials PED-ANOVA needs in small studies.
+            ("PED-ANOVA", PedAnovaImportanceEvaluator(target_quantile=min(0.5, max(0.1, 2.5 / len(frozen)))), varying),
+        )  # fmt: skip
+        for name, evaluator, params in evaluators:
+            if params:
+                with warnings.catch_warnings():
+                    # PED-ANOVA warns of thin regimes in small studies; the figure is meant for those too.
+                    warnings.simplefilter("ignore", UserWarning)
+                    importances = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
+                groups.append(ImportanceGroup(scope, name, len(frozen), dict(importances)))
+    if not groups:
+        raise FigureUnavailableError("importances need ≥ 2 complete trials with a varying parameter; " + "; ".join(skipped))
+    return ImportanceInfo(trials.metric, groups, skipped)
+
+
+def _varying(frozen: Sequence[Any], *, everywhere: bool) -> list[str]:
+    """Parameters taking two values or more (present in every trial if ``everywhere``)."""
+    names = dict.fromkeys(name for t in frozen for name in t.params)
+    found = []
+    for name in names:
+        values = [t.params[name] for t in frozen if name in t.params]
+        if (not everywhere or len(values) == len(frozen)) and len(set(values)) > 1:
+            found.append(name)
+    return found
+
+
+def _single_objective_copy(frozen: Sequence[Any], direction: str) -> Any:
+    import optuna
+
+    # A two-objective study's importances are those of the metric: copy the trials with that value alone.
+    study = optuna.create_study(direction=direction)
+    study.add_trials(
+        optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.values[0]) for t in frozen
+    )
+    return study
+
+
+# ---- history and learning curves ------------------------------------------------------------
+
+
+class HistoryInfo(NamedTuple):
+    metric: str
+    direction: str
+    numbers: list[int]  # COMPLETE trials
+    values: list[float]
+    cells: list[str | None]
+    best_so_far: list[float]  # best value among trials numbered ≤ numbers[i]
+    pruned_numbers: list[int]  # PRUNED trials with a reported value
+    pruned_values: list[float]  # their last reported value
+
+
+def get_history_info(trials: StudyTrials) -> HistoryInfo:
+    complete = sorted(trials.complete(), key=lambda t: t.number)
+    if not complete:
+        raise FigureUnavailableError("no complete trial yet")
+    best_so_far: list[float] = []
+    for t in complete:
+        assert t.value is not None
+        best_so_far.append(t.value if not best_so_far or trials.better(t.value, best_so_far[-1]) else best_so_far[-1])
+    pruned = [t for t in trials.trials if t.state == "PRUNED" and t.curve]
+    return HistoryInfo(
+        trials.metric, trials.direction, [t.number for t in complete], [t.value for t in complete],  # type: ignore[misc]
+        [t.cell for t in complete], best_so_far, [t.number for t in pruned], [t.curve[-1][1] for t in pruned],
+    )  # fmt: skip
+
+
+class Curve(NamedTuple):
+    number: int
+    cell: str | None
+    state: str
+    epochs: list[int]
+    values: list[float]
+    reason: str | None
+
+
+class CurvesInfo(NamedTuple):
+    metric: str
+    direction: str
+    curves: list[Curve]  # every trial with at least one reported epoch
+
+
+def get_curves_info(trials: StudyTrials) -> CurvesInfo:
+    curves = [
+        Curve(t.number, t.cell, t.state, [e for e, _ in t.curve], [v for _, v in t.curve], t.reason)
+        for t in trials.trials
+        if t.curve
+    ]
+    if not curves:
+        raise FigureUnavailableError("no trial has reported a validation value yet")
+    return CurvesInfo(trials.metric, trials.direction, curves)
+
+
+# ---- cell against cell ----------------------------------------------------------------------
+
+
+class CellStats(NamedTuple):
+    cell: str
+    baseline: bool  # a plain kind: no momentum, μ = 0
+    trials: int  # COMPLETE trials
+    best_number: int
+    best: float
+    best_std: float  # seed spread of the best trial
+    best_test: float | None
+    mean: float  # over the kind's COMPLETE trials
+    std: float  # sample spread over those trials; 0 for one
+
+
+class CellComparisonInfo(NamedTuple):
+    metric: str
+    direction: str
+    rows: list[CellStats]  # kinds with at least one COMPLETE trial, in the study's order
+    missing: list[str]  # kinds without one
+
+
+def get_cell_comparison_info(trials: StudyTrials) -> CellComparisonInfo:
+    rows, missing = [], []
+    for cell in trials.cells:
+        records = trials.complete(cell)
+        best = trials.best(records)
+        if best is None:
+            missing.append(cell)
+            continue
+        values = [t.value for t in records]
+        rows.append(CellStats(
+            cell, is_plain(cell), len(records), best.number, best.value, best.std, best.test_value,  # type: ignore[arg-type]
+            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0,  # type: ignore[arg-type]
+        ))  # fmt: skip
+    if not rows:
+        raise FigureUnavailableError("no complete trial yet")
+    return CellComparisonInfo(trials.metric, trials.direction, rows, missing)
+
+
+class ZeroEntry(NamedTuple):
+    label: str
+    cell: str
+    number: int
+    mu: float | None  # None for a plain baseline, which has no μ (taken as μ = 0)
+    s: float | None
+    value: float
+    std: float
+
+
+class MomentumZeroRow(NamedTuple):
+    cell: str
+    s: float  # the s of the kind's best trial
+    positive: ZeroEntry | None  # best trial with μ > 0 at that s
+    zero: ZeroEntry | None  # best trial with μ = 0 at that s
+    baseline: ZeroEntry | None  # best trial of the plain kind of the same base cell
+
+
+class MomentumZeroInfo(NamedTuple):
+    metric: str
+    direction: str
+    rows: list[MomentumZeroRow]
+
+
+def get_momentum_zero_info(trials: StudyTrials) -> MomentumZeroInfo:
+    """μ = 0 against μ > 0 at each kind's best s, with the plain baseline of its base cell as μ = 0 too.
+
+    Trials count as "at the best s" only with exactly that s: on a grid that is a whole column of the
+    μ × s map; with sampled ranges it is usually the best trial alone, and the baseline remains.
+    """
+    rows = []
+    for cell in mu_s_cells(trials):
+        records = [t for t in trials.complete(cell) if "mu" in t.params and "s" in t.params]
+        best = trials.best(records)
+        assert best is not None
+        s = float(best.params["s"])
+        at_s = [t for t in records if t.params["s"] == best.params["s"]]
+        positive = trials.best(t for t in at_s if t.params["mu"] > 0)
+        zero = trials.best(t for t in at_s if t.params["mu"] == 0)
+        base = base_of(cell)
+        baseline = trials.best(trials.complete(base)) if base in trials.cells else None
+        rows.append(MomentumZeroRow(
+            cell, s,
+            _entry(positive, f"{cell} μ > 0", cell),
+            _entry(zero, f"{cell} μ = 0", cell),
+            _entry(baseline, f"{base} (plain, as μ = 0)", base),
+        ))  # fmt: skip
+    if not rows:
+        raise FigureUnavailableError("no cell kind in this study has complete trials searching both μ and s")
+    return MomentumZeroInfo(trials.metric, trials.direction, rows)
+
+
+def _entry(record: TrialRecord | None, label: str, cell: str) -> ZeroEntry | None:
+    if record is None:
+        return None
+    mu, s = record.params.get("mu"), record.params.get("s")
+    return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std)  # type: ignore[arg-type]
+
+
+# ---- gradient flow ------------------------------------------------------------------------------
+
+
+class FlowSeries(NamedTuple):
+    cell: str
+    number: int  # the trial whose configuration (and first seed) built the model
+    norms: list[float]  # ‖∂L/∂h_t‖ for t = 1..T
+
+
+class GradientFlowInfo(NamedTuple):
+    task: str
+    examples: int  # in the validation batch the loss is taken over
+    series: list[FlowSeries]
+
+
+def get_gradient_flow_info(trials: StudyTrials, *, batch_size: int = 32) -> GradientFlowInfo:
+    """‖∂L/∂h_t‖ of the last layer over time for the best configuration of each cell kind (the
+    paper's Fig. 2), at initialisation from the trial's first seed, on the first ``batch_size``
+    validation examples: one forward and backward pass per kind, no training.
+    """
+    from pydantic import ValidationError
+
+    from momentum_search.trainers import TrainConfig, build_model, get_task, gradient_flow
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    configs = []
+    for cell in trials.cells:
+        best = trials.best(t for t in trials.complete(cell) if t.config is not None)
+        if best is None:
+            continue
+        try:
+            # The diagnostic is one batch: the CPU does it, whatever device the trial trained on.
+            config = TrainConfig(**{**best.config, "device": "cpu", "threads": None})  # type: ignore[dict-item]
+        except ValidationError as error:  # a config stored by another version of the trainer
+            raise FigureUnavailableError(f"the stored config of trial {best.number} is not valid here: {error.errors()[0]['msg']}") from None
+        configs.append((best, config.resolved()))
+    if not configs:
+        raise FigureUnavailableError("no complete trial with a stored trainer config yet")
+    first = configs[0][1]  # a study has one task: every trial shares the spec's
+    try:
+        task = get_task(first.task, **first.task_params)
+    except (OSError, ValueError) as error:  # e.g. the data set is not on this machine
+        raise FigureUnavailableError(f"cannot load task {first.task} for the diagnostic: {error}") from None
+    batch = next(iter(task.batches("valid", batch_size)))
+    series = []
+    for record, config in configs:
+        model = build_model(config, task)
+        x = batch.x if model.embedding is None else model.embedding(batch.x)
+
+        # The training loss through the model's head; called at once, so it reads this iteration's model.
+        def loss(out: Tensor) -> Tensor:
+            return task.loss(model.decoder(out[-1] if model.head.endswith("_last") else out), batch)
+
+        norms = gradient_flow(model.cell, x, loss)
+        series.append(FlowSeries(record.cell, record.number, norms.tolist()))  # type: ignore[arg-type]
+    return GradientFlowInfo(first.task, int(batch.x.shape[1]), series)
+
+
+# ---- Pareto front -------------------------------------------------------------------------------
+
+
+class ParetoPoint(NamedTuple):
+    number: int
+    cell: str | None
+    value: float
+    train_time: float
+    on_front: bool
+
+
+class ParetoInfo(NamedTuple):
+    metric: str
+    direction: str
+    points: list[ParetoPoint]  # every COMPLETE trial
+
+
+def get_pareto_info(trials: StudyTrials) -> ParetoInfo:
+    if trials.objectives != 2:
+        raise FigureUnavailableError("the study has one objective; add objective.train_time for a Pareto front")
+    records = [t for t in trials.complete() if t.train_time is not None]
+    if not records:
+        raise FigureUnavailableError("no complete trial yet")
+
+    def dominates(a: TrialRecord, b: TrialRecord) -> bool:
+        assert a.value is not None and b.value is not None and a.train_time is not None and b.train_time is not None
+        no_worse = not trials.better(b.value, a.value) and a.train_time <= b.train_time
+        return no_worse and (trials.better(a.value, b.value) or a.train_time < b.train_time)
+
+    points = [
+        ParetoPoint(t.number, t.cell, t.value, t.train_time, not any(dominates(o, t) for o in records))  # type: ignore[arg-type]
+        for t in records
+    ]
+    return ParetoInfo(trials.metric, trials.direction, points)

@@ -1,0 +1,251 @@
+"""The study report: every figure (or why it is missing) under a summary, as one offline HTML file or PNGs."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from momentum_search.dashboards import _figures, _info
+from momentum_search.dashboards._trials import LABELS, FigureUnavailableError, StudyTrials, format_params, read_trials
+
+if TYPE_CHECKING:
+    import optuna
+    import plotly.graph_objects as go
+
+PNG_SCALE = 2  # device pixels per CSS pixel: sharp on high-density screens and in print
+
+
+class BrowserNotFoundError(RuntimeError):
+    """No Chrome or Chromium to render PNGs with."""
+
+
+class Section(NamedTuple):
+    """One figure of the report, or the reason it could not be drawn."""
+
+    key: str  # HTML id, dashboard graph id and PNG file name: letters, digits, '-' only
+    title: str
+    figure: go.Figure | None
+    reason: str | None
+
+
+class StudyReport(NamedTuple):
+    study: str
+    header: dict[str, str]  # task, cells, budget, ... from the stored spec
+    summary: _info.SummaryInfo
+    sections: list[Section]
+
+
+def build_report(study: optuna.Study, *, gradient_flow: bool = True) -> StudyReport:
+    """Compute every figure of ``study``; a figure the data cannot support becomes its reason.
+
+    Args:
+        study: a momentum-search study (its stored spec fills the header; without one the header is short).
+        gradient_flow: build each cell kind's best model and run one batch through it (a second or so per
+            kind, plus loading the task's data); False leaves the figure out.
+    """
+    trials = read_trials(study)
+    sections = [
+        _section("cells", "Cell against cell", _info.get_cell_comparison_info, _figures.plot_cell_comparison, trials),
+        _section("momentum-vs-zero", "μ = 0 against μ > 0 at the best s", _info.get_momentum_zero_info,
+                 _figures.plot_momentum_zero, trials),  # fmt: skip
+    ]
+    map_cells = _info.mu_s_cells(trials)
+    for cell in map_cells:
+        sections.append(_section(f"mu-s-{cell}", f"μ × s map: {cell}", lambda t, c=cell: _info.get_mu_s_map_info(t, c),
+                                 _figures.plot_mu_s_map, trials))  # fmt: skip
+    if not map_cells:
+        sections.append(Section("mu-s", "μ × s map", None, "no cell kind in this study has complete trials searching both μ and s"))
+    searched = _info.searched_parameters(trials)
+    # μ, s, β, ε and F always get a place (a missing one says why); lr and hidden size when searched.
+    for param in [p for p in LABELS if p in ("mu", "s", "beta", "eps", "restart") or p in searched]:
+        sections.append(_section(f"slice-{param.replace('_', '-')}", f"Slice: {LABELS[param]}",
+                                 lambda t, p=param: _info.get_slice_info(t, p), _figures.plot_slice, trials))  # fmt: skip
+    sections += [
+        _section("importances", "Parameter importances", _info.get_importance_info, _figures.plot_importances, trials),
+        _section("history", "Optimization history", _info.get_history_info, _figures.plot_history, trials),
+        _section("learning-curves", "Learning curves", _info.get_curves_info, _figures.plot_learning_curves, trials),
+    ]
+    if gradient_flow:
+        sections.append(_section("gradient-flow", "Gradient flow", _info.get_gradient_flow_info,
+                                 _figures.plot_gradient_flow, trials))  # fmt: skip
+    else:
+        sections.append(Section("gradient-flow", "Gradient flow", None, "skipped (--no-gradient-flow)"))
+    sections.append(_section("pareto-front", "Pareto front", _info.get_pareto_info, _figures.plot_pareto_front, trials))
+    return StudyReport(study.study_name, _header(study), _info.get_summary_info(trials), sections)
+
+
+def report_study(name: str, *, storage: str | None = None, gradient_flow: bool = True) -> StudyReport:
+    """:func:`build_report` of study ``name`` in ``storage`` (see ``studies.resolve_url``).
+
+    Raises:
+        StudyNotFoundError, StorageError: no such study, or the storage cannot be opened.
+    """
+    import optuna
+
+    from momentum_search.studies import open_storage
+    from momentum_search.studies._lifecycle import load
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return build_report(load(open_storage(storage), name), gradient_flow=gradient_flow)
+
+
+def _section(
+    key: str, title: str, get_info: Callable[[StudyTrials], Any], render: Callable[[Any], go.Figure], trials: StudyTrials
+) -> Section:
+    try:
+        return Section(key, title, render(get_info(trials)), None)
+    except FigureUnavailableError as error:
+        return Section(key, title, None, str(error))
+
+
+def _header(study: optuna.Study) -> dict[str, str]:
+    from momentum_search.studies import StudyNotFoundError, study_spec
+
+    try:
+        spec = study_spec(study)
+    except StudyNotFoundError:
+        return {}
+    header = {
+        "task": spec.task + (f" ({format_params(spec.task_params)})" if spec.task_params else ""),
+        "cells": ", ".join(spec.cells),
+        "objective": " and ".join(f"{m} ({d})" for m, d in zip([spec.objective.metric, "train_time"], spec.objective.directions)),
+        "budget": f"{spec.trials} trials" + (f", {spec.budget.epochs} epochs each" if spec.budget.epochs else ""),
+        "seeds": ", ".join(str(s) for s in spec.seeds),
+        "sampler": f"{spec.sampler.name}, pruner {spec.pruner.name}",
+    }
+    if spec.description:
+        header = {"description": spec.description, **header}
+    return header
+
+
+# ---- HTML -----------------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;
+       padding: 0 1rem; color: #222; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
+table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.92rem; }
+th, td { padding: 0.25rem 0.7rem; border-bottom: 1px solid #e5e5e5; text-align: left; }
+th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 0.15rem 1rem; margin: 0.8rem 0; }
+dt { font-weight: 600; } dd { margin: 0; }
+.unavailable { color: #8a5300; background: #fff7e6; border-left: 3px solid #f0a020; padding: 0.4rem 0.7rem; }
+nav ul { columns: 2; } section { margin-top: 1.6rem; }
+"""
+
+
+def _fmt(value: float | None, digits: str = ".4g") -> str:
+    return "–" if value is None else format(value, digits)
+
+
+def summary_rows(report: StudyReport) -> list[list[str]]:
+    """The best trial of each cell kind as table cells: kind, trial, parameters, value ± std, seeds, test, time."""
+    return [
+        [row.cell, str(row.number), format_params(row.params) or "–", f"{row.value:.4g} ± {row.std:.2g}",
+         str(row.seeds), _fmt(row.test_value), _fmt(row.train_time, ".3g")]
+        for row in report.summary.best
+    ]  # fmt: skip
+
+
+def summary_columns(report: StudyReport) -> list[str]:
+    metric = report.summary.metric
+    return ["cell", "trial", "parameters", f"valid {metric} (mean ± std)", "seeds", f"test {metric}", "time / seed [s]"]
+
+
+def to_html(report: StudyReport) -> str:
+    """The report as one HTML page that loads nothing from elsewhere: plotly.js is embedded."""
+    import plotly.offline
+
+    summary = report.summary
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(report.study)} · momentum-search report</title>", f"<style>{_STYLE}</style>",
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>', "</head><body>",
+        f"<h1>Study {e(report.study)}</h1>",
+        f"<p>{e(summary.metric)} is to {e(summary.direction)}"
+        + (" — two objectives with training time." if summary.objectives == 2 else ".") + "</p>",
+    ]  # fmt: skip
+    if report.header:
+        parts.append("<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in report.header.items()) + "</dl>")
+    parts.append("<h2>Summary</h2><h3>Trials by state</h3>")
+    parts.append(_table(list(summary.states), [[str(n) for n in summary.states.values()]], numeric=set(range(len(summary.states)))))
+    parts.append("<h3>Best configuration per cell kind</h3>")
+    if summary.best:
+        parts.append(_table(summary_columns(report), summary_rows(report), numeric={1, 3, 4, 5, 6}))
+    else:
+        parts.append('<p class="unavailable">No trial has completed yet.</p>')
+    drawn = [s for s in report.sections if s.figure is not None]
+    missing = [s for s in report.sections if s.figure is None]
+    parts.append("<h2>Figures</h2><nav><ul>"
+                 + "".join(f'<li><a href="#{s.key}">{e(s.title)}</a></li>' for s in drawn) + "</ul></nav>")  # fmt: skip
+    if missing:
+        parts.append('<div class="unavailable"><strong>Not drawn:</strong><ul>'
+                     + "".join(f"<li>{e(s.title)}: {e(s.reason or '')}</li>" for s in missing) + "</ul></div>")  # fmt: skip
+    for section in drawn:
+        assert section.figure is not None
+        body = section.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{section.key}",
+                                      config={"displaylogo": False, "responsive": True})  # fmt: skip
+        parts.append(f'<section id="{section.key}"><h3>{e(section.title)}</h3>{body}</section>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _table(columns: list[str], rows: list[list[str]], *, numeric: set[int]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{e(v)}</td>' if i in numeric else f"<td>{e(v)}</td>" for i, v in enumerate(row)) + "</tr>"
+        for row in rows
+    )  # fmt: skip
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_html(report: StudyReport, path: str | Path) -> Path:
+    """Write :func:`to_html` to ``path``; returns the path."""
+    path = Path(path)
+    path.write_text(to_html(report), encoding="utf-8")
+    return path
+
+
+# ---- PNG ------------------------------------------------------------------------------------------
+
+
+def find_browser() -> str | None:
+    """The Chrome or Chromium that kaleido would use: ``$BROWSER_PATH`` if set, else one on PATH."""
+    from choreographer.browsers.chromium import Chromium
+
+    override = os.environ.get("BROWSER_PATH")
+    if override is not None:
+        return override if os.access(override, os.X_OK) else None
+    return Chromium.find_browser(skip_local=False)
+
+
+def write_pngs(report: StudyReport, directory: str | Path) -> list[Path]:
+    """Write each drawn figure as ``DIRECTORY/KEY.png`` through kaleido; returns the files.
+
+    Raises:
+        BrowserNotFoundError: no Chrome or Chromium is installed (kaleido renders in one).
+    """
+    import kaleido
+
+    browser = find_browser()
+    if browser is None:
+        where = f"at BROWSER_PATH={os.environ['BROWSER_PATH']}" if "BROWSER_PATH" in os.environ else "on PATH"
+        raise BrowserNotFoundError(
+            f"PNG export needs Chrome or Chromium and none was found {where}; install one "
+            "(e.g. apt-get install chromium) or set BROWSER_PATH to its executable"
+        )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        {"fig": s.figure, "path": directory / f"{s.key}.png", "opts": {"format": "png", "scale": PNG_SCALE, "width": 1100}}
+        for s in report.sections
+        if s.figure is not None
+    ]
+    # mathjax=False: kaleido would fetch MathJax from a CDN; plotly.js comes from the plotly package.
+    kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False, "path": browser}, cancel_on_error=True)
+    return [job["path"] for job in jobs]  # type: ignore[misc]
