@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from momentum_search.trainers._config import TrainConfig, TrainResult
-from momentum_search.trainers._train import build_model, evaluate, train
+from momentum_search.trainers._train import Trainer, build_model, evaluate, train
 from momentum_search.trainers.cells import CELL_KINDS, CellKind, build_cell, gradient_flow
 from momentum_search.trainers.tasks import TASKS, Task, get_task
 
@@ -14,6 +14,7 @@ __all__ = [
     "Task",
     "TrainConfig",
     "TrainResult",
+    "Trainer",
     "build_cell",
     "build_model",
     "evaluate",

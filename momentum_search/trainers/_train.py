@@ -1,8 +1,9 @@
 """Train one configuration; report each epoch's validation metric through a callback.
 
-The loop reads top to bottom: resolve the config, build task, model and optimiser, then one loop
-over epochs with three explicit exits — the epochs run out, the loss diverges, or the callback asks
-to stop (this is how pruners stop trials). Knows nothing of Optuna or Ray.
+`Trainer` holds one run and advances it an epoch at a time, so that an engine can checkpoint it,
+restore it and change μ, s between epochs (population-based training). `train` is the plain loop
+over it with three explicit exits: the epochs run out, the loss diverges, or the callback asks to
+stop (this is how pruners stop trials). Knows nothing of Optuna or Ray.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,6 +72,131 @@ def _better(value: float, best: float, direction: str) -> bool:
     return value > best if direction == "maximize" else value < best
 
 
+class Trainer:
+    """One training run, advanced an epoch at a time.
+
+    Args:
+        config: the run; `None` fields take the task's defaults.
+        task: the task, if already built (it is built from the config otherwise); lets several
+            runs on one process share loaded data.
+    """
+
+    def __init__(self, config: TrainConfig, *, task: Task | None = None) -> None:
+        self.config = config.resolved()
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        self.device = torch.device(self.config.device)
+        self.task = task if task is not None else get_task(self.config.task, **self.config.task_params)
+        self.model = build_model(self.config, self.task)
+        self.optimizer = _optimizer(self.config, list(self.model.parameters()))
+        # Shuffling has its own generator so that it does not depend on how much randomness init used.
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.epoch = 0
+        self.history: list[float] = []
+        self.best_value, self.best_epoch = math.nan, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.diverged = False
+        self.wall_time = 0.0
+
+    @property
+    def batch_size(self) -> int:
+        assert self.config.batch_size is not None
+        return self.config.batch_size
+
+    @property
+    def done(self) -> bool:
+        return self.diverged or self.epoch >= (self.config.epochs or 0)
+
+    def set_hyperparameters(self, **values: float | int) -> None:
+        """Change the cell's μ, s, β, ε or F from the next batch on; the config follows."""
+        self.model.cell.set_hyperparameters(**values)
+        self.config = self.config.model_copy(update=dict(self.model.cell.hyperparameters))
+
+    def run_epoch(self, on_batch: BatchCallback | None = None) -> float:
+        """Train one epoch and return its validation metric (NaN when the run diverged)."""
+        start = time.perf_counter()
+        self.epoch += 1
+        self.model.train()
+        state = None
+        num_batches = self.task.num_batches("train", self.batch_size)
+        for index, batch in enumerate(self.task.batches("train", self.batch_size, generator=self.generator), 1):
+            batch = _to(batch, self.device)
+            output, state = self.model(batch.x, state if self.task.stateful else None)
+            if self.task.stateful:
+                state = detach_state(state)
+            loss = self.task.loss(output, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip or math.inf)
+            # A non-finite loss or gradient ends the run before it can corrupt the weights.
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                self.diverged = True
+                break
+            self.optimizer.step()
+            if on_batch is not None:
+                on_batch(index, num_batches)
+        value = math.nan
+        if not self.diverged:
+            value = evaluate(self.model, self.task, "valid", self.batch_size, self.device)
+            self.diverged = not math.isfinite(value)
+        if not self.diverged:
+            self.history.append(value)
+            if self.best_state is None or _better(value, self.best_value, self.task.metric.direction):
+                self.best_value, self.best_epoch = value, self.epoch
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.wall_time += time.perf_counter() - start
+        return value
+
+    def result(self, *, stopped: bool = False) -> TrainResult:
+        """The run so far, with the test metric of the best validation epoch's model."""
+        test_value = math.nan
+        if self.best_state is not None:
+            current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict(self.best_state)
+            test_value = evaluate(self.model, self.task, "test", self.batch_size, self.device)
+            self.model.load_state_dict(current)
+        return TrainResult(
+            best_value=self.best_value,
+            best_epoch=self.best_epoch,
+            test_value=test_value,
+            epochs_run=len(self.history),
+            wall_time=self.wall_time,
+            diverged=self.diverged,
+            stopped=stopped,
+            history=tuple(self.history),
+            metric=self.task.metric.name,
+            direction=self.task.metric.direction,
+            config=self.config,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume the run where it is: model, optimiser, shuffling, progress."""
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "history": list(self.history),
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "diverged": self.diverged,
+            "wall_time": self.wall_time,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`, including the μ, s the checkpointed run had."""
+        config = TrainConfig(**state["config"])
+        self.set_hyperparameters(**config.hyperparameters())
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.epoch, self.history = state["epoch"], list(state["history"])
+        self.best_value, self.best_epoch, self.best_state = state["best_value"], state["best_epoch"], state["best_state"]
+        self.diverged, self.wall_time = state["diverged"], state["wall_time"]
+
+
 def train(
     config: TrainConfig,
     *,
@@ -85,70 +212,11 @@ def train(
         on_batch: called as `on_batch(batch_index, num_batches)` after every training batch
             (indices count from 1), for progress bars.
     """
-    config = config.resolved()
-    assert config.epochs is not None and config.batch_size is not None
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    device = torch.device(config.device)
-    task = get_task(config.task, **config.task_params)
-    model = build_model(config, task)
-    optimizer = _optimizer(config, list(model.parameters()))
-    # Shuffling has its own generator so that it does not depend on how much randomness init used.
-    generator = torch.Generator().manual_seed(config.seed)
-    num_batches = task.num_batches("train", config.batch_size)
-
-    history: list[float] = []
-    best_value, best_epoch, best_state = math.nan, 0, None
-    diverged = stopped = False
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        state = None
-        for index, batch in enumerate(task.batches("train", config.batch_size, generator=generator), start=1):
-            batch = _to(batch, device)
-            output, state = model(batch.x, state if task.stateful else None)
-            if task.stateful:
-                state = detach_state(state)
-            loss = task.loss(output, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
-            # A non-finite loss or gradient ends the run before it can corrupt the weights.
-            if not (torch.isfinite(loss) and torch.isfinite(norm)):
-                diverged = True
-                break
-            optimizer.step()
-            if on_batch is not None:
-                on_batch(index, num_batches)
-        if diverged:
+    trainer = Trainer(config)
+    while not trainer.done:
+        value = trainer.run_epoch(on_batch)
+        if trainer.diverged:
             break
-        value = evaluate(model, task, "valid", config.batch_size, device)
-        if not math.isfinite(value):
-            diverged = True
-            break
-        history.append(value)
-        if best_state is None or _better(value, best_value, task.metric.direction):
-            best_value, best_epoch = value, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if on_epoch is not None and on_epoch(epoch, value):
-            stopped = True
-            break
-    wall_time = time.perf_counter() - start
-
-    test_value = math.nan
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        test_value = evaluate(model, task, "test", config.batch_size, device)
-    return TrainResult(
-        best_value=best_value,
-        best_epoch=best_epoch,
-        test_value=test_value,
-        epochs_run=len(history),
-        wall_time=wall_time,
-        diverged=diverged,
-        stopped=stopped,
-        history=tuple(history),
-        metric=task.metric.name,
-        direction=task.metric.direction,
-        config=config,
-    )
+        if on_epoch is not None and on_epoch(trainer.epoch, value):
+            return trainer.result(stopped=True)
+    return trainer.result()

@@ -128,3 +128,41 @@ def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
     vocab = get_task("ptb", **config.task_params).output_size
     assert result.metric == "perplexity"
     assert result.best_value < vocab / 3
+
+
+def test_a_resumed_checkpoint_continues_the_same_run() -> None:
+    from momentum_search.trainers import Trainer
+
+    whole = train(adding_config(epochs=4))
+    first = Trainer(adding_config(epochs=4))
+    first.run_epoch()
+    first.run_epoch()
+    checkpoint = first.state_dict()
+    resumed = Trainer(adding_config(epochs=4))
+    resumed.load_state_dict(checkpoint)
+    while not resumed.done:
+        resumed.run_epoch()
+    result = resumed.result()
+    assert result.history == whole.history
+    assert result.test_value == whole.test_value
+
+
+def test_changing_mu_and_s_between_epochs() -> None:
+    from momentum_search.trainers import Trainer
+
+    trainer = Trainer(adding_config(epochs=3))
+    trainer.run_epoch()
+    trainer.set_hyperparameters(mu=0.2, s=1.5)
+    assert (trainer.config.mu, trainer.config.s) == (0.2, 1.5)
+    assert trainer.model.cell.hyperparameters == {"mu": 0.2, "s": 1.5}
+    changed = trainer.run_epoch()
+    unchanged = Trainer(adding_config(epochs=3))
+    unchanged.run_epoch()
+    assert unchanged.run_epoch() != changed
+    with pytest.raises(ValueError, match="mu"):
+        trainer.set_hyperparameters(mu=1.0)
+    assert trainer.config.mu == 0.2  # a refused value changes nothing
+    # A checkpoint carries the μ, s the run had when it was taken.
+    restored = Trainer(adding_config(epochs=3))
+    restored.load_state_dict(trainer.state_dict())
+    assert restored.model.cell.hyperparameters == {"mu": 0.2, "s": 1.5}

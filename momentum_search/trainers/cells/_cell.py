@@ -144,6 +144,14 @@ class MomentumCell(nn.Module):
                 orthogonal(self, f"weight_hh_l{layer}", orthogonal_map="matrix_exp")
         self.reset_parameters()
 
+    def set_hyperparameters(self, **values: float | int) -> None:
+        """Change μ, s, β, ε or F between forward calls (population-based training does).
+
+        Raises:
+            ValueError: as at construction; the cell keeps its values then.
+        """
+        self.hyperparameters = self.kind.resolve({**self.hyperparameters, **values})
+
     # -- weights ---------------------------------------------------------------------------------
 
     @property
