@@ -222,37 +222,60 @@ def _format_params(params: dict[str, Any]) -> str:
 
 def _progress_view(progress: Any) -> Table:
     counts = progress.counts
-    best = _format_values(progress.best_values)
-    table = Table(
-        title=(
-            f"{progress.study}: {counts.finished}/{progress.budget} finished ({counts.complete} complete, "
-            f"{counts.pruned} pruned), {counts.failed} failed, best {best}, "
-            f"{progress.workers_alive} workers, {progress.elapsed:.0f} s"
-        ),
-        title_justify="left",
+    view = Table.grid()
+    view.add_row(
+        f"{progress.study}: {counts.finished}/{progress.budget} finished ({counts.complete} complete, "
+        f"{counts.pruned} pruned), {counts.failed} failed, best {_format_values(progress.best_values)}, "
+        f"{progress.elapsed:.0f} s"
     )
-    table.add_column("running trial", justify="right")
-    table.add_column("cell")
-    table.add_column("parameters")
-    for number, params in progress.running:
-        params = dict(params)
-        table.add_row(str(number), str(params.pop("cell", "…")), _format_params(params))
-    return table
+    if progress.running:
+        running = Table(box=None, header_style="bold")
+        for column in ("running", "cell", "parameters", "epoch", "valid"):
+            running.add_column(column, justify="left" if column in ("cell", "parameters") else "right")
+        for trial in progress.running:
+            params = dict(trial.params)
+            running.add_row(
+                str(trial.number), str(params.pop("cell", "…")), _format_params(params),
+                "–" if trial.epoch is None else str(trial.epoch), "–" if trial.value is None else f"{trial.value:.4g}",
+            )  # fmt: skip
+        view.add_row(running)
+    return view
 
 
 def _trial_table(title: str, rows: list[Any], metric: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("trial", "state", "cell", "parameters", metric, "± std", "test", "epochs", "time [s]", "reason"):
-        table.add_column(column, justify="right" if column in ("trial", "epochs", "time [s]") else "left")
+    reasons = any(row.reason for row in rows)
+    for column in ("trial", "state", "cell", "parameters", f"{metric} ± std", "test", "epochs", "time [s]"):
+        table.add_column(column, justify="right" if column in ("trial", "epochs", "time [s]") else "left",
+                         no_wrap=column != "parameters")  # fmt: skip
+    if reasons:
+        table.add_column("reason")
     for row in rows:
-        table.add_row(
-            str(row.number), row.state, row.cell or "–", _format_params(row.params), _format_values(row.values),
-            "–" if row.value_std is None else f"{row.value_std:.3g}",
+        value = _format_values(row.values)
+        if row.values is not None and row.value_std:
+            value += f" ± {row.value_std:.2g}"
+        cells = [
+            str(row.number), row.state.lower(), row.cell or "–", _format_params(row.params), value,
             "–" if row.test_value is None else f"{row.test_value:.4g}",
             "–" if row.epochs_run is None else str(row.epochs_run),
-            "–" if row.wall_time is None else f"{row.wall_time:.1f}", row.reason or "",
-        )  # fmt: skip
+            "–" if row.wall_time is None else f"{row.wall_time:.1f}",
+        ]  # fmt: skip
+        table.add_row(*cells, *([row.reason or ""] if reasons else []))
     return table
+
+
+def _print_best(summary: Any) -> None:
+    if len(summary.best) == 1 and len(summary.directions) == 1:
+        best = summary.best[0]
+        spread = f" ± {best.value_std:.2g}" if best.value_std else ""
+        test = "" if best.test_value is None else f" (test {best.test_value:.4g})"
+        params = f", {_format_params(best.params)}" if best.params else ""
+        console.print(
+            f"best: trial {best.number}, {best.cell}{params}: {summary.metric} {_format_values(best.values)}{spread}{test}",
+            highlight=False,
+        )
+    elif summary.best:
+        console.print(_trial_table("Pareto front", summary.best, summary.metric))
 
 
 @app.command()
@@ -263,7 +286,7 @@ def launch(
     storage: StorageOption = None,
     trials: Annotated[Optional[int], typer.Option(help="Total trials, earlier launches' finished ones included.")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.")] = None,
-    workers: Annotated[int, typer.Option(help="Local worker processes; torch threads are split among them.")] = 1,
+    workers: Annotated[int, typer.Option(help="Local workers (one runs here, more as processes); the cores are split among them.")] = 1,
 ) -> None:
     """Create (or resume) a study and run it until its budget of trials is spent."""
     from rich.live import Live
@@ -290,12 +313,11 @@ def launch(
     console.print(
         f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {counts.finished}/{result.progress.budget} "
         f"finished ({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, "
-        f"{result.workers} workers × {result.threads} threads, {result.progress.elapsed:.0f} s",
+        f"{result.workers} worker(s) × {result.threads} thread(s), {result.progress.elapsed:.0f} s",
         highlight=False,
     )
     summary = studies.show_study(result.study, storage=storage)
-    if summary.best:
-        console.print(_trial_table("best" if len(summary.directions) == 1 else "Pareto front", summary.best, summary.metric))
+    _print_best(summary)
     for message in result.errors:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if result.interrupted:
@@ -395,8 +417,7 @@ def studies_show(name: Annotated[str, typer.Argument(help="Study name.")], stora
         f"({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, {counts.pending} pending",
         highlight=False,
     )
-    if summary.best:
-        console.print(_trial_table("best" if len(summary.directions) == 1 else "Pareto front", summary.best, summary.metric))
+    _print_best(summary)
     console.print(_trial_table("trials", summary.trials, summary.metric))
 
 
@@ -416,6 +437,78 @@ def studies_delete(
     except _study_errors() as exc:
         fail(str(exc))
     console.print(f"deleted study {name}", highlight=False)
+
+
+# ---- figures ----------------------------------------------------------------------------------
+
+GradientFlowOption = Annotated[
+    bool,
+    typer.Option(
+        "--gradient-flow/--no-gradient-flow",
+        help="Draw ‖∂L/∂h_t‖ over time for each cell kind's best config: one batch through the untrained model.",
+    ),
+]
+
+
+@app.command()
+def plot(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default: STUDY.html).")] = None,
+    png: Annotated[Optional[Path], typer.Option("--png", metavar="DIR", help="Also write each figure as DIR/NAME.png (needs Chrome or Chromium).")] = None,
+    gradient_flow: GradientFlowOption = True,
+) -> None:
+    """Write a study's report: a summary table and every figure, in one HTML file that opens offline."""
+    from momentum_search import dashboards
+
+    # Check before the (possibly slow) report, not after it.
+    if png is not None and dashboards.find_browser() is None:
+        fail("--png needs Chrome or Chromium and none was found (install one, e.g. apt-get install chromium, or set BROWSER_PATH)")
+    try:
+        report = dashboards.report_study(study, storage=storage, gradient_flow=gradient_flow)
+    except _study_errors() as exc:
+        fail(str(exc))
+    out = out or Path(f"{study}.html")
+    try:
+        dashboards.write_html(report, out)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    drawn = [s for s in report.sections if s.figure is not None]
+    console.print(f"wrote {out}: {len(drawn)} figures", highlight=False, soft_wrap=True)
+    for section in report.sections:
+        if section.figure is None:
+            console.print(f"  not drawn: {section.title}: {section.reason}", highlight=False, soft_wrap=True)
+    if png is not None:
+        try:
+            paths = dashboards.write_pngs(report, png)
+        except (dashboards.BrowserNotFoundError, OSError) as exc:
+            fail(str(exc))
+        console.print(f"wrote {len(paths)} PNG files to {png}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but localhost exposes the studies to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    gradient_flow: GradientFlowOption = True,
+) -> None:
+    """Serve optuna-dashboard on the storage, with each study's figures and summary saved next to Optuna's views."""
+    from momentum_search import dashboards
+
+    try:
+        published = dashboards.publish_all(storage, gradient_flow=gradient_flow)
+    except _study_errors() as exc:
+        fail(str(exc))
+    for item in published:
+        err_console.print(f"study {item.study}: {item.figures} figures saved, {item.missing} not drawn (see its note)", highlight=False, soft_wrap=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"warning: listening on {host}: optuna-dashboard has no login, anyone who reaches it can edit studies", highlight=False, soft_wrap=True)
+    err_console.print(f"optuna-dashboard on http://{host}:{port}/dashboard/ (Ctrl-C stops it)", highlight=False, soft_wrap=True)
+    try:
+        dashboards.serve(storage, host=host, port=port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._objective import FIXABLE_FIELDS, Evaluation, TrialPlan, evaluate
-from momentum_search.search._optuna import REASON_ATTR, OptunaEngine, TrialCounts, count_trials
+from momentum_search.search._optuna import (
+    REASON_ATTR,
+    OptunaEngine,
+    TrialCounts,
+    count_trials,
+    fail_stale_trials,
+)
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
 
@@ -23,6 +30,8 @@ __all__ = [
     "SearchSpace",
     "TrialCounts",
     "TrialPlan",
+    "allow_experimental",
     "count_trials",
     "evaluate",
+    "fail_stale_trials",
 ]

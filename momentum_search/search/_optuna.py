@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,16 +27,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
+from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import SearchSpace
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
-    from optuna.trial import FrozenTrial
+    from optuna.trial import FrozenTrial, TrialState
 
 _logger = logging.getLogger(__name__)
 REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial, for provenance
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ class OptunaEngine:
         poll_interval: float = 1.0,
     ) -> int:
         """Claim and run WAITING trials until none are left, or ``deadline`` (``time.monotonic()``)
-        passes, or ``should_stop()`` is true; returns the number of trials this worker ran.
+        passes, or ``should_stop()`` is true; returns the number of trials this worker finished (a
+        result dropped because the trial was failed as stale meanwhile does not count).
 
         While other workers' trials are still running it keeps polling, because a trial whose worker
         died comes back as a WAITING copy once its heartbeat is stale. Ctrl-C (or ``should_stop``)
@@ -134,25 +139,30 @@ class OptunaEngine:
         import optuna
 
         study_id = storage.get_study_id_from_name(study_name)
+        pruner = self.pruner.build(max_epochs=self._max_epochs())
         ran = 0
         while not should_stop() and (deadline is None or time.monotonic() < deadline):
-            study = optuna.load_study(study_name=study_name, storage=storage)
-            optuna.storages.fail_stale_trials(study)
-            trial_id = self._claim(storage, study_id)
-            if trial_id is not None:
-                self._run_trial(storage, study_name, trial_id, should_stop)
-                ran += 1
+            study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
+            fail_stale_trials(study)
+            claimed = self._claim(storage, study, study_id)
+            if claimed is not None:
+                trial_id, number = claimed
+                study.sampler = self.sampler.build(trial_number=number)
+                ran += self._run_trial(study, storage, trial_id, should_stop)
                 continue
             if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 break
             _sleep(poll_interval, should_stop)
         return ran
 
-    def _claim(self, storage: RDBStorage, study_id: int) -> int | None:
+    @staticmethod
+    def _claim(storage: RDBStorage, study: optuna.Study, study_id: int) -> tuple[int, int] | None:
+        """Take one WAITING trial: returns its (trial id, number), or None if every one is taken."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        # Reading through the study also tells its storage cache about the trial, as Study.ask does.
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             # Heartbeat before RUNNING: a worker killed between the two leaves a trial that goes stale
             # (and is retried) instead of one RUNNING forever with no heartbeat at all. Two workers
@@ -160,24 +170,19 @@ class OptunaEngine:
             storage.record_heartbeat(trial_id)
             try:
                 if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                    return trial_id
+                    return trial_id, trial.number
             except UpdateFinishedTrialError:
                 continue
         return None
 
     def _run_trial(
-        self, storage: RDBStorage, study_name: str, trial_id: int, should_stop: Callable[[], bool]
-    ) -> None:
+        self, study: optuna.Study, storage: RDBStorage, trial_id: int, should_stop: Callable[[], bool]
+    ) -> bool:
+        """Run one claimed trial; False if its result was dropped (see :func:`_finish`)."""
         import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        number = storage.get_trial_number_from_id(trial_id)
-        study = optuna.load_study(
-            study_name=study_name,
-            storage=storage,
-            sampler=self.sampler.build(trial_number=number),
-            pruner=self.pruner.build(max_epochs=self._max_epochs()),
-        )
         # What Study.ask does after taking a trial from the queue: Trial() calls sampler.before_trial.
         trial = optuna.Trial(study, trial_id)
         single = len(study.directions) == 1
@@ -197,37 +202,24 @@ class OptunaEngine:
                 params = self.space.suggest(trial)
                 evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch)
             except KeyboardInterrupt:
-                trial.set_user_attr(REASON_ATTR, "interrupted")
-                self._tell(study, trial, TrialState.FAIL)
-                _requeue(study, storage.get_trial(trial_id))
+                if _finish(study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}):
+                    _requeue(study, storage.get_trial(trial_id))
                 raise
+            except UpdateFinishedTrialError:
+                _dropped(trial)  # raised by trial.report() after an epoch
+                return False
             except Exception as error:
-                trial.set_user_attr(REASON_ATTR, f"error: {error!r}")
-                self._tell(study, trial, TrialState.FAIL)
+                _finish(study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
                 raise
-            for key, value in evaluation.attrs().items():
-                trial.set_user_attr(key, value)
-            reason = evaluation.reason()
-            trial.set_user_attr(REASON_ATTR, reason)
-            if reason is None:
-                self._tell(study, trial, TrialState.COMPLETE, _values(evaluation, objectives=len(study.directions)))
-                return
+            attrs = {**evaluation.attrs(), REASON_ATTR: evaluation.reason(), "worker": _WORKER}
+            if attrs[REASON_ATTR] is None:
+                values = _values(evaluation, len(study.directions))
+                return _finish(study, trial, TrialState.COMPLETE, attrs, values=values)
             if single and evaluation.results[0].diverged:
                 # NaN at the epoch that diverged: TPE ranks the trial worst among those stopped there,
                 # and MedianPruner ignores it; a FAIL would hide the region from the sampler.
-                trial.report(math.nan, step=evaluation.results[0].epochs_run + 1)
-            self._tell(study, trial, TrialState.PRUNED)
-
-    @staticmethod
-    def _tell(study: optuna.Study, trial: optuna.Trial, state: Any, values: list[float] | None = None) -> None:
-        from optuna.exceptions import UpdateFinishedTrialError
-
-        try:
-            study.tell(trial, values, state=state)
-        except UpdateFinishedTrialError:
-            # This worker looked dead (no heartbeat within the grace period), so another one failed
-            # the trial and re-enqueued it; the copy counts, this result does not.
-            _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
+                return _finish(study, trial, TrialState.PRUNED, attrs, nan_step=evaluation.results[0].epochs_run + 1)
+            return _finish(study, trial, TrialState.PRUNED, attrs)
 
     def _max_epochs(self) -> int:
         if self.plan.epochs is not None:
@@ -237,15 +229,54 @@ class OptunaEngine:
         return TASKS[self.plan.task].defaults.epochs
 
 
-def _values(evaluation: Evaluation, *, objectives: int) -> list[float]:
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the RUNNING trials whose worker stopped beating; the storage's callback re-enqueues them."""
+    import optuna
+
+    with allow_experimental():
+        optuna.storages.fail_stale_trials(study)
+
+
+def _finish(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    state: TrialState,
+    attrs: dict[str, Any],
+    *,
+    values: list[float] | None = None,
+    nan_step: int | None = None,
+) -> bool:
+    """Record ``attrs`` and end the trial in ``state``; False if it had been failed as stale meanwhile."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if nan_step is not None:
+            trial.report(math.nan, step=nan_step)
+        study.tell(trial, values, state=state)
+    except UpdateFinishedTrialError:
+        _dropped(trial)
+        return False
+    return True
+
+
+def _dropped(trial: optuna.Trial) -> None:
+    # This worker looked dead (paused or cut off longer than the grace period), so another one failed
+    # the trial and re-enqueued it: the copy counts, this result must not.
+    _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
+
+
+def _values(evaluation: Evaluation, objectives: int) -> list[float]:
     return [evaluation.value, evaluation.train_time][:objectives]
 
 
 def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    import optuna
 
     # The same copy a stale trial gets, so the retry chain (system attr retry_history) reads the same.
-    RetryHeartbeatStaleTrialCallback()(study, trial)
+    with allow_experimental():
+        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)
 
 
 def _params(trial: FrozenTrial) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from momentum_search.search._experimental import allow_experimental
 
 if TYPE_CHECKING:
     import optuna
@@ -63,13 +64,10 @@ class SamplerSpec(BaseModel):
         scrambling must stay the same across trials, so it keeps ``seed``.
         """
         import optuna
-        from optuna.exceptions import ExperimentalWarning
 
         seed = None if self.seed is None else self.seed + trial_number
         startup = {} if self.n_startup_trials is None else {"n_startup_trials": self.n_startup_trials}
-        with warnings.catch_warnings():
-            # multivariate/group TPE and GP are marked experimental; they are what conditional spaces need.
-            warnings.simplefilter("ignore", ExperimentalWarning)
+        with allow_experimental():
             if self.name == "tpe":
                 return optuna.samplers.TPESampler(
                     seed=seed, multivariate=True, group=True, constant_liar=True, **startup

@@ -5,6 +5,7 @@ from __future__ import annotations
 from momentum_search.studies._launch import (
     LaunchResult,
     Progress,
+    RunningTrial,
     available_cores,
     launch,
     threads_per_worker,
@@ -23,6 +24,7 @@ from momentum_search.studies._lifecycle import (
     study_spec,
     summarize,
 )
+from momentum_search.studies._lifecycle import load as load_study
 from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
 from momentum_search.studies._spec import (
     Budget,
@@ -53,6 +55,7 @@ __all__ = [
     "Objective",
     "PresetInfo",
     "Progress",
+    "RunningTrial",
     "SpecError",
     "StorageError",
     "StudyNotFoundError",
@@ -68,6 +71,7 @@ __all__ = [
     "list_studies",
     "load_preset",
     "load_spec",
+    "load_study",
     "mask_url",
     "open_storage",
     "parse_spec",

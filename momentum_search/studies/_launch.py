@@ -1,4 +1,4 @@
-"""Launch a study: validate, reach the storage, enqueue the budget, run K local worker processes."""
+"""Launch a study: validate, reach the storage, enqueue the budget, run K local workers."""
 
 from __future__ import annotations
 
@@ -14,15 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from momentum_search.search import TrialCounts, count_trials
-from momentum_search.studies._lifecycle import (
-    quiet_optuna,
-    check_task,
-    create_or_resume,
-    load,
-    run_worker,
-    study_spec,
-)
+from momentum_search.search import TrialCounts, count_trials, fail_stale_trials
+from momentum_search.studies._lifecycle import check_task, create_or_resume, load, quiet_optuna, run_worker, study_spec
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
 from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
 
@@ -34,6 +27,14 @@ MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
+class RunningTrial:
+    number: int
+    params: dict[str, Any]  # cell included
+    epoch: int | None  # the first seed's last reported epoch (single objective only)
+    value: float | None  # its validation metric
+
+
+@dataclass(frozen=True)
 class Progress:
     """A study while it runs, as the launcher sees it in the storage."""
 
@@ -41,8 +42,7 @@ class Progress:
     budget: int
     counts: TrialCounts
     best_values: list[float] | None  # the best trial's values; None before the first COMPLETE
-    running: list[tuple[int, dict[str, Any]]]  # (trial number, params) of RUNNING trials
-    workers_alive: int
+    running: list[RunningTrial]
     elapsed: float
 
 
@@ -83,7 +83,10 @@ def launch(
     on_progress: Callable[[Progress], None] | None = None,
     poll_interval: float = 1.0,
 ) -> LaunchResult:
-    """Create or resume a study and run it on ``workers`` local processes until its budget is spent.
+    """Create or resume a study and run it on ``workers`` local workers until its budget is spent.
+
+    One worker runs in this process; more run as spawned processes. Workers started elsewhere with
+    :func:`run_worker` (``momentum-search worker``) share the same queue.
 
     Args:
         spec: the study spec; None resumes the existing study named ``study`` from its stored spec.
@@ -91,7 +94,7 @@ def launch(
         storage: SQLAlchemy URL (default: ``$MOMENTUM_SEARCH_STORAGE`` or ``momentum-search.db``).
         trials: total budget, finished trials of earlier launches included (default: the spec's).
         timeout: seconds after which no new trial starts (running ones finish).
-        workers: local worker processes, each with ``cores // workers`` torch threads.
+        workers: local workers, each with ``cores // workers`` torch threads.
         heartbeat: dead-worker detection and retry settings.
         on_progress: called with the study's progress about every ``poll_interval`` seconds.
 
@@ -118,58 +121,38 @@ def launch(
         check_task(spec)
         backend = open_storage(storage, heartbeat=heartbeat)
 
-    import optuna
-
     optuna_study, resumed = create_or_resume(backend, spec)
-    optuna.storages.fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
+    fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
     enqueued = spec.engine().top_up(optuna_study, spec.trials)
     threads = threads_per_worker(workers)
+    run = _Run(spec.name, backend.url, threads, spec.budget.timeout, heartbeat, poll_interval)
 
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    errors = context.Queue()
-    processes = [
-        context.Process(
-            target=_worker_main,
-            args=(index, spec.name, backend.url, threads, spec.budget.timeout, heartbeat, stop, errors),
-            name=f"momentum-search-worker-{index}",
-            daemon=True,
-        )
-        for index in range(workers)
-    ]
-    start = time.monotonic()
+    started = time.monotonic()
+    done = threading.Event()
 
-    def progress() -> Progress:
-        return _progress(optuna_study, spec.trials, sum(p.is_alive() for p in processes), time.monotonic() - start)
+    def report() -> Progress:
+        return _progress(optuna_study, spec.trials, time.monotonic() - started)
 
-    interrupted = False
-    with _sigint_ignored_in_children():
-        for process in processes:
-            process.start()
+    def watch() -> None:
+        assert on_progress is not None
+        while not done.wait(poll_interval):
+            on_progress(report())
+
+    watcher = threading.Thread(target=watch, name="momentum-search-progress", daemon=True)
+    if on_progress is not None:
+        on_progress(report())
+        watcher.start()
     try:
-        while any(process.is_alive() for process in processes):
-            if on_progress is not None:
-                on_progress(progress())
-            multiprocessing.connection.wait([p.sentinel for p in processes], timeout=poll_interval)
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()  # each worker fails and re-enqueues its trial at the next batch, then exits
-        for process in processes:
-            process.join()
+        # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more run
+        # in spawned processes, each with its share of the cores.
+        errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-                process.join()
-    final = progress()
+        done.set()
+        if watcher.is_alive():
+            watcher.join()
+    final = report()
     if on_progress is not None:
         on_progress(final)
-    reported = dict(_drain(errors))
-    messages = [
-        reported.get(index, f"worker {index} exited with code {process.exitcode}")
-        for index, process in enumerate(processes)
-        if process.exitcode != 0
-    ]
     return LaunchResult(
         study=spec.name,
         storage=mask_url(backend.url),
@@ -178,8 +161,77 @@ def launch(
         workers=workers,
         threads=threads,
         progress=final,
-        errors=messages,
+        errors=errors,
         interrupted=interrupted,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every worker of one launch gets; returns (error messages, interrupted)."""
+
+    study_name: str
+    url: str
+    threads: int
+    timeout: float | None
+    heartbeat: Heartbeat
+    poll_interval: float
+
+    def here(self) -> tuple[list[str], bool]:
+        try:
+            _work(self, should_stop=lambda: False)
+        except KeyboardInterrupt:
+            return [], True
+        except Exception as error:
+            return [f"worker 0: {error}"], False
+        return [], False
+
+    def in_processes(self, workers: int) -> tuple[list[str], bool]:
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        errors = context.Queue()
+        processes = [
+            context.Process(
+                target=_worker_process, args=(self, index, stop, errors), name=f"momentum-search-worker-{index}",
+                daemon=True,
+            )  # fmt: skip
+            for index in range(workers)
+        ]
+        interrupted = False
+        with _sigint_ignored_in_children():
+            for process in processes:
+                process.start()
+        try:
+            while any(process.is_alive() for process in processes):
+                multiprocessing.connection.wait([p.sentinel for p in processes])
+        except KeyboardInterrupt:
+            interrupted = True
+            stop.set()  # each worker fails and re-enqueues its trial at the next batch, then exits
+            for process in processes:
+                process.join()
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+                    process.join()
+        reported = dict(_drain(errors))
+        messages = [
+            reported.get(index, f"worker {index} exited with code {process.exitcode}")
+            for index, process in enumerate(processes)
+            if process.exitcode != 0
+        ]
+        return messages, interrupted
+
+
+def _work(run: _Run, *, should_stop: Callable[[], bool]) -> int:
+    return run_worker(
+        run.study_name,
+        storage=run.url,
+        threads=run.threads,
+        timeout=run.timeout,
+        heartbeat=run.heartbeat,
+        should_stop=should_stop,
+        poll_interval=run.poll_interval,
     )
 
 
@@ -197,20 +249,9 @@ def _sigint_ignored_in_children() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _worker_main(
-    index: int,
-    study_name: str,
-    url: str,
-    threads: int,
-    timeout: float | None,
-    heartbeat: Heartbeat,
-    stop: Event,
-    errors: multiprocessing.Queue[tuple[int, str]],
-) -> None:
+def _worker_process(run: _Run, index: int, stop: Event, errors: multiprocessing.Queue[tuple[int, str]]) -> None:
     try:
-        run_worker(
-            study_name, storage=url, threads=threads, timeout=timeout, heartbeat=heartbeat, should_stop=stop.is_set
-        )
+        _work(run, should_stop=stop.is_set)
     except KeyboardInterrupt:
         return  # asked to stop; the trial is already re-enqueued
     except Exception as error:
@@ -226,7 +267,7 @@ def _drain(errors: multiprocessing.Queue[tuple[int, str]]) -> Iterator[tuple[int
             return
 
 
-def _progress(study: optuna.Study, budget: int, workers_alive: int, elapsed: float) -> Progress:
+def _progress(study: optuna.Study, budget: int, elapsed: float) -> Progress:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -234,16 +275,18 @@ def _progress(study: optuna.Study, budget: int, workers_alive: int, elapsed: flo
     best_values = None
     if complete:
         best_values = list(study.best_trial.values) if len(study.directions) == 1 else None
-    running = [
-        (trial.number, dict(trial.params)) for trial in trials if trial.state == TrialState.RUNNING
-    ]
+    running = []
+    for trial in trials:
+        if trial.state == TrialState.RUNNING:
+            epoch = trial.last_step
+            value = None if epoch is None else trial.intermediate_values[epoch]
+            running.append(RunningTrial(trial.number, dict(trial.params), epoch, value))
     return Progress(
         study=study.study_name,
         budget=budget,
         counts=count_trials(trials),
         best_values=best_values,
         running=running,
-        workers_alive=workers_alive,
         elapsed=elapsed,
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from momentum_search.search import CELL_PARAMETER, REASON_ATTR, TrialCounts, count_trials
+from momentum_search.search import CELL_PARAMETER, REASON_ATTR, TrialCounts, allow_experimental, count_trials
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import Heartbeat, StorageError, describe_error, mask_url, open_storage
 
@@ -80,7 +80,8 @@ def create_or_resume(storage: RDBStorage, spec: StudySpec) -> tuple[optuna.Study
     else:
         study = optuna.create_study(storage=storage, study_name=spec.name, directions=spec.objective.directions)
         assert spec.objective.metric is not None
-        study.set_metric_names([spec.objective.metric, "train_time"][: len(spec.objective.directions)])
+        with allow_experimental():
+            study.set_metric_names([spec.objective.metric, "train_time"][: len(spec.objective.directions)])
         resumed = False
     study.set_user_attr(SPEC_ATTR, spec.to_json())
     return study, resumed
@@ -164,9 +165,9 @@ def summarize(study: optuna.Study) -> StudySummary:
 
     spec = study_spec(study)
     trials = study.get_trials(deepcopy=False)
-    retried = {
-        history[-1] for trial in trials if (history := RetryHeartbeatStaleTrialCallback.retry_history(trial))
-    }
+    with allow_experimental():
+        histories = [RetryHeartbeatStaleTrialCallback.retry_history(trial) for trial in trials]
+    retried = {history[-1] for history in histories if history}
     best = study.best_trials if any(t.state.name == "COMPLETE" for t in trials) else []
     assert spec.objective.metric is not None
     return StudySummary(

@@ -22,7 +22,7 @@ from momentum_search.search import (
     SearchSpace,
     TrialPlan,
 )
-from momentum_search.trainers import TASKS, TrainConfig
+from momentum_search.trainers import TASKS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -200,8 +200,9 @@ class StudySpec(BaseModel):
         return self.model_dump(mode="json")
 
     def same_search(self, other: StudySpec) -> bool:
-        """Whether ``other`` searches the same thing (everything but name, description and budget)."""
-        ignore = {"name", "description", "budget"}
+        """Whether ``other`` runs the same trials: all may differ but the name, description, and the
+        number of trials and timeout of the budget (epochs per trial may not)."""
+        ignore = {"name": True, "description": True, "budget": {"trials", "timeout"}}
         return self.model_dump(mode="json", exclude=ignore) == other.model_dump(mode="json", exclude=ignore)
 
 

@@ -14,10 +14,11 @@ import contextlib
 import importlib.util
 import os
 import sqlite3
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from momentum_search.search import allow_experimental
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -122,9 +123,7 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat()) 
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}
     elif backend in ("postgresql", "mysql"):
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
-    # Heartbeats and their retry callback are marked experimental; they are what survives SIGKILL.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with allow_experimental():
         try:
             storage = optuna.storages.RDBStorage(
                 url,

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import statistics
+
+from momentum_search.search import TrialPlan, evaluate
+from momentum_search.trainers import TrainConfig, train
+
+TASK_PARAMS = {"length": 8, "n_train": 64, "n_valid": 32, "n_test": 32}
+
+
+def test_fixed_momentum_values_reach_only_the_kinds_that_use_them() -> None:
+    plan = TrialPlan(task="adding", fixed={"eps": 1e-6, "beta": 0.5, "hidden_size": 4}, epochs=1)
+    adam = plan.config({"cell": "adam-lstm", "mu": 0.3, "s": 0.5}, seed=2)
+    lstm = plan.config({"cell": "lstm"}, seed=2)
+    assert (adam.eps, adam.beta, adam.mu, adam.s, adam.seed, adam.hidden_size) == (1e-6, 0.5, 0.3, 0.5, 2, 4)
+    assert (lstm.eps, lstm.beta, lstm.hidden_size) == (None, None, 4)
+
+
+def test_k_seeds_report_the_mean_and_spread_of_independent_runs() -> None:
+    plan = TrialPlan(task="adding", task_params=TASK_PARAMS, fixed={"hidden_size": 4}, epochs=2, seeds=(3, 5))
+    params = {"cell": "momentum-lstm", "mu": 0.5, "s": 0.7}
+    evaluation = evaluate(plan, params)
+    # Reference: the trainer called directly, once per seed.
+    direct = [
+        train(TrainConfig(task="adding", task_params=TASK_PARAMS, cell="momentum-lstm", mu=0.5, s=0.7,
+                          hidden_size=4, epochs=2, seed=seed))  # fmt: skip
+        for seed in (3, 5)
+    ]
+    values = [result.best_value for result in direct]
+    assert evaluation.value == statistics.fmean(values)
+    assert evaluation.std == statistics.stdev(values)
+    assert evaluation.test_value == statistics.fmean(result.test_value for result in direct)
+    attrs = evaluation.attrs()
+    assert attrs["seeds"] == [3, 5]
+    assert attrs["seed_values"] == values
+    assert attrs["seed_histories"] == [list(result.history) for result in direct]
+    assert attrs["epochs_run"] == 4
+    assert attrs["config"]["seed"] == 3 and attrs["config"]["mu"] == 0.5
+    assert evaluation.reason() is None
+
+
+def test_a_stop_on_the_first_seed_skips_the_others() -> None:
+    plan = TrialPlan(task="adding", task_params=TASK_PARAMS, fixed={"hidden_size": 4}, epochs=3, seeds=(0, 1, 2))
+    seen: list[tuple[int, float]] = []
+
+    def stop_after_first_epoch(epoch: int, value: float) -> bool:
+        seen.append((epoch, value))
+        return True
+
+    evaluation = evaluate(plan, {"cell": "lstm"}, on_epoch=stop_after_first_epoch)
+    assert len(evaluation.results) == 1 and evaluation.stopped
+    assert [epoch for epoch, _ in seen] == [1]
+    assert evaluation.reason() == "pruned: seed 0 after epoch 1"
