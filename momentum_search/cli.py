@@ -439,6 +439,59 @@ def studies_delete(
     console.print(f"deleted study {name}", highlight=False)
 
 
+# ---- export -----------------------------------------------------------------------------------
+
+
+@app.command()
+def export(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option(help="Export the best K trials.")] = 1,
+    per_cell: Annotated[bool, typer.Option("--per-cell", help="Export each cell kind's best trial.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
+    out: Annotated[Optional[Path], typer.Option(help="File for one config; a folder (one file each) for several.")] = None,
+) -> None:
+    """Export the best configuration(s) as complete trainer configs that `train --config` retrains.
+
+    Two-objective studies export their Pareto front.
+    """
+    from momentum_search import studies
+
+    if fmt not in ("yaml", "json"):
+        fail(f"--format must be yaml or json, got {fmt!r}")
+    try:
+        exported = studies.export_study(study, storage=storage, top=top, per_cell=per_cell)
+    except (*_study_errors(), studies.NothingToExportError) as exc:
+        fail(str(exc))
+
+    def render(item: Any) -> str:
+        if fmt == "json":
+            return json.dumps(item.document(), indent=2) + "\n"
+        return item.comment() + yaml.safe_dump(item.document(), sort_keys=False, allow_unicode=True)
+
+    if out is None:
+        if fmt == "json":
+            print_json([item.document() for item in exported])
+        else:
+            sys.stdout.write("---\n".join(render(item) for item in exported))
+        return
+    try:
+        if len(exported) == 1 and out.suffix in (".yaml", ".yml", ".json"):
+            out.write_text(render(exported[0]))
+            written = [out]
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            written = []
+            for item in exported:
+                path = out / f"{study}-trial{item.provenance['trial']}.{fmt}"
+                path.write_text(render(item))
+                written.append(path)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    for path in written:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
 # ---- figures ----------------------------------------------------------------------------------
 
 GradientFlowOption = Annotated[

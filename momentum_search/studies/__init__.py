@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
 from momentum_search.studies._launch import (
     LaunchResult,
     Progress,
@@ -50,8 +51,10 @@ __all__ = [
     "SPEC_ATTR",
     "STORAGE_ENV",
     "Budget",
+    "ExportedConfig",
     "Heartbeat",
     "LaunchResult",
+    "NothingToExportError",
     "Objective",
     "PresetInfo",
     "Progress",
@@ -66,6 +69,7 @@ __all__ = [
     "check_task",
     "create_or_resume",
     "delete_study",
+    "export_study",
     "launch",
     "list_presets",
     "list_studies",
@@ -79,6 +83,7 @@ __all__ = [
     "preset_text",
     "resolve_url",
     "run_worker",
+    "select_trials",
     "show_study",
     "study_spec",
     "summarize",

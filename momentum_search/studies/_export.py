@@ -1,0 +1,129 @@
+"""Export the best configurations of a study as complete trainer configs with their provenance.
+
+An exported document is what `momentum-search train --config FILE` reads: the resolved trainer
+config under `config`, and under `provenance` where it came from and what it scored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import momentum_search
+from momentum_search.search import CELL_PARAMETER
+from momentum_search.studies._lifecycle import load, study_spec
+from momentum_search.studies._storage import mask_url, open_storage, resolve_url
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+
+class NothingToExportError(LookupError):
+    """The study has no complete trial."""
+
+
+@dataclass(frozen=True)
+class ExportedConfig:
+    """One trial's trainer config, ready to retrain, and where it came from."""
+
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+
+    def document(self) -> dict[str, Any]:
+        return {"config": self.config, "provenance": self.provenance}
+
+    def comment(self) -> str:
+        """What retraining gives: exactly the trial's value on its own seed, the spread on others."""
+        p = self.provenance
+        seed_values = p["seed_values"]
+        lines = [
+            f"momentum-search export of study {p['study']!r}, trial {p['trial']} ({p['cell']}), "
+            f"momentum-search {p['version']}.",
+            f"Retraining with seed {self.config['seed']} (momentum-search train --config FILE) reproduces the "
+            f"trial's validation {p['metric']} {_num(seed_values[0])} exactly on CPU "
+            f"(torch threads: {self.config['threads'] or 'default'}).",
+        ]
+        if len(seed_values) > 1:
+            lines.append(
+                f"Across its {len(seed_values)} seeds {p['seeds']} the trial scored {_num(p['value'])} ± "
+                f"{_num(p['value_std'])} (mean ± std): expect that spread on other seeds."
+            )
+        else:
+            lines.append("It was trained on one seed: retrain with --seeds N to see the spread across seeds.")
+        return "".join(f"# {line}\n" for line in lines)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+def _ranked(study: optuna.Study, complete: list[FrozenTrial]) -> list[FrozenTrial]:
+    sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
+    return sorted(complete, key=lambda t: (sign * t.values[0], t.number))
+
+
+def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False) -> list[FrozenTrial]:
+    """The trials to export: the Pareto front for two objectives, else the best `top`, or each
+    cell kind's best with `per_cell`.
+
+    Raises:
+        NothingToExportError: the study has no complete trial.
+        ValueError: `top` < 1.
+    """
+    from optuna.trial import TrialState
+
+    if top < 1:
+        raise ValueError(f"top must be ≥ 1, got {top}")
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise NothingToExportError(f"study {study.study_name!r} has no complete trial to export yet")
+    if len(study.directions) > 1:
+        return sorted(study.best_trials, key=lambda t: t.number)
+    ranked = _ranked(study, complete)
+    if per_cell:
+        best: dict[str, FrozenTrial] = {}
+        for trial in ranked:
+            best.setdefault(str(trial.params[CELL_PARAMETER]), trial)
+        return list(best.values())
+    return ranked[:top]
+
+
+def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str) -> ExportedConfig:
+    attrs = trial.user_attrs
+    spec = study_spec(study)
+    provenance = {
+        "study": study.study_name,
+        "trial": trial.number,
+        "cell": trial.params[CELL_PARAMETER],
+        "params": dict(trial.params),
+        "storage": mask_url(storage_url),
+        "metric": attrs["metric"],
+        "direction": spec.objective.direction,
+        "value": attrs["value_mean"],
+        "value_std": attrs["value_std"],
+        "seeds": attrs["seeds"],
+        "seed_values": attrs["seed_values"],
+        "test_value": attrs["test_value"],
+        "train_time": attrs["train_time"],
+        "version": attrs["version"],
+        "exported_by": momentum_search.__version__,
+        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if len(trial.values) > 1:
+        provenance["values"] = list(trial.values)
+    return ExportedConfig(config=dict(attrs["config"]), provenance=provenance)
+
+
+def export_study(
+    name: str, *, storage: str | None = None, top: int = 1, per_cell: bool = False
+) -> list[ExportedConfig]:
+    """Export study `name`'s best configuration(s); see :func:`select_trials`.
+
+    Raises:
+        StorageError, StudyNotFoundError, NothingToExportError, ValueError: one line each.
+    """
+    url = resolve_url(storage)
+    study = load(open_storage(url), name)
+    return [_export(study, trial, url) for trial in select_trials(study, top=top, per_cell=per_cell)]
