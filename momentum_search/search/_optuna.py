@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
-from momentum_search.search._space import SearchSpace
+from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -106,7 +106,14 @@ class OptunaEngine:
         if missing <= 0:
             return 0
         if self.sampler.name != "grid":
-            for _ in range(missing):
+            # A kind with nothing to search (a plain cell) is the baseline every comparison needs:
+            # queue it first, once, instead of leaving it to the sampler's luck.
+            sampled = {trial.params.get(CELL_PARAMETER) for trial in trials}
+            sampled |= {trial.system_attrs.get("fixed_params", {}).get(CELL_PARAMETER) for trial in trials}
+            baselines = [cell for cell in self.space.cells if not self.space.parameters(cell) and cell not in sampled]
+            for cell in baselines[:missing]:
+                study.enqueue_trial({CELL_PARAMETER: cell})
+            for _ in range(missing - len(baselines[:missing])):
                 study.enqueue_trial({})
             return missing
         live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
@@ -186,12 +193,14 @@ class OptunaEngine:
         # What Study.ask does after taking a trial from the queue: Trial() calls sampler.before_trial.
         trial = optuna.Trial(study, trial_id)
         single = len(study.directions) == 1
+        baseline = False  # set once the cell is sampled
 
         def on_epoch(epoch: int, value: float) -> bool:
             if not single:
                 return False  # Optuna cannot report or prune multi-objective trials
             trial.report(value, step=epoch)
-            return trial.should_prune()
+            # A baseline runs to the end: stopped early, it would leave no reference to compare with.
+            return not baseline and trial.should_prune()
 
         def on_batch(index: int, total: int) -> None:
             if should_stop():
@@ -200,6 +209,13 @@ class OptunaEngine:
         with _Heartbeat(storage, trial_id):
             try:
                 params = self.space.suggest(trial)
+                baseline = not self.space.parameters(params[CELL_PARAMETER])
+                twin = _complete_twin(study, trial.number, params)
+                if twin is not None:
+                    # Same parameters, same plan, same seeds: training again would give the same numbers.
+                    attrs = {**twin.user_attrs, "reused_from": twin.number, "worker": _WORKER}
+                    return _finish(study, trial, TrialState.COMPLETE, attrs, values=list(twin.values),
+                                   curve=twin.intermediate_values)  # fmt: skip
                 evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch)
             except KeyboardInterrupt:
                 if _finish(study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}):
@@ -245,13 +261,17 @@ def _finish(
     *,
     values: list[float] | None = None,
     nan_step: int | None = None,
+    curve: dict[int, float] | None = None,
 ) -> bool:
-    """Record ``attrs`` and end the trial in ``state``; False if it had been failed as stale meanwhile."""
+    """Record ``attrs`` (and a learning ``curve``) and end the trial in ``state``; False if it had
+    been failed as stale meanwhile."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     try:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        for step, value in (curve or {}).items():
+            trial.report(value, step=step)
         if nan_step is not None:
             trial.report(math.nan, step=nan_step)
         study.tell(trial, values, state=state)
@@ -269,6 +289,16 @@ def _dropped(trial: optuna.Trial) -> None:
 
 def _values(evaluation: Evaluation, objectives: int) -> list[float]:
     return [evaluation.value, evaluation.train_time][:objectives]
+
+
+def _complete_twin(study: optuna.Study, number: int, params: dict[str, Any]) -> FrozenTrial | None:
+    """An earlier COMPLETE trial with exactly ``params``, if any."""
+    from optuna.trial import TrialState
+
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if other.number != number and other.params == params:
+            return other
+    return None
 
 
 def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:

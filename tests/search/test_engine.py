@@ -166,3 +166,43 @@ def test_a_crashing_trial_fails_with_its_error_and_stops_the_worker(storage: opt
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 1 and failed[0].user_attrs[REASON_ATTR].startswith("error: ValueError(")
     assert engine.top_up(study, 2) == 1  # a crash does not count toward the budget
+
+
+def test_a_parameter_free_baseline_runs_once_and_first(storage: optuna.storages.RDBStorage) -> None:
+    engine = make_engine(MOMENTUM_SPACE, epochs=1)
+    study = new_study(storage)
+    engine.top_up(study, 8)
+    engine.run(storage, "s")
+    trials = study.get_trials()
+    assert trials[0].params["cell"] == "lstm" and "reused_from" not in trials[0].user_attrs
+    lstm = [t for t in trials if t.params["cell"] == "lstm"]
+    trained = [t for t in lstm if "reused_from" not in t.user_attrs]
+    assert trained == [trials[0]]
+    # Every later lstm trial is the same configuration: it reuses the first one's numbers.
+    for twin in lstm[1:]:
+        assert twin.user_attrs["reused_from"] == 0
+        assert twin.values == trials[0].values
+        assert twin.user_attrs["seed_values"] == trials[0].user_attrs["seed_values"]
+    # Topping up again does not queue a second baseline.
+    engine.top_up(study, 9)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and "cell" not in waiting[0].system_attrs.get("fixed_params", {})
+
+
+def test_the_pruner_never_stops_the_baseline(storage: optuna.storages.RDBStorage) -> None:
+    engine = make_engine(MOMENTUM_SPACE, pruner="median", epochs=3, n_startup_trials=1, n_warmup_steps=0)
+    study = new_study(storage)
+    distributions = MOMENTUM_SPACE.distributions()
+    # Three momentum trials with perfect curves: any real run is worse than their median at epoch 1.
+    for mu in (0.1, 0.2, 0.3):
+        study.add_trial(optuna.trial.create_trial(
+            params={"cell": "momentum-lstm", "mu": mu, "s": 0.5},
+            distributions={k: distributions[k] for k in ("cell", "mu", "s")},
+            value=0.0, intermediate_values={1: 0.0, 2: 0.0, 3: 0.0},
+        ))  # fmt: skip
+    engine.top_up(study, 5)
+    engine.run(storage, "s")
+    baseline = study.trials[3]
+    assert baseline.params == {"cell": "lstm"} and "reused_from" not in baseline.user_attrs
+    assert baseline.state == TrialState.COMPLETE and baseline.user_attrs["epochs_run"] == 3
+    assert sorted(baseline.intermediate_values) == [1, 2, 3]
