@@ -10,7 +10,7 @@ import math
 import statistics
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 import yaml
@@ -235,7 +235,7 @@ def _progress_view(progress: Any) -> Table:
         for trial in progress.running:
             params = dict(trial.params)
             running.add_row(
-                "–" if trial.number is None else str(trial.number), str(params.pop("cell", "…")), _format_params(params),
+                str(trial.number), str(params.pop("cell", "…")), _format_params(params),
                 "–" if trial.epoch is None else str(trial.epoch), "–" if trial.value is None else f"{trial.value:.4g}",
             )  # fmt: skip
         view.add_row(running)
@@ -289,10 +289,6 @@ def launch(
     trials: Annotated[Optional[int], typer.Option(help="Total trials, earlier launches' finished ones included.")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.")] = None,
     workers: Annotated[int, typer.Option(help="Local workers (one runs here, more as processes); the cores are split among them.")] = 1,
-    engine: Annotated[Literal["optuna", "ray"], typer.Option(help="optuna: the local workers above; ray: Ray Tune, on a local runtime or a cluster.")] = "optuna",
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to run on, e.g. 127.0.0.1:6379 (as `ray start --head` prints it); default a local runtime.")] = None,
-    cpus_per_trial: Annotated[Optional[int], typer.Option(help="Ray: CPUs reserved per trial, also its torch threads (default 1).")] = None,
-    gpus_per_trial: Annotated[Optional[float], typer.Option(help="Ray: GPUs reserved per trial, fractions share one (default 0); set fixed.device in the spec.")] = None,
 ) -> None:
     """Create (or resume) a study and run it until its budget of trials is spent."""
     from rich.live import Live
@@ -310,21 +306,16 @@ def launch(
         with Live(console=err_console, transient=True, refresh_per_second=4) as live:
             result = studies.launch(
                 spec, study=study, storage=storage, trials=trials, timeout=timeout, workers=workers,
-                on_progress=lambda progress: live.update(_progress_view(progress)), engine=engine,
-                ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                on_progress=lambda progress: live.update(_progress_view(progress)),
             )  # fmt: skip
     except _study_errors() as exc:
         fail(str(exc))
     counts = result.progress.counts
     verb = "resumed" if result.resumed else "created"
-    runners = (
-        f"Ray: {result.workers} trial(s) at once × {result.threads} CPU(s)" if result.engine == "ray"
-        else f"{result.workers} worker(s) × {result.threads} thread(s)"
-    )  # fmt: skip
     console.print(
         f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {counts.finished}/{result.progress.budget} "
         f"finished ({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, "
-        f"{runners}, {result.progress.elapsed:.0f} s",
+        f"{result.workers} worker(s) × {result.threads} thread(s), {result.progress.elapsed:.0f} s",
         highlight=False,
     )
     summary = studies.show_study(result.study, storage=storage)
@@ -332,8 +323,7 @@ def launch(
     for message in result.errors:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if result.interrupted:
-        again = f"momentum-search launch --study {result.study}" + (" --engine ray" if result.engine == "ray" else "")
-        err_console.print(f"interrupted: run `{again}` to resume", highlight=False)
+        err_console.print(f"interrupted: run `momentum-search launch --study {result.study}` to resume", highlight=False)
         raise typer.Exit(code=130)
     if result.errors:
         raise typer.Exit(code=1)
