@@ -235,7 +235,7 @@ def _progress_view(progress: Any) -> Table:
         for trial in progress.running:
             params = dict(trial.params)
             running.add_row(
-                str(trial.number), str(params.pop("cell", "…")), _format_params(params),
+                "–" if trial.number is None else str(trial.number), str(params.pop("cell", "…")), _format_params(params),
                 "–" if trial.epoch is None else str(trial.epoch), "–" if trial.value is None else f"{trial.value:.4g}",
             )  # fmt: skip
         view.add_row(running)
@@ -289,6 +289,10 @@ def launch(
     trials: Annotated[Optional[int], typer.Option(help="Total trials, earlier launches' finished ones included.")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.")] = None,
     workers: Annotated[int, typer.Option(help="Local workers (one runs here, more as processes); the cores are split among them.")] = 1,
+    engine: Annotated[str, typer.Option(help="optuna (local workers, or `worker` on other machines) or ray (Ray Tune).")] = "optuna",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray only: a running cluster (e.g. 127.0.0.1:6379); default a local runtime.")] = None,
+    cpus_per_trial: Annotated[Optional[int], typer.Option(help="Ray only: CPUs per trial, also its torch threads (default 1).")] = None,
+    gpus_per_trial: Annotated[Optional[float], typer.Option(help="Ray only: GPUs per trial; fractions share one (default 0).")] = None,
 ) -> None:
     """Create (or resume) a study and run it until its budget of trials is spent."""
     from rich.live import Live
@@ -306,16 +310,21 @@ def launch(
         with Live(console=err_console, transient=True, refresh_per_second=4) as live:
             result = studies.launch(
                 spec, study=study, storage=storage, trials=trials, timeout=timeout, workers=workers,
+                engine=engine, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,  # type: ignore[arg-type]
                 on_progress=lambda progress: live.update(_progress_view(progress)),
             )  # fmt: skip
     except _study_errors() as exc:
         fail(str(exc))
     counts = result.progress.counts
     verb = "resumed" if result.resumed else "created"
+    ran_on = (
+        f"Ray: {result.workers} trial(s) at once × {result.threads} CPU(s)" if result.engine == "ray"
+        else f"{result.workers} worker(s) × {result.threads} thread(s)"
+    )  # fmt: skip
     console.print(
         f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {counts.finished}/{result.progress.budget} "
         f"finished ({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, "
-        f"{result.workers} worker(s) × {result.threads} thread(s), {result.progress.elapsed:.0f} s",
+        f"{ran_on}, {result.progress.elapsed:.0f} s",
         highlight=False,
     )
     summary = studies.show_study(result.study, storage=storage)

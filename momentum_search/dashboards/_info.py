@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 INTERPOLATION_STEPS = 40  # contour resolution along each axis
+# fANOVA walks every split of its forest in pure Python; with Optuna's default trees (64, up to 64 levels)
+# that takes 3.5 s for 250 trials and 150 s for 2,300 on this machine. Trees of 6 levels, 32 of them,
+# rank μ, s, β alike (within 0.02 of the default's importances from 50 to 2,300 trials) in 0.2-0.5 s.
+FANOVA_TREES = 32
+FANOVA_DEPTH = 6
+# Importances settle long before this many trials, while copying the trials for the evaluators and fitting
+# them grow with the study (3.5 s for a 10,000-trial study's four scopes here).
+IMPORTANCE_TRIALS = 1000
 
 
 # ---- summary ----------------------------------------------------------------------------------
@@ -145,6 +153,7 @@ def _interpolate(
     import numpy as np
     from scipy.interpolate import griddata
     from scipy.spatial import QhullError
+    from threadpoolctl import threadpool_limits
 
     y = np.log10(s) if s_log else np.asarray(s, dtype=float)
     x = np.asarray(mu, dtype=float)
@@ -158,7 +167,10 @@ def _interpolate(
     scaled = np.column_stack([(x - x.min()) / np.ptp(x), (y - y.min()) / np.ptp(y)])
     mesh = np.meshgrid(np.linspace(0, 1, INTERPOLATION_STEPS), np.linspace(0, 1, INTERPOLATION_STEPS))
     try:
-        z = griddata(scaled, np.asarray(values, dtype=float), tuple(mesh), method="linear")
+        # The triangulation makes a tiny LAPACK call per triangle; with BLAS threads (next to torch's OpenMP
+        # pool) each call wakes them, which took 15 s per map instead of 0.02 s on two busy cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            z = griddata(scaled, np.asarray(values, dtype=float), tuple(mesh), method="linear")
     except (QhullError, ValueError):
         return mu_axis.tolist(), s_axis.tolist(), None
     rows = [[None if math.isnan(v) else float(v) for v in row] for row in z]
@@ -228,8 +240,11 @@ def get_importance_info(trials: StudyTrials, *, seed: int = 0) -> ImportanceInfo
 
     Across kinds the momentum parameters are conditional: fANOVA sees only the parameters every
     trial has (the cell kind and any shared one), PED-ANOVA all of them. Within one kind both see
-    its parameters. Only parameters whose value varies are assessed.
+    its parameters. Only parameters whose value varies are assessed. A scope of more than
+    ``IMPORTANCE_TRIALS`` complete trials is assessed on a random sample of that many (``seed``).
     """
+    import random
+
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
@@ -239,13 +254,16 @@ def get_importance_info(trials: StudyTrials, *, seed: int = 0) -> ImportanceInfo
     groups: list[ImportanceGroup] = []
     skipped: list[str] = []
     for scope, frozen in scopes:
+        if len(frozen) > IMPORTANCE_TRIALS:
+            frozen = sorted(random.Random(seed).sample(frozen, IMPORTANCE_TRIALS), key=lambda t: t.number)
         varying = _varying(frozen, everywhere=False)
         if len(frozen) < 2 or not varying:
             skipped.append(f"{scope}: needs ≥ 2 complete trials with a varying parameter ({len(frozen)} complete)")
             continue
         study = _single_objective_copy(frozen, trials.direction)
         evaluators = (
-            ("fANOVA", FanovaImportanceEvaluator(seed=seed), _varying(frozen, everywhere=True)),
+            ("fANOVA", FanovaImportanceEvaluator(n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=seed),
+             _varying(frozen, everywhere=True)),
             # The default target quantile (0.1) leaves fewer than the 2 trials PED-ANOVA needs in small studies.
             ("PED-ANOVA", PedAnovaImportanceEvaluator(target_quantile=min(0.5, max(0.1, 2.5 / len(frozen)))), varying),
         )  # fmt: skip

@@ -76,7 +76,9 @@ def read_trials(study: optuna.Study) -> StudyTrials:
     """Read every trial of ``study`` once, for all the figures."""
     from optuna.distributions import CategoricalDistribution
 
-    frozen = study.get_trials(deepcopy=False)
+    from momentum_search.studies._lifecycle import stored_trials
+
+    frozen = stored_trials(study)
     distributions: dict[str, BaseDistribution] = {}
     for trial in frozen:
         distributions.update(trial.distributions)

@@ -11,6 +11,7 @@ from momentum_search.search._optuna import (
     count_trials,
     fail_stale_trials,
 )
+from momentum_search.search._ray import LiveTrial, RayEngine, RayRun, SchedulerName, SchedulerSpec
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
 
@@ -21,12 +22,17 @@ __all__ = [
     "REASON_ATTR",
     "Dimension",
     "Evaluation",
+    "LiveTrial",
     "OptunaEngine",
     "Parameter",
     "PrunerName",
     "PrunerSpec",
+    "RayEngine",
+    "RayRun",
     "SamplerName",
     "SamplerSpec",
+    "SchedulerName",
+    "SchedulerSpec",
     "SearchSpace",
     "TrialCounts",
     "TrialPlan",

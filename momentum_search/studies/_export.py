@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import momentum_search
 from momentum_search.search import CELL_PARAMETER
-from momentum_search.studies._lifecycle import load, study_spec
+from momentum_search.studies._lifecycle import load, stored_trials, study_spec
 from momentum_search.studies._storage import mask_url, open_storage, resolve_url
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False) 
 
     if top < 1:
         raise ValueError(f"top must be ≥ 1, got {top}")
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = [t for t in stored_trials(study) if t.state == TrialState.COMPLETE]
     if not complete:
         raise NothingToExportError(f"study {study.study_name!r} has no complete trial to export yet")
     if len(study.directions) > 1:

@@ -1,4 +1,4 @@
-"""Launch a study: validate, reach the storage, enqueue the budget, run K local workers."""
+"""Launch a study: validate, reach the storage, enqueue the budget, run K local workers (or Ray Tune)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from momentum_search.search import TrialCounts, count_trials, fail_stale_trials
+from momentum_search.search import LiveTrial, TrialCounts, count_trials, fail_stale_trials
 from momentum_search.studies._lifecycle import check_task, create_or_resume, load, quiet_optuna, run_worker, study_spec
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
 from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
@@ -24,11 +24,13 @@ if TYPE_CHECKING:
     from multiprocessing.synchronize import Event
 
 MAX_WORKERS = 64
+Engine = Literal["optuna", "ray"]
+ENGINES = ("optuna", "ray")
 
 
 @dataclass(frozen=True)
 class RunningTrial:
-    number: int
+    number: int | None  # None: a Ray PBT member, added to the study when it ends
     params: dict[str, Any]  # cell included
     epoch: int | None  # the first seed's last reported epoch (single objective only)
     value: float | None  # its validation metric
@@ -57,6 +59,7 @@ class LaunchResult:
     progress: Progress
     errors: list[str]
     interrupted: bool
+    engine: Engine = "optuna"  # on Ray, workers is how many trials run at once, threads the CPUs per trial
 
 
 def available_cores() -> int:
@@ -82,6 +85,10 @@ def launch(
     heartbeat: Heartbeat = Heartbeat(),
     on_progress: Callable[[Progress], None] | None = None,
     poll_interval: float = 1.0,
+    engine: Engine = "optuna",
+    ray_address: str | None = None,
+    cpus_per_trial: int | None = None,
+    gpus_per_trial: float | None = None,
 ) -> LaunchResult:
     """Create or resume a study and run it on ``workers`` local workers until its budget is spent.
 
@@ -97,10 +104,15 @@ def launch(
         workers: local workers, each with ``cores // workers`` torch threads.
         heartbeat: dead-worker detection and retry settings.
         on_progress: called with the study's progress about every ``poll_interval`` seconds.
+        engine: ``optuna`` (the workers above) or ``ray`` (Ray Tune on a local runtime, or on the
+            cluster at ``ray_address``; see :class:`~momentum_search.search.RayEngine`).
+        ray_address, cpus_per_trial, gpus_per_trial: Ray only: the cluster (e.g. ``127.0.0.1:6379``),
+            and the CPUs (default 1, also the trial's torch threads) and GPUs (default 0) per trial.
 
     Everything is checked before anything is written: the spec and options, the task's data, and
-    the storage connection. Ctrl-C stops the workers, fails and re-enqueues their trials, and
-    returns with ``interrupted=True``; launching again resumes.
+    the storage connection (on Ray, the cluster and its resources are checked once the budget is
+    enqueued: a failed launch leaves the queue for the next one). Ctrl-C stops the workers, fails
+    and re-enqueues their trials, and returns with ``interrupted=True``; launching again resumes.
 
     Raises:
         SpecError, ValueError: invalid spec or option.
@@ -109,6 +121,14 @@ def launch(
     """
     if not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be in [1, {MAX_WORKERS}], got {workers}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    ray_options = {"ray_address": ray_address, "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial}
+    if engine == "optuna" and any(value is not None for value in ray_options.values()):
+        given = ", ".join(name for name, value in ray_options.items() if value is not None)
+        raise ValueError(f"{given}: only for engine ray")
+    if engine == "ray" and workers != 1:
+        raise ValueError("workers: only for engine optuna; Ray runs as many trials at once as cpus_per_trial allows")
     quiet_optuna()
     if spec is None:
         if study is None:
@@ -121,9 +141,15 @@ def launch(
         check_task(spec)
         backend = open_storage(storage, heartbeat=heartbeat)
 
+    ray_engine = None
+    if engine == "ray":
+        ray_engine = spec.ray_engine(
+            cpus_per_trial=1 if cpus_per_trial is None else cpus_per_trial,
+            gpus_per_trial=0.0 if gpus_per_trial is None else gpus_per_trial,
+        )
     optuna_study, resumed = create_or_resume(backend, spec)
     fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
-    enqueued = spec.engine().top_up(optuna_study, spec.trials)
+    enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
     threads = threads_per_worker(workers)
     run = _Run(spec.name, backend.url, threads, spec.budget.timeout, heartbeat, poll_interval)
 
@@ -131,7 +157,8 @@ def launch(
     done = threading.Event()
 
     def report() -> Progress:
-        return _progress(optuna_study, spec.trials, time.monotonic() - started)
+        live = None if ray_engine is None else ray_engine.live()
+        return _progress(optuna_study, spec.trials, time.monotonic() - started, live=live)
 
     def watch() -> None:
         assert on_progress is not None
@@ -143,9 +170,15 @@ def launch(
         on_progress(report())
         watcher.start()
     try:
-        # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more run
-        # in spawned processes, each with its share of the cores.
-        errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
+        if ray_engine is not None:
+            ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address,
+                                     timeout=spec.budget.timeout)  # fmt: skip
+            errors, interrupted = ray_run.errors, ray_run.interrupted
+            workers, threads = ray_run.slots, ray_engine.cpus_per_trial
+        else:
+            # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more
+            # run in spawned processes, each with its share of the cores.
+            errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
     finally:
         done.set()
         if watcher.is_alive():
@@ -163,6 +196,7 @@ def launch(
         progress=final,
         errors=errors,
         interrupted=interrupted,
+        engine=engine,
     )
 
 
@@ -267,7 +301,8 @@ def _drain(errors: multiprocessing.Queue[tuple[int, str]]) -> Iterator[tuple[int
             return
 
 
-def _progress(study: optuna.Study, budget: int, elapsed: float) -> Progress:
+def _progress(study: optuna.Study, budget: int, elapsed: float, *, live: list[LiveTrial] | None = None) -> Progress:
+    """The study's progress; ``live`` (from the Ray engine) replaces the RUNNING trials of the storage."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -275,12 +310,15 @@ def _progress(study: optuna.Study, budget: int, elapsed: float) -> Progress:
     best_values = None
     if complete:
         best_values = list(study.best_trial.values) if len(study.directions) == 1 else None
-    running = []
-    for trial in trials:
-        if trial.state == TrialState.RUNNING:
-            epoch = trial.last_step
-            value = None if epoch is None else trial.intermediate_values[epoch]
-            running.append(RunningTrial(trial.number, dict(trial.params), epoch, value))
+    if live is not None:
+        running = [RunningTrial(trial.number, trial.params, trial.epoch, trial.value) for trial in live]
+    else:
+        running = []
+        for trial in trials:
+            if trial.state == TrialState.RUNNING:
+                epoch = trial.last_step
+                value = None if epoch is None else trial.intermediate_values[epoch]
+                running.append(RunningTrial(trial.number, dict(trial.params), epoch, value))
     return Progress(
         study=study.study_name,
         budget=budget,

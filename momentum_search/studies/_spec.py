@@ -18,7 +18,9 @@ from momentum_search.search import (
     OptunaEngine,
     Parameter,
     PrunerSpec,
+    RayEngine,
     SamplerSpec,
+    SchedulerSpec,
     SearchSpace,
     TrialPlan,
 )
@@ -61,12 +63,13 @@ class Objective(BaseModel):
 
 
 class StudySpec(BaseModel):
-    """A study: task, cells, search space, fixed values, budget, seeds, objective, sampler, pruner.
+    """A study: task, cells, search space, fixed values, budget, seeds, objective, sampler, pruner, scheduler.
 
     ``space`` maps a parameter (mu, s, beta, eps, restart, lr, hidden_size) to a range or points;
     each cell kind samples only those it uses. ``fixed`` sets trainer options for every trial (and
     momentum hyperparameters for the kinds that use them). ``seeds`` is a count k (seeds 0..k-1) or
-    a list: every configuration trains on each, and the trial's value is their mean.
+    a list: every configuration trains on each, and the trial's value is their mean. The pruner
+    stops trials on the Optuna engine, the scheduler on the Ray engine.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -83,6 +86,7 @@ class StudySpec(BaseModel):
     objective: Objective = Field(default_factory=Objective)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
 
     @field_validator("name")
     @classmethod
@@ -156,6 +160,9 @@ class StudySpec(BaseModel):
         objectives = len(objective.directions)
         sampler = self.sampler.resolved(objectives=objectives)
         pruner = self.pruner.resolved(objectives=objectives)
+        scheduler = self.scheduler.resolved(objectives=objectives)
+        epochs = self.budget.epochs or task.defaults.epochs
+        scheduler.check(space=space, sampler=sampler, seeds=self.seeds, epochs=epochs, timeout=self.budget.timeout)
         budget = self.budget
         if sampler.name == "grid":
             size = len(space.grid())
@@ -167,7 +174,9 @@ class StudySpec(BaseModel):
             raise ValueError("budget.trials is required (an integer ≥ 1) unless the sampler is grid")
         # The spec is frozen for its users; the defaults that depend on other fields are filled in here,
         # once, so that the stored JSON says exactly what ran.
-        for field, value in (("objective", objective), ("sampler", sampler), ("pruner", pruner), ("budget", budget)):
+        resolved = (("objective", objective), ("sampler", sampler), ("pruner", pruner), ("scheduler", scheduler),
+                    ("budget", budget))  # fmt: skip
+        for field, value in resolved:
             object.__setattr__(self, field, value)
         return self
 
@@ -195,6 +204,12 @@ class StudySpec(BaseModel):
         return OptunaEngine(
             space=self.search_space(), plan=self.trial_plan(threads=threads), sampler=self.sampler, pruner=self.pruner
         )
+
+    def ray_engine(self, *, cpus_per_trial: int = 1, gpus_per_trial: float = 0.0) -> RayEngine:
+        return RayEngine(
+            space=self.search_space(), plan=self.trial_plan(), sampler=self.sampler, scheduler=self.scheduler,
+            cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
