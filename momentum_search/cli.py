@@ -277,7 +277,8 @@ def _print_best(summary: Any) -> None:
             highlight=False,
         )
     elif summary.best:
-        console.print(_trial_table("Pareto front", summary.best, summary.metric))
+        title = "Pareto front" if len(summary.directions) > 1 else "best (tied)"
+        console.print(_trial_table(title, summary.best, summary.metric))
 
 
 @app.command()

@@ -11,7 +11,7 @@ from momentum_search.search._optuna import (
     count_trials,
     fail_stale_trials,
 )
-from momentum_search.search._ray import LiveTrial, RayEngine, RayRun, SchedulerName, SchedulerSpec
+from momentum_search.search._ray import LiveTrial, check_address, RayEngine, RayRun, SchedulerName, SchedulerSpec
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
 
@@ -36,6 +36,7 @@ __all__ = [
     "SearchSpace",
     "TrialCounts",
     "TrialPlan",
+    "check_address",
     "allow_experimental",
     "count_trials",
     "evaluate",

@@ -276,6 +276,23 @@ class RayEngine:
         return [] if book is None else book.live()
 
 
+def check_address(address: str, *, timeout: float = 5.0) -> None:
+    """Raise ValueError unless a Ray head listens at ``address`` (``host:port``).
+
+    ``ray.init`` on an address nobody listens at retries for minutes and logs every attempt; a plain
+    connection says it at once, before the launch writes anything.
+    """
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"ray address {address!r}: expected host:port, e.g. 127.0.0.1:6379")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ValueError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
+
+
 def max_epochs(plan: TrialPlan) -> int:
     """The epochs of one trial's first seed: the plan's, else its task's default."""
     if plan.epochs is not None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from momentum_search.search import LiveTrial, TrialCounts, count_trials, fail_stale_trials
+from momentum_search.search import LiveTrial, TrialCounts, check_address, count_trials, fail_stale_trials
 from momentum_search.studies._lifecycle import check_task, create_or_resume, load, quiet_optuna, run_worker, study_spec
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
 from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
@@ -129,6 +129,8 @@ def launch(
         raise ValueError(f"{given}: only for engine ray")
     if engine == "ray" and workers != 1:
         raise ValueError("workers: only for engine optuna; Ray runs as many trials at once as cpus_per_trial allows")
+    if ray_address is not None:
+        check_address(ray_address)
     quiet_optuna()
     if spec is None:
         if study is None:

@@ -238,13 +238,16 @@ def best_of(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]
     """``study.best_trials`` (the best trials, ties included, or the Pareto front) among ``trials``.
 
     One objective is ranked here: ``study.best_trials`` would read and copy every trial once more.
+    A trial that copied a twin's result (user attr ``reused_from``) is not listed next to its twin.
     """
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     if len(study.directions) > 1 or not complete:
-        return study.best_trials if complete else []
-    pick = min if study.direction.name == "MINIMIZE" else max
-    best = pick(t.values[0] for t in complete)
-    return [t for t in complete if t.values[0] == best]
+        best = study.best_trials if complete else []
+    else:
+        pick = min if study.direction.name == "MINIMIZE" else max
+        value = pick(t.values[0] for t in complete)
+        best = [t for t in complete if t.values[0] == value]
+    return [t for t in best if "reused_from" not in t.user_attrs]
 
 
 def summarize(study: optuna.Study) -> StudySummary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,14 @@ def test_ray_options_belong_to_the_ray_engine(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cpus_per_trial must be ≥ 1"):
         launch(spec, storage=url, engine="ray", cpus_per_trial=0)
     assert optuna.get_all_study_names(open_storage(url)) == []  # checked before anything was written
+
+
+def test_an_unreachable_cluster_fails_at_once_and_writes_nothing(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens at: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        result = CliRunner().invoke(app, ["launch", "--preset", "quickstart", "--storage",
+                                          f"sqlite:///{tmp_path / 'none.db'}", "--engine", "ray", "--ray-address", address])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"error: cannot reach the Ray cluster at {address}: Connection refused"]
+    assert list(tmp_path.iterdir()) == []
