@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Union
 
 import torch
@@ -25,7 +26,7 @@ _FUSED_KERNELS = {"gru": torch.gru, "rnn": torch.rnn_tanh}
 
 
 class MomentumCell(nn.Module):
-    r"""A (multi-layer) recurrent cell of the momentum family: `lstm`, `momentum-lstm`, …, `rmsprop-exprnn`.
+    r"""A (multi-layer) recurrent cell of the momentum family: `lstm`, `momentum-lstm`, …, `learnable-momentum-exprnn`.
 
     The base cell (PyTorch's LSTM, GRU, tanh-RNN, or the orthogonal expRNN) is kept, and its input drive
     :math:`a_t = W x_t + b_{ih}` is replaced by the variant's drive :math:`d_t` (:math:`v_0 = m_0 = 0`):
@@ -43,14 +44,14 @@ class MomentumCell(nn.Module):
 
     The base cell then uses :math:`d_t + U h_{t-1} + b_{hh}` wherever PyTorch uses
     :math:`a_t + U h_{t-1} + b_{hh}` (GRU: :math:`n_t = \tanh(d_n + r_t \odot (U_n h_{t-1} + b_{hn}))`).
-    Learnable-momentum kinds train one pair :math:`(\mu, s)` per layer with the weights; `mu` and `s`
-    are their initial values, except that μ starts from at least `MU_FLOOR` = 1e-3 (a sigmoid cannot
-    give 0). They run the fused path like momentum, with a filter that is differentiable in μ.
-
     `exprnn` is :math:`h_t = \mathrm{modrelu}(d_t + U h_{t-1})` with `U` orthogonal,
     :math:`U = B \exp(A - A^\top)` (`torch.nn.utils.parametrizations.orthogonal`, matrix exponential), and
     :math:`\mathrm{modrelu}(z) = \mathrm{sign}(z)\,\mathrm{relu}(|z| + b)`; it has no `bias_hh`: the learned
     modReLU bias :math:`b \in \mathbb{R}^H` plays its role, as in Lezcano-Casado's code.
+
+    Learnable-momentum kinds train one pair :math:`(\mu, s)` per layer with the weights; `mu` and `s`
+    are their initial values, except that μ starts from at least `MU_FLOOR` = 1e-3 (a sigmoid cannot
+    give 0). Their drive is momentum's, filtered by a scan that is differentiable in μ.
 
     With several layers, layer :math:`l > 1` is driven by the hidden states of layer :math:`l - 1`, and
     its momentum (and second moment) is taken over that drive.
@@ -59,12 +60,13 @@ class MomentumCell(nn.Module):
     (hence nag's and sr's schedules) start again at every call. Only the hidden state is carried
     over through `state`.
 
-    How it is computed: every drive depends on the input alone. For momentum, nag and sr it is linear,
-    :math:`v_t = s (W \tilde x_t + b_{ih} \tilde c_t)` with :math:`\tilde x`, :math:`\tilde c` the
-    filtered input and constant 1, so PyTorch's fused LSTM/GRU/RNN kernel runs on :math:`[\tilde x_t,
-    \tilde c_t]` with the input weight :math:`s [W \mid b_{ih}]` (the filter is a chunked scan, not a
-    loop over steps). Adam, rmsprop and every exprnn compute the drive a chunk of time steps at a
-    time and run a lean per-step recurrence on it, back-propagated through time by hand.
+    How it is computed: every drive depends on the input alone. For momentum, nag, sr and
+    learnable-momentum it is linear, :math:`v_t = s (W \tilde x_t + b_{ih} \tilde c_t)` with
+    :math:`\tilde x`, :math:`\tilde c` the filtered input and constant 1, so PyTorch's fused
+    LSTM/GRU/RNN kernel runs on :math:`[\tilde x_t, \tilde c_t]` with the input weight
+    :math:`s [W \mid b_{ih}]` (the filter is a chunked scan, not a loop over steps). Adam, rmsprop
+    and every exprnn compute the drive a chunk of time steps at a time and run a lean per-step
+    recurrence on it, back-propagated through time by hand.
 
     Args:
         kind: one of `CELL_KINDS`.
@@ -193,7 +195,7 @@ class MomentumCell(nn.Module):
             pairs = [self._drive_hyperparameters(layer) for layer in range(self.num_layers)]
         return {name: [float(pair[name]) for pair in pairs] for name in ("mu", "s")}
 
-    def _drive_hyperparameters(self, layer: int) -> dict[str, float | int | Tensor]:
+    def _drive_hyperparameters(self, layer: int) -> Mapping[str, float | int | Tensor]:
         """The hyperparameters layer `layer`'s drive uses: learnable kinds' μ, s are tensors."""
         if not self.kind.learnable:
             return self.hyperparameters
