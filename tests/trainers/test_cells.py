@@ -526,7 +526,9 @@ def test_a_few_optimiser_steps_keep_mu_and_s_in_range_and_move_them() -> None:
     assert all(0 <= mu < 1 for mu in learned["mu"]) and all(s > 0 for s in learned["s"])
     assert all(mu != pytest.approx(1e-3) for mu in learned["mu"])
     assert all(s != pytest.approx(0.5) for s in learned["s"])
-    # New hyperparameters are a new starting point for every layer's trained pair.
+    # A changed hyperparameter is a new starting point for every layer; an unchanged one is no change.
+    cell.set_hyperparameters(mu=0.25, s=0.5)
+    assert cell.learned() == {"mu": pytest.approx([0.25, 0.25]), "s": learned["s"]}
     cell.set_hyperparameters(mu=0.25, s=2.0)
     assert cell.learned() == {"mu": pytest.approx([0.25, 0.25]), "s": pytest.approx([2.0, 2.0])}
     assert build_cell("momentum-gru", 2, 4).learned() == {}

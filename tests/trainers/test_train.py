@@ -133,21 +133,24 @@ def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
     assert result.best_value < vocab / 3
 
 
-def test_a_resumed_checkpoint_continues_the_same_run() -> None:
+@pytest.mark.parametrize("cell", ["momentum-lstm", "learnable-momentum-lstm"])
+def test_a_resumed_checkpoint_continues_the_same_run(cell: str) -> None:
     from momentum_search.trainers import Trainer
 
-    whole = train(adding_config(epochs=4))
-    first = Trainer(adding_config(epochs=4))
+    whole = train(adding_config(cell=cell, epochs=4))
+    first = Trainer(adding_config(cell=cell, epochs=4))
     first.run_epoch()
+    first.set_hyperparameters(mu=0.6, s=0.6)  # unchanged: PBT repeats them, the trained μ, s stay
     first.run_epoch()
     checkpoint = first.state_dict()
-    resumed = Trainer(adding_config(epochs=4))
+    resumed = Trainer(adding_config(cell=cell, epochs=4))
     resumed.load_state_dict(checkpoint)
     while not resumed.done:
         resumed.run_epoch()
     result = resumed.result()
     assert result.history == whole.history
     assert result.test_value == whole.test_value
+    assert result.learned == whole.learned
 
 
 def test_changing_mu_and_s_between_epochs() -> None:

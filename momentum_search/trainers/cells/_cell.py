@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Union
 
 import torch
@@ -177,15 +177,18 @@ class MomentumCell(nn.Module):
 
     def set_hyperparameters(self, **values: float | int) -> None:
         """Change μ, s, β, ε or F between forward calls (population-based training does). Learnable
-        kinds take μ, s as their new starting point: every layer's trained pair is set to them.
+        kinds take a changed μ or s as a new starting point: every layer's trained μ (or s) is set to
+        it; a value given unchanged leaves the trained one alone (PBT repeats them every epoch).
 
         Raises:
             ValueError: as at construction; the cell keeps its values then.
         """
-        self.hyperparameters = self.kind.resolve({**self.hyperparameters, **values})
+        previous = self.hyperparameters
+        self.hyperparameters = self.kind.resolve({**previous, **values})
         if self.kind.learnable:
+            changed = [name for name in ("mu", "s") if self.hyperparameters[name] != previous[name]]
             with torch.no_grad():
-                self._reset_learned()
+                self._reset_learned(changed)
 
     def learned(self) -> dict[str, list[float]]:
         """The trained `{"mu": [μ per layer], "s": [s per layer]}` of learnable kinds; `{}` otherwise."""
@@ -234,15 +237,17 @@ class MomentumCell(nn.Module):
                 else:
                     self._reset_gated(layer)
             if self.kind.learnable:
-                self._reset_learned()
+                self._reset_learned(("mu", "s"))
 
-    def _reset_learned(self) -> None:
+    def _reset_learned(self, names: Sequence[str]) -> None:
+        """Set every layer's trained μ and/or s (`names`) to the hyperparameter's value."""
         mu = max(float(self.hyperparameters["mu"]), MU_FLOOR)
         s = float(self.hyperparameters["s"])
+        # softplus⁻¹(s) = log(eˢ - 1), written to stay finite for large and tiny s.
+        raw = {"mu": math.log(mu / (1 - mu)), "s": s + math.log(-math.expm1(-s))}
         for layer in range(self.num_layers):
-            getattr(self, f"mu_raw_l{layer}").fill_(math.log(mu / (1 - mu)))
-            # softplus⁻¹(s) = log(eˢ - 1), written to stay finite for large and tiny s.
-            getattr(self, f"s_raw_l{layer}").fill_(s + math.log(-math.expm1(-s)))
+            for name in names:
+                getattr(self, f"{name}_raw_l{layer}").fill_(raw[name])
 
     def _reset_gated(self, layer: int) -> None:
         hidden = self.hidden_size
