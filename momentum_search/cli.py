@@ -69,7 +69,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 # ---- train ------------------------------------------------------------------------------------
 
 TRAIN_FIELDS = (
-    "task", "cell", "mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init",
+    "task", "cell", "mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
     "optimizer", "lr", "batch_size", "epochs", "grad_clip", "seed", "threads", "device",
 )  # fmt: skip
 
@@ -123,7 +123,8 @@ def train(
     restart: Annotated[Optional[int], typer.Option(help="Scheduled-restart frequency F ≥ 1.")] = None,
     hidden_size: Annotated[Optional[int], typer.Option(help="Hidden units per layer.")] = None,
     num_layers: Annotated[Optional[int], typer.Option(help="Stacked layers.")] = None,
-    init: Annotated[Optional[str], typer.Option(help="paper or pytorch.")] = None,
+    init: Annotated[Optional[str], typer.Option(help="paper, pytorch or chrono (LSTM and GRU kinds).")] = None,
+    t_max: Annotated[Optional[float], typer.Option(help="Chrono's time scale T_max ≥ 2; default: the sequence length.")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="rmsprop, adam or sgd.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,

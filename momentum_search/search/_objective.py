@@ -20,7 +20,7 @@ from momentum_search.trainers import TrainConfig, TrainResult, train
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
-FIXABLE_FIELDS = ("mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init",
+FIXABLE_FIELDS = ("mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
                   "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
 _CELL_ONLY = ("mu", "s", "beta", "eps", "restart")
 EpochCallback = Callable[[int, float], bool]
@@ -117,6 +117,7 @@ class Evaluation:
             "seed_test_values": [_finite(r.test_value) for r in self.results],
             "seed_best_epochs": [r.best_epoch for r in self.results],
             "seed_histories": [[_finite(v) for v in r.history] for r in self.results],
+            "seed_learned": [r.learned for r in self.results],
             "value_mean": _finite(self.value),
             "value_std": _finite(self.std),
             "test_value": _finite(self.test_value),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -14,13 +14,17 @@ from momentum_search.trainers.tasks import TASKS
 
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
-Init = Literal["paper", "pytorch"]
+Init = Literal["paper", "pytorch", "chrono"]
 
 
 class TrainConfig(BaseModel):
     """Everything that determines one training run; `None` means "the task's (or cell kind's) default".
 
     Same config, same result to the last digit on CPU (with the same number of threads).
+
+    `t_max` is chrono's time scale (`init="chrono"`, LSTM and GRU kinds only); left `None`, the trainer
+    takes the number of steps of the first training batch: the sequence length of fixed-length tasks,
+    `bptt` for ptb, the longest utterance of the first batch for timit.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -36,6 +40,7 @@ class TrainConfig(BaseModel):
     hidden_size: int | None = Field(default=None, ge=1)
     num_layers: int | None = Field(default=None, ge=1)
     init: Init | None = None
+    t_max: float | None = Field(default=None, ge=2)
     optimizer: Optimizer | None = None
     lr: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
@@ -72,8 +77,13 @@ class TrainConfig(BaseModel):
     def _hyperparameters_fit_the_cell(self) -> TrainConfig:
         kind = CELL_KINDS[self.cell]
         values = self.hyperparameters(only_set=True)
-        # build_cell owns the ranges and the "kind does not use it" rule; a 1x1 cell is cheap to build.
-        build_cell(kind.name, 1, 1, **values)
+        # build_cell owns the ranges, the "kind does not use it" rule and chrono's; a 1x1 cell is cheap
+        # to build. A chrono t_max left to the trainer is checked with a stand-in.
+        if self.init == "chrono":
+            init = {"init": "chrono", "t_max": 2.0 if self.t_max is None else self.t_max}
+        else:
+            init = {"t_max": self.t_max}
+        build_cell(kind.name, 1, 1, **values, **init)
         return self
 
     def hyperparameters(self, *, only_set: bool = False) -> dict[str, float | int | None]:
@@ -106,6 +116,8 @@ class TrainResult:
     `best_value` is the best validation metric over epochs, and `test_value` the test metric of the
     model *at that epoch* (the test split never selects anything). A run whose loss became NaN or
     infinite ends with `diverged=True`; one stopped by the `on_epoch` callback with `stopped=True`.
+    `learned` holds a learnable kind's trained `{"mu": [per layer], "s": [per layer]}`, taken from the
+    same model as `test_value` (the current one if no epoch finished); it is `{}` for other kinds.
     """
 
     best_value: float
@@ -119,6 +131,7 @@ class TrainResult:
     metric: str
     direction: str
     config: TrainConfig
+    learned: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

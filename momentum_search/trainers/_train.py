@@ -35,6 +35,7 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         config.hidden_size,
         num_layers=config.num_layers,
         init=config.init,
+        t_max=config.t_max,
         **config.hyperparameters(),
     )
     return SequenceModel(task, cell, config.hidden_size).to(config.device)
@@ -87,6 +88,9 @@ class Trainer:
             torch.set_num_threads(self.config.threads)
         self.device = torch.device(self.config.device)
         self.task = task if task is not None else get_task(self.config.task, **self.config.task_params)
+        if self.config.init == "chrono" and self.config.t_max is None:
+            steps = next(iter(self.task.batches("train", self.batch_size))).x.size(0)
+            self.config = self.config.model_copy(update={"t_max": float(steps)})
         self.model = build_model(self.config, self.task)
         self.optimizer = _optimizer(self.config, list(self.model.parameters()))
         # Shuffling has its own generator so that it does not depend on how much randomness init used.
@@ -148,12 +152,13 @@ class Trainer:
         return value
 
     def result(self, *, stopped: bool = False) -> TrainResult:
-        """The run so far, with the test metric of the best validation epoch's model."""
-        test_value = math.nan
+        """The run so far, with the test metric (and learned μ, s) of the best validation epoch's model."""
+        test_value, learned = math.nan, self.model.cell.learned()
         if self.best_state is not None:
             current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict(self.best_state)
             test_value = evaluate(self.model, self.task, "test", self.batch_size, self.device)
+            learned = self.model.cell.learned()
             self.model.load_state_dict(current)
         return TrainResult(
             best_value=self.best_value,
@@ -167,6 +172,7 @@ class Trainer:
             metric=self.task.metric.name,
             direction=self.task.metric.direction,
             config=self.config,
+            learned=learned,
         )
 
     def state_dict(self) -> dict[str, Any]:

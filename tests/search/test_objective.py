@@ -51,3 +51,14 @@ def test_a_stop_on_the_first_seed_skips_the_others() -> None:
     assert len(evaluation.results) == 1 and evaluation.stopped
     assert [epoch for epoch, _ in seen] == [1]
     assert evaluation.reason() == "pruned: seed 0 after epoch 1"
+
+
+def test_attrs_record_each_seeds_learned_mu_and_s() -> None:
+    plan = TrialPlan(task="adding", task_params=TASK_PARAMS, fixed={"hidden_size": 4}, epochs=2, seeds=(0, 1))
+    evaluation = evaluate(plan, {"cell": "learnable-momentum-lstm", "mu": 0.5, "s": 0.7})
+    learned = evaluation.attrs()["seed_learned"]
+    assert learned == [result.learned for result in evaluation.results]
+    assert all(set(seed) == {"mu", "s"} and len(seed["mu"]) == 1 for seed in learned)
+    # Each seed trains its own (Adam's first step is ±lr whatever the seed, the second is not).
+    assert learned[0] != learned[1] and learned[0]["mu"] != [0.5]
+    assert evaluate(plan, {"cell": "momentum-lstm"}).attrs()["seed_learned"] == [{}, {}]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell, gradient_flow
@@ -42,24 +43,28 @@ def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], 
         b_ih = getattr(cell, f"bias_ih_l{layer}")
         h = h0[layer]
         c = c0[layer] if base == "lstm" else None
+        mu, s = hp.get("mu"), hp.get("s")
+        if variant == "learnable-momentum":  # this layer's trained pair, so autograd reaches it
+            mu = torch.sigmoid(getattr(cell, f"mu_raw_l{layer}"))
+            s = F.softplus(getattr(cell, f"s_raw_l{layer}"))
         v = m = 0.0
         hs = []
         for t, x_t in enumerate(inputs, start=1):
             a = x_t @ W.T + b_ih
             if variant == "plain":
                 d = a
-            elif variant in ("momentum", "nag", "sr"):
-                if variant == "momentum":
-                    mu = hp["mu"]
-                elif variant == "nag":
-                    mu = (t - 1) / (t + 2)
+            elif variant in ("momentum", "learnable-momentum"):
+                v = mu * v + s * a
+                d = v
+            elif variant in ("nag", "sr"):
+                if variant == "nag":
+                    mu_t = (t - 1) / (t + 2)
                 else:
-                    mu = (t % hp["restart"]) / ((t % hp["restart"]) + 3)
-                v = mu * v + hp["s"] * a
+                    mu_t = (t % hp["restart"]) / ((t % hp["restart"]) + 3)
+                v = mu_t * v + s * a
                 d = v
             else:
-                mu = hp["mu"] if variant == "adam" else 0.0
-                v = mu * v + hp["s"] * a
+                v = (mu if variant == "adam" else 0.0) * v + s * a
                 m = hp["beta"] * m + (1 - hp["beta"]) * a * a
                 d = v / torch.sqrt(m + hp["eps"])
             if base == "exprnn":
@@ -296,7 +301,7 @@ def test_cells_copy_and_pickle() -> None:
 
 
 def test_registry() -> None:
-    assert len(CELL_KINDS) == 24
+    assert len(CELL_KINDS) == 28
     order = ("mu", "s", "beta", "eps", "restart")
     expected_defaults = {"mu": 0.6, "s": 0.6, "beta": 0.9, "eps": 1e-8, "restart": 2}
     for name, kind in CELL_KINDS.items():
@@ -310,6 +315,10 @@ def test_registry() -> None:
     assert CELL_KINDS["sr-exprnn"].hyperparameters == ("s", "restart")
     assert CELL_KINDS["nag-rnn"].hyperparameters == ("s",)
     assert CELL_KINDS["lstm"].hyperparameters == ()
+    assert CELL_KINDS["learnable-momentum-gru"].hyperparameters == ("mu", "s")
+    assert [name for name, kind in CELL_KINDS.items() if kind.learnable] == [
+        f"learnable-momentum-{base}" for base in ("lstm", "gru", "rnn", "exprnn")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -332,7 +341,12 @@ def test_registry() -> None:
         ("lstm", {"input_size": 0}, "input_size must be an integer >= 1, got 0"),
         ("lstm", {"hidden_size": 2.0}, "hidden_size must be an integer >= 1, got 2.0"),
         ("lstm", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
-        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'pytorch', got 'xavier'"),
+        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'pytorch', 'chrono', got 'xavier'"),
+        ("rnn", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets gate biases; 'rnn' has no gates"),
+        ("momentum-exprnn", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets gate biases"),
+        ("lstm", {"init": "chrono"}, "t_max is required by init='chrono' and used by it alone"),
+        ("gru", {"t_max": 10.0}, "t_max is required by init='chrono' and used by it alone"),
+        ("lstm", {"init": "chrono", "t_max": 1.5}, "t_max must be a real number >= 2, got 1.5"),
     ],
 )
 def test_invalid_arguments_raise_value_error(kind: str, arguments: dict, message: str) -> None:
@@ -456,3 +470,96 @@ def test_cached_plans_built_in_inference_mode_serve_training() -> None:
     out, _ = cell(x)
     out.sum().backward()
     assert cell.weight_ih.grad is not None
+
+
+# -- learnable momentum -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", ["lstm", "gru", "rnn"])
+def test_frozen_learnable_momentum_is_the_momentum_cell(base: str) -> None:
+    torch.manual_seed(9)
+    fixed = build_cell(f"momentum-{base}", 3, 5, num_layers=2, mu=0.7, s=0.4)
+    learnable = build_cell(f"learnable-momentum-{base}", 3, 5, num_layers=2, mu=0.7, s=0.4)
+    missing = learnable.load_state_dict(fixed.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["mu_raw_l0", "mu_raw_l1", "s_raw_l0", "s_raw_l1"]
+    for name in missing:
+        learnable.get_parameter(name).requires_grad_(False)
+    x = torch.randn(50, 4, 3)
+    out, final = learnable(x)
+    ref_out, ref_final = fixed(x)
+    torch.testing.assert_close([out, *flat_state(final)], [ref_out, *flat_state(ref_final)], rtol=1e-5, atol=1e-6)
+    # The weights are the fixed cell's parameters, in the same order.
+    weights = [p for p in learnable.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(out.square().sum(), weights)
+    ref_grads = torch.autograd.grad(ref_out.square().sum(), list(fixed.parameters()))
+    for got, want in zip(grads, ref_grads, strict=True):
+        close_in_norm(got, want.double())  # float32 filters built differently: same up to rounding
+
+
+def test_learned_mu_and_s_gradients_match_finite_differences() -> None:
+    torch.manual_seed(10)
+    cell = build_cell("learnable-momentum-lstm", 2, 3, num_layers=2, mu=0.5, s=0.8, dtype=DTYPE)
+    x = torch.randn(37, 2, 2, dtype=DTYPE)  # three chunks, the last one partial
+    names = ["mu_raw_l0", "s_raw_l0", "mu_raw_l1", "s_raw_l1"]
+
+    def loss(*raw: Tensor) -> Tensor:
+        out, _ = torch.func.functional_call(cell, dict(zip(names, raw)), (x,))
+        return out.sin().sum()
+
+    raw = tuple(cell.get_parameter(name).detach().clone().requires_grad_() for name in names)
+    assert torch.autograd.gradcheck(loss, raw)
+
+
+def test_a_few_optimiser_steps_keep_mu_and_s_in_range_and_move_them() -> None:
+    torch.manual_seed(11)
+    cell = build_cell("learnable-momentum-gru", 2, 4, num_layers=2, mu=0.0, s=0.5)
+    # A sigmoid cannot give μ = 0: the cell starts from the documented floor.
+    assert cell.learned()["mu"] == pytest.approx([1e-3, 1e-3])
+    assert cell.learned()["s"] == pytest.approx([0.5, 0.5])
+    x, target = torch.randn(30, 8, 2), torch.randn(8, 4)
+    optimizer = torch.optim.Adam(cell.parameters(), lr=0.3)
+    for _ in range(8):
+        optimizer.zero_grad()
+        (cell(x)[0][-1] - target).square().mean().backward()
+        optimizer.step()
+    learned = cell.learned()
+    assert all(0 <= mu < 1 for mu in learned["mu"]) and all(s > 0 for s in learned["s"])
+    assert all(mu != pytest.approx(1e-3) for mu in learned["mu"])
+    assert all(s != pytest.approx(0.5) for s in learned["s"])
+    # A changed hyperparameter is a new starting point for every layer; an unchanged one is no change.
+    cell.set_hyperparameters(mu=0.25, s=0.5)
+    assert cell.learned() == {"mu": pytest.approx([0.25, 0.25]), "s": learned["s"]}
+    cell.set_hyperparameters(mu=0.25, s=2.0)
+    assert cell.learned() == {"mu": pytest.approx([0.25, 0.25]), "s": pytest.approx([2.0, 2.0])}
+    assert build_cell("momentum-gru", 2, 4).learned() == {}
+
+
+# -- chrono initialisation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["lstm", "momentum-lstm", "learnable-momentum-lstm", "gru", "sr-gru"])
+def test_chrono_init(kind: str) -> None:
+    torch.manual_seed(12)
+    size, t_max = 200, 40.0
+    cell = build_cell(kind, 3, size, num_layers=2, init="chrono", t_max=t_max, dtype=DTYPE)
+    lstm = CELL_KINDS[kind].base == "lstm"
+    keeps = []
+    for layer in range(2):
+        weight_hh = getattr(cell, f"weight_hh_l{layer}")
+        assert torch.equal(weight_hh, torch.cat([torch.eye(size, dtype=DTYPE)] * CELL_KINDS[kind].gates))
+        assert_orthonormal(getattr(cell, f"weight_ih_l{layer}"))
+        # b_ih is scaled by s and accumulated by the momentum drives: chrono stays out of it.
+        assert torch.equal(getattr(cell, f"bias_ih_l{layer}"), torch.zeros_like(weight_hh[:, 0]))
+        bias = getattr(cell, f"bias_hh_l{layer}")
+        keep = bias[size : 2 * size]  # LSTM (i, f, g, o): f; GRU (r, z, n): z
+        assert torch.all(keep >= 0) and torch.all(keep <= math.log(t_max - 1))
+        expected = torch.zeros_like(bias)
+        expected[size : 2 * size] = keep
+        if lstm:
+            expected[:size] = -keep
+        assert torch.equal(bias, expected)
+        keeps.append(keep)
+    # exp(b) ~ U(1, T_max - 1), drawn per unit and per layer: mean 20, std 11 over 400 draws.
+    draws = torch.cat(keeps).exp()
+    assert abs(draws.mean().item() - t_max / 2) < 2.0 and draws.std() > 9
+    assert "init='chrono', t_max=40.0" in repr(cell)

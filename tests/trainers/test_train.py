@@ -103,6 +103,9 @@ def test_resolved_fills_task_and_cell_defaults() -> None:
         ({"lr": -1.0}, "lr"),
         ({"device": "tpu9"}, "tpu9"),
         ({"bogus": 1}, "bogus"),
+        ({"cell": "rnn", "init": "chrono"}, "chrono"),
+        ({"init": "paper", "t_max": 10.0}, "t_max"),
+        ({"init": "chrono", "t_max": 1.0}, "t_max"),
     ],
 )
 def test_bad_values_are_refused_with_the_name_of_the_value(settings: dict, fragment: str) -> None:
@@ -130,21 +133,24 @@ def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
     assert result.best_value < vocab / 3
 
 
-def test_a_resumed_checkpoint_continues_the_same_run() -> None:
+@pytest.mark.parametrize("cell", ["momentum-lstm", "learnable-momentum-lstm"])
+def test_a_resumed_checkpoint_continues_the_same_run(cell: str) -> None:
     from momentum_search.trainers import Trainer
 
-    whole = train(adding_config(epochs=4))
-    first = Trainer(adding_config(epochs=4))
+    whole = train(adding_config(cell=cell, epochs=4))
+    first = Trainer(adding_config(cell=cell, epochs=4))
     first.run_epoch()
+    first.set_hyperparameters(mu=0.6, s=0.6)  # unchanged: PBT repeats them, the trained μ, s stay
     first.run_epoch()
     checkpoint = first.state_dict()
-    resumed = Trainer(adding_config(epochs=4))
+    resumed = Trainer(adding_config(cell=cell, epochs=4))
     resumed.load_state_dict(checkpoint)
     while not resumed.done:
         resumed.run_epoch()
     result = resumed.result()
     assert result.history == whole.history
     assert result.test_value == whole.test_value
+    assert result.learned == whole.learned
 
 
 def test_changing_mu_and_s_between_epochs() -> None:
@@ -166,3 +172,35 @@ def test_changing_mu_and_s_between_epochs() -> None:
     restored = Trainer(adding_config(epochs=3))
     restored.load_state_dict(trainer.state_dict())
     assert restored.model.cell.hyperparameters == {"mu": 0.2, "s": 1.5}
+
+
+def test_learnable_momentum_records_its_trained_mu_and_s() -> None:
+    from momentum_search.trainers import Trainer
+
+    trainer = Trainer(adding_config(cell="learnable-momentum-gru", mu=0.3, s=0.9, num_layers=2, epochs=2))
+    while not trainer.done:
+        trainer.run_epoch()
+    result = trainer.result()
+    assert len(result.learned["mu"]) == len(result.learned["s"]) == 2
+    for mu, s in zip(result.learned["mu"], result.learned["s"], strict=True):
+        assert 0 <= mu < 1 and s > 0
+        assert mu != pytest.approx(0.3) and s != pytest.approx(0.9)
+    # The values belong to the model the test metric is taken from, the best validation epoch's.
+    best = trainer.best_state
+    assert result.learned == {
+        "mu": pytest.approx([torch.sigmoid(best[f"cell.mu_raw_l{k}"]).item() for k in range(2)]),
+        "s": pytest.approx([torch.nn.functional.softplus(best[f"cell.s_raw_l{k}"]).item() for k in range(2)]),
+    }
+    assert result.to_dict()["learned"] == result.learned
+    assert train(adding_config(epochs=1)).learned == {}
+
+
+def test_chrono_t_max_defaults_to_the_sequence_length() -> None:
+    from momentum_search.trainers import Trainer
+
+    trainer = Trainer(adding_config(init="chrono", epochs=1))
+    assert trainer.config.t_max == ADDING["length"]
+    bias = trainer.model.cell.bias_hh_l0.detach()
+    assert torch.all(bias[16:32] <= math.log(ADDING["length"] - 1))
+    given = Trainer(adding_config(init="chrono", t_max=500.0, epochs=1))
+    assert given.config.t_max == 500.0 and given.model.cell.t_max == 500.0

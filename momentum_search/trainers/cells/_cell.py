@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping, Sequence
 from typing import Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import orthogonal
@@ -16,13 +18,15 @@ from momentum_search.trainers.cells._kinds import get_kind
 from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
 
 CellState = Union[Tensor, tuple[Tensor, Tensor]]
-INITS = ("paper", "pytorch")
+INITS = ("paper", "pytorch", "chrono")
+# A sigmoid never reaches 0: learnable kinds start from μ = max(mu, MU_FLOOR).
+MU_FLOOR = 1e-3
 
 _FUSED_KERNELS = {"gru": torch.gru, "rnn": torch.rnn_tanh}
 
 
 class MomentumCell(nn.Module):
-    r"""A (multi-layer) recurrent cell of the momentum family: `lstm`, `momentum-lstm`, …, `rmsprop-exprnn`.
+    r"""A (multi-layer) recurrent cell of the momentum family: `lstm`, `momentum-lstm`, …, `learnable-momentum-exprnn`.
 
     The base cell (PyTorch's LSTM, GRU, tanh-RNN, or the orthogonal expRNN) is kept, and its input drive
     :math:`a_t = W x_t + b_{ih}` is replaced by the variant's drive :math:`d_t` (:math:`v_0 = m_0 = 0`):
@@ -34,7 +38,9 @@ class MomentumCell(nn.Module):
         \text{sr } [s, F]:\quad & \mu_t = (t \bmod F)/((t \bmod F) + 3) \\
         \text{adam } [\mu, s, \beta, \varepsilon]:\quad & m_t = \beta m_{t-1} + (1-\beta) a_t \odot a_t,
             \quad d_t = v_t / \sqrt{m_t + \varepsilon} \\
-        \text{rmsprop } [s, \beta, \varepsilon]:\quad & \text{adam with } \mu = 0
+        \text{rmsprop } [s, \beta, \varepsilon]:\quad & \text{adam with } \mu = 0 \\
+        \text{learnable-momentum } [\mu, s]:\quad & \text{momentum with trained }
+            \mu = \sigma(\mu_{raw}),\ s = \mathrm{softplus}(s_{raw})
 
     The base cell then uses :math:`d_t + U h_{t-1} + b_{hh}` wherever PyTorch uses
     :math:`a_t + U h_{t-1} + b_{hh}` (GRU: :math:`n_t = \tanh(d_n + r_t \odot (U_n h_{t-1} + b_{hn}))`).
@@ -43,6 +49,10 @@ class MomentumCell(nn.Module):
     :math:`\mathrm{modrelu}(z) = \mathrm{sign}(z)\,\mathrm{relu}(|z| + b)`; it has no `bias_hh`: the learned
     modReLU bias :math:`b \in \mathbb{R}^H` plays its role, as in Lezcano-Casado's code.
 
+    Learnable-momentum kinds train one pair :math:`(\mu, s)` per layer with the weights; `mu` and `s`
+    are their initial values, except that μ starts from at least `MU_FLOOR` = 1e-3 (a sigmoid cannot
+    give 0). Their drive is momentum's, filtered by a scan that is differentiable in μ.
+
     With several layers, layer :math:`l > 1` is driven by the hidden states of layer :math:`l - 1`, and
     its momentum (and second moment) is taken over that drive.
 
@@ -50,12 +60,13 @@ class MomentumCell(nn.Module):
     (hence nag's and sr's schedules) start again at every call. Only the hidden state is carried
     over through `state`.
 
-    How it is computed: every drive depends on the input alone. For momentum, nag and sr it is linear,
-    :math:`v_t = s (W \tilde x_t + b_{ih} \tilde c_t)` with :math:`\tilde x`, :math:`\tilde c` the
-    filtered input and constant 1, so PyTorch's fused LSTM/GRU/RNN kernel runs on :math:`[\tilde x_t,
-    \tilde c_t]` with the input weight :math:`s [W \mid b_{ih}]` (the filter is a chunked scan, not a
-    loop over steps). Adam, rmsprop and every exprnn compute the drive a chunk of time steps at a
-    time and run a lean per-step recurrence on it, back-propagated through time by hand.
+    How it is computed: every drive depends on the input alone. For momentum, nag, sr and
+    learnable-momentum it is linear, :math:`v_t = s (W \tilde x_t + b_{ih} \tilde c_t)` with
+    :math:`\tilde x`, :math:`\tilde c` the filtered input and constant 1, so PyTorch's fused
+    LSTM/GRU/RNN kernel runs on :math:`[\tilde x_t, \tilde c_t]` with the input weight
+    :math:`s [W \mid b_{ih}]` (the filter is a chunked scan, not a loop over steps). Adam, rmsprop
+    and every exprnn compute the drive a chunk of time steps at a time and run a lean per-step
+    recurrence on it, back-propagated through time by hand.
 
     Args:
         kind: one of `CELL_KINDS`.
@@ -66,8 +77,13 @@ class MomentumCell(nn.Module):
         num_layers: stacked layers.
         init: `"paper"` (orthogonal input weights, identity recurrent blocks, forget-gate bias 1 in
             `b_ih` and `b_hh`; exprnn: Kaiming input weights, block-diagonal random rotations,
-            modReLU bias U(-0.01, 0.01)) or `"pytorch"` (U(-1/√H, 1/√H) everywhere, exactly as
-            `nn.LSTM`; exprnn: a random orthogonal `U`).
+            modReLU bias U(-0.01, 0.01)), `"pytorch"` (U(-1/√H, 1/√H) everywhere, exactly as
+            `nn.LSTM`; exprnn: a random orthogonal `U`) or `"chrono"` (LSTM and GRU bases only:
+            the paper init with Tallec & Ollivier's chrono biases in `b_hh`, drawn per unit: LSTM
+            forget gate :math:`b_f = \log U(1, T_{max} - 1)` and input gate :math:`b_i = -b_f`;
+            GRU update gate `z` (the keep gate of :math:`h' = (1-z) n + z h`) the same draw).
+        t_max: chrono's characteristic time scale :math:`T_{max} \ge 2`; required by, and only
+            accepted with, `init="chrono"`.
 
     Inputs: `x`, `state`
         - `x`: `(T, B, I)`, time-major.
@@ -83,6 +99,7 @@ class MomentumCell(nn.Module):
             `torch.nn.LSTM`'s (`GRU`'s, `RNN`'s) layout and gate order, so the plain kinds load into
             those modules' `state_dict`s. `weight_ih` etc. are layer 0's.
         modrelu_bias_l{k}: exprnn's modReLU bias `b`, shape `(H,)`.
+        mu_raw_l{k}, s_raw_l{k}: learnable kinds' :math:`\mu_{raw}`, :math:`s_{raw}`, 0-dim; see `learned`.
 
     Example::
 
@@ -105,6 +122,7 @@ class MomentumCell(nn.Module):
         restart: int | None = None,
         num_layers: int = 1,
         init: str = "paper",
+        t_max: float | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -115,11 +133,21 @@ class MomentumCell(nn.Module):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
+        if init == "chrono" and self.kind.base not in ("lstm", "gru"):
+            raise ValueError(f"init='chrono' sets gate biases; {kind!r} has no gates (use an lstm or gru kind)")
+        if (init == "chrono") != (t_max is not None):
+            raise ValueError(
+                f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}"
+            )
+        # U(1, T_max - 1) needs T_max - 1 >= 1.
+        if t_max is not None and (not isinstance(t_max, numbers.Real) or isinstance(t_max, bool) or not t_max >= 2):
+            raise ValueError(f"t_max must be a real number >= 2, got {t_max!r}")
         self.hyperparameters = self.kind.resolve({"mu": mu, "s": s, "beta": beta, "eps": eps, "restart": restart})
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
         self.init = init
+        self.t_max = None if t_max is None else float(t_max)
 
         factory = {"device": device, "dtype": dtype}
         exprnn = self.kind.base == "exprnn"
@@ -142,15 +170,40 @@ class MomentumCell(nn.Module):
                 self.register_parameter(f"{name}_l{layer}", nn.Parameter(tensor))
             if exprnn:
                 orthogonal(self, f"weight_hh_l{layer}", orthogonal_map="matrix_exp")
+            if self.kind.learnable:
+                for name in ("mu_raw", "s_raw"):
+                    self.register_parameter(f"{name}_l{layer}", nn.Parameter(torch.empty((), **factory)))
         self.reset_parameters()
 
     def set_hyperparameters(self, **values: float | int) -> None:
-        """Change μ, s, β, ε or F between forward calls (population-based training does).
+        """Change μ, s, β, ε or F between forward calls (population-based training does). Learnable
+        kinds take a changed μ or s as a new starting point: every layer's trained μ (or s) is set to
+        it; a value given unchanged leaves the trained one alone (PBT repeats them every epoch).
 
         Raises:
             ValueError: as at construction; the cell keeps its values then.
         """
-        self.hyperparameters = self.kind.resolve({**self.hyperparameters, **values})
+        previous = self.hyperparameters
+        self.hyperparameters = self.kind.resolve({**previous, **values})
+        if self.kind.learnable:
+            changed = [name for name in ("mu", "s") if self.hyperparameters[name] != previous[name]]
+            with torch.no_grad():
+                self._reset_learned(changed)
+
+    def learned(self) -> dict[str, list[float]]:
+        """The trained `{"mu": [μ per layer], "s": [s per layer]}` of learnable kinds; `{}` otherwise."""
+        if not self.kind.learnable:
+            return {}
+        with torch.no_grad():
+            pairs = [self._drive_hyperparameters(layer) for layer in range(self.num_layers)]
+        return {name: [float(pair[name]) for pair in pairs] for name in ("mu", "s")}
+
+    def _drive_hyperparameters(self, layer: int) -> Mapping[str, float | int | Tensor]:
+        """The hyperparameters layer `layer`'s drive uses: learnable kinds' μ, s are tensors."""
+        if not self.kind.learnable:
+            return self.hyperparameters
+        mu_raw, s_raw = getattr(self, f"mu_raw_l{layer}"), getattr(self, f"s_raw_l{layer}")
+        return {"mu": torch.sigmoid(mu_raw), "s": F.softplus(s_raw)}
 
     # -- weights ---------------------------------------------------------------------------------
 
@@ -183,6 +236,18 @@ class MomentumCell(nn.Module):
                     self._reset_exprnn(layer)
                 else:
                     self._reset_gated(layer)
+            if self.kind.learnable:
+                self._reset_learned(("mu", "s"))
+
+    def _reset_learned(self, names: Sequence[str]) -> None:
+        """Set every layer's trained μ and/or s (`names`) to the hyperparameter's value."""
+        mu = max(float(self.hyperparameters["mu"]), MU_FLOOR)
+        s = float(self.hyperparameters["s"])
+        # softplus⁻¹(s) = log(eˢ - 1), written to stay finite for large and tiny s.
+        raw = {"mu": math.log(mu / (1 - mu)), "s": s + math.log(-math.expm1(-s))}
+        for layer in range(self.num_layers):
+            for name in names:
+                getattr(self, f"{name}_raw_l{layer}").fill_(raw[name])
 
     def _reset_gated(self, layer: int) -> None:
         hidden = self.hidden_size
@@ -195,7 +260,14 @@ class MomentumCell(nn.Module):
         weight_hh.copy_(torch.eye(hidden, dtype=weight_hh.dtype, device=weight_hh.device).repeat(self.kind.gates, 1))
         bias_ih.zero_()
         bias_hh.zero_()
-        if self.kind.base == "lstm":
+        if self.init == "chrono":
+            # Momentum drives scale b_ih by s and accumulate it (to s/(1-μ) b_ih), so a bias there would
+            # not act on the gate as chrono defines it; b_hh enters the pre-activation as it is.
+            # The LSTM's forget gate and the GRU's update gate are both PyTorch's second block.
+            keep = bias_hh[hidden : 2 * hidden].uniform_(1.0, self.t_max - 1).log_()
+            if self.kind.base == "lstm":
+                bias_hh[:hidden] = -keep
+        elif self.kind.base == "lstm":
             # The forget gate is PyTorch's second block of (i, f, g, o).
             bias_ih[hidden : 2 * hidden] = 1.0
             bias_hh[hidden : 2 * hidden] = 1.0
@@ -223,6 +295,8 @@ class MomentumCell(nn.Module):
         parts += [f"{name}={value!r}" for name, value in self.hyperparameters.items()]
         if self.init != "paper":
             parts.append(f"init={self.init!r}")
+        if self.t_max is not None:
+            parts.append(f"t_max={self.t_max!r}")
         return ", ".join(parts)
 
     # -- forward ---------------------------------------------------------------------------------
@@ -240,7 +314,8 @@ class MomentumCell(nn.Module):
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer)
             if self.kind.variant != "plain":
-                x, weight_ih = momentum(x, weight_ih, bias_ih, self.kind.variant, self.hyperparameters)
+                hyperparameters = self._drive_hyperparameters(layer)
+                x, weight_ih = momentum(x, weight_ih, bias_ih, self.kind.variant, hyperparameters)
                 bias_ih = torch.zeros_like(bias_ih)
             params = [weight_ih, weight_hh, bias_ih, bias_hh]
             # After params: has_biases, num_layers, dropout, train, bidirectional, batch_first.
@@ -273,7 +348,8 @@ class MomentumCell(nn.Module):
                 # the GRU's (b_hn sits under r ⊙ ·) and modReLU's b are applied inside the step.
                 folded = base in ("lstm", "rnn")
                 drive_bias = extra if folded else torch.zeros_like(bias_ih)
-                chunks = drive(x, weight_ih, bias_ih, drive_bias, self.kind.variant, self.hyperparameters)
+                hyperparameters = self._drive_hyperparameters(layer)
+                chunks = drive(x, weight_ih, bias_ih, drive_bias, self.kind.variant, hyperparameters)
                 step_bias = None if folded else extra
                 start = (h0[layer],) if c0 is None else (h0[layer], c0[layer])
                 if autograd_steps:
@@ -335,6 +411,7 @@ def build_cell(
     restart: int | None = None,
     num_layers: int = 1,
     init: str = "paper",
+    t_max: float | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> MomentumCell:
@@ -345,9 +422,10 @@ def build_cell(
     Raises:
         ValueError: unknown kind; a hyperparameter the kind does not use; a value out of its range
             (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`, `restart >= 1` an integer); sizes or
-            `num_layers` below 1; `init` not in `{"paper", "pytorch"}`.
+            `num_layers` below 1; `init` not in `{"paper", "pytorch", "chrono"}`; `init="chrono"` on an
+            rnn or exprnn kind, or without `t_max`; `t_max` below 2 or without `init="chrono"`.
     """
     return MomentumCell(
         kind, input_size, hidden_size, mu=mu, s=s, beta=beta, eps=eps, restart=restart,
-        num_layers=num_layers, init=init, device=device, dtype=dtype,
+        num_layers=num_layers, init=init, t_max=t_max, device=device, dtype=dtype,
     )

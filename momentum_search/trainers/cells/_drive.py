@@ -13,10 +13,16 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from momentum_search.trainers.cells._scan import Schedule, chunk_length, constant_response, linear_recurrence
+from momentum_search.trainers.cells._scan import (
+    Schedule,
+    chunk_length,
+    constant_response,
+    linear_recurrence,
+    trainable_filter,
+)
 
 # The drive of these variants is linear in the input (PyTorch's fused kernels can run them).
-LINEAR_VARIANTS = ("plain", "momentum", "nag", "sr")
+LINEAR_VARIANTS = ("plain", "momentum", "nag", "sr", "learnable-momentum")
 # Adam/rmsprop with up to this many input statistics (I² + I + 1, so I ≤ 10) compute m as a linear
 # map of them (2K flops per drive entry) rather than by filtering the drive itself.
 MAX_MOMENT_FEATURES = 111
@@ -44,13 +50,18 @@ def momentum(
 ) -> tuple[Tensor, Tensor]:
     """`(x_aug, w_aug)` with `x_aug w_augᵀ = v`: `v_t = s (W x̃_t + b_ih c̃_t)`, where `x̃`, `c̃` are
     the input and the constant 1 filtered by the variant's schedule. `x_aug` is `(T, B, I + 1)`.
+    For `learnable-momentum`, μ and s are tensors and both results are differentiable in them.
 
     `w_aug` is stored column-major: PyTorch's GRU and RNN kernels then form its gradient as
     `x_augᵀ g`, which for few columns is much faster than `gᵀ x_aug` (~90 ms of a 560 ms GRU step
     at I + 1 = 2, T = 784, B = 64, H = 128).
     """
     w_aug_t = hyperparameters["s"] * torch.cat([weight_ih.t(), bias_ih.unsqueeze(0)], 0)
-    return filtered(x, momentum_schedule(variant, hyperparameters)), w_aug_t.t()
+    if variant == "learnable-momentum":
+        x_aug = trainable_filter(torch.cat([x, x.new_ones(*x.shape[:2], 1)], 2), hyperparameters["mu"])
+    else:
+        x_aug = filtered(x, momentum_schedule(variant, hyperparameters))
+    return x_aug, w_aug_t.t()
 
 
 def second_moment(x: Tensor, weight_ih: Tensor, bias_ih: Tensor, beta: float) -> tuple[Tensor, Tensor]:

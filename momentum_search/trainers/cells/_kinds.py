@@ -10,10 +10,10 @@ from types import MappingProxyType
 from typing import Literal
 
 Base = Literal["lstm", "gru", "rnn", "exprnn"]
-Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop"]
+Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum"]
 
 BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn")
-VARIANTS: tuple[Variant, ...] = ("plain", "momentum", "nag", "sr", "adam", "rmsprop")
+VARIANTS: tuple[Variant, ...] = ("plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum")
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 
 # The paper's defaults (MNIST settings for μ, s, F; β and ε as in RMSprop/Adam).
@@ -26,6 +26,8 @@ _USES: dict[Variant, tuple[str, ...]] = {
     "sr": ("s", "restart"),
     "adam": ("mu", "s", "beta", "eps"),
     "rmsprop": ("s", "beta", "eps"),
+    # μ and s are trained; these are their initial values.
+    "learnable-momentum": ("mu", "s"),
 }
 
 _RANGES = {
@@ -55,6 +57,11 @@ class CellKind:
     def gates(self) -> int:
         """`G`, the number of `H`-sized gate blocks in the input drive: 4 (LSTM), 3 (GRU) or 1."""
         return {"lstm": 4, "gru": 3, "rnn": 1, "exprnn": 1}[self.base]
+
+    @property
+    def learnable(self) -> bool:
+        """Whether the cell trains μ and s (its `mu`, `s` are then their initial values)."""
+        return self.variant == "learnable-momentum"
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         # Copies and pickles of a kind are the registered kind itself (and `defaults`, a read-only

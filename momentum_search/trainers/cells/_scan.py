@@ -171,3 +171,27 @@ def constant_response(schedule: Schedule, length: int, device: torch.device, dty
     exact = linear_recurrence(schedule, length, device, torch.float64)
     ones = torch.ones(length, 1, dtype=torch.float64, device=device)
     return exact(ones).view(length).to(dtype)
+
+
+def trainable_filter(u: Tensor, mu: Tensor) -> Tensor:
+    """`y_t = μ y_{t-1} + u_t`, `y_0 = 0`, along dim 0 of `u (T, *)` for a constant μ given as a tensor
+    (0-dim, `0 < μ < 1`), differentiable in `u` and in μ.
+
+    The same chunked scan as `LinearRecurrence`, but its transfer matrix `P[i, j] = μ^(i-j)` and carry
+    `q[i] = μ^(i+1)` are built from μ by autograd ops on every call (the cached scan is neither
+    differentiable in μ nor reusable once μ trains). A constant μ makes every chunk's `P` the same.
+    """
+    size = chunk_length(u.size(0))
+    steps = torch.arange(size, dtype=mu.dtype, device=mu.device)
+    lag = steps.unsqueeze(1) - steps
+    # The clamp keeps the upper triangle's exponents (discarded by `where`) from giving NaN gradients.
+    transfer = torch.where(lag >= 0, mu ** lag.clamp_min(0), 0.0).to(u.dtype)
+    carry = (mu ** (steps + 1)).to(u.dtype).unsqueeze(1)
+    pieces: list[Tensor] = []
+    for piece in u.flatten(1).split(size):
+        count = piece.size(0)
+        y = transfer[:count, :count] @ piece
+        if pieces:
+            y = torch.addcmul(y, carry[:count], pieces[-1][-1:])
+        pieces.append(y)
+    return torch.cat(pieces).view(u.shape)
