@@ -64,7 +64,6 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
 
     label = LABELS[info.axis]
     yaxis = {"title": {"text": _axis_title(info.axis)}}
-
     colorbar = {"title": {"text": info.metric}}
     # Yellow is better either way: the scale flips for metrics to minimise.
     scale = {"colorscale": "Viridis", "reversescale": info.direction == "minimize"}

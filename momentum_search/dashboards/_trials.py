@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 # The parameters in the order the figures list them (the momentum ones, then the shared trainer ones).
 LABELS = {"mu": "μ", "s": "s", GAIN: "g", "beta": "β", "eps": "ε", "restart": "F", "lr": "lr", "hidden_size": "hidden size"}
+# How the figures draw the drive scale: as s, which the trainer runs, or as the gain g = s/(1−μ).
 Axes = Literal["s", "gain"]
-# The drive scale's axis in the figures: s as the trainer runs it, or the gain g = s/(1−μ).
-AXES: dict[str, str] = {"s": "s", "gain": GAIN}
+AXES: dict[str, str] = {"s": "s", "gain": GAIN}  # each choice's parameter
 
 
 class FigureUnavailableError(ValueError):
