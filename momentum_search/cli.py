@@ -523,6 +523,7 @@ def plot(
     out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default: STUDY.html).")] = None,
     png: Annotated[Optional[Path], typer.Option("--png", metavar="DIR", help="Also write each figure as DIR/NAME.png (needs Chrome or Chromium).")] = None,
     gradient_flow: GradientFlowOption = True,
+    axes: Annotated[Optional[str], typer.Option(help="Draw the drive scale as s or as gain, g = s/(1−μ) per trial (default: the one the study searched).")] = None,
 ) -> None:
     """Write a study's report: a summary table and every figure, in one HTML file that opens offline."""
     from momentum_search import dashboards
@@ -531,7 +532,7 @@ def plot(
     if png is not None and dashboards.find_browser() is None:
         fail("--png needs Chrome or Chromium and none was found (install one, e.g. apt-get install chromium, or set BROWSER_PATH)")
     try:
-        report = dashboards.report_study(study, storage=storage, gradient_flow=gradient_flow)
+        report = dashboards.report_study(study, storage=storage, gradient_flow=gradient_flow, axes=axes)  # type: ignore[arg-type]
     except _study_errors() as exc:
         fail(str(exc))
     out = out or Path(f"{study}.html")

@@ -1,5 +1,6 @@
 """Figures of a study in the store: μ × s maps, slices, importances, history, cell against cell, gradient
-flow, Pareto front; as an offline HTML report, PNGs, or saved into optuna-dashboard.
+flow, Pareto front; as an offline HTML report, PNGs, or saved into optuna-dashboard. Verdicts compare
+two arms' per-seed values with a confidence interval.
 
 Each figure's data is computed apart from drawing it: ``get_*_info(read_trials(study))`` returns a
 NamedTuple that the matching ``plot_*`` renderer turns into a plotly figure.
@@ -52,10 +53,13 @@ from momentum_search.dashboards._report import (
     write_html,
     write_pngs,
 )
-from momentum_search.dashboards._trials import FigureUnavailableError, StudyTrials, TrialRecord, read_trials
+from momentum_search.dashboards._trials import Axes, FigureUnavailableError, StudyTrials, TrialRecord, read_trials
+from momentum_search.dashboards._verdicts import Arm, Verdict, compare, compare_arms, verdicts_html
 
 __all__ = [
     "GRAPH_PREFIX",
+    "Arm",
+    "Axes",
     "BrowserNotFoundError",
     "CellComparisonInfo",
     "CurvesInfo",
@@ -73,7 +77,10 @@ __all__ = [
     "StudyTrials",
     "SummaryInfo",
     "TrialRecord",
+    "Verdict",
     "build_report",
+    "compare",
+    "compare_arms",
     "find_browser",
     "get_cell_comparison_info",
     "get_curves_info",
@@ -101,6 +108,7 @@ __all__ = [
     "serve",
     "to_html",
     "to_markdown",
+    "verdicts_html",
     "write_html",
     "write_pngs",
 ]

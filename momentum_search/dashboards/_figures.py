@@ -17,6 +17,7 @@ from momentum_search.dashboards._info import (
     SliceInfo,
 )
 from momentum_search.dashboards._trials import LABELS
+from momentum_search.search import GAIN
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ def _better(direction: str) -> str:
     return "higher is better" if direction == "maximize" else "lower is better"
 
 
+def _axis_title(param: str) -> str:
+    return "g = s/(1−μ)" if param == GAIN else LABELS[param]
+
+
 def _figure(title: str, **layout: object) -> go.Figure:
     import plotly.graph_objects as go
 
@@ -58,14 +63,15 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
     """Heat map of the grid (mean ± std in each cell), or a contour with the trials as points."""
     import plotly.graph_objects as go
 
+    label = LABELS[info.axis]
+    yaxis = {"title": {"text": _axis_title(info.axis)}}
     colorbar = {"title": {"text": info.metric}}
     # Yellow is better either way: the scale flips for metrics to minimise.
     scale = {"colorscale": "Viridis", "reversescale": info.direction == "minimize"}
     mark = "□" if info.grid else "★"
-    title = f"{info.cell}: {info.metric} over μ × s ({_better(info.direction)}; best {mark} trial {info.best.number})"
+    title = f"{info.cell}: {info.metric} over μ × {label} ({_better(info.direction)}; best {mark} trial {info.best.number})"
     if info.grid:
-        figure = _figure(title, xaxis={"title": {"text": "μ"}, "type": "category"},
-                         yaxis={"title": {"text": "s"}, "type": "category"})  # fmt: skip
+        figure = _figure(title, xaxis={"title": {"text": "μ"}, "type": "category"}, yaxis={**yaxis, "type": "category"})
         assert info.z is not None and info.z_std is not None
         text = [
             ["" if v is None else f"{v:.4g}<br>± {sd:.2g}" for v, sd in zip(row, row_std, strict=True)]
@@ -73,7 +79,7 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
         ]
         figure.add_trace(go.Heatmap(
             x=[f"{m:g}" for m in info.mu], y=[f"{s:g}" for s in info.s], z=info.z, text=text,
-            texttemplate="%{text}", colorbar=colorbar, hovertemplate="μ %{x}, s %{y}<br>%{text}<extra></extra>",
+            texttemplate="%{text}", colorbar=colorbar, hovertemplate=f"μ %{{x}}, {label} %{{y}}<br>%{{text}}<extra></extra>",
             name=info.cell, **scale,
         ))  # fmt: skip
         # Outline the best cell rather than cover its numbers (category i sits at coordinate i).
@@ -82,18 +88,18 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
                          line={"color": "black", "width": 3})  # fmt: skip
         return figure
     figure = _figure(title, xaxis={"title": {"text": "μ"}}, showlegend=False,
-                     yaxis={"title": {"text": "s"}, "type": "log" if info.s_log else "linear"})  # fmt: skip
+                     yaxis={**yaxis, "type": "log" if info.s_log else "linear"})  # fmt: skip
     if info.z is not None:
         figure.add_trace(go.Contour(
             x=info.mu, y=info.s, z=info.z, colorbar=colorbar, name="interpolated", connectgaps=False,
-            hovertemplate="μ %{x:.3g}, s %{y:.3g}<br>interpolated %{z:.4g}<extra></extra>", **scale,
+            hovertemplate=f"μ %{{x:.3g}}, {label} %{{y:.3g}}<br>interpolated %{{z:.4g}}<extra></extra>", **scale,
         ))  # fmt: skip
     figure.add_trace(go.Scatter(
         x=[p.mu for p in info.points], y=[p.s for p in info.points], mode="markers", name="trials",
         marker={"color": [p.value for p in info.points], "size": 9, "line": {"width": 1, "color": "white"},
                 "showscale": info.z is None, "colorbar": colorbar, **scale},
         customdata=[[p.number, p.value, p.std] for p in info.points],
-        hovertemplate="trial %{customdata[0]}: μ %{x:.3g}, s %{y:.3g}<br>%{customdata[1]:.4g} ± %{customdata[2]:.2g}<extra></extra>",
+        hovertemplate=f"trial %{{customdata[0]}}: μ %{{x:.3g}}, {label} %{{y:.3g}}<br>%{{customdata[1]:.4g}} ± %{{customdata[2]:.2g}}<extra></extra>",
     ))  # fmt: skip
     figure.add_trace(go.Scatter(
         x=[info.best.mu], y=[info.best.s], mode="markers", name=f"best (trial {info.best.number})", showlegend=False,
@@ -110,7 +116,7 @@ def plot_slice(info: SliceInfo) -> go.Figure:
     label = LABELS[info.param]
     figure = _figure(
         f"{info.metric} against {label} ({_better(info.direction)}; error bars: std over seeds)",
-        xaxis={"title": {"text": label}, "type": "log" if info.log else "linear"},
+        xaxis={"title": {"text": _axis_title(info.param)}, "type": "log" if info.log else "linear"},
         yaxis={"title": {"text": info.metric}},
     )
     for series in info.series:
@@ -228,15 +234,16 @@ def plot_cell_comparison(info: CellComparisonInfo) -> go.Figure:
 
 
 def plot_momentum_zero(info: MomentumZeroInfo) -> go.Figure:
-    """Per kind, at its best s: the best μ > 0 trial, the best μ = 0 trial, and the plain baseline."""
+    """Per kind, at its best s (or g): the best μ > 0 trial, the best μ = 0 trial, and the plain baseline."""
     import plotly.graph_objects as go
 
-    x = [f"{row.cell}<br>s = {row.s:.3g}" for row in info.rows]
-    figure = _figure(f"μ = 0 against μ > 0 at the best s ({info.metric}, {_better(info.direction)})",
-                     xaxis={"title": {"text": "cell kind at its best s"}}, yaxis={"title": {"text": info.metric}},
-                     barmode="group")  # fmt: skip
+    label = LABELS[info.axis]
+    x = [f"{row.cell}<br>{label} = {row.s:.3g}" for row in info.rows]
+    figure = _figure(f"μ = 0 against μ > 0 at the best {label} ({info.metric}, {_better(info.direction)})",
+                     xaxis={"title": {"text": f"cell kind at its best {_axis_title(info.axis)}"}},
+                     yaxis={"title": {"text": info.metric}}, barmode="group")  # fmt: skip
     # Colours are the cell kinds' (the baseline's is its plain kind's); the pattern says which bar is which.
-    for field, name, pattern in (("positive", "μ > 0 (best)", ""), ("zero", "μ = 0, same s", "."),
+    for field, name, pattern in (("positive", "μ > 0 (best)", ""), ("zero", f"μ = 0, same {label}", "."),
                                  ("baseline", "plain cell (no momentum, as μ = 0)", "/")):  # fmt: skip
         entries = [getattr(row, field) for row in info.rows]
         colors = [_color(row.cell if e is None else e.cell) for row, e in zip(info.rows, entries, strict=True)]

@@ -91,7 +91,8 @@ class MapPoint(NamedTuple):
 
 
 class MuSMapInfo(NamedTuple):
-    """The objective over μ × s for one cell kind.
+    """The objective over μ × s (or μ × g, the gain s/(1−μ): ``axis``) for one cell kind; ``s`` and
+    ``s_log`` are then those of g.
 
     On a grid (μ and s searched as explicit points) ``z[i][j]`` is the mean over seeds at
     ``(mu[j], s[i])`` of the best trial there and ``z_std`` its seed spread (None where no trial
@@ -103,6 +104,7 @@ class MuSMapInfo(NamedTuple):
     cell: str
     metric: str
     direction: str
+    axis: str  # "s", or GAIN
     grid: bool
     mu: list[float]
     s: list[float]
@@ -114,8 +116,12 @@ class MuSMapInfo(NamedTuple):
 
 
 def mu_s_cells(trials: StudyTrials) -> list[str]:
-    """The cell kinds whose trials search both μ and s."""
-    return [c for c in trials.cells if any("mu" in t.params and "s" in t.params for t in trials.complete(c))]
+    """The cell kinds whose trials search both μ and s (or g: ``trials.axis``)."""
+    return [c for c in trials.cells if _mu_s_records(trials, c)]
+
+
+def _mu_s_records(trials: StudyTrials, cell: str) -> list[TrialRecord]:
+    return [t for t in trials.complete(cell) if "mu" in t.params and trials.axis in t.params]
 
 
 def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
@@ -123,15 +129,17 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
 
     if cell not in trials.cells:
         raise ValueError(f"cell {cell!r} is not in study {trials.name}; its cells: {', '.join(trials.cells)}")
-    records = [t for t in trials.complete(cell) if "mu" in t.params and "s" in t.params]
+    axis = trials.axis
+    records = _mu_s_records(trials, cell)
     if not records:
-        raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and s")
-    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params["s"]), t.value, t.std) for t in records]  # type: ignore[arg-type]
+        raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and {LABELS[axis]}")
+    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value, t.std) for t in records]  # type: ignore[arg-type]
     best_record = trials.best(records)
     best = next(p for p in points if p.number == best_record.number)  # type: ignore[union-attr]
-    mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get("s")
+    mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
     s_log = log_scale(s_dist)
-    common = dict(cell=cell, metric=trials.metric, direction=trials.direction, s_log=s_log, points=points, best=best)
+    common = dict(cell=cell, metric=trials.metric, direction=trials.direction, axis=axis, s_log=s_log, points=points,
+                  best=best)  # fmt: skip
     if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
         mu_axis = sorted(float(v) for v in mu_dist.choices)
         s_axis = sorted(float(v) for v in s_dist.choices)
@@ -139,7 +147,7 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
         z_std: list[list[float | None]] = [[None] * len(mu_axis) for _ in s_axis]
         for i, s in enumerate(s_axis):
             for j, mu in enumerate(mu_axis):
-                here = trials.best(t for t in records if t.params["mu"] == mu and t.params["s"] == s)
+                here = trials.best(t for t in records if t.params["mu"] == mu and t.params[axis] == s)
                 if here is not None:
                     z[i][j], z_std[i][j] = here.value, here.std
         return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, **common)  # type: ignore[arg-type]
@@ -401,14 +409,14 @@ class ZeroEntry(NamedTuple):
     cell: str
     number: int
     mu: float | None  # None for a plain baseline, which has no μ (taken as μ = 0)
-    s: float | None
+    s: float | None  # or g, as MomentumZeroInfo.axis
     value: float
     std: float
 
 
 class MomentumZeroRow(NamedTuple):
     cell: str
-    s: float  # the s of the kind's best trial
+    s: float  # the s (or g: MomentumZeroInfo.axis) of the kind's best trial
     positive: ZeroEntry | None  # best trial with μ > 0 at that s
     zero: ZeroEntry | None  # best trial with μ = 0 at that s
     baseline: ZeroEntry | None  # best trial of the plain kind of the same base cell
@@ -417,41 +425,44 @@ class MomentumZeroRow(NamedTuple):
 class MomentumZeroInfo(NamedTuple):
     metric: str
     direction: str
+    axis: str  # "s", or GAIN: then μ = 0 and μ > 0 are compared at matched gain
     rows: list[MomentumZeroRow]
 
 
 def get_momentum_zero_info(trials: StudyTrials) -> MomentumZeroInfo:
-    """μ = 0 against μ > 0 at each kind's best s, with the plain baseline of its base cell as μ = 0 too.
+    """μ = 0 against μ > 0 at each kind's best s (or g, the gain: ``trials.axis``), with the plain
+    baseline of its base cell as μ = 0 too.
 
     Trials count as "at the best s" only with exactly that s: on a grid that is a whole column of the
     μ × s map; with sampled ranges it is usually the best trial alone, and the baseline remains.
     """
+    axis = trials.axis
     rows = []
     for cell in mu_s_cells(trials):
-        records = [t for t in trials.complete(cell) if "mu" in t.params and "s" in t.params]
+        records = _mu_s_records(trials, cell)
         best = trials.best(records)
         assert best is not None
-        s = float(best.params["s"])
-        at_s = [t for t in records if t.params["s"] == best.params["s"]]
+        s = float(best.params[axis])
+        at_s = [t for t in records if t.params[axis] == best.params[axis]]
         positive = trials.best(t for t in at_s if t.params["mu"] > 0)
         zero = trials.best(t for t in at_s if t.params["mu"] == 0)
         base = base_of(cell)
         baseline = trials.best(trials.complete(base)) if base in trials.cells else None
         rows.append(MomentumZeroRow(
             cell, s,
-            _entry(positive, f"{cell} μ > 0", cell),
-            _entry(zero, f"{cell} μ = 0", cell),
-            _entry(baseline, f"{base} (plain, as μ = 0)", base),
+            _entry(positive, f"{cell} μ > 0", cell, axis),
+            _entry(zero, f"{cell} μ = 0", cell, axis),
+            _entry(baseline, f"{base} (plain, as μ = 0)", base, axis),
         ))  # fmt: skip
     if not rows:
-        raise FigureUnavailableError("no cell kind in this study has complete trials searching both μ and s")
-    return MomentumZeroInfo(trials.metric, trials.direction, rows)
+        raise FigureUnavailableError(f"no cell kind in this study has complete trials searching both μ and {LABELS[axis]}")
+    return MomentumZeroInfo(trials.metric, trials.direction, axis, rows)
 
 
-def _entry(record: TrialRecord | None, label: str, cell: str) -> ZeroEntry | None:
+def _entry(record: TrialRecord | None, label: str, cell: str, axis: str) -> ZeroEntry | None:
     if record is None:
         return None
-    mu, s = record.params.get("mu"), record.params.get("s")
+    mu, s = record.params.get("mu"), record.params.get(axis)
     return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std)  # type: ignore[arg-type]
 
 

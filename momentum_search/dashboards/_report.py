@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards import _figures, _info
-from momentum_search.dashboards._trials import LABELS, FigureUnavailableError, StudyTrials, format_params, read_trials
+from momentum_search.dashboards._trials import (
+    LABELS,
+    Axes,
+    FigureUnavailableError,
+    StudyTrials,
+    format_params,
+    read_trials,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -38,29 +45,38 @@ class StudyReport(NamedTuple):
     sections: list[Section]
 
 
-def build_report(study: optuna.Study, *, gradient_flow: bool = True) -> StudyReport:
+def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes | None = None) -> StudyReport:
     """Compute every figure of ``study``; a figure the data cannot support becomes its reason.
 
     Args:
         study: a momentum-search study (its stored spec fills the header; without one the header is short).
         gradient_flow: build each cell kind's best model and run one batch through it (a second or so per
             kind, plus loading the task's data); False leaves the figure out.
+        axes: draw the drive scale as ``"s"`` or as ``"gain"``, g = s/(1−μ), each computed per trial from
+            its stored config (see :meth:`StudyTrials.on_axis`); None: the one the study searched.
+
+    Raises:
+        ValueError: ``axes`` is neither "s" nor "gain".
     """
     trials = read_trials(study)
+    if axes is not None:
+        trials = trials.on_axis(axes)
+    axis, label = trials.axis, LABELS[trials.axis]
     sections = [
         _section("cells", "Cell against cell", _info.get_cell_comparison_info, _figures.plot_cell_comparison, trials),
-        _section("momentum-vs-zero", "μ = 0 against μ > 0 at the best s", _info.get_momentum_zero_info,
+        _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", _info.get_momentum_zero_info,
                  _figures.plot_momentum_zero, trials),  # fmt: skip
     ]
     map_cells = _info.mu_s_cells(trials)
     for cell in map_cells:
-        sections.append(_section(f"mu-s-{cell}", f"μ × s map: {cell}", lambda t, c=cell: _info.get_mu_s_map_info(t, c),
-                                 _figures.plot_mu_s_map, trials))  # fmt: skip
+        sections.append(_section(f"mu-{axis}-{cell}", f"μ × {label} map: {cell}",
+                                 lambda t, c=cell: _info.get_mu_s_map_info(t, c), _figures.plot_mu_s_map, trials))  # fmt: skip
     if not map_cells:
-        sections.append(Section("mu-s", "μ × s map", None, "no cell kind in this study has complete trials searching both μ and s"))
+        sections.append(Section(f"mu-{axis}", f"μ × {label} map", None,
+                                f"no cell kind in this study has complete trials searching both μ and {label}"))  # fmt: skip
     searched = _info.searched_parameters(trials)
-    # μ, s, β, ε and F always get a place (a missing one says why); lr and hidden size when searched.
-    for param in [p for p in LABELS if p in ("mu", "s", "beta", "eps", "restart") or p in searched]:
+    # μ, the drive scale (s or g), β, ε and F always get a place (a missing one says why); lr and hidden size when searched.
+    for param in [p for p in LABELS if p in ("mu", axis, "beta", "eps", "restart") or p in searched]:
         sections.append(_section(f"slice-{param.replace('_', '-')}", f"Slice: {LABELS[param]}",
                                  lambda t, p=param: _info.get_slice_info(t, p), _figures.plot_slice, trials))  # fmt: skip
     sections += [
@@ -77,7 +93,7 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True) -> StudyRep
     return StudyReport(study.study_name, _header(study), _info.get_summary_info(trials), sections)
 
 
-def report_study(name: str, *, storage: str | None = None, gradient_flow: bool = True) -> StudyReport:
+def report_study(name: str, *, storage: str | None = None, gradient_flow: bool = True, axes: Axes | None = None) -> StudyReport:
     """:func:`build_report` of study ``name`` in ``storage`` (see ``studies.resolve_url``).
 
     Raises:
@@ -89,7 +105,7 @@ def report_study(name: str, *, storage: str | None = None, gradient_flow: bool =
     from momentum_search.studies._lifecycle import load
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return build_report(load(open_storage(storage), name), gradient_flow=gradient_flow)
+    return build_report(load(open_storage(storage), name), gradient_flow=gradient_flow, axes=axes)
 
 
 def _section(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from momentum_search.search import CELL_PARAMETER, REASON_ATTR
+from momentum_search.search import CELL_PARAMETER, GAIN, REASON_ATTR, gain
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:
@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 # The parameters in the order the figures list them (the momentum ones, then the shared trainer ones).
-LABELS = {"mu": "μ", "s": "s", "beta": "β", "eps": "ε", "restart": "F", "lr": "lr", "hidden_size": "hidden size"}
+LABELS = {"mu": "μ", "s": "s", GAIN: "g", "beta": "β", "eps": "ε", "restart": "F", "lr": "lr", "hidden_size": "hidden size"}
+# How the figures draw the drive scale: as s, which the trainer runs, or as the gain g = s/(1−μ).
+Axes = Literal["s", "gain"]
+AXES: dict[str, str] = {"s": "s", "gain": GAIN}  # each choice's parameter
 
 
 class FigureUnavailableError(ValueError):
@@ -55,6 +58,7 @@ class StudyTrials(NamedTuple):
     distributions: dict[str, BaseDistribution]  # every parameter seen, cell included
     trials: list[TrialRecord]
     frozen: list[FrozenTrial]  # as stored, for optuna.importance
+    axis: str = "s"  # the drive scale in the records' params: "s", or GAIN for the gain s/(1−μ)
 
     def complete(self, cell: str | None = None) -> list[TrialRecord]:
         """The COMPLETE trials (of ``cell``, if given)."""
@@ -70,6 +74,30 @@ class StudyTrials(NamedTuple):
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
+
+    def on_axis(self, axes: Axes) -> StudyTrials:
+        """The trials with the drive scale drawn as ``axes``: ``"s"``, or ``"gain"`` for g = s/(1−μ).
+
+        Each trial's value on the other axis comes from its stored config (a trial without one loses
+        the parameter). A converted axis is a range over the trials' values, on a log scale when the
+        searched one was; on a grid it is no longer a grid axis: g = s/(1−μ) differs along μ.
+
+        Raises:
+            ValueError: ``axes`` is neither "s" nor "gain".
+        """
+        from optuna.distributions import FloatDistribution
+
+        if axes not in AXES:
+            raise ValueError(f"axes must be one of {', '.join(AXES)}; got {axes!r}")
+        axis = AXES[axes]
+        if axis == self.axis:
+            return self
+        records = [_on_axis(record, self.axis, axis) for record in self.trials]
+        values = [float(r.params[axis]) for r in records if axis in r.params]
+        distributions = {name: d for name, d in self.distributions.items() if name != self.axis}
+        if values:
+            distributions[axis] = FloatDistribution(min(values), max(values), log=log_scale(self.distributions.get(self.axis)))
+        return self._replace(trials=records, distributions=distributions, axis=axis)
 
 
 def read_trials(study: optuna.Study) -> StudyTrials:
@@ -97,6 +125,7 @@ def read_trials(study: optuna.Study) -> StudyTrials:
         distributions=distributions,
         trials=[_record(trial) for trial in frozen],
         frozen=frozen,
+        axis=GAIN if GAIN in distributions else "s",
     )
 
 
@@ -129,6 +158,17 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         reason=attrs.get(REASON_ATTR),
         config=attrs.get("config"),
     )
+
+
+def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
+    """``record`` with parameter ``old`` (s or g) replaced, in place, by ``new`` computed from its config."""
+    if old not in record.params:
+        return record
+    config = record.config
+    if config is None or record.cell is None:
+        return record._replace(params={k: v for k, v in record.params.items() if k != old})
+    value = gain(record.cell, s=config.get("s"), mu=config.get("mu")) if new == GAIN else config["s"]
+    return record._replace(params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
 
 
 def is_plain(cell: str) -> bool:

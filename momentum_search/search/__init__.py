@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from momentum_search.search._experimental import allow_experimental
+from momentum_search.search._gain import GAIN, drive_scale, gain, takes_gain
 from momentum_search.search._objective import FIXABLE_FIELDS, Evaluation, TrialPlan, evaluate
 from momentum_search.search._optuna import (
     REASON_ATTR,
@@ -19,6 +20,7 @@ __all__ = [
     "CELL_PARAMETER",
     "DOMAINS",
     "FIXABLE_FIELDS",
+    "GAIN",
     "REASON_ATTR",
     "Dimension",
     "Evaluation",
@@ -39,6 +41,9 @@ __all__ = [
     "check_address",
     "allow_experimental",
     "count_trials",
+    "drive_scale",
     "evaluate",
     "fail_stale_trials",
+    "gain",
+    "takes_gain",
 ]

@@ -15,14 +15,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 import momentum_search
-from momentum_search.search._space import CELL_PARAMETER, SearchSpace
+from momentum_search.search._gain import GAIN, drive_scale, gain
+from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
 from momentum_search.trainers import TrainConfig, TrainResult, train
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
-FIXABLE_FIELDS = ("mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
+FIXABLE_FIELDS = ("mu", "s", GAIN, "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
                   "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
-_CELL_ONLY = ("mu", "s", "beta", "eps", "restart")
+_CELL_ONLY = ("mu", "s", GAIN, "beta", "eps", "restart")
 EpochCallback = Callable[[int, float], bool]
 BatchCallback = Callable[[int, int], None]
 
@@ -43,7 +44,11 @@ class TrialPlan(BaseModel):
         """The trainer config of sampled ``params`` (``cell`` included) on ``seed``.
 
         Fixed momentum hyperparameters reach only the kinds that use them: ``fixed: {eps: 1e-8}``
-        with cells ``lstm`` and ``adam-lstm`` sets eps for ``adam-lstm`` alone.
+        with cells ``lstm`` and ``adam-lstm`` sets eps for ``adam-lstm`` alone. A gain ``g`` (searched
+        or fixed) becomes the trainer's ``s = g(1−μ)``.
+
+        Raises:
+            ValueError: g is out of range, or given together with s.
         """
         cell = params[CELL_PARAMETER]
         values = {
@@ -51,6 +56,13 @@ class TrialPlan(BaseModel):
             for name, value in {**self.fixed, **params}.items()
             if name == CELL_PARAMETER or name not in _CELL_ONLY or SearchSpace.uses(cell, name)
         }
+        if GAIN in values:
+            g = values.pop(GAIN)
+            if "s" in values:
+                raise ValueError("give s or g (the gain s/(1−μ), which sets s), not both")
+            if isinstance(g, bool) or not isinstance(g, int | float) or not DOMAINS[GAIN].contains(g):
+                raise ValueError(f"g must be a real number with {DOMAINS[GAIN].describe(GAIN)}, got {g!r}")
+            values["s"] = drive_scale(cell, g=g, mu=values.get("mu"))
         return TrainConfig(
             task=self.task,
             task_params=self.task_params,
@@ -108,10 +120,13 @@ class Evaluation:
         return None
 
     def attrs(self) -> dict[str, Any]:
-        """What a trial records, JSON-ready (NaN becomes None)."""
+        """What a trial records, JSON-ready (NaN becomes None); ``gain`` is the config's s/(1−μ)
+        (None for a kind without s), whichever of s and g the study searched."""
         first = self.results[0]
+        config = first.config
         return {
-            "config": first.config.model_dump(mode="json"),
+            "config": config.model_dump(mode="json"),
+            "gain": gain(config.cell, s=config.s, mu=config.mu),
             "seeds": list(self.seeds[: len(self.results)]),
             "seed_values": [_finite(r.best_value) for r in self.results],
             "seed_test_values": [_finite(r.test_value) for r in self.results],

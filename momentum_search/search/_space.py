@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from momentum_search.search._gain import GAIN, takes_gain
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
 
-Parameter = Literal["mu", "s", "beta", "eps", "restart", "lr", "hidden_size"]
+Parameter = Literal["mu", "s", "beta", "eps", "restart", "lr", "hidden_size", "g"]
 CELL_PARAMETER = "cell"
 
 
@@ -56,6 +57,7 @@ DOMAINS: dict[str, _Domain] = {
     "restart": _Domain(integer=True, low=1),
     "lr": _Domain(integer=False, low=0.0, low_inclusive=False, log=True),
     "hidden_size": _Domain(integer=True, low=1),
+    GAIN: _Domain(integer=False, low=0.0, low_inclusive=False),  # s/(1−μ), see _gain.py
 }
 # Parameters every cell kind uses; the momentum ones (mu, s, beta, eps, restart) depend on the kind.
 SHARED_PARAMETERS = ("lr", "hidden_size")
@@ -154,13 +156,15 @@ class SearchSpace(BaseModel):
 
     @model_validator(mode="after")
     def _dimensions_fit_cells(self) -> SearchSpace:
+        if "s" in self.dimensions and GAIN in self.dimensions:
+            raise ValueError("space: search s or g (the gain s/(1−μ), which sets s), not both")
         for name, dimension in self.dimensions.items():
             try:
                 dimension.check(name)
             except ValueError as error:
                 raise ValueError(f"space.{name}: {error}") from None
             if not any(name in self.parameters(cell) for cell in self.cells):
-                users = [kind for kind, spec in CELL_KINDS.items() if name in spec.hyperparameters]
+                users = [kind for kind in CELL_KINDS if self.uses(kind, name)]
                 raise ValueError(
                     f"space.{name}: none of the cells {', '.join(self.cells)} uses {name}; "
                     f"kinds that do: {', '.join(users)}"
@@ -170,6 +174,8 @@ class SearchSpace(BaseModel):
     @staticmethod
     def uses(cell: str, name: str) -> bool:
         """Whether cell kind ``cell`` takes parameter ``name`` at all (searched or fixed)."""
+        if name == GAIN:
+            return takes_gain(cell)
         return name in SHARED_PARAMETERS or name in CELL_KINDS[cell].hyperparameters
 
     def parameters(self, cell: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from momentum_search.search import (
     FIXABLE_FIELDS,
+    GAIN,
     Dimension,
     OptunaEngine,
     Parameter,
@@ -65,9 +66,10 @@ class Objective(BaseModel):
 class StudySpec(BaseModel):
     """A study: task, cells, search space, fixed values, budget, seeds, objective, sampler, pruner, scheduler.
 
-    ``space`` maps a parameter (mu, s, beta, eps, restart, lr, hidden_size) to a range or points;
-    each cell kind samples only those it uses. ``fixed`` sets trainer options for every trial (and
-    momentum hyperparameters for the kinds that use them). ``seeds`` is a count k (seeds 0..k-1) or
+    ``space`` maps a parameter (mu, s, beta, eps, restart, lr, hidden_size, or the gain g = s/(1−μ)
+    in place of s) to a range or points; each cell kind samples only those it uses. ``fixed`` sets
+    trainer options for every trial (and momentum hyperparameters, g included, for the kinds that
+    use them). ``seeds`` is a count k (seeds 0..k-1) or
     a list: every configuration trains on each, and the trial's value is their mean. The pruner
     stops trials on the Optuna engine, the scheduler on the Ray engine.
     """
@@ -137,6 +139,9 @@ class StudySpec(BaseModel):
         both = sorted(set(self.space) & set(self.fixed))
         if both:
             raise ValueError(f"{', '.join(both)} cannot be both searched (space) and fixed")
+        if {"s", GAIN} <= {*self.space, *self.fixed}:
+            where = {name: "space" if name in self.space else "fixed" for name in ("s", GAIN)}
+            raise ValueError(f"give s or g (the gain s/(1−μ), which sets s), not both: s in {where['s']}, g in {where[GAIN]}")
         plan = self.trial_plan()
         for cell in self.cells:
             try:
@@ -163,6 +168,9 @@ class StudySpec(BaseModel):
         scheduler = self.scheduler.resolved(objectives=objectives)
         epochs = self.budget.epochs or task.defaults.epochs
         scheduler.check(space=space, sampler=sampler, seeds=self.seeds, epochs=epochs, timeout=self.budget.timeout)
+        if scheduler.name == "pbt" and GAIN in {*self.space, *self.fixed}:
+            # PBT moves μ and s between epochs; it would not hold the gain.
+            raise ValueError("scheduler.name: pbt perturbs μ and s, not the gain g; search s instead of g")
         budget = self.budget
         if sampler.name == "grid":
             size = len(space.grid())

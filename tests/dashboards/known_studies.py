@@ -15,8 +15,8 @@ from typing import Any
 
 import optuna
 
+from momentum_search.search import gain
 from momentum_search.studies import create_or_resume, open_storage, parse_spec
-from momentum_search.trainers import TrainConfig
 
 GRID_MU = (0.0, 0.1, 0.3, 0.6, 0.9)
 GRID_S = (0.1, 0.3, 0.6, 0.9, 1.0)
@@ -75,8 +75,8 @@ class StudyBuilder:
     ) -> optuna.trial.FrozenTrial:
         mean = sum(seed_values) / len(seed_values)
         std = 0.0 if len(seed_values) < 2 else math.sqrt(sum((v - mean) ** 2 for v in seed_values) / (len(seed_values) - 1))
-        config = TrainConfig(task="adding", task_params=TASK_PARAMS, cell=cell, hidden_size=8, batch_size=8,
-                             epochs=3, seed=SEEDS[0], **params).resolved()  # fmt: skip
+        # As the engine builds it: a searched gain g becomes s = g(1−μ).
+        config = self.spec.trial_plan().config({"cell": cell, **params}, seed=SEEDS[0]).resolved()
         curve = curve if curve is not None else [mean + 0.2, mean + 0.05, mean]
         complete = state == optuna.trial.TrialState.COMPLETE
         values = [mean, train_time][: len(self.study.directions)] if complete else None
@@ -87,6 +87,7 @@ class StudyBuilder:
             distributions={name: self.distributions[name] for name in ("cell", *params)},
             user_attrs={
                 "config": config.model_dump(mode="json"),
+                "gain": gain(cell, s=config.s, mu=config.mu),
                 "seeds": list(SEEDS[: len(seed_values)]),
                 "seed_values": seed_values,
                 "seed_test_values": [v + 0.01 for v in seed_values],

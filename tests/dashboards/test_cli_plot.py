@@ -57,3 +57,14 @@ def test_dashboard_on_a_taken_port_fails_in_one_line(tmp_path: Path) -> None:
         result = runner.invoke(app, ["dashboard", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--port", str(port)])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_plot_draws_on_the_gain_axis(grid_study: StudyBuilder, tmp_path: Path) -> None:
+    out = tmp_path / "gain.html"
+    args = ["plot", "grid", "--storage", grid_study.url, "--out", str(out), "--no-gradient-flow"]
+    result = runner.invoke(app, [*args, "--axes", "gain"])
+    assert result.exit_code == 0, result.output
+    assert 'id="figure-mu-g-momentum-lstm"' in out.read_text()
+    result = runner.invoke(app, [*args, "--axes", "mu"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: axes must be one of s, gain; got 'mu'"

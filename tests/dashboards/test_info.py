@@ -222,3 +222,37 @@ def test_gradient_flow_says_when_the_task_data_is_missing(make_study, tmp_path) 
     ))  # fmt: skip
     with pytest.raises(FigureUnavailableError, match="cannot load task timit for the diagnostic: TIMIT arrays missing"):
         get_gradient_flow_info(read_trials(builder.study))
+
+
+def test_gain_map_points_are_each_trials_s_over_one_minus_mu(grid_study: StudyBuilder) -> None:
+    trials = read_trials(grid_study.study)
+    assert trials.axis == "s"
+    info = get_mu_s_map_info(trials.on_axis("gain"), "momentum-lstm")
+
+    # g = s/(1−μ) differs along μ: the s grid is no grid in g, so the map is a contour of the 25 trials.
+    assert info.axis == "g" and not info.grid and len(info.points) == 25
+    for point in info.points:
+        config = grid_study.study.trials[point.number].user_attrs["config"]
+        assert point.mu == config["mu"] and point.s == pytest.approx(config["s"] / (1 - config["mu"]))
+    assert (info.best.mu, info.best.s) == (PEAK_MU, pytest.approx(PEAK_S / (1 - PEAK_MU)))
+    with pytest.raises(ValueError, match="axes must be one of s, gain; got 'g'"):
+        trials.on_axis("g")  # type: ignore[arg-type]
+
+
+def test_a_gain_study_compares_mu_at_matched_gain_and_draws_on_s(make_study) -> None:
+    builder = make_study("gain", space={"mu": {"points": [0.0, 0.6]}, "g": {"points": [0.5, 0.75]}})
+    builder.add("lstm", list(LSTM_VALUES))
+    for mu in (0.0, 0.6):
+        for g in (0.5, 0.75):  # the best: μ = 0.6, g = 0.75, where s = 0.3
+            builder.add("momentum-lstm", [grid_objective(mu, g * (1 - mu), seed) for seed in SEEDS], mu=mu, g=g)
+    trials = read_trials(builder.study)
+    assert trials.axis == "g"
+    grid = get_mu_s_map_info(trials, "momentum-lstm")
+    assert grid.grid and (grid.axis, grid.mu, grid.s) == ("g", [0.0, 0.6], [0.5, 0.75])
+    # μ = 0 against μ > 0 at the best g: both arms have the same gain, not the same s.
+    row = get_momentum_zero_info(trials).rows[0]
+    assert row.s == 0.75 and (row.positive.mu, row.positive.s) == (0.6, 0.75) and (row.zero.mu, row.zero.s) == (0.0, 0.75)
+    on_s = get_mu_s_map_info(trials.on_axis("s"), "momentum-lstm")
+    assert on_s.axis == "s" and sorted((p.mu, p.s) for p in on_s.points) == [
+        (0.0, 0.5), (0.0, 0.75), (0.6, 0.5 * (1 - 0.6)), (0.6, 0.75 * (1 - 0.6))
+    ]

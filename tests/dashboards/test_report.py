@@ -104,3 +104,13 @@ def test_png_export_says_when_no_browser_is_installed(report: StudyReport, tmp_p
     with pytest.raises(BrowserNotFoundError, match="PNG export needs Chrome or Chromium and none was found at BROWSER_PATH="):
         write_pngs(report, tmp_path / "png")
     assert not (tmp_path / "png").exists()
+
+
+@pytest.mark.parametrize(("axes", "axis"), [(None, "s"), ("s", "s"), ("gain", "g")])
+def test_report_draws_the_drive_scale_on_either_axis(grid_study: StudyBuilder, tmp_path: Path, axes: str | None, axis: str) -> None:
+    report = build_report(grid_study.study, gradient_flow=False, axes=axes)  # type: ignore[arg-type]
+    drawn = [s.key for s in report.sections if s.figure is not None]
+    assert drawn == ["cells", "momentum-vs-zero", f"mu-{axis}-momentum-lstm", "slice-mu", f"slice-{axis}", "importances",
+                     "history", "learning-curves"]  # fmt: skip
+    page = write_html(report, tmp_path / "report.html").read_text()
+    assert f'id="figure-mu-{axis}-momentum-lstm"' in page and f'id="figure-slice-{axis}"' in page

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import statistics
 
+import pytest
+
 from momentum_search.search import TrialPlan, evaluate
-from momentum_search.trainers import TrainConfig, train
+from momentum_search.trainers import CELL_KINDS, TrainConfig, train
 
 TASK_PARAMS = {"length": 8, "n_train": 64, "n_valid": 32, "n_test": 32}
 
@@ -62,3 +64,30 @@ def test_attrs_record_each_seeds_learned_mu_and_s() -> None:
     # Each seed trains its own (Adam's first step is ±lr whatever the seed, the second is not).
     assert learned[0] != learned[1] and learned[0]["mu"] != [0.5]
     assert evaluate(plan, {"cell": "momentum-lstm"}).attrs()["seed_learned"] == [{}, {}]
+
+
+def test_a_gain_trial_trains_exactly_the_trial_at_its_drive_scale() -> None:
+    plan = TrialPlan(task="adding", task_params=TASK_PARAMS, fixed={"hidden_size": 4}, epochs=2, seeds=(0, 1))
+    mu, g = 0.6, 1.5
+    by_gain = evaluate(plan, {"cell": "momentum-lstm", "mu": mu, "g": g}).attrs()
+    by_scale = evaluate(plan, {"cell": "momentum-lstm", "mu": mu, "s": g * (1 - mu)}).attrs()
+    assert by_gain["seed_values"] == by_scale["seed_values"]
+    assert by_gain["seed_histories"] == by_scale["seed_histories"]
+    # The config is what ran (s), the gain is recorded beside it, whichever of the two was searched.
+    assert by_gain["config"] == by_scale["config"] and by_gain["config"]["s"] == g * (1 - mu)
+    assert by_gain["gain"] == pytest.approx(g) and by_scale["gain"] == pytest.approx(g)
+
+
+def test_gain_becomes_s_for_every_kind_with_s() -> None:
+    plan = TrialPlan(task="adding", fixed={"g": 2.0, "hidden_size": 4}, epochs=1)
+    adam = plan.config({"cell": "adam-lstm"}, seed=0)  # μ left to the kind's default
+    assert adam.s == pytest.approx(2.0 * (1 - CELL_KINDS["adam-lstm"].defaults["mu"]))
+    assert plan.config({"cell": "momentum-gru", "mu": 0.0}, seed=0).s == 2.0
+    # No constant μ: g is s itself (rmsprop is adam at μ = 0; nag's μ_t has no single steady state).
+    assert plan.config({"cell": "nag-lstm"}, seed=0).s == 2.0
+    assert plan.config({"cell": "rmsprop-rnn"}, seed=0).s == 2.0
+    assert plan.config({"cell": "lstm"}, seed=0).s is None
+    with pytest.raises(ValueError, match="g must be a real number with 0 < g, got -1"):
+        TrialPlan(task="adding", fixed={"g": -1}).config({"cell": "momentum-lstm"}, seed=0)
+    with pytest.raises(ValueError, match="give s or g"):
+        TrialPlan(task="adding", fixed={"s": 1.0}).config({"cell": "momentum-lstm", "g": 1.0}, seed=0)

@@ -112,3 +112,16 @@ def test_invalid_spaces_are_refused_naming_the_value_and_range(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         SearchSpace(cells=cells, dimensions=dimensions)
+
+
+def test_gain_is_sampled_by_every_kind_with_s_and_excludes_s() -> None:
+    dimensions = {"mu": Dimension(low=0.0, high=0.9), "g": Dimension(low=0.5, high=4.0, log=True)}
+    space = SearchSpace(cells=KINDS, dimensions=dimensions)
+    for trial in sample(space, 60):
+        kind = CELL_KINDS[trial.params["cell"]]
+        expected = {"cell", *(["mu"] if "mu" in kind.hyperparameters else []), *(["g"] if "s" in kind.hyperparameters else [])}
+        assert set(trial.params) == expected, trial.params
+    with pytest.raises(ValidationError, match=r"space: search s or g \(the gain s/\(1−μ\), which sets s\), not both"):
+        SearchSpace(cells=("momentum-lstm",), dimensions={**dimensions, "s": Dimension(low=0.1, high=1.0)})
+    with pytest.raises(ValidationError, match=r"space\.g: none of the cells lstm uses g; kinds that do: momentum-lstm, nag-lstm"):
+        SearchSpace(cells=("lstm",), dimensions={"g": Dimension(low=0.5, high=4.0)})

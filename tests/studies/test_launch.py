@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from study_specs import tiny_spec
 from optuna.trial import TrialState
 
@@ -53,3 +54,18 @@ def test_list_and_show_summarise_the_stored_trials(tmp_path: Path) -> None:
     assert [(row.number, row.cell, row.values) for row in rows] == [
         (t.number, t.params["cell"], t.values) for t in study.get_trials()
     ]
+
+
+def test_a_gain_study_records_the_searched_gain_and_the_s_that_ran(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gain.db'}"
+    space = {"mu": {"low": 0.0, "high": 0.9}, "g": {"low": 0.5, "high": 4.0, "log": True}}
+    spec = parse_spec(tiny_spec("gain", space=space, budget={"trials": 3, "epochs": 1}))
+    assert launch(spec, storage=url).errors == []
+    trials = optuna.load_study(study_name="gain", storage=open_storage(url)).get_trials()
+    momentum = [t for t in trials if t.params["cell"] == "momentum-lstm"]
+    assert momentum and all(t.state == TrialState.COMPLETE for t in trials)
+    for trial in momentum:
+        mu, g = trial.params["mu"], trial.params["g"]
+        assert set(trial.params) == {"cell", "mu", "g"}
+        assert trial.user_attrs["config"]["s"] == g * (1 - mu)
+        assert trial.user_attrs["gain"] == pytest.approx(g)

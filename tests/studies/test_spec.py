@@ -65,6 +65,12 @@ def test_grid_budget_defaults_to_the_grid_size() -> None:
             r"budget\.trials: 3 exceeds the grid's 2 points",
         ),
         ({"colour": "blue"}, r"colour: Extra inputs are not permitted"),
+        ({"space": {"mu": {"low": 0, "high": 0.9}, "s": {"low": 0.1, "high": 1}, "g": {"low": 0.1, "high": 1}}},
+         r"^spec: space: search s or g \(the gain s/\(1−μ\), which sets s\), not both$"),
+        ({"fixed": {"g": 1.0}}, r"give s or g \(the gain s/\(1−μ\), which sets s\), not both: s in space, g in fixed"),
+        ({"space": {"mu": {"low": 0, "high": 0.9}}, "fixed": {"g": 0}}, r"fixed \(cell momentum-lstm\): g must be a real number with 0 < g, got 0"),
+        ({"space": {"mu": {"low": 0, "high": 0.9}, "g": {"low": 0.5, "high": 2}}, "sampler": {"name": "random"}, "scheduler": {"name": "pbt"}},
+         r"scheduler\.name: pbt perturbs μ and s, not the gain g"),
     ],
 )
 def test_invalid_specs_name_the_field_and_the_allowed_values(changes: dict[str, Any], message: str) -> None:
@@ -93,3 +99,12 @@ def test_overrides_are_validated_like_the_spec() -> None:
     assert changed.same_search(spec)
     with pytest.raises(SpecError, match=r"options: budget\.trials: Input should be greater than or equal to 1"):
         with_overrides(spec, trials=0)
+
+
+def test_a_gain_spec_searches_or_fixes_g_in_place_of_s() -> None:
+    searched = parse_spec(tiny_spec("gain", space={"mu": {"low": 0.0, "high": 0.9}, "g": {"low": 0.5, "high": 4.0, "log": True}}))
+    assert searched.search_space().parameters("momentum-lstm") == ("mu", "g")
+    matched = parse_spec(tiny_spec("matched", space={"mu": {"points": [0.0, 0.6]}}, fixed={"g": 1.0, "hidden_size": 4},
+                                   sampler={"name": "grid"}, budget={"epochs": 1}))  # fmt: skip
+    plan = matched.trial_plan()
+    assert [plan.config(point, seed=0).s for point in matched.search_space().grid()] == [None, 1.0, 1.0 * (1 - 0.6)]
