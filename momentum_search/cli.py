@@ -74,12 +74,12 @@ TRAIN_FIELDS = (
 )  # fmt: skip
 
 
-def _parse_task_params(pairs: list[str]) -> dict[str, Any]:
+def _parse_task_params(pairs: list[str], option: str = "--task-param") -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            fail(f"--task-param takes KEY=VALUE, got {pair!r}")
+            fail(f"{option} takes KEY=VALUE, got {pair!r}")
         params[key] = yaml.safe_load(value)  # "50" -> 50, "true" -> True, "a.txt" -> "a.txt"
     return params
 
@@ -551,6 +551,86 @@ def plot(
         except (dashboards.BrowserNotFoundError, OSError) as exc:
             fail(str(exc))
         console.print(f"wrote {len(paths)} PNG files to {png}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def ablate(
+    task: Annotated[str, typer.Option(help="Task, e.g. pdigits or adding.")],
+    cell: Annotated[str, typer.Option(help="The momentum kind to dissect, e.g. momentum-lstm.")],
+    name: Annotated[Optional[str], typer.Option(help="Name of the study set (default: ablate-TASK-CELL); its studies are NAME.ARM.")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds every arm trains on (0..k-1); verdicts need ≥ 2.")] = 3,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per seed (default: the task's).")] = None,
+    mu: Annotated[Optional[list[float]], typer.Option(help="μ of a momentum arm at the held gain (repeatable; default 0.3 0.6 0.9).")] = None,
+    gain: Annotated[Optional[float], typer.Option(help="Hold this gain g = s/(1−μ) instead of searching (μ, g) for it.")] = None,
+    search_trials: Annotated[int, typer.Option(help="Trials of the (μ, g) search that picks the gain.")] = 16,
+    task_param: Annotated[list[str], typer.Option(help="Task parameter KEY=VALUE (repeatable).")] = [],
+    fixed: Annotated[list[str], typer.Option("--set", help="Trainer setting for every arm, KEY=VALUE (repeatable), e.g. hidden_size=64.")] = [],
+    workers: Annotated[int, typer.Option(help="Local workers of the search; arms run one at a time on every core.")] = 1,
+    method: Annotated[str, typer.Option(help="Confidence intervals: welch or bootstrap.")] = "welch",
+    storage: StorageOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML report to write (default: NAME.html).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the study set that asks whether a momentum cell's gains come from momentum, and give verdicts.
+
+    Arms: the plain cell; the plain cell with its input scaled by the gain g (μ = 0, s = g); the
+    momentum cell at each μ with g held; learnable momentum; the chrono-initialised plain cell.
+    Running it again resumes the set and writes the report again.
+    """
+    from rich.live import Live
+
+    from momentum_search import dashboards, studies
+
+    if method not in ("welch", "bootstrap"):
+        fail(f"--method must be welch or bootstrap, got {method!r}")
+    try:
+        plan = studies.plan_ablation(
+            task=task, cell=cell, name=name, task_params=_parse_task_params(task_param), seeds=seeds, epochs=epochs,
+            fixed=_parse_task_params(fixed, "--set"), mus=mu or studies.DEFAULT_MUS, search_trials=search_trials,
+        )  # fmt: skip
+        with Live(console=err_console, transient=True, refresh_per_second=4) as live:
+            run = studies.run_ablation(
+                plan, storage=storage, gain=gain, workers=workers,
+                on_start=lambda arm: err_console.print(f"{arm.spec.name}: {arm.label}", highlight=False),
+                on_progress=lambda progress: live.update(_progress_view(progress)),
+            )  # fmt: skip
+        info = dashboards.get_ablation_info(studies.open_storage(storage), plan.name, method=method)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run the same command to resume the set {plan.name}", highlight=False)
+        raise typer.Exit(code=130) from None
+    except (*_study_errors(), LookupError) as exc:
+        fail(str(exc))
+    out = out or Path(f"{plan.name}.html")
+    try:
+        dashboards.write_ablation_report(info, out)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    if as_json:
+        print_json({"name": info.name, "gain": run.gain, "gain_source": run.gain_source, "report": str(out),
+                    "arms": [arm._asdict() for arm in info.arms], "verdicts": [v.__dict__ for v in info.verdicts],
+                    "skipped": info.skipped})  # fmt: skip
+        return
+    table = Table(title=f"ablation {info.name}: test {info.metric} per arm, g = {run.gain:.4g} ({run.gain_source})",
+                  title_justify="left")  # fmt: skip
+    # The terminal gets the columns that decide; the report has them all (cell, validation values).
+    shown = [0, 2, 3, 4, 6, 7, 9]
+    if any(arm.state != "COMPLETE" for arm in info.arms):
+        shown.insert(4, 5)
+    for index in shown:
+        table.add_column(dashboards.ARM_COLUMNS[index], justify="left" if index in (0, 5) else "right")
+    for row in dashboards.arm_rows(info):
+        table.add_row(*(row[index] for index in shown))
+    console.print(table)
+    for verdict in info.verdicts:
+        console.print(f"• {verdict.sentence}", highlight=False, soft_wrap=True)
+    for line in info.skipped:
+        console.print(f"  not compared: {line}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {out}", highlight=False)
+    errors = [message for _, result in run.launches for message in result.errors]
+    for message in errors:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if errors:
+        raise typer.Exit(code=1)
 
 
 @app.command()

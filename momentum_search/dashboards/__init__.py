@@ -8,6 +8,16 @@ NamedTuple that the matching ``plot_*`` renderer turns into a plotly figure.
 
 from __future__ import annotations
 
+from momentum_search.dashboards._ablation import (
+    ARM_COLUMNS,
+    AblationInfo,
+    ArmResult,
+    ablation_html,
+    arm_rows,
+    get_ablation_info,
+    plot_ablation,
+    write_ablation_report,
+)
 from momentum_search.dashboards._dashboard import GRAPH_PREFIX, Published, publish, publish_all, serve, to_markdown
 from momentum_search.dashboards._figures import (
     plot_cell_comparison,
@@ -57,6 +67,14 @@ from momentum_search.dashboards._trials import Axes, FigureUnavailableError, Stu
 from momentum_search.dashboards._verdicts import Arm, Verdict, compare, compare_arms, verdicts_html
 
 __all__ = [
+    "ARM_COLUMNS",
+    "AblationInfo",
+    "ArmResult",
+    "ablation_html",
+    "arm_rows",
+    "get_ablation_info",
+    "plot_ablation",
+    "write_ablation_report",
     "GRAPH_PREFIX",
     "Arm",
     "Axes",

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from momentum_search.studies._ablation import (
+    ABLATION_ATTR,
+    DEFAULT_MUS,
+    AblationPlan,
+    AblationRun,
+    ArmPlan,
+    plan_ablation,
+    run_ablation,
+)
 from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
 from momentum_search.studies._launch import (
     LaunchResult,
@@ -47,6 +56,13 @@ from momentum_search.studies._storage import (
 )
 
 __all__ = [
+    "ABLATION_ATTR",
+    "DEFAULT_MUS",
+    "AblationPlan",
+    "AblationRun",
+    "ArmPlan",
+    "plan_ablation",
+    "run_ablation",
     "DEFAULT_STORAGE",
     "SPEC_ATTR",
     "STORAGE_ENV",

@@ -1,0 +1,214 @@
+"""The ablation report: each arm's per-seed results, and the verdicts that answer "is it momentum?".
+
+An arm's values are its seeds' test metric at their best validation epoch: the search picked the
+gain on validation values, so comparing on the held-out split keeps that choice out of the verdicts.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from momentum_search.dashboards._verdicts import Arm, Method, Verdict, compare, verdicts_html
+from momentum_search.studies import ABLATION_ATTR, SPEC_ATTR
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    from optuna.storages import RDBStorage
+
+
+
+class ArmResult(NamedTuple):
+    """One arm of the set as stored: its configuration, its trial's state and its per-seed values."""
+
+    label: str
+    role: str  # plain, gain, momentum, learnable, chrono
+    study: str
+    cell: str
+    mu: float | None
+    s: float | None
+    gain: float | None
+    state: str  # its trial's state, or "not run"
+    reason: str | None
+    test_values: list[float]
+    valid_values: list[float]
+    learned: list[dict[str, list[float]]]  # per seed, the learnable arm's trained μ and s per layer
+
+
+class AblationInfo(NamedTuple):
+    name: str
+    task: str
+    metric: str
+    direction: str
+    gain: float | None  # the gain the arms hold
+    search: str | None  # the search study, if the gain came from one
+    arms: list[ArmResult]
+    verdicts: list[Verdict]
+    skipped: list[str]  # comparisons that could not be made, and why
+
+
+def get_ablation_info(storage: RDBStorage, name: str, *, method: Method = "welch") -> AblationInfo:
+    """Read the set ``name`` from ``storage`` and compare its arms.
+
+    Raises:
+        LookupError: no study of the store belongs to the set.
+    """
+    import optuna
+
+    members = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False) if s.user_attrs.get(ABLATION_ATTR, {}).get("set") == name]
+    if not members:
+        raise LookupError(f"no ablation {name!r} in this storage (run `momentum-search ablate` first)")
+    search = next((s.study_name for s in members if s.user_attrs[ABLATION_ATTR]["role"] == "search"), None)
+    arms = [_arm(storage, s.study_name, s.user_attrs[ABLATION_ATTR]) for s in members
+            if s.user_attrs[ABLATION_ATTR]["role"] != "search"]  # fmt: skip
+    spec = members[0].user_attrs[SPEC_ATTR]
+    metric, direction = spec["objective"]["metric"], spec["objective"]["direction"]
+    held = next((a.gain for a in arms if a.role == "gain"), None)
+    verdicts, skipped = [], []
+    for arm, reference, context in _comparisons(arms, held):
+        missing = [f"{a.label} has no result ({a.state}{': ' + a.reason if a.reason else ''})"
+                   for a in (arm, reference) if not a.test_values]  # fmt: skip
+        if missing:
+            skipped.append(f"{arm.label} against {reference.label}: " + "; ".join(missing))
+            continue
+        verdicts.append(compare(Arm(arm.label, arm.test_values), Arm(reference.label, reference.test_values),
+                                metric=metric, direction=direction, method=method, context=context))  # fmt: skip
+    return AblationInfo(name, spec["task"], metric, direction, held, search, arms, verdicts, skipped)
+
+
+def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult:
+    import optuna
+
+    trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    trial = complete[0] if complete else (trials[-1] if trials else None)
+    attrs = {} if trial is None else trial.user_attrs
+    config = attrs.get("config", {})
+    return ArmResult(
+        label=tag["arm"], role=tag["role"], study=study_name, cell=config.get("cell", "?"),
+        mu=config.get("mu"), s=config.get("s"), gain=attrs.get("gain"),
+        state="not run" if trial is None else trial.state.name, reason=attrs.get("reason"),
+        test_values=list(attrs.get("seed_test_values", [])) if complete else [],
+        valid_values=list(attrs.get("seed_values", [])) if complete else [],
+        learned=list(attrs.get("seed_learned", [])) if complete else [],
+    )  # fmt: skip
+
+
+def _comparisons(arms: list[ArmResult], held: float | None) -> list[tuple[ArmResult, ArmResult, str]]:
+    """(arm, reference, context) of every question the set answers, the gain's confound first."""
+    first = {role: next((a for a in arms if a.role == role), None) for role in ("plain", "gain")}
+    plain, scaled = first["plain"], first["gain"]
+    matched = "at matched gain" if held is None else f"at matched gain g = {held:.3g}"
+    pairs = []
+    if plain is not None and scaled is not None:
+        pairs.append((scaled, plain, "gain alone" if scaled.s is None else f"gain alone (input scaled by s = {scaled.s:.3g})"))
+    for arm in arms:
+        if arm.role in ("momentum", "learnable"):
+            if plain is not None:
+                pairs.append((arm, plain, "gain and momentum together"))
+            if scaled is not None:
+                pairs.append((arm, scaled, matched))
+        elif arm.role == "chrono" and plain is not None:
+            pairs.append((arm, plain, "initialisation alone"))
+    return pairs
+
+
+# ---- rendering ------------------------------------------------------------------------------------
+
+
+def plot_ablation(info: AblationInfo) -> go.Figure:
+    """Each arm's per-seed test values as points, with their mean."""
+    import plotly.graph_objects as go
+
+    from momentum_search.dashboards._figures import _color, _figure
+
+    figure = _figure(f"Ablation {info.name}: test {info.metric} per seed (bars: mean)",
+                     yaxis={"title": {"text": f"test {info.metric}"}}, showlegend=False)  # fmt: skip
+    for arm in info.arms:
+        if not arm.test_values:
+            continue
+        color = _color(arm.cell)
+        figure.add_trace(go.Bar(x=[arm.label], y=[statistics.fmean(arm.test_values)], marker={"color": color},
+                                opacity=0.35, hovertemplate=f"{arm.label}: mean %{{y:.4g}}<extra></extra>"))  # fmt: skip
+        figure.add_trace(go.Scatter(
+            x=[arm.label] * len(arm.test_values), y=arm.test_values, mode="markers",
+            marker={"color": color, "size": 9, "line": {"width": 1, "color": "white"}},
+            hovertemplate=f"{arm.label}: %{{y:.4g}}<extra>per seed</extra>",
+        ))  # fmt: skip
+    values = [v for arm in info.arms for v in arm.test_values]
+    if values:  # bars start at 0; zoom to the data, which differ by a few points at most
+        low, high = min(values), max(values)
+        pad = 0.15 * (high - low or abs(high) or 1.0)
+        figure.update_yaxes(range=[low - pad, high + pad])
+    return figure
+
+
+def arm_rows(info: AblationInfo) -> list[list[str]]:
+    """Arm, cell, μ, s, g, state, seeds, test mean ± std, valid mean, learned μ / s (mean over seeds)."""
+    rows = []
+    for arm in info.arms:
+        learned = "–"
+        if arm.learned and arm.learned[0]:
+            mus = [m for seed in arm.learned for m in seed["mu"]]
+            ss = [s for seed in arm.learned for s in seed["s"]]
+            learned = f"{statistics.fmean(mus):.3g} / {statistics.fmean(ss):.3g}"
+        rows.append([
+            arm.label, arm.cell, _fmt(arm.mu), _fmt(arm.s), _fmt(arm.gain),
+            arm.state.lower() + (f" ({arm.reason})" if arm.reason else ""), str(len(arm.test_values)),
+            _mean_std(arm.test_values), _mean_std(arm.valid_values), learned,
+        ])  # fmt: skip
+    return rows
+
+
+ARM_COLUMNS = ["arm", "cell", "μ", "s", "g", "state", "seeds", "test (mean ± std)", "valid (mean ± std)",
+               "learned μ / s"]  # fmt: skip
+
+
+def ablation_html(info: AblationInfo) -> str:
+    """The ablation report as one offline HTML page (plotly.js embedded)."""
+    import plotly.offline
+
+    from momentum_search.dashboards._report import _STYLE, _table
+
+    e = html.escape
+    gain = "–" if info.gain is None else f"{info.gain:.4g}"
+    source = f"the best trial of study {info.search}" if info.search else "given"
+    figure = plot_ablation(info).to_html(full_html=False, include_plotlyjs=False, div_id="figure-ablation",
+                                         config={"displaylogo": False, "responsive": True})  # fmt: skip
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(info.name)} · momentum-search ablation</title>", f"<style>{_STYLE}</style>",
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>', "</head><body>",
+        f"<h1>Ablation {e(info.name)}</h1>",
+        f"<p>Task {e(info.task)}; {e(info.metric)} is to {e(info.direction)}. Every arm trains one configuration "
+        f"with the same epochs and seeds; its values are each seed's test {e(info.metric)} at its best validation "
+        f"epoch. The arms hold the gain g = s/(1−μ) = {e(gain)} ({e(source)}).</p>",
+        "<h2>Verdicts</h2>", verdicts_html(info.verdicts),
+    ]  # fmt: skip
+    if info.skipped:
+        parts.append('<div class="unavailable"><strong>Not compared:</strong><ul>'
+                     + "".join(f"<li>{e(line)}</li>" for line in info.skipped) + "</ul></div>")  # fmt: skip
+    parts += ["<h2>Arms</h2>", _table(ARM_COLUMNS, arm_rows(info), numeric={2, 3, 4, 6, 7, 8, 9}),
+              f'<section id="ablation">{figure}</section>', "</body></html>"]  # fmt: skip
+    return "\n".join(parts)
+
+
+def write_ablation_report(info: AblationInfo, path: str | Path) -> Path:
+    """Write :func:`ablation_html` to ``path``; returns the path."""
+    path = Path(path)
+    path.write_text(ablation_html(info), encoding="utf-8")
+    return path
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4g} ± {spread:.2g}"
