@@ -45,6 +45,7 @@ class TrialRecord(NamedTuple):
     curve: tuple[tuple[int, float], ...]  # (epoch, validation metric) of the first seed
     reason: str | None
     config: dict[str, Any] | None  # the resolved trainer config of the first seed
+    reused_from: int | None = None  # the trial whose result this one copied (same parameters)
 
 
 class StudyTrials(NamedTuple):
@@ -61,8 +62,10 @@ class StudyTrials(NamedTuple):
     axis: str = "s"  # the drive scale in the records' params: "s", or GAIN for the gain s/(1−μ)
 
     def complete(self, cell: str | None = None) -> list[TrialRecord]:
-        """The COMPLETE trials (of ``cell``, if given)."""
-        return [t for t in self.trials if t.value is not None and (cell is None or t.cell == cell)]
+        """The COMPLETE trials (of ``cell``, if given), each configuration once: a trial that copied
+        an earlier one's result is left out, or it would count the same runs twice."""
+        return [t for t in self.trials
+                if t.value is not None and t.reused_from is None and (cell is None or t.cell == cell)]  # fmt: skip
 
     def best(self, records: Iterable[TrialRecord]) -> TrialRecord | None:
         """The record with the best value in the study's direction; the earliest one on a tie."""
@@ -157,6 +160,7 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         curve=curve,
         reason=attrs.get(REASON_ATTR),
         config=attrs.get("config"),
+        reused_from=attrs.get("reused_from"),
     )
 
 

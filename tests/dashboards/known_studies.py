@@ -71,6 +71,7 @@ class StudyBuilder:
         curve: list[float] | None = None,
         train_time: float = 1.0,
         reason: str | None = None,
+        attrs: dict[str, Any] | None = None,
         **params: float,
     ) -> optuna.trial.FrozenTrial:
         mean = sum(seed_values) / len(seed_values)
@@ -103,6 +104,7 @@ class StudyBuilder:
                 "diverged": False,
                 "version": "0.1.0",
                 "reason": reason,
+                **(attrs or {}),
             },
             intermediate_values=dict(enumerate(curve, start=1)) if len(self.study.directions) == 1 else {},
         )

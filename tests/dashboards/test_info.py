@@ -146,6 +146,19 @@ def test_cell_against_cell_with_the_baseline(grid_study: StudyBuilder) -> None:
     assert momentum.best_test == pytest.approx(min(means) + 0.01)
 
 
+def test_a_trial_that_reused_a_twins_result_counts_once(make_study) -> None:
+    builder = make_study("twins")
+    first = builder.add("momentum-lstm", [0.2, 0.4], mu=0.6, s=1.0)
+    builder.add("momentum-lstm", [0.6, 0.8], mu=0.1, s=1.0)
+    builder.add("momentum-lstm", [0.2, 0.4], attrs={"reused_from": first.number}, mu=0.6, s=1.0)
+
+    trials = read_trials(builder.study)
+    assert [t.number for t in trials.complete()] == [0, 1]
+    (row,) = get_cell_comparison_info(trials).rows
+    # Over the two configurations (means 0.3 and 0.7), not over three trials.
+    assert (row.trials, row.mean, row.std) == (2, pytest.approx(0.5), pytest.approx(np.std([0.3, 0.7], ddof=1)))
+
+
 def test_mu_zero_against_mu_positive_at_the_best_s(grid_study: StudyBuilder) -> None:
     (row,) = get_momentum_zero_info(read_trials(grid_study.study)).rows
 
