@@ -12,7 +12,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -102,24 +102,9 @@ def compare(
     return Verdict(outcome=outcome, diff=diff, low=low, high=high, sentence=sentence, **common)  # type: ignore[arg-type]
 
 
-def compare_arms(
-    arms: Sequence[Arm],
-    reference: Arm,
-    *,
-    metric: str,
-    direction: str,
-    method: Method = "welch",
-    confidence: float = 0.95,
-    seed: int = 0,
-    context: str | None = None,
-) -> list[Verdict]:
-    """:func:`compare` of every arm but the reference itself (by label) with ``reference``, in order."""
-    return [
-        compare(arm, reference, metric=metric, direction=direction, method=method, confidence=confidence, seed=seed,
-                context=context)  # fmt: skip
-        for arm in arms
-        if arm.label != reference.label
-    ]
+def compare_arms(arms: Sequence[Arm], reference: Arm, **options: Any) -> list[Verdict]:
+    """:func:`compare` (with ``options``) of every arm but the reference itself (by label) with ``reference``."""
+    return [compare(arm, reference, **options) for arm in arms if arm.label != reference.label]
 
 
 def welch_interval(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float]:

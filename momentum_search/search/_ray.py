@@ -41,7 +41,7 @@ from momentum_search.search._optuna import (
     _requeue,
     count_trials,
 )
-from momentum_search.search._samplers import PrunerSpec, SamplerSpec
+from momentum_search.search._samplers import PrunerSpec, SamplerSpec, check_options
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
 if TYPE_CHECKING:
@@ -81,17 +81,11 @@ class SchedulerSpec(BaseModel):
 
     @model_validator(mode="after")
     def _options_fit_scheduler(self) -> SchedulerSpec:
-        allowed = {
+        check_options(self, "scheduler", {
             "asha": {"grace_period", "reduction_factor"},
             "hyperband": {"grace_period", "reduction_factor"},
             "pbt": {"perturbation_interval"},
-        }.get(self.name or "", set())
-        given = {key for key in type(self).model_fields if key != "name" and getattr(self, key) is not None}
-        if given - allowed:
-            raise ValueError(
-                f"option(s) {', '.join(sorted(given - allowed))} do not apply to scheduler {self.name}; "
-                f"it takes {', '.join(sorted(allowed)) or 'none'}"
-            )
+        })  # fmt: skip
         return self
 
     def resolved(self, *, objectives: int) -> SchedulerSpec:

@@ -18,6 +18,18 @@ _SINGLE_OBJECTIVE_SAMPLERS = frozenset({"gp", "cmaes"})
 _STARTUP_SAMPLERS = frozenset({"tpe", "gp", "cmaes"})
 
 
+def check_options(spec: BaseModel, what: str, allowed: dict[str, set[str]]) -> None:
+    """Raise ValueError if ``spec`` (a pruner or scheduler with a ``name``) sets an option its name does not take."""
+    name = spec.name  # type: ignore[attr-defined]
+    takes = allowed.get(name or "", set())
+    given = {key for key in type(spec).model_fields if key != "name" and getattr(spec, key) is not None}
+    if given - takes:
+        raise ValueError(
+            f"option(s) {', '.join(sorted(given - takes))} do not apply to {what} {name}; "
+            f"it takes {', '.join(sorted(takes)) or 'none'}"
+        )
+
+
 class SamplerSpec(BaseModel):
     """The sampler: ``name``, its ``seed``, and for tpe/gp/cmaes the random trials before it models.
 
@@ -111,17 +123,11 @@ class PrunerSpec(BaseModel):
 
     @model_validator(mode="after")
     def _options_fit_pruner(self) -> PrunerSpec:
-        allowed = {
+        check_options(self, "pruner", {
             "median": {"n_startup_trials", "n_warmup_steps"},
             "hyperband": {"min_resource", "reduction_factor"},
             "successive-halving": {"min_resource", "reduction_factor"},
-        }.get(self.name or "", set())
-        given = {key for key in type(self).model_fields if key != "name" and getattr(self, key) is not None}
-        if given - allowed:
-            raise ValueError(
-                f"option(s) {', '.join(sorted(given - allowed))} do not apply to pruner {self.name}; "
-                f"it takes {', '.join(sorted(allowed)) or 'none'}"
-            )
+        })  # fmt: skip
         return self
 
     def resolved(self, *, objectives: int) -> PrunerSpec:
