@@ -1,10 +1,11 @@
 """Epochs to a good μ, s: the paper's 5 × 5 grid against TPE with the hyperband pruner, side by side.
 
-    python benchmarks/search_efficiency.py                       # digits, momentum-lstm, ~10 min on 2 busy cores
+    python benchmarks/search_efficiency.py                       # digits, momentum-lstm, ~10 min on 2 cores
     python benchmarks/search_efficiency.py --epochs 6 --seeds 2 --tpe-seeds 0   # a quick look
 
-Both arms search momentum-lstm's μ and s on the same task, with the same hidden size, epochs per trial,
-training seeds and local workers (default 2, one torch thread each):
+Both arms search momentum-lstm's μ and s on the same task, with the same hidden size, epochs per trial (by
+default the task's full training, 30 epochs on digits), training seeds and local workers (default 2, one
+torch thread each):
 
 - grid: every point of μ ∈ {0, .1, .3, .6, .9} × s ∈ {.1, .3, .6, .9, 1}, each trained to the last epoch on
   every seed (sampler grid, pruner none);
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from _common import console, load_line, print_table
 
 from momentum_search.studies import launch, load_study, open_storage, parse_spec, threads_per_worker
+from momentum_search.trainers import TASKS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -126,13 +128,14 @@ def main() -> None:
     parser.add_argument("--task", default="digits", choices=("digits", "pdigits", "adding"))
     parser.add_argument("--cell", default="momentum-lstm", help="a kind that uses μ and s")
     parser.add_argument("--hidden", type=int, default=32, help="hidden units")
-    parser.add_argument("--epochs", type=int, default=15, help="epochs per trial and seed")
+    parser.add_argument("--epochs", type=int, help="epochs per trial and seed (default: the task's own)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per configuration (both arms)")
     parser.add_argument("--tpe-seeds", default="0,1000,2000",
                         help="TPE sampler seeds, one run each; far apart, since trial k samples with seed + k")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="local workers for every study")
     parser.add_argument("--storage", help="SQLAlchemy URL (default: a SQLite file in a temporary folder)")
     args = parser.parse_args()
+    args.epochs = args.epochs or TASKS[args.task].defaults.epochs
     tpe_seeds = [int(seed) for seed in args.tpe_seeds.split(",")]
     run = uuid.uuid4().hex[:6]  # fresh study names: a reused storage must not resume an earlier run
 
