@@ -528,7 +528,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite, postgresql")
     parser.add_argument("--engines", default=",".join(ENGINES), help="optuna, ray")
-    parser.add_argument("--trials", type=int, default=300, help="very short trials per overhead study")
+    parser.add_argument("--trials", type=int, default=100, help="very short trials per overhead study")
     parser.add_argument("--throughput-trials", type=int, default=30, help="trials per throughput study")
     parser.add_argument("--throughput-epochs", type=int, default=5, help="digits epochs per throughput trial")
     parser.add_argument("--stored", type=int, default=10_000, help="trials of the stored study")
