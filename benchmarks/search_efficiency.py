@@ -159,7 +159,7 @@ def main() -> None:
         )
         tpe_runs = [
             run_arm(
-                f"TPE + hyperband, sampler seed {seed}",
+                f"TPE + hyperband, seed {seed}",
                 {
                     **base_spec(args, f"tpe-{seed}-{run}"),
                     "space": {"mu": {"low": MU_POINTS[0], "high": MU_POINTS[-1]},
