@@ -10,7 +10,8 @@ torch thread each):
 - grid: every point of μ ∈ {0, .1, .3, .6, .9} × s ∈ {.1, .3, .6, .9, 1}, each trained to the last epoch on
   every seed (sampler grid, pruner none);
 - TPE: μ ∈ [0, 0.9] and s ∈ [0.1, 1] as continuous ranges, as many trials as the grid has points, hyperband
-  pruning on the first seed's curve (a pruned trial skips its other seeds). Run once per sampler seed.
+  pruning on the first seed's curve (a pruned trial skips its other seeds; first rung ``--min-resource``
+  epochs). Run once per sampler seed.
 
 Epochs are what the trials record (``epochs_run``, summed over seeds). The grid's best is its best mean over
 seeds; the threshold is that minus the best point's seed standard deviation (plus, for a metric to minimise).
@@ -132,6 +133,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per configuration (both arms)")
     parser.add_argument("--tpe-seeds", default="0,1000,2000",
                         help="TPE sampler seeds, one run each; far apart, since trial k samples with seed + k")  # fmt: skip
+    parser.add_argument("--min-resource", type=int, default=1, help="hyperband's first rung, in epochs")
     parser.add_argument("--workers", type=int, default=2, help="local workers for every study")
     parser.add_argument("--storage", help="SQLAlchemy URL (default: a SQLite file in a temporary folder)")
     args = parser.parse_args()
@@ -166,7 +168,7 @@ def main() -> None:
                               "s": {"low": S_POINTS[0], "high": S_POINTS[-1]}},  # fmt: skip
                     "budget": {"epochs": args.epochs, "trials": len(MU_POINTS) * len(S_POINTS)},
                     "sampler": {"name": "tpe", "seed": seed},
-                    "pruner": {"name": "hyperband"},
+                    "pruner": {"name": "hyperband", "min_resource": args.min_resource},
                 },
                 storage=storage,
                 workers=args.workers,
