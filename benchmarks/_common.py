@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from momentum_search.studies import available_cores
@@ -26,11 +27,12 @@ def load_line() -> str:
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 1) -> None:
     """A table whose columns from ``numeric_from`` on are right-aligned numbers."""
-    table = Table(title=title, title_justify="left")
+    # Escaped: rich would read units such as "[s]" (strike-through) and "[ms]" as markup and drop them.
+    table = Table(title=escape(title), title_justify="left")
     for index, column in enumerate(columns):
-        table.add_column(column, justify="right" if index >= numeric_from else "left")
+        table.add_column(escape(column), justify="right" if index >= numeric_from else "left")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
 
 

@@ -1,15 +1,17 @@
 """Epochs to a good μ, s: the paper's 5 × 5 grid against TPE with the hyperband pruner, side by side.
 
-    python benchmarks/search_efficiency.py                       # digits, momentum-lstm, ~10 min on 2 busy cores
+    python benchmarks/search_efficiency.py                       # digits, momentum-lstm, ~10 min on 2 cores
     python benchmarks/search_efficiency.py --epochs 6 --seeds 2 --tpe-seeds 0   # a quick look
 
-Both arms search momentum-lstm's μ and s on the same task, with the same hidden size, epochs per trial,
-training seeds and local workers (default 2, one torch thread each):
+Both arms search momentum-lstm's μ and s on the same task, with the same hidden size, epochs per trial (by
+default the task's full training, 30 epochs on digits), training seeds and local workers (default 2, one
+torch thread each):
 
 - grid: every point of μ ∈ {0, .1, .3, .6, .9} × s ∈ {.1, .3, .6, .9, 1}, each trained to the last epoch on
   every seed (sampler grid, pruner none);
 - TPE: μ ∈ [0, 0.9] and s ∈ [0.1, 1] as continuous ranges, as many trials as the grid has points, hyperband
-  pruning on the first seed's curve (a pruned trial skips its other seeds). Run once per sampler seed.
+  pruning on the first seed's curve (a pruned trial skips its other seeds; first rung ``--min-resource``
+  epochs). Run once per sampler seed.
 
 Epochs are what the trials record (``epochs_run``, summed over seeds). The grid's best is its best mean over
 seeds; the threshold is that minus the best point's seed standard deviation (plus, for a metric to minimise).
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from _common import console, load_line, print_table
 
 from momentum_search.studies import launch, load_study, open_storage, parse_spec, threads_per_worker
+from momentum_search.trainers import TASKS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -126,13 +129,15 @@ def main() -> None:
     parser.add_argument("--task", default="digits", choices=("digits", "pdigits", "adding"))
     parser.add_argument("--cell", default="momentum-lstm", help="a kind that uses μ and s")
     parser.add_argument("--hidden", type=int, default=32, help="hidden units")
-    parser.add_argument("--epochs", type=int, default=15, help="epochs per trial and seed")
+    parser.add_argument("--epochs", type=int, help="epochs per trial and seed (default: the task's own)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per configuration (both arms)")
     parser.add_argument("--tpe-seeds", default="0,1000,2000",
                         help="TPE sampler seeds, one run each; far apart, since trial k samples with seed + k")  # fmt: skip
+    parser.add_argument("--min-resource", type=int, default=1, help="hyperband's first rung, in epochs")
     parser.add_argument("--workers", type=int, default=2, help="local workers for every study")
     parser.add_argument("--storage", help="SQLAlchemy URL (default: a SQLite file in a temporary folder)")
     args = parser.parse_args()
+    args.epochs = args.epochs or TASKS[args.task].defaults.epochs
     tpe_seeds = [int(seed) for seed in args.tpe_seeds.split(",")]
     run = uuid.uuid4().hex[:6]  # fresh study names: a reused storage must not resume an earlier run
 
@@ -156,14 +161,14 @@ def main() -> None:
         )
         tpe_runs = [
             run_arm(
-                f"TPE + hyperband, sampler seed {seed}",
+                f"TPE + hyperband, seed {seed}",
                 {
                     **base_spec(args, f"tpe-{seed}-{run}"),
                     "space": {"mu": {"low": MU_POINTS[0], "high": MU_POINTS[-1]},
                               "s": {"low": S_POINTS[0], "high": S_POINTS[-1]}},  # fmt: skip
                     "budget": {"epochs": args.epochs, "trials": len(MU_POINTS) * len(S_POINTS)},
                     "sampler": {"name": "tpe", "seed": seed},
-                    "pruner": {"name": "hyperband"},
+                    "pruner": {"name": "hyperband", "min_resource": args.min_resource},
                 },
                 storage=storage,
                 workers=args.workers,

@@ -10,6 +10,7 @@ import yaml
 from study_specs import tiny_spec
 from typer.testing import CliRunner
 
+from momentum_search import cli
 from momentum_search.cli import app
 from momentum_search.studies import load_preset, parse_spec, preset_names
 
@@ -34,7 +35,7 @@ def test_presets_lists_every_preset_and_prints_one(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "unknown preset 'nope'" in missing.stderr
 
 
-def test_launch_list_show_delete(spec_file: Path, tmp_path: Path) -> None:
+def test_launch_list_show_delete(spec_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     storage = ["--storage", f"sqlite:///{tmp_path / 'cli.db'}"]
     launched = runner.invoke(app, ["launch", str(spec_file), *storage])
     assert launched.exit_code == 0, launched.output
@@ -50,7 +51,11 @@ def test_launch_list_show_delete(spec_file: Path, tmp_path: Path) -> None:
     assert min(trial["values"][0] for trial in data["trials"]) == data["best"][0]["values"][0]
 
     table = runner.invoke(app, ["studies", "show", "cli-study", *storage])
-    assert table.exit_code == 0 and "cli-study" in table.stdout
+    assert table.exit_code == 0 and "cli-study" in table.stdout and "time [s]" in table.stdout
+    monkeypatch.setattr(cli, "RICH_TABLE_ROWS", 2)  # longer lists print as plain columns, one line a trial
+    plain = runner.invoke(app, ["studies", "show", "cli-study", *storage]).stdout.splitlines()
+    header = plain.index(next(line for line in plain if line.startswith("trial  state")))
+    assert [line.split()[:2] for line in plain[header + 1 :]] == [[str(n), "complete"] for n in range(3)]
 
     # Resume by name alone, with a larger budget.
     resumed = runner.invoke(app, ["launch", "--study", "cli-study", "--trials", "4", *storage])

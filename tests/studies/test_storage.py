@@ -6,10 +6,12 @@ import multiprocessing
 import os
 import signal
 import time
+import warnings
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from study_specs import tiny_spec
 from optuna.trial import TrialState
 
@@ -25,6 +27,7 @@ from momentum_search.studies import (
     run_worker,
     study_spec,
 )
+from momentum_search.studies._lifecycle import stored_trials
 
 FAST_HEARTBEAT = Heartbeat(interval=1, grace_period=3)
 
@@ -96,6 +99,16 @@ class TestStorageContract:
             assert trial.user_attrs["version"] == __import__("momentum_search").__version__
         stored = study_spec(optuna.load_study(study_name=study_name, storage=open_storage(storage_url)))
         assert stored == spec  # a worker needs nothing but the study name and the storage
+
+    def test_the_plain_sql_read_gives_what_optuna_reads(self, storage_url: str, study_name: str) -> None:
+        for name, trials in ((study_name, 3), (f"{study_name}-other", 2)):  # the other study's trials stay out
+            spec = parse_spec(tiny_spec(name, budget={"trials": trials, "epochs": 2}))
+            assert launch(spec, storage=storage_url, poll_interval=0.2).errors == []
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", sqlalchemy.exc.SAWarning)  # e.g. a cartesian product in the query
+            read = stored_trials(study)
+        assert read == study.get_trials(deepcopy=False) and len(read) == 3
 
     def test_four_workers_finish_exactly_the_budget(self, storage_url: str, study_name: str) -> None:
         spec = parse_spec(tiny_spec(study_name, budget={"trials": 16, "epochs": 2}))
