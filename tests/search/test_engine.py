@@ -206,3 +206,19 @@ def test_the_pruner_never_stops_the_baseline(storage: optuna.storages.RDBStorage
     assert baseline.params == {"cell": "lstm"} and "reused_from" not in baseline.user_attrs
     assert baseline.state == TrialState.COMPLETE and baseline.user_attrs["epochs_run"] == 3
     assert sorted(baseline.intermediate_values) == [1, 2, 3]
+
+
+def test_a_result_is_recorded_whole_or_not_at_all(storage: optuna.storages.RDBStorage) -> None:
+    from momentum_search.search._optuna import _finish
+
+    study = optuna.create_study(storage=storage)
+    attrs = {"config": {"cell": "lstm"}, "seed_values": [0.5, 0.7], "reason": None}
+    done = study.ask()
+    assert _finish(study, done, TrialState.COMPLETE, attrs, values=[0.6], curve={1: 0.9, 2: 0.6})
+    assert (done_frozen := study.trials[0]).user_attrs == attrs and done_frozen.intermediate_values == {1: 0.9, 2: 0.6}
+
+    # Another worker failed this trial as stale meanwhile: none of the late result is written.
+    late = study.ask()
+    storage.set_trial_state_values(late._trial_id, TrialState.FAIL)
+    assert not _finish(study, late, TrialState.COMPLETE, attrs, values=[0.6])
+    assert (study.trials[1].state, study.trials[1].user_attrs) == (TrialState.FAIL, {})
