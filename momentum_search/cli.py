@@ -277,7 +277,7 @@ def _trial_table(title: str, rows: list[Any], metric: str) -> Table:
         numeric = column in _NUMERIC_COLUMNS
         table.add_column(escape(column), justify="right" if numeric else "left", no_wrap=numeric)  # "[s]" is markup
     for row in rows:
-        table.add_row(*(escape(cell) for cell in _trial_cells(row, len(columns) > 8)))
+        table.add_row(*(escape(cell) for cell in _trial_cells(row, "reason" in columns)))
     return table
 
 
@@ -286,7 +286,7 @@ def _print_trials(title: str, rows: list[Any], metric: str) -> None:
         console.print(_trial_table(title, rows, metric))
         return
     columns = _trial_columns(metric, rows)
-    lines = [columns] + [_trial_cells(row, len(columns) > 8) for row in rows]
+    lines = [columns] + [_trial_cells(row, "reason" in columns) for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     aligned = (
         "  ".join(cell.rjust(w) if c in _NUMERIC_COLUMNS else cell.ljust(w) for c, cell, w in zip(columns, line, widths))
@@ -609,13 +609,16 @@ def ablate(
 
     from momentum_search import dashboards, studies
 
-    if method not in ("welch", "bootstrap"):
-        fail(f"--method must be welch or bootstrap, got {method!r}")
+    if method not in dashboards.METHODS:
+        fail(f"--method must be {' or '.join(dashboards.METHODS)}, got {method!r}")
     try:
         plan = studies.plan_ablation(
             task=task, cell=cell, name=name, task_params=_parse_task_params(task_param), seeds=seeds, epochs=epochs,
             fixed=_parse_task_params(fixed, "--set"), mus=mu or studies.DEFAULT_MUS, search_trials=search_trials,
         )  # fmt: skip
+    except _study_errors() as exc:
+        fail(str(exc))
+    try:
         with Live(console=err_console, transient=True, refresh_per_second=4) as live:
             run = studies.run_ablation(
                 plan, storage=storage, gain=gain, workers=workers,

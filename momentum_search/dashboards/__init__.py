@@ -64,7 +64,7 @@ from momentum_search.dashboards._report import (
     write_pngs,
 )
 from momentum_search.dashboards._trials import Axes, FigureUnavailableError, StudyTrials, TrialRecord, read_trials
-from momentum_search.dashboards._verdicts import Arm, Verdict, compare, compare_arms, verdicts_html
+from momentum_search.dashboards._verdicts import METHODS, Arm, Verdict, compare, compare_arms, verdicts_html
 
 __all__ = [
     "ARM_COLUMNS",
@@ -76,6 +76,7 @@ __all__ = [
     "plot_ablation",
     "write_ablation_report",
     "GRAPH_PREFIX",
+    "METHODS",
     "Arm",
     "Axes",
     "BrowserNotFoundError",

@@ -7,11 +7,12 @@ gain on validation values, so comparing on the held-out split keeps that choice 
 from __future__ import annotations
 
 import html
-import math
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from momentum_search.dashboards._figures import _color, _figure
+from momentum_search.dashboards._report import _STYLE, _fmt, _table
 from momentum_search.dashboards._verdicts import Arm, Method, Verdict, compare, verdicts_html
 from momentum_search.studies import ABLATION_ATTR, SPEC_ATTR
 
@@ -64,11 +65,12 @@ def get_ablation_info(storage: RDBStorage, name: str, *, method: Method = "welch
     search = next((s.study_name for s in members if s.user_attrs[ABLATION_ATTR]["role"] == "search"), None)
     arms = [_arm(storage, s.study_name, s.user_attrs[ABLATION_ATTR]) for s in members
             if s.user_attrs[ABLATION_ATTR]["role"] != "search"]  # fmt: skip
+    plain, scaled = _first(arms, "plain"), _first(arms, "gain")
     spec = members[0].user_attrs[SPEC_ATTR]
     metric, direction = spec["objective"]["metric"], spec["objective"]["direction"]
-    held = next((a.gain for a in arms if a.role == "gain"), None)
+    held = None if scaled is None else scaled.gain
     verdicts, skipped = [], []
-    for arm, reference, context in _comparisons(arms, held):
+    for arm, reference, context in _comparisons(arms, plain, scaled):
         missing = [f"{a.label} has no result ({a.state}{': ' + a.reason if a.reason else ''})"
                    for a in (arm, reference) if not a.test_values]  # fmt: skip
         if missing:
@@ -97,11 +99,16 @@ def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult
     )  # fmt: skip
 
 
-def _comparisons(arms: list[ArmResult], held: float | None) -> list[tuple[ArmResult, ArmResult, str]]:
-    """(arm, reference, context) of every question the set answers, the gain's confound first."""
-    first = {role: next((a for a in arms if a.role == role), None) for role in ("plain", "gain")}
-    plain, scaled = first["plain"], first["gain"]
-    matched = "at matched gain" if held is None else f"at matched gain g = {held:.3g}"
+def _first(arms: list[ArmResult], role: str) -> ArmResult | None:
+    return next((arm for arm in arms if arm.role == role), None)
+
+
+def _comparisons(
+    arms: list[ArmResult], plain: ArmResult | None, scaled: ArmResult | None
+) -> list[tuple[ArmResult, ArmResult, str]]:
+    """(arm, reference, context) of every question the set answers, the gain's confound first; the
+    references are the plain cell and ``scaled``, the μ = 0 arm at the held gain."""
+    matched = "at matched gain" if scaled is None or scaled.gain is None else f"at matched gain g = {scaled.gain:.3g}"
     pairs = []
     if plain is not None and scaled is not None:
         pairs.append((scaled, plain, "gain alone" if scaled.s is None else f"gain alone (input scaled by s = {scaled.s:.3g})"))
@@ -122,8 +129,6 @@ def _comparisons(arms: list[ArmResult], held: float | None) -> list[tuple[ArmRes
 def plot_ablation(info: AblationInfo) -> go.Figure:
     """Each arm's per-seed test values as points, with their mean."""
     import plotly.graph_objects as go
-
-    from momentum_search.dashboards._figures import _color, _figure
 
     figure = _figure(f"Ablation {info.name}: test {info.metric} per seed (bars: mean)",
                      yaxis={"title": {"text": f"test {info.metric}"}}, showlegend=False)  # fmt: skip
@@ -171,8 +176,6 @@ def ablation_html(info: AblationInfo) -> str:
     """The ablation report as one offline HTML page (plotly.js embedded)."""
     import plotly.offline
 
-    from momentum_search.dashboards._report import _STYLE, _table
-
     e = html.escape
     gain = "–" if info.gain is None else f"{info.gain:.4g}"
     source = f"the best trial of study {info.search}" if info.search else "given"
@@ -201,10 +204,6 @@ def write_ablation_report(info: AblationInfo, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(ablation_html(info), encoding="utf-8")
     return path
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
 
 
 def _mean_std(values: list[float]) -> str:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from momentum_search.search import GAIN
 from momentum_search.studies._launch import LaunchResult, Progress, launch
-from momentum_search.studies._lifecycle import create_or_resume, quiet_optuna
+from momentum_search.studies._lifecycle import create_or_resume, load, quiet_optuna
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import open_storage
 from momentum_search.trainers import CELL_KINDS, TASKS
@@ -211,8 +211,6 @@ def run_ablation(
 
 
 def _best(spec: StudySpec, backend: Any) -> optuna.trial.FrozenTrial:
-    from momentum_search.studies._lifecycle import load
-
     try:
         return load(backend, spec.name).best_trial
     except ValueError:
