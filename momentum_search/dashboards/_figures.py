@@ -209,26 +209,44 @@ def plot_learning_curves(info: CurvesInfo) -> go.Figure:
 
 
 def plot_cell_comparison(info: CellComparisonInfo) -> go.Figure:
-    """Bars: each kind's best trial (± its seed spread); diamonds: mean ± std over the kind's trials."""
+    """Bars: each kind's best configuration retrained on held-out seeds (95 % interval), once confirmed;
+    hatched bars: its value in the search (optimistic), ± its seed spread when it had several seeds;
+    diamonds' bars: mean ± std over the kind's trials. Every bar says how many seeds or trials it holds."""
     import plotly.graph_objects as go
 
     labels = [f"{r.cell} (baseline)" if r.baseline else r.cell for r in info.rows]
     colors = [_color(r.cell) for r in info.rows]
-    figure = _figure(f"Is it momentum? {info.metric} of each cell kind ({_better(info.direction)})",
+    title = "confirmed on held-out seeds" if info.held_out else "search values only, not confirmed (optimistic)"
+    figure = _figure(f"Is it momentum? {info.metric} of each cell kind ({_better(info.direction)}), {title}",
                      xaxis={"title": {"text": "cell kind"}}, yaxis={"title": {"text": info.metric}}, barmode="group")  # fmt: skip
+    if info.held_out:
+        rows = [r.confirmed for r in info.rows]
+        figure.add_trace(go.Bar(
+            x=labels, y=[None if c is None else c.mean for c in rows], name="confirmed: mean on held-out seeds, 95 % CI",
+            error_y={"type": "data", "symmetric": False, "visible": True,
+                     "array": [None if c is None else c.high - c.mean for c in rows],  # type: ignore[operator]
+                     "arrayminus": [None if c is None else c.mean - c.low for c in rows]},  # type: ignore[operator]
+            marker={"color": colors}, text=["not confirmed" if c is None else f"{c.mean:.4g}<br>n={c.seeds}" for c in rows],
+            textposition="inside", insidetextanchor="start",
+            customdata=[["–", "–", "–"] if c is None else [c.source, f"{c.low:.4g} … {c.high:.4g}", c.seeds] for c in rows],
+            hovertemplate="trial %{customdata[0]} confirmed: %{y:.4g}, 95 % CI %{customdata[1]} "
+                          "(%{customdata[2]} held-out seeds)<extra>%{x}</extra>",
+        ))  # fmt: skip
     figure.add_trace(go.Bar(
-        x=labels, y=[r.best for r in info.rows], name="best trial (± std over its seeds)",
+        x=labels, y=[r.best for r in info.rows], name="search best (optimistic), ± std over its seeds",
         error_y={"type": "data", "array": [r.best_std for r in info.rows], "visible": True},
-        marker={"color": colors}, text=[f"{r.best:.4g}" for r in info.rows], textposition="inside", insidetextanchor="start",
-        customdata=[[r.best_number, r.best_std, "–" if r.best_test is None else f"{r.best_test:.4g}"] for r in info.rows],
-        hovertemplate="best: trial %{customdata[0]}, %{y:.4g} ± %{customdata[1]:.2g}, test %{customdata[2]}<extra>%{x}</extra>",
+        marker={"color": colors, "opacity": 0.55 if info.held_out else 1.0, "pattern": {"shape": "x" if info.held_out else ""}},
+        text=[f"{r.best:.4g}<br>n={r.best_seeds}" for r in info.rows], textposition="inside", insidetextanchor="start",
+        customdata=[[r.best_number, r.best_seeds, "–" if r.best_test is None else f"{r.best_test:.4g}"] for r in info.rows],
+        hovertemplate="search best: trial %{customdata[0]}, %{y:.4g} on %{customdata[1]} seed(s), "
+                      "test %{customdata[2]}<extra>%{x}</extra>",
     ))  # fmt: skip
     figure.add_trace(go.Bar(
         x=labels, y=[r.mean for r in info.rows], name="mean ± std over the kind's trials",
         error_y={"type": "data", "array": [r.std for r in info.rows], "visible": True},
-        marker={"color": colors, "opacity": 0.45, "pattern": {"shape": "/"}}, customdata=[r.trials for r in info.rows],
-        text=[f"{r.mean:.4g}" for r in info.rows], textposition="inside", insidetextanchor="start",
-        hovertemplate="mean of %{customdata} trials: %{y:.4g} ± %{error_y.array:.2g}<extra>%{x}</extra>",
+        marker={"color": colors, "opacity": 0.3, "pattern": {"shape": "/"}}, customdata=[r.trials for r in info.rows],
+        text=[f"{r.mean:.4g}<br>{r.trials} trials" for r in info.rows], textposition="inside", insidetextanchor="start",
+        hovertemplate="mean of %{customdata} trials: %{y:.4g}<extra>%{x}</extra>",
     ))  # fmt: skip
     return figure
 

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from momentum_search.dashboards._confirmation import ConfirmationInfo, ConfirmationRow
 from momentum_search.dashboards._trials import (
     LABELS,
     FigureUnavailableError,
@@ -372,11 +373,13 @@ class CellStats(NamedTuple):
     baseline: bool  # a plain kind: no momentum, μ = 0
     trials: int  # COMPLETE trials
     best_number: int
-    best: float
-    best_std: float  # seed spread of the best trial
+    best: float  # the search's value of the kind's best trial: optimistic
+    best_std: float | None  # seed spread of the best trial; None for one seed
+    best_seeds: int
     best_test: float | None
     mean: float  # over the kind's COMPLETE trials
-    std: float  # sample spread over those trials; 0 for one
+    std: float | None  # sample spread over those trials; None for one
+    confirmed: ConfirmationRow | None  # the kind's best retrained on held-out seeds, once confirmed
 
 
 class CellComparisonInfo(NamedTuple):
@@ -384,9 +387,13 @@ class CellComparisonInfo(NamedTuple):
     direction: str
     rows: list[CellStats]  # kinds with at least one COMPLETE trial, in the study's order
     missing: list[str]  # kinds without one
+    held_out: int  # held-out seeds behind the confirmed values (0: none confirmed)
 
 
-def get_cell_comparison_info(trials: StudyTrials) -> CellComparisonInfo:
+def get_cell_comparison_info(trials: StudyTrials, confirmation: ConfirmationInfo | None = None) -> CellComparisonInfo:
+    """Each kind's best search trial, and its value on held-out seeds where ``confirmation`` has it."""
+    confirmed = {row.cell: row for row in (confirmation.rows if confirmation else []) if f"best {row.cell}" in row.roles
+                 and row.mean is not None}  # fmt: skip
     rows, missing = [], []
     for cell in trials.cells:
         records = trials.complete(cell)
@@ -396,12 +403,15 @@ def get_cell_comparison_info(trials: StudyTrials) -> CellComparisonInfo:
             continue
         values = [t.value for t in records]
         rows.append(CellStats(
-            cell, is_plain(cell), len(records), best.number, best.value, best.std, best.test_value,  # type: ignore[arg-type]
-            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0,  # type: ignore[arg-type]
+            cell, is_plain(cell), len(records), best.number, best.value,  # type: ignore[arg-type]
+            best.std if len(best.seed_values) > 1 else None, len(best.seed_values), best.test_value,
+            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None,  # type: ignore[arg-type]
+            confirmed.get(cell),
         ))  # fmt: skip
     if not rows:
         raise FigureUnavailableError("no complete trial yet")
-    return CellComparisonInfo(trials.metric, trials.direction, rows, missing)
+    held_out = max((row.seeds for row in confirmed.values()), default=0)
+    return CellComparisonInfo(trials.metric, trials.direction, rows, missing, held_out)
 
 
 class ZeroEntry(NamedTuple):

@@ -12,6 +12,7 @@ from momentum_search.search._optuna import (
     count_trials,
     fail_stale_trials,
 )
+from momentum_search.search._racing import RacingSpec, RacingTest
 from momentum_search.search._ray import LiveTrial, check_address, RayEngine, RayRun, SchedulerName, SchedulerSpec
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
@@ -29,6 +30,8 @@ __all__ = [
     "Parameter",
     "PrunerName",
     "PrunerSpec",
+    "RacingSpec",
+    "RacingTest",
     "RayEngine",
     "RayRun",
     "SamplerName",

@@ -162,6 +162,11 @@ def _row(trial: FrozenTrial, retried: set[int]) -> TrialRow:
     )
 
 
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage ``study`` was loaded from (Optuna keeps it private, behind a cache on RDB storages)."""
+    return study._storage
+
+
 def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Every trial of ``study`` by number, as ``study.get_trials(deepcopy=False)`` returns them.
 
