@@ -18,6 +18,16 @@ from momentum_search.dashboards._ablation import (
     plot_ablation,
     write_ablation_report,
 )
+from momentum_search.dashboards._confirmation import (
+    ConfirmationInfo,
+    ConfirmationRow,
+    confirmation_cells,
+    confirmation_columns,
+    confirmation_html,
+    confirmation_json,
+    get_confirmation_info,
+    headline,
+)
 from momentum_search.dashboards._dashboard import GRAPH_PREFIX, Published, publish, publish_all, serve, to_markdown
 from momentum_search.dashboards._figures import (
     plot_cell_comparison,
@@ -81,6 +91,8 @@ __all__ = [
     "Axes",
     "BrowserNotFoundError",
     "CellComparisonInfo",
+    "ConfirmationInfo",
+    "ConfirmationRow",
     "CurvesInfo",
     "FigureUnavailableError",
     "GradientFlowInfo",
@@ -100,8 +112,13 @@ __all__ = [
     "build_report",
     "compare",
     "compare_arms",
+    "confirmation_cells",
+    "confirmation_columns",
+    "confirmation_html",
+    "confirmation_json",
     "find_browser",
     "get_cell_comparison_info",
+    "get_confirmation_info",
     "get_curves_info",
     "get_gradient_flow_info",
     "get_history_info",
@@ -111,6 +128,7 @@ __all__ = [
     "get_pareto_info",
     "get_slice_info",
     "get_summary_info",
+    "headline",
     "plot_cell_comparison",
     "plot_gradient_flow",
     "plot_history",

@@ -141,3 +141,20 @@ def confirmation_html(info: ConfirmationInfo) -> str:
     if info.verdicts:
         parts.append("<ul>" + "".join(f"<li>{html.escape(v.sentence)}</li>" for v in info.verdicts) + "</ul>")
     return "".join(parts)
+
+
+def confirmation_json(info: ConfirmationInfo) -> dict[str, object]:
+    """The info for ``--json``: each row with its numbers, seeds and verdict sentence."""
+    rows = [
+        {"cell": row.cell, "roles": list(row.roles), "source_trial": row.source, "params": row.params,
+         "search_value": row.search_value, "search_seeds": row.search_seeds, "status": row.status,
+         "confirmed_mean": row.mean, "ci95": None if row.low is None else [row.low, row.high],
+         "held_out_seeds": row.seeds, "test_mean": row.test_mean,
+         "verdict": None if row.verdict is None else {"outcome": row.verdict.outcome, "diff": row.verdict.diff,
+                                                      "ci": [row.verdict.low, row.verdict.high],
+                                                      "sentence": row.verdict.sentence}}
+        for row in info.rows
+    ]  # fmt: skip
+    return {"study": info.study, "metric": info.metric, "direction": info.direction, "held_out": list(info.held_out),
+            "confirmed": info.confirmed, "headline": headline(info), "rows": rows,
+            "verdicts": [v.sentence for v in info.verdicts]}  # fmt: skip

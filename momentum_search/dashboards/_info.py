@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 INTERPOLATION_STEPS = 40  # contour resolution along each axis
+MIN_SURFACE_POINTS = 12  # distinct sampled (μ, s) points below which the map draws the points alone
 # fANOVA walks every split of its forest in pure Python; with Optuna's default trees (64, up to 64 levels)
 # that takes 3.5 s for 250 trials and 150 s for 2,300 on this machine. Trees of 6 levels, 32 of them,
 # rank μ, s, β alike (within 0.02 of the default's importances from 50 to 2,300 trials) in 0.2-0.5 s.
@@ -88,7 +89,8 @@ class MapPoint(NamedTuple):
     mu: float
     s: float
     value: float
-    std: float
+    std: float | None  # None for one seed: no spread to show
+    seeds: int
 
 
 class MuSMapInfo(NamedTuple):
@@ -114,6 +116,7 @@ class MuSMapInfo(NamedTuple):
     z_std: list[list[float | None]] | None
     points: list[MapPoint]  # every COMPLETE trial of the kind
     best: MapPoint
+    note: str | None = None  # why no surface is drawn over sampled points
 
 
 def mu_s_cells(trials: StudyTrials) -> list[str]:
@@ -134,7 +137,8 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
     records = _mu_s_records(trials, cell)
     if not records:
         raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and {LABELS[axis]}")
-    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value, t.std) for t in records]  # type: ignore[arg-type]
+    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value,  # type: ignore[arg-type]
+                       t.std if len(t.seed_values) > 1 else None, len(t.seed_values)) for t in records]  # fmt: skip
     best_record = trials.best(records)
     best = next(p for p in points if p.number == best_record.number)  # type: ignore[union-attr]
     mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
@@ -150,8 +154,14 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
             for j, mu in enumerate(mu_axis):
                 here = trials.best(t for t in records if t.params["mu"] == mu and t.params[axis] == s)
                 if here is not None:
-                    z[i][j], z_std[i][j] = here.value, here.std
+                    z[i][j], z_std[i][j] = here.value, here.std if len(here.seed_values) > 1 else None
         return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, **common)  # type: ignore[arg-type]
+    distinct = len({(p.mu, p.s) for p in points})
+    if distinct < MIN_SURFACE_POINTS:
+        # A surface through a handful of noisy points shows the interpolation, not the landscape.
+        note = (f"{distinct} distinct (μ, {LABELS[axis]}) points: too few for a surface (it needs "
+                f"{MIN_SURFACE_POINTS}); each trial is drawn with its value")  # fmt: skip
+        return MuSMapInfo(grid=False, mu=[], s=[], z=None, z_std=None, note=note, **common)  # type: ignore[arg-type]
     mu_axis, s_axis, z_mesh = _interpolate([p.mu for p in points], [p.s for p in points], [p.value for p in points], s_log)
     return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, **common)  # type: ignore[arg-type]
 
@@ -194,7 +204,8 @@ class SliceSeries(NamedTuple):
     numbers: list[int]
     x: list[float]
     y: list[float]  # mean over seeds
-    std: list[float]  # seed spread: the error bars
+    std: list[float | None]  # seed spread: the error bars; None for one seed
+    seeds: list[int]
 
 
 class SliceInfo(NamedTuple):
@@ -214,7 +225,8 @@ def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
         if records:
             series.append(SliceSeries(
                 cell, [t.number for t in records], [float(t.params[param]) for t in records],
-                [t.value for t in records], [t.std for t in records],  # type: ignore[misc]
+                [t.value for t in records], [t.std if len(t.seed_values) > 1 else None for t in records],  # type: ignore[misc]
+                [len(t.seed_values) for t in records],
             ))  # fmt: skip
     if not series:
         raise FigureUnavailableError(f"{LABELS[param]} is not searched by any complete trial (fixed or unused)")
@@ -421,7 +433,8 @@ class ZeroEntry(NamedTuple):
     mu: float | None  # None for a plain baseline, which has no μ (taken as μ = 0)
     s: float | None  # or g, as MomentumZeroInfo.axis
     value: float
-    std: float
+    std: float | None  # None for one seed
+    seeds: int
 
 
 class MomentumZeroRow(NamedTuple):
@@ -473,7 +486,8 @@ def _entry(record: TrialRecord | None, label: str, cell: str, axis: str) -> Zero
     if record is None:
         return None
     mu, s = record.params.get("mu"), record.params.get(axis)
-    return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std)  # type: ignore[arg-type]
+    seeds = len(record.seed_values)
+    return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std if seeds > 1 else None, seeds)  # type: ignore[arg-type]
 
 
 # ---- gradient flow ------------------------------------------------------------------------------

@@ -66,7 +66,11 @@ def _wilcoxon_worse(challenger: Mapping[int, float], incumbent: Mapping[int, flo
     """Optuna's WilcoxonPruner on an in-memory study that holds the incumbent, seeds as steps."""
     import optuna
 
-    study = optuna.create_study(direction=direction, pruner=optuna.pruners.WilcoxonPruner(p_threshold=p))
+    from momentum_search.search._experimental import allow_experimental
+
+    with allow_experimental():
+        pruner = optuna.pruners.WilcoxonPruner(p_threshold=p)
+    study = optuna.create_study(direction=direction, pruner=pruner)
     study.add_trial(optuna.trial.create_trial(
         value=statistics.fmean(incumbent.values()), intermediate_values=dict(incumbent)
     ))  # fmt: skip

@@ -194,6 +194,10 @@ class Confirmation:
     def with_role(self, role: str) -> Confirmed | None:
         return next((row for row in self.rows if role in row.candidate.roles), None)
 
+    def of_params(self, params: dict[str, Any]) -> Confirmed | None:
+        """The candidate with exactly ``params`` (the cell included), if it is one."""
+        return next((row for row in self.rows if row.candidate.params == params), None)
+
     def baseline_of(self, cell: str) -> Confirmed | None:
         """The plain cell of ``cell``'s base (lstm for momentum-lstm), if the study has one."""
         return self.with_role(f"best {CELL_KINDS[cell].base}")
