@@ -125,7 +125,12 @@ def mu_s_cells(trials: StudyTrials) -> list[str]:
 
 
 def _mu_s_records(trials: StudyTrials, cell: str) -> list[TrialRecord]:
-    return [t for t in trials.complete(cell) if "mu" in t.params and trials.axis in t.params]
+    return [t for t in trials.finished(cell) if "mu" in t.params and trials.axis in t.params]
+
+
+def _prefer_complete(records: list[TrialRecord]) -> list[TrialRecord]:
+    # A raced trial's mean covers fewer seeds than a COMPLETE one's: it is a best only where nothing completed.
+    return [r for r in records if not r.raced] or records
 
 
 def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
@@ -139,7 +144,7 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
         raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and {LABELS[axis]}")
     points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value,  # type: ignore[arg-type]
                        t.std if len(t.seed_values) > 1 else None, len(t.seed_values)) for t in records]  # fmt: skip
-    best_record = trials.best(records)
+    best_record = trials.best(_prefer_complete(records))
     best = next(p for p in points if p.number == best_record.number)  # type: ignore[union-attr]
     mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
     s_log = log_scale(s_dist)
@@ -221,7 +226,7 @@ def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
         raise ValueError(f"param must be one of {', '.join(LABELS)}; got {param!r}")
     series = []
     for cell in trials.cells:
-        records = sorted((t for t in trials.complete(cell) if param in t.params), key=lambda t: t.params[param])
+        records = sorted((t for t in trials.finished(cell) if param in t.params), key=lambda t: t.params[param])
         if records:
             series.append(SliceSeries(
                 cell, [t.number for t in records], [float(t.params[param]) for t in records],
@@ -462,7 +467,7 @@ def get_momentum_zero_info(trials: StudyTrials) -> MomentumZeroInfo:
     axis = trials.axis
     rows = []
     for cell in mu_s_cells(trials):
-        records = _mu_s_records(trials, cell)
+        records = _prefer_complete(_mu_s_records(trials, cell))
         best = trials.best(records)
         assert best is not None
         s = float(best.params[axis])

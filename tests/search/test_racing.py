@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
+from momentum_search.dashboards import get_mu_s_map_info, read_trials
 from momentum_search.search import RacingSpec
 from momentum_search.studies import SpecError, create_or_resume, launch, open_storage, parse_spec
 
@@ -78,6 +79,11 @@ def test_a_configuration_worse_on_paired_seeds_stops_earning_seeds(tmp_path: Pat
         assert trial.user_attrs["epochs_run"] == 1  # the first seed's epochs, nothing more
     most = max(len(t.user_attrs["seed_values"]) for t in trials)
     assert len(trials[incumbent].user_attrs["seed_values"]) == most == SEEDS
+    # The figures draw the raced configurations too, each with the one seed behind it; the best is the incumbent.
+    records = read_trials(optuna.load_study(study_name="race", storage=open_storage(f"sqlite:///{tmp_path / 'race.db'}")))
+    figure = get_mu_s_map_info(records, "momentum-lstm")
+    assert {p.number: p.seeds for p in figure.points} == {0: SEEDS, **{t.number: 1 for t in trials[incumbent + 1 :]}}
+    assert figure.best.number == incumbent
 
 
 def test_a_configuration_that_keeps_up_earns_every_seed_and_becomes_the_incumbent(tmp_path: Path) -> None:
