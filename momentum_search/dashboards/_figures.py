@@ -292,20 +292,35 @@ def plot_momentum_zero(info: MomentumZeroInfo) -> go.Figure:
 
 
 def plot_gradient_flow(info: GradientFlowInfo) -> go.Figure:
-    """‖∂L/∂h_t‖ over time steps, log scale: how far back the loss reaches at initialisation."""
+    """Left: ‖∂L/∂h_t‖ over time steps, log scale, of each kind's best configuration after training
+    (solid) and at initialisation (dotted), the loss L in the legend; right: that trial's validation curve."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    figure = _figure(
-        f"Gradient flow: ‖∂L/∂h_t‖ at initialisation, best config per cell kind ({info.task}, {info.examples} validation examples)",
-        xaxis={"title": {"text": "time step t"}}, yaxis={"title": {"text": "‖∂L/∂h_t‖"}, "type": "log"},
-    )  # fmt: skip
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
+                           subplot_titles=("‖∂L/∂h_t‖ on a validation batch", f"validation {info.metric} (first seed)"))  # fmt: skip
+    figure.update_layout(template="plotly_white", height=480, margin={"t": 90, "l": 70, "r": 30, "b": 60},
+                         title={"text": "Gradient flow after training (solid) and at initialisation (dotted), "
+                                        "best configuration per cell kind"})  # fmt: skip
     for series in info.series:
-        # A log axis cannot show 0 (steps the loss does not reach): leave them out.
-        steps = [t for t, v in enumerate(series.norms, start=1) if v > 0]
+        color = _color(series.cell)
+        for norms, loss, when, dash in ((series.trained, series.loss_trained, "trained", "solid"),
+                                        (series.init, series.loss_init, "init", "dot")):  # fmt: skip
+            # A log axis cannot show 0 (steps the loss does not reach): leave them out.
+            points = [(t, v) for t, v in zip(series.t, norms, strict=True) if v > 0]
+            figure.add_trace(go.Scatter(
+                x=[t for t, _ in points], y=[v for _, v in points], mode="lines", legendgroup=series.cell,
+                name=f"{series.cell} (trial {series.number}) {when}, L = {loss:.3g}", line={"color": color, "dash": dash},
+                hovertemplate=f"t %{{x}}: %{{y:.3g}}<extra>{series.cell} {when}</extra>",
+            ), row=1, col=1)  # fmt: skip
         figure.add_trace(go.Scatter(
-            x=steps, y=[series.norms[t - 1] for t in steps], mode="lines", name=f"{series.cell} (trial {series.number})",
-            line={"color": _color(series.cell)}, hovertemplate="t %{x}: %{y:.3g}<extra>" + series.cell + "</extra>",
-        ))  # fmt: skip
+            x=series.epochs, y=series.values, mode="lines+markers", legendgroup=series.cell, showlegend=False,
+            line={"color": color}, hovertemplate=f"epoch %{{x}}: %{{y:.4g}}<extra>{series.cell}</extra>",
+        ), row=1, col=2)  # fmt: skip
+    figure.update_xaxes(title_text="time step t", row=1, col=1)
+    figure.update_yaxes(title_text="‖∂L/∂h_t‖", type="log", row=1, col=1)
+    figure.update_xaxes(title_text="epoch", row=1, col=2)
+    figure.update_yaxes(title_text=info.metric, row=1, col=2)
     return figure
 
 

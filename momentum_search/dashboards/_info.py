@@ -500,58 +500,39 @@ def _entry(record: TrialRecord | None, label: str, cell: str, axis: str) -> Zero
 
 class FlowSeries(NamedTuple):
     cell: str
-    number: int  # the trial whose configuration (and first seed) built the model
-    norms: list[float]  # ‖∂L/∂h_t‖ for t = 1..T
+    number: int  # the trial (its first seed) the norms were measured on
+    t: list[int]  # time steps, 1..T (evenly thinned for long sequences)
+    init: list[float]  # ‖∂L/∂h_t‖ at initialisation
+    trained: list[float]  # ‖∂L/∂h_t‖ of the best validation epoch's model
+    loss_init: float  # the loss L the norms are taken of, on the same batch
+    loss_trained: float
+    epochs: list[int]  # the trial's first-seed validation curve, drawn beside it
+    values: list[float]
 
 
 class GradientFlowInfo(NamedTuple):
-    task: str
-    examples: int  # in the validation batch the loss is taken over
+    metric: str
     series: list[FlowSeries]
 
 
-def get_gradient_flow_info(trials: StudyTrials, *, batch_size: int = 32) -> GradientFlowInfo:
+def get_gradient_flow_info(trials: StudyTrials) -> GradientFlowInfo:
     """‖∂L/∂h_t‖ of the last layer over time for the best configuration of each cell kind (the
-    paper's Fig. 2), at initialisation from the trial's first seed, on the first ``batch_size``
-    validation examples: one forward and backward pass per kind, no training.
+    paper's Fig. 2), after training and at initialisation, with the loss it is taken of and the
+    trial's validation curve: each trial measured it on its first seed's first validation batch.
     """
-    from pydantic import ValidationError
-
-    from momentum_search.trainers import TrainConfig, build_model, get_task, gradient_flow
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    configs = []
+    series = []
     for cell in trials.cells:
-        best = trials.best(t for t in trials.complete(cell) if t.config is not None)
+        best = trials.best(t for t in trials.complete(cell) if t.gradient_flow and "trained" in t.gradient_flow)
         if best is None:
             continue
-        try:
-            # The diagnostic is one batch: the CPU does it, whatever device the trial trained on.
-            config = TrainConfig(**{**best.config, "device": "cpu", "threads": None})  # type: ignore[dict-item]
-        except ValidationError as error:  # a config stored by another version of the trainer
-            raise FigureUnavailableError(f"the stored config of trial {best.number} is not valid here: {error.errors()[0]['msg']}") from None
-        configs.append((best, config.resolved()))
-    if not configs:
-        raise FigureUnavailableError("no complete trial with a stored trainer config yet")
-    first = configs[0][1]  # a study has one task: every trial shares the spec's
-    try:
-        task = get_task(first.task, **first.task_params)
-    except (OSError, ValueError) as error:  # e.g. the data set is not on this machine
-        raise FigureUnavailableError(f"cannot load task {first.task} for the diagnostic: {error}") from None
-    batch = next(iter(task.batches("valid", batch_size)))
-    series = []
-    for record, config in configs:
-        model = build_model(config, task)
-        x = batch.x if model.embedding is None else model.embedding(batch.x)
-
-        # The training loss through the model's head; called at once, so it reads this iteration's model.
-        def loss(out: Tensor) -> Tensor:
-            return task.loss(model.decoder(out[-1] if model.head.endswith("_last") else out), batch)
-
-        norms = gradient_flow(model.cell, x, loss)
-        series.append(FlowSeries(record.cell, record.number, norms.tolist()))  # type: ignore[arg-type]
-    return GradientFlowInfo(first.task, int(batch.x.shape[1]), series)
+        init, trained = best.gradient_flow["init"], best.gradient_flow["trained"]  # type: ignore[index]
+        series.append(FlowSeries(
+            cell, best.number, trained["t"], init["norms"], trained["norms"], init["loss"], trained["loss"],
+            [epoch for epoch, _ in best.curve], [value for _, value in best.curve],
+        ))  # fmt: skip
+    if not series:
+        raise FigureUnavailableError("no complete trial recorded its gradient flow (trials before momentum-search 0.2 did not)")
+    return GradientFlowInfo(trials.metric, series)
 
 
 # ---- Pareto front -------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class TrialRecord(NamedTuple):
     config: dict[str, Any] | None  # the resolved trainer config of the first seed
     reused_from: int | None = None  # the trial whose result this one copied (same parameters)
     raced: bool = False  # PRUNED by the seed race: ``value`` is its mean over fewer seeds than a COMPLETE trial's
+    gradient_flow: dict[str, Any] | None = None  # the first seed's, see ``TrainResult.gradient_flow``
 
 
 class StudyTrials(NamedTuple):
@@ -169,6 +170,7 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         config=attrs.get("config"),
         reused_from=attrs.get("reused_from"),
         raced=raced,
+        gradient_flow=attrs.get("gradient_flow"),
     )
 
 

@@ -136,6 +136,9 @@ class Evaluation:
             "seed_best_epochs": [r.best_epoch for r in self.results],
             "seed_histories": [[_finite(v) for v in r.history] for r in self.results],
             "seed_learned": [r.learned for r in self.results],
+            "seed_wall_times": [r.wall_time for r in self.results],
+            # The first seed's, at initialisation and of its best epoch's model: the loss reaching back in time.
+            "gradient_flow": first.gradient_flow,
             "value_mean": _finite(self.value),
             "value_std": _finite(self.std),
             "test_value": _finite(self.test_value),

@@ -118,6 +118,8 @@ class TrainResult:
     infinite ends with `diverged=True`; one stopped by the `on_epoch` callback with `stopped=True`.
     `learned` holds a learnable kind's trained `{"mu": [per layer], "s": [per layer]}`, taken from the
     same model as `test_value` (the current one if no epoch finished); it is `{}` for other kinds.
+    `gradient_flow` holds ‖∂L/∂h_t‖ on the first validation batch at initialisation (`"init"`) and of
+    the best validation epoch's model (`"trained"`, once an epoch finished), each with its loss L.
     """
 
     best_value: float
@@ -132,6 +134,7 @@ class TrainResult:
     direction: str
     config: TrainConfig
     learned: dict[str, list[float]] = field(default_factory=dict)
+    gradient_flow: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

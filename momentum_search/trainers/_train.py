@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from momentum_search.trainers._config import TrainConfig, TrainResult
 from momentum_search.trainers._model import SequenceModel, detach_state
-from momentum_search.trainers.cells import build_cell
+from momentum_search.trainers.cells import build_cell, gradient_flow
 from momentum_search.trainers.tasks import Batch, Split, Task, get_task
 
 EpochCallback = Callable[[int, float], bool]
@@ -69,6 +69,29 @@ def evaluate(model: SequenceModel, task: Task, split: Split, batch_size: int, de
     return task.finalize(total / count)
 
 
+FLOW_BATCH = 32  # validation examples the gradient-flow diagnostic takes its loss over
+FLOW_POINTS = 128  # time steps a record keeps of it (evenly spaced): long sequences would bloat every trial
+
+
+def measure_gradient_flow(model: SequenceModel, task: Task, device: torch.device) -> dict[str, Any]:
+    """‖∂L/∂h_t‖ of the last layer over time (the paper's Fig. 2) and the loss L it is taken of, on the
+    first validation batch: ``{"t": [...], "norms": [...], "loss": L}``, at most ``FLOW_POINTS`` steps.
+
+    Uses no random numbers, so measuring it leaves the run's results as they were."""
+    batch = _to(next(iter(task.batches("valid", FLOW_BATCH))), device)
+    model.eval()
+    x = batch.x if model.embedding is None else model.embedding(batch.x)
+
+    def loss(out: Tensor) -> Tensor:
+        return task.loss(model.decoder(out[-1] if model.head.endswith("_last") else out), batch)
+
+    norms = gradient_flow(model.cell, x, loss).tolist()
+    with torch.no_grad():
+        value = float(loss(model.cell(x)[0]))
+    steps = sorted({round(i * (len(norms) - 1) / (FLOW_POINTS - 1)) for i in range(FLOW_POINTS)}) if len(norms) > FLOW_POINTS else range(len(norms))
+    return {"t": [t + 1 for t in steps], "norms": [norms[t] for t in steps], "loss": value}
+
+
 def _better(value: float, best: float, direction: str) -> bool:
     return value > best if direction == "maximize" else value < best
 
@@ -92,6 +115,7 @@ class Trainer:
             steps = next(iter(self.task.batches("train", self.batch_size))).x.size(0)
             self.config = self.config.model_copy(update={"t_max": float(steps)})
         self.model = build_model(self.config, self.task)
+        self.flow_init = measure_gradient_flow(self.model, self.task, self.device)
         self.optimizer = _optimizer(self.config, list(self.model.parameters()))
         # Shuffling has its own generator so that it does not depend on how much randomness init used.
         self.generator = torch.Generator().manual_seed(self.config.seed)
@@ -153,12 +177,13 @@ class Trainer:
 
     def result(self, *, stopped: bool = False) -> TrainResult:
         """The run so far, with the test metric (and learned μ, s) of the best validation epoch's model."""
-        test_value, learned = math.nan, self.model.cell.learned()
+        test_value, learned, flow = math.nan, self.model.cell.learned(), {"init": self.flow_init}
         if self.best_state is not None:
             current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict(self.best_state)
             test_value = evaluate(self.model, self.task, "test", self.batch_size, self.device)
             learned = self.model.cell.learned()
+            flow["trained"] = measure_gradient_flow(self.model, self.task, self.device)
             self.model.load_state_dict(current)
         return TrainResult(
             best_value=self.best_value,
@@ -173,6 +198,7 @@ class Trainer:
             direction=self.task.metric.direction,
             config=self.config,
             learned=learned,
+            gradient_flow=flow,
         )
 
     def state_dict(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ PEAK_MU, PEAK_S = 0.6, 0.3
 SEEDS = (0, 1, 2)
 LSTM_VALUES = (0.30, 0.32, 0.34)
 TASK_PARAMS = {"length": 6, "n_train": 16, "n_valid": 8, "n_test": 8}
+STEPS = list(range(1, TASK_PARAMS["length"] + 1))
 
 
 def grid_objective(mu: float, s: float, seed: int) -> float:
@@ -104,6 +105,11 @@ class StudyBuilder:
                 "diverged": False,
                 "version": "0.1.0",
                 "reason": reason,
+                # As the trainer measures it on the first seed: the loss reaches further back after training.
+                "gradient_flow": {
+                    "init": {"t": STEPS, "norms": [0.5**(len(STEPS) - t) for t in STEPS], "loss": 2 * mean},
+                    "trained": {"t": STEPS, "norms": [0.8**(len(STEPS) - t) for t in STEPS], "loss": mean},
+                },
                 **(attrs or {}),
             },
             intermediate_values=dict(enumerate(curve, start=1)) if len(self.study.directions) == 1 else {},

@@ -22,6 +22,7 @@ from momentum_search.dashboards import (
     get_pareto_info,
     get_slice_info,
     get_summary_info,
+    plot_gradient_flow,
     read_trials,
 )
 from momentum_search.trainers import TrainConfig, build_model, get_task
@@ -203,37 +204,30 @@ def test_an_empty_study_has_nothing_to_draw(make_study) -> None:
             get_info(trials)
 
 
-def test_gradient_flow_of_each_kind_best_config(grid_study: StudyBuilder) -> None:
-    info = get_gradient_flow_info(read_trials(grid_study.study), batch_size=8)
-
-    best = min((t for t in grid_study.study.trials if t.params["cell"] == "momentum-lstm" and t.value), key=lambda t: t.value)
-    assert [(s.cell, s.number) for s in info.series] == [("lstm", 0), ("momentum-lstm", best.number)]
-    assert info.examples == 8
+def test_gradient_flow_reads_what_each_kinds_best_trial_recorded(make_study) -> None:
+    builder = make_study("flows")
+    flows = {}
+    for cell, value, scale in (("lstm", 0.3, 1.0), ("momentum-lstm", 0.2, 2.0), ("momentum-lstm", 0.25, 3.0)):
+        flow = {"init": {"t": [1, 2, 3], "norms": [scale, 0.5 * scale, 0.0], "loss": 2.3},
+                "trained": {"t": [1, 2, 3], "norms": [0.1 * scale, 0.2 * scale, 0.3 * scale], "loss": value}}
+        number = builder.add(cell, [value], attrs={"gradient_flow": flow}).number
+        flows[number] = flow
+    builder.add("lstm", [0.1], attrs={"gradient_flow": None})  # better, but recorded none (an older trial): not drawn
+    info = get_gradient_flow_info(read_trials(builder.study))
+    assert [(s.cell, s.number) for s in info.series] == [("lstm", 0), ("momentum-lstm", 1)]  # mse: lower is best
     for series in info.series:
-        assert len(series.norms) == TASK_PARAMS["length"]
-        assert all(math.isfinite(v) and v > 0 for v in series.norms)
-        # Independently: the last step reaches the loss through the head alone, computed here with the
-        # cell's fused forward pass instead of the per-step path gradient_flow runs.
-        trial = grid_study.study.trials[series.number]
-        config = TrainConfig(**trial.user_attrs["config"])
-        task = get_task(config.task, **config.task_params)
-        model = build_model(config, task)
-        batch = next(iter(task.batches("valid", 8)))
-        out, _ = model.cell(batch.x)
-        last = out[-1].detach().requires_grad_()
-        (grad,) = torch.autograd.grad(task.loss(model.decoder(last), batch), last)
-        assert series.norms[-1] == pytest.approx(grad.norm().item(), rel=1e-4)
+        flow = flows[series.number]
+        assert (series.t, series.init, series.trained) == (flow["trained"]["t"], flow["init"]["norms"], flow["trained"]["norms"])
+        assert (series.loss_init, series.loss_trained) == (2.3, flow["trained"]["loss"])
+        assert series.values == builder.study.trials[series.number].user_attrs["seed_histories"][0]
+    figure = plot_gradient_flow(info)
+    assert len(figure.data) == 6  # trained, init and the validation curve per kind
 
 
-def test_gradient_flow_says_when_the_task_data_is_missing(make_study, tmp_path) -> None:
-    builder = make_study("elsewhere")
-    trial = builder.add("lstm", [0.3])
-    config = TrainConfig(task="timit", task_params={"data_dir": str(tmp_path / "timit")}, cell="lstm").resolved()
-    builder.study.add_trial(optuna.trial.create_trial(
-        params=trial.params, distributions=trial.distributions, value=0.1,
-        user_attrs={**trial.user_attrs, "config": config.model_dump(mode="json")},
-    ))  # fmt: skip
-    with pytest.raises(FigureUnavailableError, match="cannot load task timit for the diagnostic: TIMIT arrays missing"):
+def test_gradient_flow_says_when_no_trial_recorded_it(make_study) -> None:
+    builder = make_study("old")
+    builder.add("lstm", [0.3], attrs={"gradient_flow": None})
+    with pytest.raises(FigureUnavailableError, match="recorded its gradient flow"):
         get_gradient_flow_info(read_trials(builder.study))
 
 

@@ -204,3 +204,39 @@ def test_chrono_t_max_defaults_to_the_sequence_length() -> None:
     assert torch.all(bias[16:32] <= math.log(ADDING["length"] - 1))
     given = Trainer(adding_config(init="chrono", t_max=500.0, epochs=1))
     assert given.config.t_max == 500.0 and given.model.cell.t_max == 500.0
+
+
+def test_gradient_flow_is_measured_at_initialisation_and_on_the_best_epochs_model() -> None:
+    from momentum_search.trainers import Trainer
+
+    config = adding_config(epochs=4, lr=5e-2)
+    trainer = Trainer(config)
+    init_model = build_model(config.resolved(), trainer.task)  # what the run starts from, built again
+    while not trainer.done:
+        trainer.run_epoch()
+    result = trainer.result()
+    flow = result.gradient_flow
+    assert flow["init"]["t"] == flow["trained"]["t"] == list(range(1, ADDING["length"] + 1))
+    # Independently, on the last step: the loss reaches h_T through the head alone. Computed here with
+    # the cell's fused forward pass (the measurement runs the per-step path) on the model of each moment.
+    batch = next(iter(trainer.task.batches("valid", 32)))
+    for key, state in (("init", init_model.state_dict()), ("trained", trainer.best_state)):
+        model = build_model(config.resolved(), trainer.task)
+        model.load_state_dict(state)
+        out, _ = model.cell(batch.x)
+        last = out[-1].detach().requires_grad_()
+        loss = trainer.task.loss(model.decoder(last), batch)
+        (grad,) = torch.autograd.grad(loss, last)
+        assert flow[key]["norms"][-1] == pytest.approx(grad.norm().item(), rel=1e-4)
+        assert flow[key]["loss"] == pytest.approx(loss.item(), rel=1e-5)
+    # Training changed how far back the loss reaches, and lowered the loss it is taken of.
+    assert flow["trained"]["loss"] < flow["init"]["loss"]
+    assert flow["trained"]["norms"] != pytest.approx(flow["init"]["norms"], rel=0.05)
+
+
+def test_long_sequences_keep_an_evenly_thinned_gradient_flow() -> None:
+    from momentum_search.trainers._train import FLOW_POINTS
+
+    result = train(adding_config(task_params={**ADDING, "length": 300, "n_train": 100, "n_valid": 40}, epochs=1))
+    steps = result.gradient_flow["trained"]["t"]
+    assert len(steps) == FLOW_POINTS and steps[0] == 1 and steps[-1] == 300 and steps == sorted(set(steps))
