@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from typing import NamedTuple
 
+from momentum_search.dashboards._time_to import TimeTo, time_to, time_to_best
 from momentum_search.dashboards._trials import format_params
 from momentum_search.dashboards._verdicts import Arm, Verdict, compare, format_interval
 from momentum_search.search import CELL_PARAMETER
@@ -43,6 +44,7 @@ class ConfirmationInfo(NamedTuple):
     held_out: tuple[int, ...]  # () before the first confirmation
     rows: list[ConfirmationRow]
     verdicts: list[Verdict]  # against the plain cell, then μ > 0 against μ = 0
+    times: list[tuple[TimeTo, TimeTo]]  # each confirmed kind's time to its plain cell's confirmed value, and the plain cell's to its best
 
     @property
     def confirmed(self) -> bool:
@@ -59,12 +61,17 @@ def get_confirmation_info(confirmation: Confirmation) -> ConfirmationInfo:
                        metric=metric, direction=direction, context=context)  # fmt: skip
 
     held_out = f"on {len(confirmation.seeds)} held-out seeds"
-    rows, verdicts = [], []
+    rows, verdicts, times = [], [], []
     for row in confirmation.rows:
         candidate = row.candidate
-        against_plain = None if candidate.baseline else verdict(row, confirmation.baseline_of(candidate.cell), held_out)
+        baseline = confirmation.baseline_of(candidate.cell)
+        against_plain = None if candidate.baseline else verdict(row, baseline, held_out)
         if against_plain is not None:
             verdicts.append(against_plain)
+            assert baseline is not None and baseline.mean is not None
+            target = f"{_label(baseline)}'s {baseline.mean:.4g}"
+            times.append((time_to(_label(row), row.histories, row.wall_times, baseline.mean, direction=direction, target=target),
+                          time_to_best(_label(baseline), baseline.histories, baseline.wall_times, direction=direction)))  # fmt: skip
         interval = row.interval
         status = "confirmed" if row.confirmed else "not confirmed" if row.state is None else (
             f"{row.state.lower()}" + (f": {row.reason}" if row.reason else ""))  # fmt: skip
@@ -81,7 +88,7 @@ def get_confirmation_info(confirmation: Confirmation) -> ConfirmationInfo:
             paper = verdict(positive, zero, f"{cell}, each side's best chosen on the search seeds, {held_out}")
             if paper is not None:
                 verdicts.append(paper)
-    return ConfirmationInfo(confirmation.study, metric, direction, confirmation.seeds, rows, verdicts)
+    return ConfirmationInfo(confirmation.study, metric, direction, confirmation.seeds, rows, verdicts, times)
 
 
 def _label(row: Confirmed) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards import _figures, _info
 from momentum_search.dashboards._confirmation import ConfirmationInfo, confirmation_html, get_confirmation_info
+from momentum_search.dashboards._time_to import time_to_html
 from momentum_search.dashboards._trials import (
     LABELS,
     Axes,
@@ -37,6 +38,7 @@ class Section(NamedTuple):
     title: str
     figure: go.Figure | None
     reason: str | None
+    html: str = ""  # a table or sentences under the figure
 
 
 class StudyReport(NamedTuple):
@@ -65,9 +67,13 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
         trials = trials.on_axis(axes)
     axis, label = trials.axis, LABELS[trials.axis]
     confirmation = _confirmation(study, trials)
+    cells = _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
+                     _figures.plot_cell_comparison, trials)  # fmt: skip
+    if confirmation is not None and confirmation.times:
+        cells = cells._replace(html="<h4>Time to the plain cell's confirmed value (held-out seeds)</h4>"
+                                    + time_to_html(confirmation.times))  # fmt: skip
     sections = [
-        _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
-                 _figures.plot_cell_comparison, trials),  # fmt: skip
+        cells,
         _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", _info.get_momentum_zero_info,
                  _figures.plot_momentum_zero, trials),  # fmt: skip
     ]
@@ -223,7 +229,7 @@ def to_html(report: StudyReport) -> str:
         assert section.figure is not None
         body = section.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{section.key}",
                                       config={"displaylogo": False, "responsive": True})  # fmt: skip
-        parts.append(f'<section id="{section.key}"><h3>{e(section.title)}</h3>{body}</section>')
+        parts.append(f'<section id="{section.key}"><h3>{e(section.title)}</h3>{body}{section.html}</section>')
     parts.append("</body></html>")
     return "\n".join(parts)
 

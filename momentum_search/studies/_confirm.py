@@ -158,6 +158,8 @@ class Confirmed:
     seed_values: tuple[float, ...] = ()
     test_values: tuple[float, ...] = ()
     reason: str | None = None
+    histories: tuple[tuple[float | None, ...], ...] = ()  # each seed's validation value per epoch
+    wall_times: tuple[float, ...] = ()  # each seed's training time [s]; () for trials stored before it was
 
     @property
     def confirmed(self) -> bool:
@@ -234,8 +236,9 @@ def read_confirmation(study: optuna.Study, trials: Sequence[FrozenTrial] | None 
         attrs = trial.user_attrs
         values = tuple(v for v in attrs.get("seed_values") or () if v is not None)
         tests = tuple(v for v in attrs.get("seed_test_values") or () if v is not None)
+        histories = tuple(tuple(history) for history in attrs.get("seed_histories") or ())
         rows.append(Confirmed(candidate, trial.number, trial.state.name, tuple(attrs.get("seeds", ())), values, tests,
-                              attrs.get("reason")))  # fmt: skip
+                              attrs.get("reason"), histories, tuple(attrs.get("seed_wall_times") or ())))  # fmt: skip
     return Confirmation(study.study_name, spec.objective.metric, spec.objective.direction, held_out, rows)
 
 

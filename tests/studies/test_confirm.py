@@ -106,6 +106,12 @@ def test_every_view_leads_with_the_confirmed_values(tmp_path: Path) -> None:
     best_momentum = next(row for row in momentum if "best momentum-lstm" in row.roles)
     assert {row.cell: row.confirmed.mean for row in cells.rows} == {"lstm": lstm.mean, "momentum-lstm": best_momentum.mean}
     assert "Confirmed on 3 held-out seeds" in dashboards.to_markdown(report)  # the dashboard's study note
+    # Time to the plain cell's confirmed value: each momentum row against lstm, from the held-out seeds' curves.
+    assert [(arm.label.split(" ")[0], ref.label) for arm, ref in info.times] == [("momentum-lstm", "lstm")] * len(momentum)
+    arm, ref = info.times[0]
+    assert len(arm.epochs) == len(ref.epochs) == 3 and all(e is not None for e in ref.epochs)
+    cells_section = next(section for section in report.sections if section.key == "cells")
+    assert "Time to the plain cell" in cells_section.html and "epochs to reach" in cells_section.html
 
     exported = export_study("searched", storage=url, per_cell=True)
     lstm_doc = next(doc for doc in exported if doc.provenance["cell"] == "lstm")
