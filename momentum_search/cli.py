@@ -399,10 +399,15 @@ def launch(
         if confirmed.launch is not None:
             errors += confirmed.launch.errors
             interrupted = interrupted or confirmed.launch.interrupted
+    _end_of_run(errors, interrupted, resume=f"momentum-search launch --study {result.study}")
+
+
+def _end_of_run(errors: list[str], interrupted: bool, *, resume: str) -> None:
+    """The workers' errors, one line each; exit 130 if interrupted (saying how to go on), 1 on errors."""
     for message in errors:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if interrupted:
-        err_console.print(f"interrupted: run `momentum-search launch --study {result.study}` to resume", highlight=False)
+        err_console.print(f"interrupted: run `{resume}` to go on", highlight=False)
         raise typer.Exit(code=130)
     if errors:
         raise typer.Exit(code=1)
@@ -462,14 +467,8 @@ def confirm(
                    else "nothing to train: every candidate is confirmed or queued already")  # fmt: skip
         console.print(f"study [bold]{escape(study)}[/]: {trained}", highlight=False)
         _print_confirmation(info)
-    run = result.launch
-    for message in [] if run is None else run.errors:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    if run is not None and run.interrupted:
-        err_console.print(f"interrupted: run `momentum-search confirm {study}` to go on", highlight=False)
-        raise typer.Exit(code=130)
-    if run is not None and run.errors:
-        raise typer.Exit(code=1)
+    if result.launch is not None:
+        _end_of_run(result.launch.errors, result.launch.interrupted, resume=f"momentum-search confirm {study}")
 
 
 @app.command()

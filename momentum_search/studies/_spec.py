@@ -260,9 +260,9 @@ class StudySpec(BaseModel):
         return self.model_dump(mode="json")
 
     def same_search(self, other: StudySpec) -> bool:
-        """Whether ``other`` runs the same trials: all may differ but the name, description, and the
-        number of trials and timeout of the budget (epochs per trial may not)."""
-        ignore = {"name": True, "description": True, "budget": {"trials", "timeout"}}
+        """Whether ``other`` runs the same trials: all may differ but the name, description, the
+        number of trials and timeout of the budget (epochs per trial may not), and the confirmation."""
+        ignore = {"name": True, "description": True, "budget": {"trials", "timeout"}, "confirm": True}
         return self.model_dump(mode="json", exclude=ignore) == other.model_dump(mode="json", exclude=ignore)
 
 
