@@ -681,6 +681,7 @@ def ablate(
     search_trials: Annotated[int, typer.Option(help="Trials of the (μ, g) search that picks the gain.")] = 16,
     task_param: Annotated[list[str], typer.Option(help="Task parameter KEY=VALUE (repeatable).")] = [],
     fixed: Annotated[list[str], typer.Option("--set", help="Trainer setting for every arm, KEY=VALUE (repeatable), e.g. hidden_size=64.")] = [],
+    optimizer: Annotated[Optional[str], typer.Option(help="One optimiser for every arm alike (sgd, adam, rmsprop); default the task's.")] = None,
     workers: Annotated[int, typer.Option(help="Local workers of the search; arms run one at a time on every core.")] = 1,
     method: Annotated[str, typer.Option(help="Confidence intervals: welch or bootstrap.")] = "welch",
     storage: StorageOption = None,
@@ -699,10 +700,15 @@ def ablate(
 
     if method not in dashboards.METHODS:
         fail(f"--method must be {' or '.join(dashboards.METHODS)}, got {method!r}")
+    settings = _parse_task_params(fixed, "--set")
+    if optimizer is not None:
+        if "optimizer" in settings:
+            fail("give the optimiser with --optimizer or --set optimizer=..., not both")
+        settings["optimizer"] = optimizer  # the trainer's own check names the allowed values
     try:
         plan = studies.plan_ablation(
             task=task, cell=cell, name=name, task_params=_parse_task_params(task_param), seeds=seeds, epochs=epochs,
-            fixed=_parse_task_params(fixed, "--set"), mus=mu or studies.DEFAULT_MUS, search_trials=search_trials,
+            fixed=settings, mus=mu or studies.DEFAULT_MUS, search_trials=search_trials,
         )  # fmt: skip
     except _study_errors() as exc:
         fail(str(exc))
@@ -724,10 +730,11 @@ def ablate(
         dashboards.write_ablation_report(info, out)
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
+    times = [dashboards.compare_times(arm, reference, unit="epochs") for arm, reference in info.times]
     if as_json:
         print_json({"name": info.name, "gain": run.gain, "gain_source": run.gain_source, "report": str(out),
                     "arms": [arm._asdict() for arm in info.arms], "verdicts": [v.__dict__ for v in info.verdicts],
-                    "skipped": info.skipped})  # fmt: skip
+                    "skipped": info.skipped, "time_to_plain": [v.__dict__ for v in times]})  # fmt: skip
         return
     table = Table(title=f"ablation {info.name}: test {info.metric} per arm, g = {run.gain:.4g} ({run.gain_source})",
                   title_justify="left")  # fmt: skip
@@ -744,6 +751,8 @@ def ablate(
         console.print(f"• {verdict.sentence}", highlight=False, soft_wrap=True)
     for line in info.skipped:
         console.print(f"  not compared: {line}", highlight=False, soft_wrap=True)
+    for verdict in times:
+        console.print(f"• {verdict.sentence}", highlight=False, soft_wrap=True)
     console.print(f"wrote {out}", highlight=False)
     errors = [message for _, result in run.launches for message in result.errors]
     for message in errors:

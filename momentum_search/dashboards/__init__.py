@@ -73,6 +73,7 @@ from momentum_search.dashboards._report import (
     write_html,
     write_pngs,
 )
+from momentum_search.dashboards._time_to import TimeTo, compare_times, time_to, time_to_best, time_to_html
 from momentum_search.dashboards._trials import Axes, FigureUnavailableError, StudyTrials, TrialRecord, read_trials
 from momentum_search.dashboards._verdicts import METHODS, Arm, Verdict, compare, compare_arms, verdicts_html
 
@@ -106,12 +107,14 @@ __all__ = [
     "SliceInfo",
     "StudyReport",
     "StudyTrials",
+    "TimeTo",
     "SummaryInfo",
     "TrialRecord",
     "Verdict",
     "build_report",
     "compare",
     "compare_arms",
+    "compare_times",
     "confirmation_cells",
     "confirmation_columns",
     "confirmation_html",
@@ -143,6 +146,9 @@ __all__ = [
     "read_trials",
     "report_study",
     "serve",
+    "time_to",
+    "time_to_best",
+    "time_to_html",
     "to_html",
     "to_markdown",
     "verdicts_html",

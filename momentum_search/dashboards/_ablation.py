@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards._figures import _color, _figure
 from momentum_search.dashboards._report import _STYLE, _fmt, _table
+from momentum_search.dashboards._time_to import TimeTo, time_to, time_to_best, time_to_html
 from momentum_search.dashboards._verdicts import Arm, Method, Verdict, compare, verdicts_html
 from momentum_search.studies import ABLATION_ATTR, SPEC_ATTR
 
@@ -37,6 +38,8 @@ class ArmResult(NamedTuple):
     test_values: list[float]
     valid_values: list[float]
     learned: list[dict[str, list[float]]]  # per seed, the learnable arm's trained μ and s per layer
+    histories: list[list[float | None]] = []  # per seed, the validation value of each epoch
+    wall_times: list[float] = []  # per seed, its training time [s]
 
 
 class AblationInfo(NamedTuple):
@@ -49,6 +52,7 @@ class AblationInfo(NamedTuple):
     arms: list[ArmResult]
     verdicts: list[Verdict]
     skipped: list[str]  # comparisons that could not be made, and why
+    times: list[tuple[TimeTo, TimeTo]] = []  # each arm's time to the plain arm's validation value, and the plain arm's to its best
 
 
 def get_ablation_info(storage: RDBStorage, name: str, *, method: Method = "welch") -> AblationInfo:
@@ -78,7 +82,14 @@ def get_ablation_info(storage: RDBStorage, name: str, *, method: Method = "welch
             continue
         verdicts.append(compare(Arm(arm.label, arm.test_values), Arm(reference.label, reference.test_values),
                                 metric=metric, direction=direction, method=method, context=context))  # fmt: skip
-    return AblationInfo(name, spec["task"], metric, direction, held, search, arms, verdicts, skipped)
+    times = []
+    if plain is not None and plain.valid_values:
+        value = statistics.fmean(plain.valid_values)
+        reference = time_to_best(plain.label, plain.histories, plain.wall_times, direction=direction)
+        times = [(time_to(arm.label, arm.histories, arm.wall_times, value, direction=direction,
+                          target=f"{plain.label}'s {value:.4g}"), reference)
+                 for arm in arms if arm is not plain and arm.valid_values]  # fmt: skip
+    return AblationInfo(name, spec["task"], metric, direction, held, search, arms, verdicts, skipped, times)
 
 
 def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult:
@@ -96,6 +107,8 @@ def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult
         test_values=list(attrs.get("seed_test_values", [])) if complete else [],
         valid_values=list(attrs.get("seed_values", [])) if complete else [],
         learned=list(attrs.get("seed_learned", [])) if complete else [],
+        histories=list(attrs.get("seed_histories", [])) if complete else [],
+        wall_times=list(attrs.get("seed_wall_times", [])) if complete else [],
     )  # fmt: skip
 
 
@@ -194,6 +207,10 @@ def ablation_html(info: AblationInfo) -> str:
     if info.skipped:
         parts.append('<div class="unavailable"><strong>Not compared:</strong><ul>'
                      + "".join(f"<li>{e(line)}</li>" for line in info.skipped) + "</ul></div>")  # fmt: skip
+    if info.times:
+        parts += ["<h2>Time to the plain cell's validation value</h2>",
+                  f"<p>R2: what does each arm cost to reach the {e(info.metric)} the plain cell reaches?</p>",
+                  time_to_html(info.times)]  # fmt: skip
     parts += ["<h2>Arms</h2>", _table(ARM_COLUMNS, arm_rows(info), numeric={2, 3, 4, 6, 7, 8, 9}),
               f'<section id="ablation">{figure}</section>', "</body></html>"]  # fmt: skip
     return "\n".join(parts)

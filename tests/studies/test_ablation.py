@@ -78,13 +78,26 @@ def test_the_command_writes_its_report_and_prints_each_verdict(tmp_path: Path) -
     url = f"sqlite:///{tmp_path / 'ablation.db'}"
     out = tmp_path / "ablation.html"
     result = CliRunner().invoke(app, ["ablate", *OPTIONS, "--gain", "2", "--mu", "0.6", "--name", "set",
-                                      "--storage", url, "--out", str(out)])  # fmt: skip
+                                      "--optimizer", "rmsprop", "--storage", url, "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     info = get_ablation_info(open_storage(url), "set")
     assert info.gain == pytest.approx(2.0) and info.search is None
     page = out.read_text()
     for verdict in info.verdicts:
         assert verdict.sentence in result.stdout and verdict.sentence in page
+    # R3: one optimiser for every arm alike.
+    storage = open_storage(url)
+    for arm in info.arms:
+        trial = optuna.load_study(study_name=arm.study, storage=storage).get_trials()[0]
+        assert trial.user_attrs["config"]["optimizer"] == "rmsprop"
+    # R2: each arm's epochs to the plain arm's validation value, against the plain arm's to its own best.
+    plain = next(arm for arm in info.arms if arm.role == "plain")
+    assert [arm.label for arm, _ in info.times] == [arm.label for arm in info.arms if arm is not plain]
+    for arm, reference in info.times:
+        assert reference.epochs == [h.index(max(h)) + 1 if info.direction == "maximize" else h.index(min(h)) + 1
+                                    for h in plain.histories]  # fmt: skip
+        assert len(arm.epochs) == len(plain.histories)
+    assert "Time to the plain cell" in page and "epochs to reach" in " ".join(result.stdout.split())
     assert "at matched gain g = 2, μ = 0.6" in result.stdout
     assert 'id="figure-ablation"' in page
 
