@@ -39,6 +39,7 @@ class ArmResult(NamedTuple):
     valid_values: list[float]
     learned: list[dict[str, list[float]]]  # per seed, the learnable arm's trained μ and s per layer
     histories: list[list[float | None]] = []  # per seed, the validation value of each epoch
+    gradient_flow: dict[str, Any] | None = None  # the first seed's, at initialisation and after training
     wall_times: list[float] = []  # per seed, its training time [s]
 
 
@@ -109,7 +110,11 @@ def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult
         learned=list(attrs.get("seed_learned", [])) if complete else [],
         histories=list(attrs.get("seed_histories", [])) if complete else [],
         wall_times=list(attrs.get("seed_wall_times", [])) if complete else [],
+        gradient_flow=attrs.get("gradient_flow") if complete else None,
     )  # fmt: skip
+
+
+BASELINE_ROLES = frozenset({"chrono"})  # simple related-work baselines an ablation set trains
 
 
 def _first(arms: list[ArmResult], role: str) -> ArmResult | None:
@@ -131,8 +136,12 @@ def _comparisons(
                 pairs.append((arm, plain, "gain and momentum together"))
             if scaled is not None:
                 pairs.append((arm, scaled, matched))
-        elif arm.role == "chrono" and plain is not None:
+        elif arm.role in BASELINE_ROLES and plain is not None:
             pairs.append((arm, plain, "initialisation alone"))
+    # R1 and R3 asked for simpler, stronger related work: every momentum arm against each such baseline.
+    for baseline in (a for a in arms if a.role in BASELINE_ROLES):
+        pairs += [(arm, baseline, f"against the simple baseline {baseline.label}") for arm in arms
+                  if arm.role in ("momentum", "learnable")]  # fmt: skip
     return pairs
 
 
@@ -202,18 +211,51 @@ def ablation_html(info: AblationInfo) -> str:
         f"<p>Task {e(info.task)}; {e(info.metric)} is to {e(info.direction)}. Every arm trains one configuration "
         f"with the same epochs and seeds; its values are each seed's test {e(info.metric)} at its best validation "
         f"epoch. The arms hold the gain g = s/(1−μ) = {e(gain)} ({e(source)}).</p>",
-        "<h2>Verdicts</h2>", verdicts_html(info.verdicts),
     ]  # fmt: skip
+    roles = {arm.label: arm.role for arm in info.arms}
+    against_baselines = [v for v in info.verdicts if BASELINE_ROLES & {roles.get(v.arm), roles.get(v.reference)}]
+    questions = [
+        ("R1: is it momentum, or the gain s/(1−μ) it brings?",
+         "The gain alone (μ = 0, input scaled by g), every momentum arm against the plain cell (what the paper "
+         "compared) and against μ = 0 at the same gain.",
+         verdicts_html([v for v in info.verdicts if v not in against_baselines])),
+        ("R1, R3: is it better than simpler related work?",
+         "Each momentum arm against the simple baselines the set trains (chrono initialisation), and each "
+         "baseline against the plain cell.",
+         verdicts_html(against_baselines)),
+        (f"R2: what does it cost to reach the plain cell's {info.metric}?",
+         "Each arm's epochs and seconds to the plain arm's mean validation value, against the plain arm's seeds' "
+         "epochs to their own best.",
+         time_to_html(info.times) if info.times else '<p class="unavailable">The plain arm has no result.</p>'),
+        ("R3: does gradient flow differ after training?",
+         "‖∂L/∂h_t‖ on a validation batch for each arm's first seed, on its best epoch's model (solid) and at "
+         "initialisation (dotted), with the loss L each is taken of, beside the arm's validation curve.",
+         _gradient_flow_html(info)),
+    ]
+    for title, answers, body in questions:
+        parts += [f"<h2>{e(title)}</h2>", f"<p>{e(answers)}</p>", body]
     if info.skipped:
         parts.append('<div class="unavailable"><strong>Not compared:</strong><ul>'
                      + "".join(f"<li>{e(line)}</li>" for line in info.skipped) + "</ul></div>")  # fmt: skip
-    if info.times:
-        parts += ["<h2>Time to the plain cell's validation value</h2>",
-                  f"<p>R2: what does each arm cost to reach the {e(info.metric)} the plain cell reaches?</p>",
-                  time_to_html(info.times)]  # fmt: skip
     parts += ["<h2>Arms</h2>", _table(ARM_COLUMNS, arm_rows(info), numeric={2, 3, 4, 6, 7, 8, 9}),
               f'<section id="ablation">{figure}</section>', "</body></html>"]  # fmt: skip
     return "\n".join(parts)
+
+
+def _gradient_flow_html(info: AblationInfo) -> str:
+    from momentum_search.dashboards._figures import plot_gradient_flow
+    from momentum_search.dashboards._info import FlowSeries, GradientFlowInfo
+
+    series = [
+        FlowSeries(arm.cell, 0, flow["trained"]["t"], flow["init"]["norms"], flow["trained"]["norms"], flow["init"]["loss"],
+                   flow["trained"]["loss"], list(range(1, len(arm.histories[0]) + 1)), arm.histories[0], label=arm.label)
+        for arm in info.arms if (flow := arm.gradient_flow) and "trained" in flow and arm.histories
+    ]  # fmt: skip
+    if not series:
+        return '<p class="unavailable">No arm recorded its gradient flow (sets trained before momentum-search 0.2 did not).</p>'
+    figure = plot_gradient_flow(GradientFlowInfo(info.metric, series))
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id="figure-gradient-flow",
+                          config={"displaylogo": False, "responsive": True})
 
 
 def write_ablation_report(info: AblationInfo, path: str | Path) -> Path:

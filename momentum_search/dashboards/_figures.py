@@ -310,7 +310,8 @@ def plot_gradient_flow(info: GradientFlowInfo) -> go.Figure:
             points = [(t, v) for t, v in zip(series.t, norms, strict=True) if v > 0]
             figure.add_trace(go.Scatter(
                 x=[t for t, _ in points], y=[v for _, v in points], mode="lines", legendgroup=series.cell,
-                name=f"{series.cell} (trial {series.number}) {when}, L = {loss:.3g}", line={"color": color, "dash": dash},
+                name=f"{series.label or f'{series.cell} (trial {series.number})'} {when}, L = {loss:.3g}",
+                line={"color": color, "dash": dash},
                 hovertemplate=f"t %{{x}}: %{{y:.3g}}<extra>{series.cell} {when}</extra>",
             ), row=1, col=1)  # fmt: skip
         figure.add_trace(go.Scatter(

@@ -508,6 +508,7 @@ class FlowSeries(NamedTuple):
     loss_trained: float
     epochs: list[int]  # the trial's first-seed validation curve, drawn beside it
     values: list[float]
+    label: str | None = None  # the legend's name; default "CELL (trial N)"
 
 
 class GradientFlowInfo(NamedTuple):

@@ -58,7 +58,7 @@ def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) ->
     # gain vs plain; μ = 0.5 and learned μ each vs plain and vs μ = 0; chrono vs plain.
     assert [(v.arm, v.reference) for v in info.verdicts] == [
         ("μ = 0", "lstm"), ("μ = 0.5", "lstm"), ("μ = 0.5", "μ = 0"), ("learned μ", "lstm"), ("learned μ", "μ = 0"),
-        ("lstm chrono", "lstm"),
+        ("lstm chrono", "lstm"), ("μ = 0.5", "lstm chrono"), ("learned μ", "lstm chrono"),
     ]  # fmt: skip
     # Each interval is Welch's on the seeds' stored test values, computed here with scipy.
     values = {arm.label: arm.test_values for arm in info.arms}
@@ -97,7 +97,12 @@ def test_the_command_writes_its_report_and_prints_each_verdict(tmp_path: Path) -
         assert reference.epochs == [h.index(max(h)) + 1 if info.direction == "maximize" else h.index(min(h)) + 1
                                     for h in plain.histories]  # fmt: skip
         assert len(arm.epochs) == len(plain.histories)
-    assert "Time to the plain cell" in page and "epochs to reach" in " ".join(result.stdout.split())
+    assert "epochs to reach" in " ".join(result.stdout.split())
+    # The reviewers' report: a section per question, each with its verdicts.
+    for question in ("R1: is it momentum", "R1, R3: is it better than simpler related work", "R2: what does it cost",
+                     "R3: does gradient flow differ after training"):  # fmt: skip
+        assert question in page
+    assert 'id="figure-gradient-flow"' in page
     assert "at matched gain g = 2, μ = 0.6" in result.stdout
     assert 'id="figure-ablation"' in page
 
