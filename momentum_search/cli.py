@@ -121,7 +121,7 @@ def train(
     s: Annotated[Optional[float], typer.Option(help="Step size s > 0.")] = None,
     beta: Annotated[Optional[float], typer.Option(help="Adam/RMSProp β, 0 ≤ β < 1.")] = None,
     eps: Annotated[Optional[float], typer.Option(help="Adam/RMSProp ε > 0.")] = None,
-    restart: Annotated[Optional[int], typer.Option(help="Scheduled-restart frequency F ≥ 1.")] = None,
+    restart: Annotated[Optional[int], typer.Option(help="Restart frequency F ≥ 0 of sr and nesterov kinds (0: never).")] = None,
     hidden_size: Annotated[Optional[int], typer.Option(help="Hidden units per layer.")] = None,
     num_layers: Annotated[Optional[int], typer.Option(help="Stacked layers.")] = None,
     init: Annotated[Optional[str], typer.Option(help="paper, pytorch or chrono (LSTM and GRU kinds).")] = None,

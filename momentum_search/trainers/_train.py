@@ -18,7 +18,7 @@ from torch import nn
 
 from momentum_search.trainers._config import TrainConfig, TrainResult
 from momentum_search.trainers._model import SequenceModel, detach_state
-from momentum_search.trainers.cells import build_cell
+from momentum_search.trainers.cells import StreamState, build_cell
 from momentum_search.trainers.tasks import Batch, Split, Task, get_task
 
 EpochCallback = Callable[[int, float], bool]
@@ -59,7 +59,7 @@ def _to(batch: Batch, device: torch.device) -> Batch:
 def evaluate(model: SequenceModel, task: Task, split: Split, batch_size: int, device: torch.device) -> float:
     """The task's metric over a whole split."""
     model.eval()
-    total, count, state = 0.0, 0, None
+    total, count, state = 0.0, 0, _fresh_state(task)
     for batch in task.batches(split, batch_size):
         batch = _to(batch, device)
         output, state = model(batch.x, state if task.stateful else None)
@@ -67,6 +67,12 @@ def evaluate(model: SequenceModel, task: Task, split: Split, batch_size: int, de
         total += batch_sum
         count += batch_count
     return task.finalize(total / count)
+
+
+def _fresh_state(task: Task) -> StreamState | None:
+    """The state a pass over a split starts from: a stateful task's batches are consecutive segments of
+    one stream, whose hidden and drive states (v, m, the step count) carry over, detached."""
+    return StreamState() if task.stateful else None
 
 
 def _better(value: float, best: float, direction: str) -> bool:
@@ -121,7 +127,7 @@ class Trainer:
         start = time.perf_counter()
         self.epoch += 1
         self.model.train()
-        state = None
+        state = _fresh_state(self.task)
         num_batches = self.task.num_batches("train", self.batch_size)
         for index, batch in enumerate(self.task.batches("train", self.batch_size, generator=self.generator), 1):
             batch = _to(batch, self.device)

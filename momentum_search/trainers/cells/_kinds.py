@@ -10,10 +10,14 @@ from types import MappingProxyType
 from typing import Literal
 
 Base = Literal["lstm", "gru", "rnn", "exprnn"]
-Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum"]
+Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov"]
 
 BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn")
-VARIANTS: tuple[Variant, ...] = ("plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum")
+VARIANTS: tuple[Variant, ...] = (
+    "plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov",
+)
+# The authors' pre-activation Nesterov cell (their NesterovLSTMCell) exists for the LSTM alone.
+_ONLY: dict[Variant, tuple[Base, ...]] = {"nesterov": ("lstm",)}
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 
 # The paper's defaults (MNIST settings for μ, s, F; β and ε as in RMSprop/Adam).
@@ -28,6 +32,7 @@ _USES: dict[Variant, tuple[str, ...]] = {
     "rmsprop": ("s", "beta", "eps"),
     # μ and s are trained; these are their initial values.
     "learnable-momentum": ("mu", "s"),
+    "nesterov": ("s", "restart"),
 }
 
 _RANGES = {
@@ -35,7 +40,7 @@ _RANGES = {
     "s": ("0 < s < inf", lambda v: 0 < v < math.inf),
     "beta": ("0 <= beta < 1", lambda v: 0 <= v < 1),
     "eps": ("0 < eps < inf", lambda v: 0 < v < math.inf),
-    "restart": ("restart >= 1 (an integer)", lambda v: v >= 1),
+    "restart": ("restart >= 0 (an integer; 0 never restarts)", lambda v: v >= 0),
 }
 
 
@@ -74,7 +79,7 @@ class CellKind:
         Raises:
             ValueError: a value the kind does not use is given (not `None`), a name is unknown, or a
                 value is outside its range (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`,
-                `restart >= 1` an integer).
+                `restart >= 0` an integer).
         """
         resolved: dict[str, float | int] = {}
         for name, value in values.items():
@@ -113,7 +118,8 @@ def _kind(base: Base, variant: Variant) -> CellKind:
 
 
 CELL_KINDS: dict[str, CellKind] = {
-    kind.name: kind for kind in (_kind(base, variant) for base in BASES for variant in VARIANTS)
+    kind.name: kind
+    for kind in (_kind(base, variant) for base in BASES for variant in VARIANTS if base in _ONLY.get(variant, BASES))
 }
 
 
