@@ -14,7 +14,7 @@ from momentum_search.trainers.tasks import TASKS
 
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
-Init = Literal["paper", "pytorch", "chrono"]
+Init = Literal["paper", "identity", "pytorch", "chrono"]
 
 
 class TrainConfig(BaseModel):
@@ -24,7 +24,8 @@ class TrainConfig(BaseModel):
 
     `t_max` is chrono's time scale (`init="chrono"`, LSTM and GRU kinds only); left `None`, the trainer
     takes the number of steps of the first training batch: the sequence length of fixed-length tasks,
-    `bptt` for ptb, the longest utterance of the first batch for timit.
+    `bptt` for ptb, the longest utterance of the first batch for timit. `forget_bias` is the LSTM's
+    forget-gate bias under `init="paper"` or `"identity"` (`None`: 1.0; the authors' TIMIT runs use -4).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -41,6 +42,7 @@ class TrainConfig(BaseModel):
     num_layers: int | None = Field(default=None, ge=1)
     init: Init | None = None
     t_max: float | None = Field(default=None, ge=2)
+    forget_bias: float | None = None
     optimizer: Optimizer | None = None
     lr: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
@@ -83,7 +85,9 @@ class TrainConfig(BaseModel):
             init = {"init": "chrono", "t_max": 2.0 if self.t_max is None else self.t_max}
         else:
             init = {"t_max": self.t_max}
-        build_cell(kind.name, 1, 1, **values, **init)
+        if self.init is not None:
+            init["init"] = self.init
+        build_cell(kind.name, 1, 1, **values, **init, forget_bias=self.forget_bias)
         return self
 
     def hyperparameters(self, *, only_set: bool = False) -> dict[str, float | int | None]:

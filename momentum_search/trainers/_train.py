@@ -36,6 +36,7 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         num_layers=config.num_layers,
         init=config.init,
         t_max=config.t_max,
+        forget_bias=config.forget_bias,
         **config.hyperparameters(),
     )
     return SequenceModel(task, cell, config.hidden_size).to(config.device)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from momentum_search.trainers import TrainConfig, build_model, evaluate, get_task, train
+from momentum_search.trainers.tasks import Batch
 
 ADDING = {"length": 20, "n_train": 1000, "n_valid": 200, "n_test": 200, "seed": 0}
 
@@ -114,7 +115,7 @@ def test_bad_values_are_refused_with_the_name_of_the_value(settings: dict, fragm
         TrainConfig(**settings)
 
 
-def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
+def write_corpus(folder) -> None:
     words = [f"w{i}" for i in range(30)]
     g = torch.Generator().manual_seed(0)
     for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
@@ -123,7 +124,32 @@ def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
         for _ in range(lines):
             start = int(torch.randint(0, 30, (1,), generator=g))
             text.append(" ".join(words[(start + k) % 30] for k in range(8)))
-        (tmp_path / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+        (folder / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+
+
+@pytest.mark.parametrize("cell", ["adam-lstm", "nesterov-lstm", "sr-gru"])
+def test_a_stateful_split_is_evaluated_as_one_stream(tmp_path, cell: str) -> None:
+    # PTB's batches are consecutive segments: h, c, the drive's v, m and its step count carry over, so
+    # the metric equals that of one forward pass over the whole stream.
+    write_corpus(tmp_path)
+    config = TrainConfig(
+        task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 7, "emsize": 8}, cell=cell, hidden_size=8,
+        batch_size=4, restart=5 if cell != "adam-lstm" else None,
+    ).resolved()  # fmt: skip
+    task = get_task("ptb", **config.task_params)
+    model = build_model(config, task)
+    batches = list(task.batches("valid", 4))
+    assert len(batches) > 2
+    whole = Batch(torch.cat([b.x for b in batches]), torch.cat([b.y for b in batches]), None)
+    with torch.no_grad():
+        output, _ = model(whole.x)
+    total, count = task.metric_sums(output, whole)
+    value = evaluate(model, task, "valid", 4, torch.device("cpu"))
+    assert value == pytest.approx(task.finalize(total / count), rel=1e-5)
+
+
+def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
+    write_corpus(tmp_path)
     config = TrainConfig(
         task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 10, "emsize": 16}, cell="momentum-lstm",
         hidden_size=32, num_layers=2, optimizer="adam", lr=1e-2, batch_size=8, epochs=3, grad_clip=0.25,
@@ -194,6 +220,13 @@ def test_learnable_momentum_records_its_trained_mu_and_s() -> None:
     }
     assert result.to_dict()["learned"] == result.learned
     assert train(adding_config(epochs=1)).learned == {}
+
+
+def test_forget_bias_reaches_the_model() -> None:
+    config = adding_config(cell="adam-lstm", forget_bias=-4.0).resolved()
+    model = build_model(config, get_task("adding", **config.task_params))
+    hidden = config.hidden_size
+    assert torch.all(model.cell.bias_ih_l0[hidden : 2 * hidden] == -4.0)
 
 
 def test_chrono_t_max_defaults_to_the_sequence_length() -> None:
