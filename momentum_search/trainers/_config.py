@@ -14,7 +14,7 @@ from momentum_search.trainers.tasks import TASKS
 
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
-Init = Literal["paper", "identity", "pytorch", "chrono"]
+Init = Literal["paper", "identity", "pytorch", "chrono", "cayley"]
 
 
 class TrainConfig(BaseModel):
@@ -26,6 +26,10 @@ class TrainConfig(BaseModel):
     takes the number of steps of the first training batch: the sequence length of fixed-length tasks,
     `bptt` for ptb, the longest utterance of the first batch for timit. `forget_bias` is the LSTM's
     forget-gate bias under `init="paper"` or `"identity"` (`None`: 1.0; the authors' TIMIT runs use -4).
+
+    exprnn kinds only, the authors' DTRIV options: `dtriv_k` re-bases the orthogonal `U = B exp(A)`
+    every K optimiser steps (`None`: never, K = ∞; 1: after every step), and `lr_orth` gives the skew
+    parameters `A` their own learning rate (`None`: `lr`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +47,8 @@ class TrainConfig(BaseModel):
     init: Init | None = None
     t_max: float | None = Field(default=None, ge=2)
     forget_bias: float | None = None
+    dtriv_k: int | None = Field(default=None, ge=1)
+    lr_orth: float | None = Field(default=None, gt=0)
     optimizer: Optimizer | None = None
     lr: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
@@ -88,6 +94,9 @@ class TrainConfig(BaseModel):
         if self.init is not None:
             init["init"] = self.init
         build_cell(kind.name, 1, 1, **values, **init, forget_bias=self.forget_bias)
+        for name in ("dtriv_k", "lr_orth"):
+            if getattr(self, name) is not None and kind.base != "exprnn":
+                raise ValueError(f"{name} acts on the orthogonal U of exprnn kinds; {kind.name!r} has none")
         return self
 
     def hyperparameters(self, *, only_set: bool = False) -> dict[str, float | int | None]:

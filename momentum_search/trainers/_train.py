@@ -42,7 +42,13 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
     return SequenceModel(task, cell, config.hidden_size).to(config.device)
 
 
-def _optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(config: TrainConfig, model: SequenceModel) -> torch.optim.Optimizer:
+    params: list[Any] = list(model.parameters())
+    if config.lr_orth is not None:
+        # The authors' DTRIV runs train exprnn's skew parameters at their own rate (--lr_orth).
+        skew = model.cell.skew_parameters()
+        others = [p for p in params if all(p is not q for q in skew)]
+        params = [{"params": others}, {"params": skew, "lr": config.lr_orth}]
     if config.optimizer == "rmsprop":
         # α = 0.9 is the paper's RMSprop setting for (P)MNIST.
         return torch.optim.RMSprop(params, lr=config.lr, alpha=0.9)
@@ -99,10 +105,11 @@ class Trainer:
             steps = next(iter(self.task.batches("train", self.batch_size))).x.size(0)
             self.config = self.config.model_copy(update={"t_max": float(steps)})
         self.model = build_model(self.config, self.task)
-        self.optimizer = _optimizer(self.config, list(self.model.parameters()))
+        self.optimizer = _optimizer(self.config, self.model)
         # Shuffling has its own generator so that it does not depend on how much randomness init used.
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.epoch = 0
+        self.steps = 0  # optimiser steps, for dynamic trivialisation's every-K re-basing
         self.history: list[float] = []
         self.best_value, self.best_epoch = math.nan, 0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -144,6 +151,9 @@ class Trainer:
                 self.diverged = True
                 break
             self.optimizer.step()
+            self.steps += 1
+            if self.config.dtriv_k is not None and self.steps % self.config.dtriv_k == 0:
+                self.model.cell.rebase()
             if on_batch is not None:
                 on_batch(index, num_batches)
         value = math.nan
@@ -190,6 +200,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "epoch": self.epoch,
+            "steps": self.steps,
             "history": list(self.history),
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
@@ -206,6 +217,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.epoch, self.history = state["epoch"], list(state["history"])
+        self.steps = state.get("steps", 0)  # absent from checkpoints written before DTRIV
         self.best_value, self.best_epoch, self.best_state = state["best_value"], state["best_epoch"], state["best_state"]
         self.diverged, self.wall_time = state["diverged"], state["wall_time"]
 

@@ -699,9 +699,50 @@ def test_a_plain_state_still_restarts_the_drive_and_bad_stream_states_are_refuse
     x = torch.randn(5, 2, 3)
     _, (h, c) = cell(x)
     assert h.shape == (1, 2, 4)
-    with pytest.raises(ValueError, match=r"expected StreamState.v to be 1 tensors of shape \(2, 16\), got \[\(2, 4\)\]"):
+    message = r"expected StreamState.v to be 1 tensors of shape \(2, 16\), got \[\(2, 4\)\]"
+    with pytest.raises(ValueError, match=message):
         cell(x, StreamState(v=(torch.zeros(2, 4),)))
     with pytest.raises(ValueError, match=r"expected StreamState.m to be \(\) for 'momentum-lstm'"):
         build_cell("momentum-lstm", 3, 4)(x, StreamState(m=(torch.zeros(2, 16),)))
     with pytest.raises(ValueError, match="expected StreamState.steps an integer >= 0, got -1"):
         cell(x, StreamState(steps=-1))
+
+
+# -- the authors' DTRIV options for exprnn --------------------------------------------------------
+
+
+def test_cayley_init_draws_the_authors_angles() -> None:
+    # Their cayley_init_ puts d = -tan(θ/2), θ ~ U(0, π/2), above the diagonal of 2×2 skew blocks:
+    # exp gives rotations [[cos d, sin d], [-sin d, cos d]] with -1 < d ≤ 0.
+    torch.manual_seed(9)
+    cell = build_cell("momentum-exprnn", 2, 41, init="cayley", dtype=DTYPE)
+    rotation = cell.weight_hh.detach()
+    assert_orthonormal(rotation)
+    angles = torch.atan2(rotation[0:40:2, 1:41:2].diagonal(), rotation[0:40:2, 0:40:2].diagonal())
+    assert torch.all(angles <= 0) and torch.all(angles > -1) and angles.std() > 0.1
+    torch.testing.assert_close(rotation[1:41:2, 0:40:2].diagonal(), -torch.sin(angles), rtol=0, atol=1e-12)
+    assert rotation[40, 40] == 1.0
+    with pytest.raises(ValueError, match="init='cayley' draws an orthogonal U; 'lstm' has none"):
+        build_cell("lstm", 2, 4, init="cayley")
+
+
+def test_rebase_moves_the_base_to_u_and_the_skew_parameter_to_zero() -> None:
+    torch.manual_seed(10)
+    cell = build_cell("adam-exprnn", 3, 6, num_layers=2, dtype=DTYPE)
+    skew = cell.skew_parameters()
+    optimizer = torch.optim.SGD(cell.parameters(), lr=0.3)
+    x = torch.randn(12, 2, 3, dtype=DTYPE)
+    cell(x)[0].square().sum().backward()
+    optimizer.step()
+    before_u = [getattr(cell, f"weight_hh_l{k}").detach().clone() for k in range(2)]
+    before_out, _ = cell(x)
+    assert all((p.tril() - p.tril().T).abs().max() > 0 for p in skew)  # A = X.tril() - X.tril()ᵀ moved
+    cell.rebase()
+    assert all(a is b for a, b in zip(cell.skew_parameters(), skew, strict=True))  # the same parameters
+    for k in range(2):
+        parametrization = getattr(cell.parametrizations, f"weight_hh_l{k}")
+        assert torch.equal((skew[k].tril() - skew[k].tril().T), torch.zeros(6, 6, dtype=DTYPE))
+        torch.testing.assert_close(parametrization[0].base, before_u[k], rtol=0, atol=1e-12)
+        torch.testing.assert_close(getattr(cell, f"weight_hh_l{k}"), before_u[k], rtol=0, atol=1e-12)
+    torch.testing.assert_close(cell(x)[0], before_out, **TOL)
+    assert build_cell("lstm", 3, 4).skew_parameters() == []

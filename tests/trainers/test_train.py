@@ -238,3 +238,27 @@ def test_chrono_t_max_defaults_to_the_sequence_length() -> None:
     assert torch.all(bias[16:32] <= math.log(ADDING["length"] - 1))
     given = Trainer(adding_config(init="chrono", t_max=500.0, epochs=1))
     assert given.config.t_max == 500.0 and given.model.cell.t_max == 500.0
+
+
+@pytest.mark.parametrize("dtriv_k", [None, 1])
+def test_dtriv_rebases_every_k_steps_and_lr_orth_reaches_the_skew_parameters(dtriv_k: int | None) -> None:
+    from momentum_search.trainers import Trainer
+
+    config = adding_config(cell="momentum-exprnn", optimizer="rmsprop", epochs=1, dtriv_k=dtriv_k, lr_orth=1e-4)
+    trainer = Trainer(config)
+    skew = trainer.model.cell.skew_parameters()
+    orthogonal_group = trainer.optimizer.param_groups[1]
+    assert orthogonal_group["lr"] == 1e-4 and all(a is b for a, b in zip(orthogonal_group["params"], skew))
+    grouped = sum(len(group["params"]) for group in trainer.optimizer.param_groups)
+    assert grouped == len(list(trainer.model.parameters()))
+    trainer.run_epoch()
+    assert trainer.steps > 1
+    moved = (skew[0].tril() - skew[0].tril().T).abs().max()
+    # K = 1 re-bases after every step: the skew part of A is 0 again; K = ∞ never re-bases.
+    assert (moved == 0) if dtriv_k == 1 else (moved > 0)
+
+
+@pytest.mark.parametrize("name", ["dtriv_k", "lr_orth"])
+def test_dtriv_options_need_an_exprnn_kind(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} acts on the orthogonal U of exprnn kinds; 'momentum-lstm' has none"):
+        adding_config(**{name: 1})

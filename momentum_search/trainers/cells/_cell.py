@@ -27,7 +27,7 @@ from momentum_search.trainers.cells._kinds import get_kind
 from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
 
 CellState = Union[Tensor, tuple[Tensor, Tensor]]
-INITS = ("paper", "identity", "pytorch", "chrono")
+INITS = ("paper", "identity", "pytorch", "chrono", "cayley")
 # The authors' forget-gate bias (their `fg_init`); their TIMIT runs use -4.
 FORGET_BIAS = 1.0
 # A sigmoid never reaches 0: learnable kinds start from μ = max(mu, MU_FLOOR).
@@ -118,7 +118,9 @@ class MomentumCell(nn.Module):
             `b_ih` and `b_hh`, other biases 0; exprnn: Kaiming input weights, block-diagonal random
             rotations, modReLU bias U(-0.01, 0.01)), `"identity"` (the same with identity in every
             gate block), `"pytorch"` (U(-1/√H, 1/√H) everywhere, exactly as `nn.LSTM`; exprnn: a
-            random orthogonal `U`) or `"chrono"` (LSTM and GRU bases only: the `"identity"` init
+            random orthogonal `U`), `"cayley"` (exprnn only: the `"paper"` init with the authors'
+            Cayley rotations, angles :math:`-\tan(\theta/2)`, :math:`\theta \sim U(0, \pi/2)`) or
+            `"chrono"` (LSTM and GRU bases only: the `"identity"` init
             with Tallec & Ollivier's chrono biases in `b_hh` and none in `b_ih`, drawn per unit:
             LSTM forget gate :math:`b_f = \log U(1, T_{max} - 1)` and input gate :math:`b_i = -b_f`;
             GRU update gate `z` (the keep gate of :math:`h' = (1-z) n + z h`) the same draw).
@@ -178,6 +180,8 @@ class MomentumCell(nn.Module):
             raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
         if init == "chrono" and self.kind.base not in ("lstm", "gru"):
             raise ValueError(f"init='chrono' sets gate biases; {kind!r} has no gates (use an lstm or gru kind)")
+        if init == "cayley" and self.kind.base != "exprnn":
+            raise ValueError(f"init='cayley' draws an orthogonal U; {kind!r} has none (use an exprnn kind)")
         if (init == "chrono") != (t_max is not None):
             raise ValueError(
                 f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}"
@@ -191,7 +195,8 @@ class MomentumCell(nn.Module):
                     f"forget_bias sets the LSTM's forget gate under init='paper' or 'identity'; "
                     f"got kind {kind!r}, init={init!r}"
                 )
-            if not isinstance(forget_bias, numbers.Real) or isinstance(forget_bias, bool) or not math.isfinite(forget_bias):
+            real = isinstance(forget_bias, numbers.Real) and not isinstance(forget_bias, bool)
+            if not real or not math.isfinite(forget_bias):
                 raise ValueError(f"forget_bias must be a finite real number, got {forget_bias!r}")
         self.hyperparameters = self.kind.resolve({"mu": mu, "s": s, "beta": beta, "eps": eps, "restart": restart})
         self.input_size = int(input_size)
@@ -249,6 +254,26 @@ class MomentumCell(nn.Module):
         with torch.no_grad():
             pairs = [self._drive_hyperparameters(layer) for layer in range(self.num_layers)]
         return {name: [float(pair[name]) for pair in pairs] for name in ("mu", "s")}
+
+    def rebase(self) -> None:
+        """Dynamic trivialisation (Lezcano-Casado 2019): re-base every exprnn layer's `U = B exp(A)` at
+        its current value (`B ← U`, `A ← 0`), so the next steps move `A` around 0 again. `U` itself
+        does not change, nor does the parameter holding `A` (an optimiser's state for it stays).
+        Does nothing for kinds without an orthogonal `U`."""
+        if self.kind.base != "exprnn":
+            return
+        with torch.no_grad():
+            for layer in range(self.num_layers):
+                name = f"weight_hh_l{layer}"
+                # Assigning U goes through the parametrisation's right_inverse: base = U, A = 0.
+                setattr(self, name, getattr(self, name).clone())
+
+    def skew_parameters(self) -> list[nn.Parameter]:
+        """The parameters holding exprnn's skew matrices `A` (`[]` for other kinds): the authors train
+        them with their own learning rate (`--lr_orth`)."""
+        if self.kind.base != "exprnn":
+            return []
+        return [getattr(self.parametrizations, f"weight_hh_l{layer}").original for layer in range(self.num_layers)]
 
     def _drive_hyperparameters(self, layer: int) -> Mapping[str, float | int | Tensor]:
         """The hyperparameters layer `layer`'s drive uses: learnable kinds' μ, s are tensors."""
@@ -312,7 +337,8 @@ class MomentumCell(nn.Module):
         if self.init == "paper":
             nn.init.eye_(weight_hh)  # on the whole (G·H, H) matrix: identity in the first gate block only
         else:
-            weight_hh.copy_(torch.eye(hidden, dtype=weight_hh.dtype, device=weight_hh.device).repeat(self.kind.gates, 1))
+            eye = torch.eye(hidden, dtype=weight_hh.dtype, device=weight_hh.device)
+            weight_hh.copy_(eye.repeat(self.kind.gates, 1))
         bias_ih.zero_()
         bias_hh.zero_()
         if self.init == "chrono":
@@ -343,7 +369,13 @@ class MomentumCell(nn.Module):
             # Lezcano-Casado & Martínez-Rubio's expRNN initialisation.
             nn.init.kaiming_normal_(weight_ih, nonlinearity="relu")
             bias_ih.zero_()
-            recurrent = _henaff(hidden, like=weight_ih)
+            angles = weight_ih.new_empty(hidden // 2)
+            if self.init == "cayley":
+                # The authors' cayley_init_: the Cayley map's angles, -tan(θ/2) for θ ~ U(0, π/2).
+                angles = angles.uniform_(0, math.pi / 2).div_(2).tan_().neg_()
+            else:
+                angles = angles.uniform_(-math.pi, math.pi)  # Henaff et al.
+            recurrent = _rotations(angles, hidden)
             modrelu_bias.uniform_(-0.01, 0.01)
         # Assigning goes through the parametrisation: U is exactly `recurrent` until training moves it.
         setattr(self, f"weight_hh_l{layer}", recurrent)
@@ -391,7 +423,9 @@ class MomentumCell(nn.Module):
             if self.kind.variant != "plain":
                 hyperparameters = self._drive_hyperparameters(layer)
                 start, v0 = (0, None) if stream is None else (stream.steps, initial[layer].v)
-                x, weight_ih = momentum(x, weight_ih, bias_ih, self.kind.variant, hyperparameters, start=start, initial=v0)
+                x, weight_ih = momentum(
+                    x, weight_ih, bias_ih, self.kind.variant, hyperparameters, start=start, initial=v0
+                )
                 bias_ih = torch.zeros_like(bias_ih)
                 if stream is not None:
                     final.v = linear(x[-1:], weight_ih.t())[0]
@@ -461,7 +495,9 @@ class MomentumCell(nn.Module):
                 finals.append(tuple(last))
                 if nesterov and final is not None:
                     final.v = last[2]
-                moments.append(Moments() if final is None else Moments(_reordered(base, final.v), _reordered(base, final.m)))
+                if final is not None:
+                    final = Moments(_reordered(base, final.v), _reordered(base, final.m))
+                moments.append(final or Moments())
         h = torch.stack([final[0] for final in finals])
         return x, h if c0 is None else (h, torch.stack([final[1] for final in finals])), moments
 
@@ -518,13 +554,12 @@ def _reordered(base: str, moments: Tensor | None) -> Tensor | None:
     return None if moments is None else reorder_gates(base, moments.t()).t()
 
 
-def _henaff(size: int, *, like: Tensor) -> Tensor:
-    """Henaff et al.'s orthogonal init: block-diagonal 2×2 rotations by angles θ ~ U(-π, π)
-    (an odd `size` leaves the last coordinate alone)."""
-    angles = like.new_empty(size // 2).uniform_(-math.pi, math.pi)
+def _rotations(angles: Tensor, size: int) -> Tensor:
+    """Block-diagonal 2×2 rotations `[[cos θ, sin θ], [-sin θ, cos θ]]`, `exp` of the skew matrix with
+    `θ` above its diagonal (an odd `size` leaves the last coordinate alone)."""
     cos, sin = angles.cos(), angles.sin()
-    rotation = torch.eye(size, dtype=like.dtype, device=like.device)
-    even = torch.arange(0, 2 * (size // 2), 2, device=like.device)
+    rotation = torch.eye(size, dtype=angles.dtype, device=angles.device)
+    even = torch.arange(0, 2 * (size // 2), 2, device=angles.device)
     rotation[even, even] = cos
     rotation[even + 1, even + 1] = cos
     rotation[even, even + 1] = sin
