@@ -359,7 +359,7 @@ def test_registry() -> None:
         ("lstm", {"input_size": 0}, "input_size must be an integer >= 1, got 0"),
         ("lstm", {"hidden_size": 2.0}, "hidden_size must be an integer >= 1, got 2.0"),
         ("lstm", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
-        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'identity', 'pytorch', 'chrono', got 'xavier'"),
+        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'identity', 'pytorch', 'chrono', 'cayley', got 'xavier'"),
         ("gru", {"forget_bias": -4.0}, "forget_bias sets the LSTM's forget gate under init='paper' or 'identity'"),
         ("lstm", {"init": "pytorch", "forget_bias": -4.0}, "forget_bias sets the LSTM's forget gate"),
         ("lstm", {"forget_bias": math.inf}, "forget_bias must be a finite real number, got inf"),
