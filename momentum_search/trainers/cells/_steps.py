@@ -69,29 +69,14 @@ def _lstm_gates(gates: Tensor, c: Tensor) -> tuple[State, Saved]:
     return (o * tanh_c, c), (gates, tanh_c)
 
 
-class _LstmChain(NamedTuple):
-    """What the LSTM's backward chains per step, computed for a whole chunk at once: `∂pre/∂(dc, dc,
-    dh, dc)` for the blocks (i, f, o, g) as `(C, B, 4, H)`, `∂c/∂h` through tanh c, and `f`."""
-
-    factors: Tensor
-    through_c: Tensor
-    f: Tensor
-
-    @classmethod
-    def of(cls, saved: Sequence[Tensor], c_before: Tensor) -> _LstmChain:
-        gates, tanh_c = saved
-        steps, batch, size = tanh_c.shape
-        i, f, o, g = gates.split(size, 2)
-        factors = torch.cat([g * i * (1 - i), c_before * f * (1 - f), tanh_c * o * (1 - o), i * (1 - g * g)], 2)
-        return cls(factors.view(steps, batch, 4, size), o * (1 - tanh_c * tanh_c), f)
-
-    def back(self, k: int, dh: Tensor, g_c: Tensor, out: Tensor) -> Tensor:
-        """Write step `k`'s `∂L/∂pre` into `out (B, 4, H)`, given `∂L/∂h_k` and `∂L/∂c_k` from later
-        steps; return `∂L/∂c_{k-1}`."""
-        dc = torch.addcmul(g_c, dh, self.through_c[k])
-        torch.mul(dc.unsqueeze(1), self.factors[k], out=out)
-        torch.mul(dh, self.factors[k, :, 2], out=out[:, 2])  # the o block goes by dh, not dc
-        return dc * self.f[k]
+def _nesterov_lstm_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float
+) -> tuple[State, Saved]:
+    # d = b_hh - s a_t, so p_t = U h_{t-1} + d and pre_t = p_t + μ_t (p_t - p_{t-1}); bias is unused.
+    h, c, p_before = state
+    p = torch.addmm(d, h, weight_t)
+    (h, c), saved = _lstm_gates(torch.lerp(p_before, p, 1 + mu), c)
+    return (h, c, p), saved
 
 
 def _lstm_backward(
@@ -104,48 +89,32 @@ def _lstm_backward(
     bias: Tensor | None,
     mu: Sequence[float],
 ) -> Gradients:
-    chain = _LstmChain.of(saved, previous[1])
-    g_pre = torch.empty_like(saved[0])
-    blocks = g_pre.view(chain.factors.shape)
-    g_h, g_c = carry
-    for k in reversed(range(g_pre.size(0))):
-        g_c = chain.back(k, g_out[k] + g_h, g_c, blocks[k])
-        g_h = torch.mm(g_pre[k], weight)
-    return g_pre, g_pre, None, (g_h, g_c)
-
-
-def _nesterov_lstm_step(
-    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float
-) -> tuple[State, Saved]:
-    # d = b_hh - s a_t, so p_t = U h_{t-1} + d and pre_t = p_t + μ_t (p_t - p_{t-1}); bias is unused.
-    h, c, p_before = state
-    p = torch.addmm(d, h, weight_t)
-    (h, c), saved = _lstm_gates(torch.lerp(p_before, p, 1 + mu), c)
-    return (h, c, p), saved
-
-
-def _nesterov_lstm_backward(
-    saved: Sequence[Tensor],
-    previous: Sequence[Tensor],
-    current: Sequence[Tensor],
-    g_out: Tensor,
-    carry: Carry,
-    weight: Tensor,
-    bias: Tensor | None,
-    mu: Sequence[float],
-) -> Gradients:
-    chain = _LstmChain.of(saved, previous[1])
-    g_pre = torch.empty_like(saved[0])
-    g_p = torch.empty_like(g_pre)
-    blocks = g_pre.view(chain.factors.shape)
-    g_h, g_c, g_p_later = carry
-    for k in reversed(range(g_pre.size(0))):
-        g_c = chain.back(k, g_out[k] + g_h, g_c, blocks[k])
-        # p_k enters pre_k with 1 + μ_k and pre_{k+1} with -μ_{k+1} (that part is the carry).
-        torch.add(g_p_later, g_pre[k], alpha=1 + mu[k], out=g_p[k])
+    """The LSTM's, and nesterov-lstm's (whose state, hence carry, has a third part `p`): its `p_k`
+    enters `pre_k` with `1 + μ_k` and `pre_{k+1}` with `-μ_{k+1}`."""
+    nesterov = len(carry) == 3
+    gates, tanh_c = saved
+    steps, batch, size = tanh_c.shape
+    i, f, o, g = gates.split(size, 2)
+    # ∂pre/∂(dc, dc, dh, dc) for the blocks (i, f, o, g) and ∂c/∂h (through tanh c), for all steps
+    # at once; the loop then only chains them.
+    factors = torch.cat([g * i * (1 - i), previous[1] * f * (1 - f), tanh_c * o * (1 - o), i * (1 - g * g)], 2)
+    through_c = o * (1 - tanh_c * tanh_c)
+    g_pre = torch.empty_like(gates)
+    blocks, factor_blocks = g_pre.view(steps, batch, 4, size), factors.view(steps, batch, 4, size)
+    # ∂L/∂(U h_{k-1} + d_k): the pre-activation itself, or nesterov-lstm's p_k.
+    g_p = torch.empty_like(gates) if nesterov else g_pre
+    g_h, g_c, *g_p_later = carry
+    for k in reversed(range(steps)):
+        dh = g_out[k] + g_h
+        dc = torch.addcmul(g_c, dh, through_c[k])
+        torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
+        torch.mul(dh, factor_blocks[k, :, 2], out=blocks[k, :, 2])  # the o block goes by dh, not dc
+        g_c = dc * f[k]
+        if nesterov:
+            torch.add(g_p_later[0], g_pre[k], alpha=1 + mu[k], out=g_p[k])
+            g_p_later = [g_pre[k] * -mu[k]]
         g_h = torch.mm(g_p[k], weight)
-        g_p_later = g_pre[k] * -mu[k]
-    return g_p, g_p, None, (g_h, g_c, g_p_later)
+    return g_p, g_p, None, (g_h, g_c, *g_p_later)
 
 
 def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
@@ -248,7 +217,7 @@ BASES: dict[str, _Base] = {
     "gru": _Base(_gru_step, _gru_backward),
     "rnn": _Base(_rnn_step, _rnn_backward),
     "exprnn": _Base(_exprnn_step, _exprnn_backward),
-    "nesterov-lstm": _Base(_nesterov_lstm_step, _nesterov_lstm_backward),
+    "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward),
 }
 
 
