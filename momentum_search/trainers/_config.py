@@ -85,15 +85,12 @@ class TrainConfig(BaseModel):
     def _hyperparameters_fit_the_cell(self) -> TrainConfig:
         kind = CELL_KINDS[self.cell]
         values = self.hyperparameters(only_set=True)
-        # build_cell owns the ranges, the "kind does not use it" rule and chrono's; a 1x1 cell is cheap
-        # to build. A chrono t_max left to the trainer is checked with a stand-in.
-        if self.init == "chrono":
-            init = {"init": "chrono", "t_max": 2.0 if self.t_max is None else self.t_max}
-        else:
-            init = {"t_max": self.t_max}
-        if self.init is not None:
-            init["init"] = self.init
-        build_cell(kind.name, 1, 1, **values, **init, forget_bias=self.forget_bias)
+        # build_cell owns the ranges, the "kind does not use it" rule, chrono's and forget_bias's; a 1x1
+        # cell is cheap to build, with the init that will run. A chrono t_max left to the trainer is
+        # checked with a stand-in.
+        init = self.init if self.init is not None else TASKS[self.task].defaults.init
+        t_max = 2.0 if init == "chrono" and self.t_max is None else self.t_max
+        build_cell(kind.name, 1, 1, **values, init=init, t_max=t_max, forget_bias=self.forget_bias)
         for name in ("dtriv_k", "lr_orth"):
             if getattr(self, name) is not None and kind.base != "exprnn":
                 raise ValueError(f"{name} acts on the orthogonal U of exprnn kinds; {kind.name!r} has none")

@@ -262,3 +262,10 @@ def test_dtriv_rebases_every_k_steps_and_lr_orth_reaches_the_skew_parameters(dtr
 def test_dtriv_options_need_an_exprnn_kind(name: str) -> None:
     with pytest.raises(ValueError, match=f"{name} acts on the orthogonal U of exprnn kinds; 'momentum-lstm' has none"):
         adding_config(**{name: 1})
+
+
+def test_forget_bias_is_checked_against_the_init_that_will_run() -> None:
+    # ptb's default init is PyTorch's, which has no forget-gate bias to set.
+    with pytest.raises(ValueError, match="forget_bias sets the LSTM's forget gate"):
+        TrainConfig(task="ptb", cell="lstm", forget_bias=-4.0)
+    assert TrainConfig(task="ptb", cell="lstm", init="paper", forget_bias=-4.0).forget_bias == -4.0
