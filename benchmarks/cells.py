@@ -1,6 +1,6 @@
 """Forward + backward time of every cell kind, against PyTorch's modules and a per-step reference.
 
-    python benchmarks/cells.py                                  # all 29 kinds, both paper shapes, CPU
+    python benchmarks/cells.py                                  # all 43 kinds, both paper shapes, CPU
     python benchmarks/cells.py --kinds lstm,momentum-lstm,adam-lstm --shapes 784x64x1x128 --repeats 5
     python benchmarks/cells.py --device cuda
 
@@ -79,6 +79,15 @@ def per_step(cell: MomentumCell, x: Tensor) -> Tensor:
                     i, f, g, o = (d + F.linear(h, U, b)).chunk(4, 1)
                     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                     h = torch.sigmoid(o) * torch.tanh(c)
+                elif base == "janet":
+                    pre_s, pre_c = (d + F.linear(h, U, b)).chunk(2, 1)
+                    h = torch.sigmoid(pre_s) * h + (1 - torch.sigmoid(pre_s - 1.0)) * torch.tanh(pre_c)
+                elif base == "ur-lstm":
+                    f, r, o, u = (d + F.linear(h, U, b)).chunk(4, 1)
+                    f, r, o, u = torch.sigmoid(f), torch.sigmoid(r), torch.sigmoid(o), torch.tanh(u)
+                    g = r * (1 - (1 - f) ** 2) + (1 - r) * f**2
+                    c = g * c + (1 - g) * u
+                    h = o * torch.tanh(c)
                 elif base == "gru":
                     d_r, d_z, d_n = d.chunk(3, 1)
                     u_r, u_z, u_n = F.linear(h, U, b).chunk(3, 1)
@@ -201,7 +210,7 @@ def main() -> None:
         default=[(784, 64, 1, 128), (200, 32, 129, 158)],
         help="comma-separated TxBxIxH (default: 784x64x1x128,200x32x129x158: MNIST pixels, TIMIT frames)",
     )
-    parser.add_argument("--kinds", default=",".join(CELL_KINDS), help="comma-separated cell kinds (default: all 29)")
+    parser.add_argument("--kinds", default=",".join(CELL_KINDS), help="comma-separated cell kinds (default: all 43)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--no-reference", action="store_true", help="skip the (slow) per-step reference")
     args = parser.parse_args()

@@ -125,7 +125,7 @@ def train(
     restart: Annotated[Optional[int], typer.Option(help="Restart frequency F ≥ 0 of sr and nesterov kinds (0: never).")] = None,
     hidden_size: Annotated[Optional[int], typer.Option(help="Hidden units per layer.")] = None,
     num_layers: Annotated[Optional[int], typer.Option(help="Stacked layers.")] = None,
-    init: Annotated[Optional[str], typer.Option(help="paper, identity, pytorch, chrono (LSTM and GRU kinds) or cayley (exprnn).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="paper, identity, pytorch, chrono (LSTM, GRU, JANET) or cayley (exprnn).")] = None,
     t_max: Annotated[Optional[float], typer.Option(help="Chrono's time scale T_max ≥ 2; default: the sequence length.")] = None,
     forget_bias: Annotated[Optional[float], typer.Option(help="LSTM forget-gate bias of the paper init (default 1; TIMIT -4).")] = None,
     dtriv_k: Annotated[Optional[int], typer.Option(help="exprnn: re-base U every K optimiser steps (default: never, K = ∞).")] = None,

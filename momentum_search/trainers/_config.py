@@ -22,7 +22,7 @@ class TrainConfig(BaseModel):
 
     Same config, same result to the last digit on CPU (with the same number of threads).
 
-    `t_max` is chrono's time scale (`init="chrono"`, LSTM and GRU kinds only); left `None`, the trainer
+    `t_max` is chrono's time scale (`init="chrono"`, LSTM, GRU and JANET kinds only); left `None`, the trainer
     takes the number of steps of the first training batch: the sequence length of fixed-length tasks,
     `bptt` for ptb, the longest utterance of the first batch for timit. `forget_bias` is the LSTM's
     forget-gate bias under `init="paper"` or `"identity"` (`None`: 1.0; the authors' TIMIT runs use -4).

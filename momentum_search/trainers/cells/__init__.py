@@ -1,5 +1,5 @@
 """The momentum cell family: {plain, momentum, nag, sr, adam, rmsprop, learnable-momentum} × {lstm, gru, rnn,
-exprnn}, and nesterov-lstm."""
+exprnn, janet, ur-lstm}, and nesterov-lstm."""
 
 from __future__ import annotations
 

@@ -34,6 +34,9 @@ FORGET_BIAS = 1.0
 MU_FLOOR = 1e-3
 
 _FUSED_KERNELS = {"gru": torch.gru, "rnn": torch.rnn_tanh}
+# The gate block that keeps the state, whose bias chrono draws: the LSTM's forget gate f, the GRU's
+# update gate z (PyTorch's second blocks), JANET's forget gate s (its first).
+_KEEP_BLOCK = {"lstm": 1, "gru": 1, "janet": 0}
 
 
 class StreamState(NamedTuple):
@@ -120,7 +123,7 @@ class MomentumCell(nn.Module):
             gate block), `"pytorch"` (U(-1/√H, 1/√H) everywhere, exactly as `nn.LSTM`; exprnn: a
             random orthogonal `U`), `"cayley"` (exprnn only: the `"paper"` init with the authors'
             Cayley rotations, angles :math:`-\tan(\theta/2)`, :math:`\theta \sim U(0, \pi/2)`) or
-            `"chrono"` (LSTM and GRU bases only: the `"identity"` init
+            `"chrono"` (LSTM, GRU and JANET bases only: the `"identity"` init
             with Tallec & Ollivier's chrono biases in `b_hh` and none in `b_ih`, drawn per unit:
             LSTM forget gate :math:`b_f = \log U(1, T_{max} - 1)` and input gate :math:`b_i = -b_f`;
             GRU update gate `z` (the keep gate of :math:`h' = (1-z) n + z h`) the same draw).
@@ -131,7 +134,7 @@ class MomentumCell(nn.Module):
 
     Inputs: `x`, `state`
         - `x`: `(T, B, I)`, time-major.
-        - `state`: `(h_0, c_0)` for LSTM kinds, `h_0` otherwise; each `(num_layers, B, H)`. Zeros if
+        - `state`: `(h_0, c_0)` for LSTM and UR-LSTM kinds, `h_0` otherwise; each `(num_layers, B, H)`. Zeros if
           omitted. Or a `StreamState`, to go on with the drive's state too.
 
     Outputs: `out`, `state`
@@ -178,8 +181,10 @@ class MomentumCell(nn.Module):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
-        if init == "chrono" and self.kind.base not in ("lstm", "gru"):
-            raise ValueError(f"init='chrono' sets gate biases; {kind!r} has no gates (use an lstm or gru kind)")
+        if init == "chrono" and self.kind.base not in _KEEP_BLOCK:
+            raise ValueError(
+                f"init='chrono' sets a keep gate's bias; {kind!r} has none (use an lstm, gru or janet kind)"
+            )
         if init == "cayley" and self.kind.base != "exprnn":
             raise ValueError(f"init='cayley' draws an orthogonal U; {kind!r} has none (use an exprnn kind)")
         if (init == "chrono") != (t_max is not None):
@@ -344,10 +349,20 @@ class MomentumCell(nn.Module):
         if self.init == "chrono":
             # Momentum drives scale b_ih by s and accumulate it (to s/(1-μ) b_ih), so a bias there would
             # not act on the gate as chrono defines it; b_hh enters the pre-activation as it is.
-            # The LSTM's forget gate and the GRU's update gate are both PyTorch's second block.
-            keep = bias_hh[hidden : 2 * hidden].uniform_(1.0, self.t_max - 1).log_()
+            block = _KEEP_BLOCK[self.kind.base]
+            keep = bias_hh[block * hidden : (block + 1) * hidden].uniform_(1.0, self.t_max - 1).log_()
             if self.kind.base == "lstm":
                 bias_hh[:hidden] = -keep
+        elif self.kind.base == "ur-lstm":
+            # Gu et al.'s uniform gate initialisation, σ(b_f) ~ U(1/H, 1 - 1/H), and b_r = -b_f; in b_hh,
+            # which momentum drives do not scale, like chrono's.
+            low = min(1 / hidden, 0.5)
+            uniform = bias_hh[:hidden].uniform_(low, 1 - low)
+            bias_hh[:hidden] = torch.logit(uniform)
+            bias_hh[hidden : 2 * hidden] = -bias_hh[:hidden]
+        elif self.kind.base == "janet":
+            bias_ih[:hidden] = 1.0  # the forget gate s, as the LSTM's
+            bias_hh[:hidden] = 1.0
         elif self.kind.base == "lstm":
             # The forget gate is PyTorch's second block of (i, f, g, o).
             forget = FORGET_BIAS if self.forget_bias is None else self.forget_bias
@@ -401,7 +416,7 @@ class MomentumCell(nn.Module):
         """`out (T, B, H)` and the final state for `x (T, B, I)`; see the class docstring."""
         stream = state if isinstance(state, StreamState) else None
         hidden = stream.hidden if stream is not None else state
-        if self.kind.base != "exprnn" and self.kind.variant in LINEAR_VARIANTS:
+        if self.kind.base in ("lstm", "gru", "rnn") and self.kind.variant in LINEAR_VARIANTS:
             out, final, moments = self._forward_fused(x, hidden, stream)
         else:
             out, final, moments = self._forward_stepped(x, hidden, stream)  # type: ignore[assignment]
@@ -471,9 +486,9 @@ class MomentumCell(nn.Module):
         with parametrize.cached():
             for layer in range(self.num_layers):
                 weight_ih, weight_hh, bias_ih, extra = (reorder_gates(base, w) for w in self._weights(layer))
-                # An LSTM's or RNN's b_hh only adds to the pre-activation, so the drive carries it;
-                # the GRU's (b_hn sits under r ⊙ ·) and modReLU's b are applied inside the step.
-                folded = base in ("lstm", "rnn")
+                # An LSTM's, RNN's, JANET's or UR-LSTM's b_hh only adds to the pre-activation, so the
+                # drive carries it; the GRU's (b_hn sits under r ⊙ ·) and modReLU's b are applied inside the step.
+                folded = base not in ("gru", "exprnn")
                 drive_bias = extra if folded else torch.zeros_like(bias_ih)
                 hyperparameters = self._drive_hyperparameters(layer)
                 # The drive's moments run in the steps' gate order; the carried ones in PyTorch's.
@@ -513,7 +528,7 @@ class MomentumCell(nn.Module):
         if x.size(0) == 0:
             raise ValueError("expected at least one time step, got an empty sequence")
         shape = (self.num_layers, x.size(1), self.hidden_size)
-        lstm = self.kind.base == "lstm"
+        lstm = self.kind.has_cell_state
         if state is None:
             zeros = x.new_zeros(shape)
             return zeros, zeros if lstm else None
@@ -591,9 +606,10 @@ def build_cell(
     Raises:
         ValueError: unknown kind; a hyperparameter the kind does not use; a value out of its range
             (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`, `restart >= 0` an integer); sizes or
-            `num_layers` below 1; `init` not in `{"paper", "identity", "pytorch", "chrono"}`;
-            `init="chrono"` on an rnn or exprnn kind, or without `t_max`; `t_max` below 2 or without
-            `init="chrono"`; `forget_bias` on a kind other than an LSTM's or with another init.
+            `num_layers` below 1; `init` not in `INITS`; `init="chrono"` on a kind without a keep gate
+            (rnn, exprnn, ur-lstm) or without `t_max`; `init="cayley"` on a kind other than exprnn's;
+            `t_max` below 2 or without `init="chrono"`; `forget_bias` on a kind other than an LSTM's or
+            with another init.
     """
     return MomentumCell(
         kind, input_size, hidden_size, mu=mu, s=s, beta=beta, eps=eps, restart=restart,

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-Base = Literal["lstm", "gru", "rnn", "exprnn"]
+Base = Literal["lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm"]
 Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov"]
 
-BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn")
+BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm")
 VARIANTS: tuple[Variant, ...] = (
     "plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov",
 )
@@ -60,8 +60,14 @@ class CellKind:
 
     @property
     def gates(self) -> int:
-        """`G`, the number of `H`-sized gate blocks in the input drive: 4 (LSTM), 3 (GRU) or 1."""
-        return {"lstm": 4, "gru": 3, "rnn": 1, "exprnn": 1}[self.base]
+        """`G`, the number of `H`-sized gate blocks in the input drive: 4 (LSTM, UR-LSTM), 3 (GRU),
+        2 (JANET) or 1."""
+        return {"lstm": 4, "gru": 3, "rnn": 1, "exprnn": 1, "janet": 2, "ur-lstm": 4}[self.base]
+
+    @property
+    def has_cell_state(self) -> bool:
+        """Whether the state is `(h, c)` (LSTM, UR-LSTM) rather than `h` alone."""
+        return self.base in ("lstm", "ur-lstm")
 
     @property
     def learnable(self) -> bool:

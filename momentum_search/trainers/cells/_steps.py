@@ -89,32 +89,119 @@ def _lstm_backward(
     bias: Tensor | None,
     mu: Sequence[float],
 ) -> Gradients:
-    """The LSTM's, and nesterov-lstm's (whose state, hence carry, has a third part `p`): its `p_k`
-    enters `pre_k` with `1 + μ_k` and `pre_{k+1}` with `-μ_{k+1}`."""
-    nesterov = len(carry) == 3
     gates, tanh_c = saved
-    steps, batch, size = tanh_c.shape
+    size = tanh_c.size(-1)
     i, f, o, g = gates.split(size, 2)
-    # ∂pre/∂(dc, dc, dh, dc) for the blocks (i, f, o, g) and ∂c/∂h (through tanh c), for all steps
-    # at once; the loop then only chains them.
+    # ∂c/∂pre for the blocks (i, f, g) and ∂h/∂pre (through o) for o, for all steps at once.
     factors = torch.cat([g * i * (1 - i), previous[1] * f * (1 - f), tanh_c * o * (1 - o), i * (1 - g * g)], 2)
-    through_c = o * (1 - tanh_c * tanh_c)
-    g_pre = torch.empty_like(gates)
-    blocks, factor_blocks = g_pre.view(steps, batch, 4, size), factors.view(steps, batch, 4, size)
+    return _gated_through_time(factors, o * (1 - tanh_c * tanh_c), f, g_out, carry, weight, mu)
+
+
+def _gated_through_time(
+    factors: Tensor, through_c: Tensor, keep: Tensor, g_out: Tensor, carry: Carry, weight: Tensor, mu: Sequence[float]
+) -> Gradients:
+    """One chunk of an `(h, c)` cell's steps in reverse, for four gate blocks whose third is the output
+    gate `o` (`h = o ⊙ tanh c`) and the others act through `c = keep ⊙ c_{t-1} + …`: `factors` holds
+    `∂c/∂pre` for those and `∂h/∂pre` for `o`, `through_c` is `∂h/∂c`, all stacked over the chunk.
+
+    nesterov-lstm's state, hence carry, has a third part `p`: its `p_k` enters `pre_k` with `1 + μ_k`
+    and `pre_{k+1}` with `-μ_{k+1}`.
+    """
+    nesterov = len(carry) == 3
+    steps, batch, width = factors.shape
+    g_pre = torch.empty_like(factors)
+    blocks, factor_blocks = g_pre.view(steps, batch, 4, width // 4), factors.view(steps, batch, 4, width // 4)
     # ∂L/∂(U h_{k-1} + d_k): the pre-activation itself, or nesterov-lstm's p_k.
-    g_p = torch.empty_like(gates) if nesterov else g_pre
+    g_p = torch.empty_like(factors) if nesterov else g_pre
     g_h, g_c, *g_p_later = carry
     for k in reversed(range(steps)):
         dh = g_out[k] + g_h
         dc = torch.addcmul(g_c, dh, through_c[k])
         torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
         torch.mul(dh, factor_blocks[k, :, 2], out=blocks[k, :, 2])  # the o block goes by dh, not dc
-        g_c = dc * f[k]
+        g_c = dc * keep[k]
         if nesterov:
             torch.add(g_p_later[0], g_pre[k], alpha=1 + mu[k], out=g_p[k])
             g_p_later = [g_pre[k] * -mu[k]]
         g_h = torch.mm(g_p[k], weight)
     return g_p, g_p, None, (g_h, g_c, *g_p_later)
+
+
+def _ur_lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+    # d = a_t + b_hh, blocks (f, r, o, u); bias and mu are unused.
+    h, c = state
+    size = h.size(1)
+    gates = torch.addmm(d, h, weight_t)
+    gates = torch.cat([gates[:, : 3 * size].sigmoid(), gates[:, 3 * size :].tanh()], 1)
+    f, r, o, u = gates.split(size, 1)
+    keep = torch.addcmul(f * f, 2 * r * f, 1 - f)  # r (1 - (1 - f)²) + (1 - r) f²
+    c = torch.lerp(u, c, keep)  # keep ⊙ c + (1 - keep) ⊙ u
+    tanh_c = c.tanh()
+    return (o * tanh_c, c), (gates, keep, tanh_c)
+
+
+def _ur_lstm_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float],
+) -> Gradients:
+    gates, keep, tanh_c = saved
+    size = tanh_c.size(-1)
+    f, r, o, u = gates.split(size, 2)
+    # ∂c/∂keep = c_{t-1} - u; ∂keep/∂f = 2f + 2r(1 - 2f), ∂keep/∂r = 2f(1 - f).
+    through_keep = previous[1] - u
+    factors = torch.cat(
+        [
+            through_keep * (2 * f + 2 * r * (1 - 2 * f)) * f * (1 - f),
+            through_keep * 2 * f * (1 - f) * r * (1 - r),
+            tanh_c * o * (1 - o),
+            (1 - keep) * (1 - u * u),
+        ],
+        2,
+    )
+    return _gated_through_time(factors, o * (1 - tanh_c * tanh_c), keep, g_out, carry, weight, mu)
+
+
+JANET_SHIFT = 1.0  # β of JANET's input gate 1 - σ(s - β)
+
+
+def _janet_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+    # d = a_t + b_hh, blocks (s, ĉ); h = c, so the state is h alone; bias and mu are unused.
+    (h,) = state
+    size = h.size(1)
+    pre = torch.addmm(d, h, weight_t)
+    s = pre[:, :size]
+    f, keep, u = s.sigmoid(), (s - JANET_SHIFT).sigmoid(), pre[:, size:].tanh()
+    return (torch.addcmul(f * h, 1 - keep, u),), (f, keep, u)
+
+
+def _janet_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float],
+) -> Gradients:
+    f, keep, u = saved
+    steps, batch, size = f.shape
+    # ∂c/∂s = c_{t-1} σ'(s) - u σ'(s - β), ∂c/∂ĉ = (1 - σ(s - β))(1 - u²), ∂c/∂c_{t-1} = σ(s).
+    factors = torch.cat([previous[0] * f * (1 - f) - u * keep * (1 - keep), (1 - keep) * (1 - u * u)], 2)
+    g_pre = torch.empty_like(factors)
+    blocks, factor_blocks = g_pre.view(steps, batch, 2, size), factors.view(steps, batch, 2, size)
+    (g_h,) = carry
+    for k in reversed(range(steps)):
+        dc = g_out[k] + g_h
+        torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
+        g_h = torch.addmm(dc * f[k], g_pre[k], weight)
+    return g_pre, g_pre, None, (g_h,)
 
 
 def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
@@ -218,6 +305,8 @@ BASES: dict[str, _Base] = {
     "rnn": _Base(_rnn_step, _rnn_backward),
     "exprnn": _Base(_exprnn_step, _exprnn_backward),
     "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward),
+    "janet": _Base(_janet_step, _janet_backward),
+    "ur-lstm": _Base(_ur_lstm_step, _ur_lstm_backward),
 }
 
 
