@@ -1,6 +1,6 @@
 """Forward + backward time of every cell kind, against PyTorch's modules and a per-step reference.
 
-    python benchmarks/cells.py                                  # all 24 kinds, both paper shapes, CPU
+    python benchmarks/cells.py                                  # all 43 kinds, both paper shapes, CPU
     python benchmarks/cells.py --kinds lstm,momentum-lstm,adam-lstm --shapes 784x64x1x128 --repeats 5
     python benchmarks/cells.py --device cuda
 
@@ -12,8 +12,8 @@ measurement least disturbed by other processes.
 Baselines:
 - torch: `nn.LSTM` / `nn.GRU` / `nn.RNN` of the same size (none for exprnn);
 - per-step: the straightforward implementation, as in the MomentumRNN authors' released code, which
-  computes `a_t = W x_t + b_ih`, updates `v_t` (and `m_t`) and then the cell, one time step after
-  another, with the same weights.
+  computes `a_t = W x_t + b_ih`, updates `v_t` (and `m_t`; nesterov-lstm: `p_t`) and then the cell,
+  one time step after another, with the same weights.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ Results = dict[str, dict[str, float]]
 
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # Targets on CPU: ratio to the torch module (≤), speed-up over the per-step reference (≥).
-MODULE_TARGETS = {"momentum": 1.10, "nag": 1.10, "sr": 1.10, "adam": 1.5, "rmsprop": 1.5}
+MODULE_TARGETS = {"momentum": 1.10, "nag": 1.10, "sr": 1.10, "adam": 1.5, "rmsprop": 1.5, "nesterov": 1.5}
 REFERENCE_TARGET = 1.5
 
 
@@ -52,15 +52,21 @@ def per_step(cell: MomentumCell, x: Tensor) -> Tensor:
             c, v, m, outs = h, 0.0, 0.0, []
             for t, x_t in enumerate(x.unbind(0), start=1):
                 a = F.linear(x_t, W, b_ih)
+                if variant in ("sr", "nesterov") and hp["restart"]:
+                    mu = ((t - 1) % hp["restart"]) / ((t - 1) % hp["restart"] + 3)
+                else:
+                    mu = (t - 1) / (t + 2) if variant in ("nag", "sr", "nesterov") else hp.get("mu", 0.0)
+                if variant == "nesterov":  # the authors' NesterovLSTMCell: extrapolate the pre-activation
+                    p = F.linear(h, U, b) - hp["s"] * a
+                    i, f, g, o = (p + mu * (p - v)).chunk(4, 1)
+                    v = p
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    outs.append(h)
+                    continue
                 if variant == "plain":
                     d = a
                 else:
-                    if variant == "nag":
-                        mu = (t - 1) / (t + 2)
-                    elif variant == "sr":
-                        mu = (t % hp["restart"]) / (t % hp["restart"] + 3)
-                    else:
-                        mu = hp.get("mu", 0.0)
                     v = mu * v + hp["s"] * a
                     d = v
                     if variant in ("adam", "rmsprop"):
@@ -73,6 +79,15 @@ def per_step(cell: MomentumCell, x: Tensor) -> Tensor:
                     i, f, g, o = (d + F.linear(h, U, b)).chunk(4, 1)
                     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                     h = torch.sigmoid(o) * torch.tanh(c)
+                elif base == "janet":
+                    pre_s, pre_c = (d + F.linear(h, U, b)).chunk(2, 1)
+                    h = torch.sigmoid(pre_s) * h + (1 - torch.sigmoid(pre_s - 1.0)) * torch.tanh(pre_c)
+                elif base == "ur-lstm":
+                    f, r, o, u = (d + F.linear(h, U, b)).chunk(4, 1)
+                    f, r, o, u = torch.sigmoid(f), torch.sigmoid(r), torch.sigmoid(o), torch.tanh(u)
+                    g = r * (1 - (1 - f) ** 2) + (1 - r) * f**2
+                    c = g * c + (1 - g) * u
+                    h = o * torch.tanh(c)
                 elif base == "gru":
                     d_r, d_z, d_n = d.chunk(3, 1)
                     u_r, u_z, u_n = F.linear(h, U, b).chunk(3, 1)
@@ -195,7 +210,7 @@ def main() -> None:
         default=[(784, 64, 1, 128), (200, 32, 129, 158)],
         help="comma-separated TxBxIxH (default: 784x64x1x128,200x32x129x158: MNIST pixels, TIMIT frames)",
     )
-    parser.add_argument("--kinds", default=",".join(CELL_KINDS), help="comma-separated cell kinds (default: all 24)")
+    parser.add_argument("--kinds", default=",".join(CELL_KINDS), help="comma-separated cell kinds (default: all 43)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--no-reference", action="store_true", help="skip the (slow) per-step reference")
     args = parser.parse_args()

@@ -70,7 +70,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 # ---- train ------------------------------------------------------------------------------------
 
 TRAIN_FIELDS = (
-    "task", "cell", "mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
+    "task", "cell", "mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max", "forget_bias",
+    "dtriv_k", "lr_orth",
     "optimizer", "lr", "batch_size", "epochs", "grad_clip", "seed", "threads", "device",
 )  # fmt: skip
 
@@ -121,11 +122,14 @@ def train(
     s: Annotated[Optional[float], typer.Option(help="Step size s > 0.")] = None,
     beta: Annotated[Optional[float], typer.Option(help="Adam/RMSProp β, 0 ≤ β < 1.")] = None,
     eps: Annotated[Optional[float], typer.Option(help="Adam/RMSProp ε > 0.")] = None,
-    restart: Annotated[Optional[int], typer.Option(help="Scheduled-restart frequency F ≥ 1.")] = None,
+    restart: Annotated[Optional[int], typer.Option(help="Restart frequency F ≥ 0 of sr and nesterov kinds (0: never).")] = None,
     hidden_size: Annotated[Optional[int], typer.Option(help="Hidden units per layer.")] = None,
     num_layers: Annotated[Optional[int], typer.Option(help="Stacked layers.")] = None,
-    init: Annotated[Optional[str], typer.Option(help="paper, pytorch or chrono (LSTM and GRU kinds).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="paper, identity, pytorch, chrono (LSTM, GRU, JANET) or cayley (exprnn).")] = None,
     t_max: Annotated[Optional[float], typer.Option(help="Chrono's time scale T_max ≥ 2; default: the sequence length.")] = None,
+    forget_bias: Annotated[Optional[float], typer.Option(help="LSTM forget-gate bias of the paper init (default 1; TIMIT -4).")] = None,
+    dtriv_k: Annotated[Optional[int], typer.Option(help="exprnn: re-base U every K optimiser steps (default: never, K = ∞).")] = None,
+    lr_orth: Annotated[Optional[float], typer.Option(help="exprnn: learning rate of the skew parameters (default: --lr).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="rmsprop, adam or sgd.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,

@@ -67,7 +67,7 @@ def test_train_table_output() -> None:
         (["--task", "imagenet"], "imagenet"),
         (["--cell", "momentum-lstm", "--mu", "1.5"], "mu"),
         (["--cell", "lstm", "--mu", "0.5"], "mu"),
-        (["--cell", "sr-lstm", "--restart", "0"], "restart"),
+        (["--cell", "sr-lstm", "--restart", "-1"], "restart"),
         (["--task", "adding", "--task-param", "length"], "KEY=VALUE"),
         (["--task", "adding", "--task-param", "colour=blue"], "colour"),
         (["--task", "mnist", "--data-dir", "/nonexistent/mnist", "--task-param", "download=false"], "train-images"),

@@ -27,8 +27,8 @@ PRUNED_COLOR = "black"
 # A hue per drive (the usual study compares drives on one base cell), lighter or darker per base cell.
 _VARIANT_COLORS = {"plain": (31, 119, 180), "momentum": (44, 160, 44), "nag": (148, 103, 189),
                    "sr": (140, 86, 75), "adam": (255, 127, 14), "rmsprop": (214, 39, 40),
-                   "learnable-momentum": (23, 190, 207)}  # fmt: skip
-_BASE_SHADES = {"lstm": 0.0, "gru": -0.4, "rnn": 0.35, "exprnn": 0.6}  # < 0 towards black, > 0 towards white
+                   "learnable-momentum": (23, 190, 207), "nesterov": (227, 119, 194)}  # fmt: skip
+_BASE_SHADES = {"lstm": 0.0, "gru": -0.4, "rnn": 0.35, "exprnn": 0.6, "janet": -0.65, "ur-lstm": 0.2}  # < 0 towards black, > 0 towards white
 
 
 def _color(cell: str | None) -> str:

@@ -22,7 +22,7 @@ from momentum_search.trainers import TrainConfig, TrainResult, train
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
 FIXABLE_FIELDS = ("mu", "s", GAIN, "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
-                  "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
+                  "forget_bias", "dtriv_k", "lr_orth", "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
 _CELL_ONLY = ("mu", "s", GAIN, "beta", "eps", "restart")
 EpochCallback = Callable[[int, float], bool]
 BatchCallback = Callable[[int, int], None]

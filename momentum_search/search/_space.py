@@ -54,7 +54,7 @@ DOMAINS: dict[str, _Domain] = {
     "s": _Domain(integer=False, low=0.0, low_inclusive=False),
     "beta": _Domain(integer=False, low=0.0, high=1.0),
     "eps": _Domain(integer=False, low=0.0, low_inclusive=False, log=True),
-    "restart": _Domain(integer=True, low=1),
+    "restart": _Domain(integer=True, low=0),  # 0: never restart
     "lr": _Domain(integer=False, low=0.0, low_inclusive=False, log=True),
     "hidden_size": _Domain(integer=True, low=1),
     GAIN: _Domain(integer=False, low=0.0, low_inclusive=False),  # s/(1−μ), see _gain.py

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from momentum_search.trainers._config import TrainConfig, TrainResult
 from momentum_search.trainers._train import Trainer, build_model, evaluate, train
-from momentum_search.trainers.cells import CELL_KINDS, CellKind, build_cell, gradient_flow
+from momentum_search.trainers.cells import CELL_KINDS, CellKind, StreamState, build_cell, gradient_flow
 from momentum_search.trainers.tasks import TASKS, Task, get_task
 
 __all__ = [
     "CELL_KINDS",
     "TASKS",
     "CellKind",
+    "StreamState",
     "Task",
     "TrainConfig",
     "TrainResult",

@@ -14,7 +14,7 @@ from momentum_search.trainers.tasks import TASKS
 
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
-Init = Literal["paper", "pytorch", "chrono"]
+Init = Literal["paper", "identity", "pytorch", "chrono", "cayley"]
 
 
 class TrainConfig(BaseModel):
@@ -22,9 +22,14 @@ class TrainConfig(BaseModel):
 
     Same config, same result to the last digit on CPU (with the same number of threads).
 
-    `t_max` is chrono's time scale (`init="chrono"`, LSTM and GRU kinds only); left `None`, the trainer
+    `t_max` is chrono's time scale (`init="chrono"`, LSTM, GRU and JANET kinds only); left `None`, the trainer
     takes the number of steps of the first training batch: the sequence length of fixed-length tasks,
-    `bptt` for ptb, the longest utterance of the first batch for timit.
+    `bptt` for ptb, the longest utterance of the first batch for timit. `forget_bias` is the LSTM's
+    forget-gate bias under `init="paper"` or `"identity"` (`None`: 1.0; the authors' TIMIT runs use -4).
+
+    exprnn kinds only, the authors' DTRIV options: `dtriv_k` re-bases the orthogonal `U = B exp(A)`
+    every K optimiser steps (`None`: never, K = ∞; 1: after every step), and `lr_orth` gives the skew
+    parameters `A` their own learning rate (`None`: `lr`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -41,6 +46,9 @@ class TrainConfig(BaseModel):
     num_layers: int | None = Field(default=None, ge=1)
     init: Init | None = None
     t_max: float | None = Field(default=None, ge=2)
+    forget_bias: float | None = None
+    dtriv_k: int | None = Field(default=None, ge=1)
+    lr_orth: float | None = Field(default=None, gt=0)
     optimizer: Optimizer | None = None
     lr: float | None = Field(default=None, gt=0)
     batch_size: int | None = Field(default=None, ge=1)
@@ -77,13 +85,15 @@ class TrainConfig(BaseModel):
     def _hyperparameters_fit_the_cell(self) -> TrainConfig:
         kind = CELL_KINDS[self.cell]
         values = self.hyperparameters(only_set=True)
-        # build_cell owns the ranges, the "kind does not use it" rule and chrono's; a 1x1 cell is cheap
-        # to build. A chrono t_max left to the trainer is checked with a stand-in.
-        if self.init == "chrono":
-            init = {"init": "chrono", "t_max": 2.0 if self.t_max is None else self.t_max}
-        else:
-            init = {"t_max": self.t_max}
-        build_cell(kind.name, 1, 1, **values, **init)
+        # build_cell owns the ranges, the "kind does not use it" rule, chrono's and forget_bias's; a 1x1
+        # cell is cheap to build, with the init that will run. A chrono t_max left to the trainer is
+        # checked with a stand-in.
+        init = self.init if self.init is not None else TASKS[self.task].defaults.init
+        t_max = 2.0 if init == "chrono" and self.t_max is None else self.t_max
+        build_cell(kind.name, 1, 1, **values, init=init, t_max=t_max, forget_bias=self.forget_bias)
+        for name in ("dtriv_k", "lr_orth"):
+            if getattr(self, name) is not None and kind.base != "exprnn":
+                raise ValueError(f"{name} acts on the orthogonal U of exprnn kinds; {kind.name!r} has none")
         return self
 
     def hyperparameters(self, *, only_set: bool = False) -> dict[str, float | int | None]:

@@ -34,7 +34,11 @@ class SequenceModel(nn.Module):
 
 
 def detach_state(state: Any) -> Any:
-    """Cut the graph between truncated-BPTT segments (a state is a tensor or a tuple of them)."""
+    """Cut the graph between truncated-BPTT segments: every tensor in a state (a tensor, or a tuple or
+    `StreamState` of them, its step count and empty parts kept as they are) detached."""
     if isinstance(state, torch.Tensor):
         return state.detach()
-    return tuple(detach_state(s) for s in state)
+    if isinstance(state, tuple):
+        parts = [detach_state(s) for s in state]
+        return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
+    return state

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from momentum_search.trainers._config import TrainConfig, TrainResult
 from momentum_search.trainers._model import SequenceModel, detach_state
-from momentum_search.trainers.cells import build_cell, gradient_flow
+from momentum_search.trainers.cells import StreamState, build_cell, gradient_flow
 from momentum_search.trainers.tasks import Batch, Split, Task, get_task
 
 EpochCallback = Callable[[int, float], bool]
@@ -36,12 +36,19 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         num_layers=config.num_layers,
         init=config.init,
         t_max=config.t_max,
+        forget_bias=config.forget_bias,
         **config.hyperparameters(),
     )
     return SequenceModel(task, cell, config.hidden_size).to(config.device)
 
 
-def _optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(config: TrainConfig, model: SequenceModel) -> torch.optim.Optimizer:
+    params: list[Any] = list(model.parameters())
+    if config.lr_orth is not None:
+        # The authors' DTRIV runs train exprnn's skew parameters at their own rate (--lr_orth).
+        skew = model.cell.skew_parameters()
+        others = [p for p in params if all(p is not q for q in skew)]
+        params = [{"params": others}, {"params": skew, "lr": config.lr_orth}]
     if config.optimizer == "rmsprop":
         # α = 0.9 is the paper's RMSprop setting for (P)MNIST.
         return torch.optim.RMSprop(params, lr=config.lr, alpha=0.9)
@@ -59,7 +66,7 @@ def _to(batch: Batch, device: torch.device) -> Batch:
 def evaluate(model: SequenceModel, task: Task, split: Split, batch_size: int, device: torch.device) -> float:
     """The task's metric over a whole split."""
     model.eval()
-    total, count, state = 0.0, 0, None
+    total, count, state = 0.0, 0, _fresh_state(task)
     for batch in task.batches(split, batch_size):
         batch = _to(batch, device)
         output, state = model(batch.x, state if task.stateful else None)
@@ -92,6 +99,12 @@ def measure_gradient_flow(model: SequenceModel, task: Task, device: torch.device
     return {"t": [t + 1 for t in steps], "norms": [norms[t] for t in steps], "loss": value}
 
 
+def _fresh_state(task: Task) -> StreamState | None:
+    """The state a pass over a split starts from: a stateful task's batches are consecutive segments of
+    one stream, whose hidden and drive states (v, m, the step count) carry over, detached."""
+    return StreamState() if task.stateful else None
+
+
 def _better(value: float, best: float, direction: str) -> bool:
     return value > best if direction == "maximize" else value < best
 
@@ -116,10 +129,11 @@ class Trainer:
             self.config = self.config.model_copy(update={"t_max": float(steps)})
         self.model = build_model(self.config, self.task)
         self.flow_init = measure_gradient_flow(self.model, self.task, self.device)
-        self.optimizer = _optimizer(self.config, list(self.model.parameters()))
+        self.optimizer = _optimizer(self.config, self.model)
         # Shuffling has its own generator so that it does not depend on how much randomness init used.
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.epoch = 0
+        self.steps = 0  # optimiser steps, for dynamic trivialisation's every-K re-basing
         self.history: list[float] = []
         self.best_value, self.best_epoch = math.nan, 0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -145,7 +159,7 @@ class Trainer:
         start = time.perf_counter()
         self.epoch += 1
         self.model.train()
-        state = None
+        state = _fresh_state(self.task)
         num_batches = self.task.num_batches("train", self.batch_size)
         for index, batch in enumerate(self.task.batches("train", self.batch_size, generator=self.generator), 1):
             batch = _to(batch, self.device)
@@ -161,6 +175,9 @@ class Trainer:
                 self.diverged = True
                 break
             self.optimizer.step()
+            self.steps += 1
+            if self.config.dtriv_k is not None and self.steps % self.config.dtriv_k == 0:
+                self.model.cell.rebase()
             if on_batch is not None:
                 on_batch(index, num_batches)
         value = math.nan
@@ -209,6 +226,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "epoch": self.epoch,
+            "steps": self.steps,
             "history": list(self.history),
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
@@ -225,6 +243,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.epoch, self.history = state["epoch"], list(state["history"])
+        self.steps = state.get("steps", 0)  # absent from checkpoints written before DTRIV
         self.best_value, self.best_epoch, self.best_state = state["best_value"], state["best_epoch"], state["best_state"]
         self.diverged, self.wall_time = state["diverged"], state["wall_time"]
 

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell, gradient_flow
+from momentum_search.trainers._model import detach_state
+from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, StreamState, build_cell, gradient_flow
 
 KINDS = list(CELL_KINDS)
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -34,7 +35,7 @@ def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], 
         h0 = x.new_zeros(layers, batch, size)
         c0 = h0
     else:
-        h0, c0 = state if base == "lstm" else (state, None)
+        h0, c0 = state if cell.kind.has_cell_state else (state, None)
     finals_h, finals_c = [], []
     inputs = list(x.unbind(0))
     for layer in range(layers):
@@ -42,15 +43,25 @@ def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], 
         U = getattr(cell, f"weight_hh_l{layer}")
         b_ih = getattr(cell, f"bias_ih_l{layer}")
         h = h0[layer]
-        c = c0[layer] if base == "lstm" else None
+        c = c0[layer] if cell.kind.has_cell_state else None
         mu, s = hp.get("mu"), hp.get("s")
         if variant == "learnable-momentum":  # this layer's trained pair, so autograd reaches it
             mu = torch.sigmoid(getattr(cell, f"mu_raw_l{layer}"))
             s = F.softplus(getattr(cell, f"s_raw_l{layer}"))
-        v = m = 0.0
+        v = m = p_before = 0.0
         hs = []
         for t, x_t in enumerate(inputs, start=1):
             a = x_t @ W.T + b_ih
+            if variant == "nesterov":  # the authors' NesterovLSTMCell: pre-activation extrapolation
+                F_ = hp["restart"]
+                mu_t = ((t - 1) % F_) / (((t - 1) % F_) + 3) if F_ else (t - 1) / (t + 2)
+                p = h @ U.T + getattr(cell, f"bias_hh_l{layer}") - s * a
+                i, f, g, o = (p + mu_t * (p - p_before)).split(size, dim=1)
+                p_before = p
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                hs.append(h)
+                continue
             if variant == "plain":
                 d = a
             elif variant in ("momentum", "learnable-momentum"):
@@ -60,7 +71,7 @@ def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], 
                 if variant == "nag":
                     mu_t = (t - 1) / (t + 2)
                 else:
-                    mu_t = (t % hp["restart"]) / ((t % hp["restart"]) + 3)
+                    mu_t = ((t - 1) % hp["restart"]) / (((t - 1) % hp["restart"]) + 3)
                 v = mu_t * v + s * a
                 d = v
             else:
@@ -76,6 +87,15 @@ def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], 
                     i, f, g, o = (d + r_t).split(size, dim=1)
                     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                     h = torch.sigmoid(o) * torch.tanh(c)
+                elif base == "janet":  # van der Westhuizen & Lasenby: h = c, input gate 1 - σ(s - 1)
+                    s_, c_hat = (d + r_t).split(size, dim=1)
+                    h = torch.sigmoid(s_) * h + (1 - torch.sigmoid(s_ - 1.0)) * torch.tanh(c_hat)
+                elif base == "ur-lstm":  # Gu et al.: the refine gate r turns f into g
+                    f, r, o, u = (d + r_t).split(size, dim=1)
+                    f, r, o, u = torch.sigmoid(f), torch.sigmoid(r), torch.sigmoid(o), torch.tanh(u)
+                    g = r * (1 - (1 - f) ** 2) + (1 - r) * f**2
+                    c = g * c + (1 - g) * u
+                    h = o * torch.tanh(c)
                 elif base == "gru":
                     d_r, d_z, d_n = d.split(size, dim=1)
                     u_r, u_z, u_n = r_t.split(size, dim=1)
@@ -89,7 +109,7 @@ def reference(cell: MomentumCell, x: Tensor, state=None) -> tuple[list[Tensor], 
         finals_h.append(h)
         finals_c.append(c)
         inputs = hs
-    return hs, torch.stack(finals_h), torch.stack(finals_c) if base == "lstm" else None
+    return hs, torch.stack(finals_h), torch.stack(finals_c) if cell.kind.has_cell_state else None
 
 
 def random_hyperparameters(kind: str, rng: random.Random, restart: int) -> dict[str, float | int]:
@@ -106,7 +126,7 @@ def random_hyperparameters(kind: str, rng: random.Random, restart: int) -> dict[
 def random_state(cell: MomentumCell, batch: int, generator: torch.Generator):
     shape = (cell.num_layers, batch, cell.hidden_size)
     h = torch.randn(shape, dtype=DTYPE, generator=generator) * 0.5
-    if cell.kind.base != "lstm":
+    if not cell.kind.has_cell_state:
         return h
     return h, torch.randn(shape, dtype=DTYPE, generator=generator) * 0.5
 
@@ -139,7 +159,11 @@ def test_long_sequences_match_reference(kind: str) -> None:
     check_against_reference(kind, 1000, 1, 27, True, input_size=2)
 
 
-ADAM_KINDS = [kind for kind in KINDS if CELL_KINDS[kind].variant in ("adam", "rmsprop")]
+# The drive's float32 paths, on the base cells whose h is bounded: JANET's h = c is not, and it
+# amplifies float32 rounding past these tolerances over 60 steps.
+ADAM_KINDS = [
+    kind for kind in KINDS if CELL_KINDS[kind].variant in ("adam", "rmsprop") and CELL_KINDS[kind].base != "janet"
+]
 
 
 @pytest.mark.parametrize("input_size", [3, 12], ids=["few-inputs", "many-inputs"])
@@ -301,12 +325,13 @@ def test_cells_copy_and_pickle() -> None:
 
 
 def test_registry() -> None:
-    assert len(CELL_KINDS) == 28
+    assert len(CELL_KINDS) == 43
     order = ("mu", "s", "beta", "eps", "restart")
     expected_defaults = {"mu": 0.6, "s": 0.6, "beta": 0.9, "eps": 1e-8, "restart": 2}
     for name, kind in CELL_KINDS.items():
         assert kind.name == name
         assert name == (kind.base if kind.variant == "plain" else f"{kind.variant}-{kind.base}")
+        assert kind.variant != "nesterov" or kind.base == "lstm"
         assert list(kind.hyperparameters) == [h for h in order if h in kind.hyperparameters]
         assert dict(kind.defaults) == {h: expected_defaults[h] for h in kind.hyperparameters}
         assert build_cell(name, 1, 2).hyperparameters == dict(kind.defaults)
@@ -315,10 +340,16 @@ def test_registry() -> None:
     assert CELL_KINDS["sr-exprnn"].hyperparameters == ("s", "restart")
     assert CELL_KINDS["nag-rnn"].hyperparameters == ("s",)
     assert CELL_KINDS["lstm"].hyperparameters == ()
+    assert CELL_KINDS["nesterov-lstm"].hyperparameters == ("s", "restart")
+    assert "nesterov-gru" not in CELL_KINDS
     assert CELL_KINDS["learnable-momentum-gru"].hyperparameters == ("mu", "s")
     assert [name for name, kind in CELL_KINDS.items() if kind.learnable] == [
-        f"learnable-momentum-{base}" for base in ("lstm", "gru", "rnn", "exprnn")
+        f"learnable-momentum-{base}" for base in ("lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm")
     ]
+    assert CELL_KINDS["momentum-ur-lstm"].gates == 4 and CELL_KINDS["adam-janet"].gates == 2
+    assert [kind.has_cell_state for kind in map(CELL_KINDS.get, ("lstm", "ur-lstm", "janet", "gru"))] == [
+        True, True, False, False,
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -335,15 +366,23 @@ def test_registry() -> None:
         ("momentum-lstm", {"s": "big"}, "s must be a real number with 0 < s < inf, got 'big'"),
         ("adam-lstm", {"beta": 1.0}, "beta must satisfy 0 <= beta < 1, got 1.0"),
         ("adam-lstm", {"eps": 0.0}, "eps must satisfy 0 < eps < inf, got 0.0"),
-        ("sr-lstm", {"restart": 0}, "restart must satisfy restart >= 1 (an integer), got 0"),
-        ("sr-lstm", {"restart": 2.5}, "restart must be an integer with restart >= 1 (an integer), got 2.5"),
+        ("sr-lstm", {"restart": -1}, "restart must satisfy restart >= 0 (an integer; 0 never restarts), got -1"),
+        ("nesterov-lstm", {"restart": -2}, "restart must satisfy restart >= 0 (an integer; 0 never restarts), got -2"),
+        ("sr-lstm", {"restart": 2.5}, "restart must be an integer with restart >= 0"),
+        ("nag-lstm", {"restart": 4}, "'nag-lstm' does not use restart; it uses: s"),
+        ("adam-lstm", {"restart": 0}, "'adam-lstm' does not use restart; it uses: mu, s, beta, eps"),
+        ("nesterov-lstm", {"mu": 0.5}, "'nesterov-lstm' does not use mu; it uses: s, restart"),
         ("sr-lstm", {"restart": True}, "restart must be an integer"),
         ("lstm", {"input_size": 0}, "input_size must be an integer >= 1, got 0"),
         ("lstm", {"hidden_size": 2.0}, "hidden_size must be an integer >= 1, got 2.0"),
         ("lstm", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
-        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'pytorch', 'chrono', got 'xavier'"),
-        ("rnn", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets gate biases; 'rnn' has no gates"),
-        ("momentum-exprnn", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets gate biases"),
+        ("lstm", {"init": "xavier"}, "init must be one of 'paper', 'identity', 'pytorch', 'chrono', 'cayley', got"),
+        ("gru", {"forget_bias": -4.0}, "forget_bias sets the LSTM's forget gate under init='paper' or 'identity'"),
+        ("lstm", {"init": "pytorch", "forget_bias": -4.0}, "forget_bias sets the LSTM's forget gate"),
+        ("lstm", {"forget_bias": math.inf}, "forget_bias must be a finite real number, got inf"),
+        ("rnn", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets a keep gate's bias; 'rnn' has none"),
+        ("momentum-exprnn", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets a keep gate's bias"),
+        ("ur-lstm", {"init": "chrono", "t_max": 10.0}, "init='chrono' sets a keep gate's bias; 'ur-lstm' has none"),
         ("lstm", {"init": "chrono"}, "t_max is required by init='chrono' and used by it alone"),
         ("gru", {"t_max": 10.0}, "t_max is required by init='chrono' and used by it alone"),
         ("lstm", {"init": "chrono", "t_max": 1.5}, "t_max must be a real number >= 2, got 1.5"),
@@ -375,21 +414,55 @@ def assert_orthonormal(matrix: Tensor) -> None:
     torch.testing.assert_close(small.T @ small, torch.eye(small.size(1), dtype=matrix.dtype), rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("base", ["lstm", "gru", "rnn"])
-def test_paper_init(base: str) -> None:
+@pytest.mark.parametrize("init", ["paper", "identity"])
+@pytest.mark.parametrize("kind", ["momentum-lstm", "nesterov-lstm", "gru", "adam-gru", "rnn"])
+def test_paper_init(kind: str, init: str) -> None:
+    # The authors' reset_parameters: nn.init.eye_ on the whole (G·H, H) recurrent matrix, i.e. [I; 0; …]
+    # ("identity": [I; I; …]); LSTM forget-gate bias 1, their PTB GRU's reset-gate bias 1, in both biases.
     torch.manual_seed(5)
-    cell = build_cell(f"momentum-{base}", 3, 6, num_layers=2, dtype=DTYPE)
-    gates = CELL_KINDS[base].gates
+    cell = build_cell(kind, 3, 6, num_layers=2, init=init, dtype=DTYPE)
+    base = CELL_KINDS[kind].base
+    gates = CELL_KINDS[kind].gates
+    eye, zero = torch.eye(6, dtype=DTYPE), torch.zeros(6, 6, dtype=DTYPE)
+    blocks = [eye] + [eye if init == "identity" else zero] * (gates - 1)
     for layer in range(2):
         assert_orthonormal(getattr(cell, f"weight_ih_l{layer}"))
-        recurrent = getattr(cell, f"weight_hh_l{layer}")
-        assert torch.equal(recurrent, torch.cat([torch.eye(6, dtype=DTYPE)] * gates))
+        assert torch.equal(getattr(cell, f"weight_hh_l{layer}"), torch.cat(blocks))
         for name in ("bias_ih", "bias_hh"):
-            bias = getattr(cell, f"{name}_l{layer}")
             expected = torch.zeros(gates * 6, dtype=DTYPE)
             if base == "lstm":
                 expected[6:12] = 1.0  # forget gate, PyTorch order (i, f, g, o)
-            assert torch.equal(bias, expected)
+            elif base == "gru" and init == "paper":
+                expected[:6] = 1.0  # reset gate, PyTorch order (r, z, n)
+            assert torch.equal(getattr(cell, f"{name}_l{layer}"), expected)
+
+
+def test_related_work_inits() -> None:
+    # UR-LSTM's uniform gate initialisation: σ(b_f) ~ U(1/H, 1 - 1/H), b_r = -b_f, in b_hh, other biases 0.
+    torch.manual_seed(15)
+    hidden = 50
+    cell = build_cell("momentum-ur-lstm", 3, hidden, dtype=DTYPE)
+    gate = torch.sigmoid(cell.bias_hh_l0[:hidden])
+    assert gate.min() >= 1 / hidden and gate.max() <= 1 - 1 / hidden and gate.max() - gate.min() > 0.5
+    torch.testing.assert_close(cell.bias_hh_l0[hidden : 2 * hidden], -cell.bias_hh_l0[:hidden], rtol=0, atol=0)
+    assert not cell.bias_hh_l0[2 * hidden :].any() and not cell.bias_ih_l0.any()
+    first_block_only = torch.cat([torch.eye(hidden, dtype=DTYPE), torch.zeros(3 * hidden, hidden, dtype=DTYPE)])
+    assert torch.equal(cell.weight_hh_l0, first_block_only)
+    # JANET's own: chrono's forget-gate bias log U(1, T_max - 1) on its first block s, the rest 0.
+    janet = build_cell("janet", 3, hidden, init="chrono", t_max=100.0, dtype=DTYPE)
+    forget = janet.bias_hh_l0[:hidden]
+    assert forget.min() >= 0 and forget.max() <= math.log(99) and forget.std() > 0.5
+    assert not janet.bias_hh_l0[hidden:].any() and not janet.bias_ih_l0.any()
+    paper = build_cell("janet", 3, hidden, dtype=DTYPE)
+    for bias in (paper.bias_ih_l0, paper.bias_hh_l0):
+        assert torch.equal(bias, torch.cat([torch.ones(hidden, dtype=DTYPE), torch.zeros(hidden, dtype=DTYPE)]))
+
+
+def test_forget_bias_sets_both_forget_blocks() -> None:
+    cell = build_cell("adam-lstm", 2, 5, forget_bias=-4.0)
+    for bias in (cell.bias_ih, cell.bias_hh):
+        assert torch.equal(bias[5:10], torch.full((5,), -4.0)) and not bias[:5].any() and not bias[10:].any()
+    assert "forget_bias=-4.0" in repr(cell)
 
 
 def test_exprnn_init_and_parametrisation() -> None:
@@ -563,3 +636,152 @@ def test_chrono_init(kind: str) -> None:
     draws = torch.cat(keeps).exp()
     assert abs(draws.mean().item() - t_max / 2) < 2.0 and draws.std() > 9
     assert "init='chrono', t_max=40.0" in repr(cell)
+
+
+# -- the authors' cells: sr's restart phase, nesterov-lstm, truncated BPTT ---------------------------
+
+
+def perturbed(kind: str, seed: int, *, layers: int = 1, input_size: int = 3, **hyperparameters) -> MomentumCell:
+    torch.manual_seed(seed)
+    cell = build_cell(kind, input_size, 4, num_layers=layers, dtype=DTYPE, **hyperparameters)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if "original" not in name:
+                p.add_(torch.randn(p.shape, dtype=DTYPE) * 0.3)
+    return cell
+
+
+@pytest.mark.parametrize("base", ["lstm", "gru", "exprnn"])
+def test_sr_without_a_restart_within_the_sequence_is_nag(base: str) -> None:
+    # μ_t = ((t-1) mod F)/(((t-1) mod F)+3) is (t-1)/(t+2) for every t ≤ T when F ≥ T (or F = 0).
+    nag = perturbed(f"nag-{base}", 12, layers=2, s=0.7)
+    x = torch.randn(30, 2, 3, dtype=DTYPE)
+    want, _ = nag(x)
+    for restart in (0, 30, 31, 100):
+        sr = build_cell(f"sr-{base}", 3, 4, num_layers=2, s=0.7, restart=restart, dtype=DTYPE)
+        sr.load_state_dict(nag.state_dict())
+        torch.testing.assert_close(sr(x)[0], want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["sr-rnn", "sr-exprnn"])
+def test_sr_restarts_at_one_f_plus_one_two_f_plus_one(kind: str) -> None:
+    # With U = 0 and no biases, h_t = φ(v_t); an input only at t = 1 leaves v_t = μ_2⋯μ_t s W x_1, which
+    # a restart (μ_t = 0) sets to exactly 0 from t = F + 1 on; before it, it is not 0.
+    restart = 5
+    cell = build_cell(kind, 2, 3, s=1.0, restart=restart, init="pytorch", dtype=DTYPE)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if "weight_ih" not in name:
+                p.zero_()
+        if kind == "sr-exprnn":  # an orthogonal U cannot be 0; U = I makes h_t - h_{t-1} = v_t (modReLU, b = 0)
+            cell.weight_hh_l0 = torch.eye(3, dtype=DTYPE)
+    x = torch.zeros(12, 1, 2, dtype=DTYPE)
+    x[0] = 1.0
+    out, _ = cell(x)
+    h = out.squeeze(1)
+    v = h if kind == "sr-rnn" else torch.diff(h, dim=0, prepend=torch.zeros(1, 3, dtype=DTYPE))  # tanh(0) = 0
+    assert [bool(v[t].abs().max() > 0) for t in range(12)] == [t < restart for t in range(12)]
+
+
+@pytest.mark.parametrize("restart", [0, 1, 2, 40])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_nesterov_lstm_matches_reference(restart: int, layers: int) -> None:
+    # T = 45: not a multiple of 2 or 40, and three 16-step chunks, the last one short.
+    check_against_reference("nesterov-lstm", 45, layers, restart, True, input_size=3)
+
+
+SEGMENT_KINDS = [
+    "lstm", "momentum-lstm", "adam-lstm", "rmsprop-gru", "nag-rnn", "sr-lstm", "nesterov-lstm",
+    "learnable-momentum-gru", "adam-exprnn", "momentum-exprnn",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["train", "no-grad"])
+@pytest.mark.parametrize("kind", SEGMENT_KINDS)
+def test_segments_of_a_stream_are_one_sequence(kind: str, grad: bool) -> None:
+    # Truncated BPTT as on PTB: segments of 20, 20 and 10 steps, each given the StreamState the one
+    # before returned (detached), give the reference's single pass over 50 steps.
+    uses = CELL_KINDS[kind].hyperparameters
+    cell = perturbed(kind, 13, layers=2, **({"restart": 7} if "restart" in uses else {}))
+    x = torch.randn(50, 2, 3, dtype=DTYPE)
+    hs, ref_h, ref_c = reference(cell, x)
+    outs, state = [], StreamState()
+    with torch.set_grad_enabled(grad):
+        for piece in x.split([20, 20, 10]):
+            out, state = cell(piece, state)
+            outs.append(out)
+            state = detach_state(state)
+    torch.testing.assert_close(torch.cat(outs), torch.stack(hs), **TOL)
+    torch.testing.assert_close(flat_state(state.hidden), [ref_h] + ([] if ref_c is None else [ref_c]), **TOL)
+    assert state.steps == 50 and not any(t.requires_grad for t in (*state.v, *state.m))
+    variant = CELL_KINDS[kind].variant
+    assert len(state.v) == (0 if variant in ("plain", "rmsprop") else 2)
+    assert len(state.m) == (2 if variant in ("adam", "rmsprop") else 0)
+
+
+@pytest.mark.parametrize("kind", ["adam-lstm", "rmsprop-lstm", "momentum-gru"])
+def test_float32_segments_follow_the_float64_reference(kind: str) -> None:
+    # float32 adam/rmsprop with few inputs carry m through the linear map of input statistics.
+    cell = perturbed(kind, 14)
+    x = torch.randn(50, 2, 3, dtype=DTYPE)
+    hs, _, _ = reference(cell, x)
+    low = copy.deepcopy(cell).float()
+    outs, state = [], StreamState()
+    for piece in x.float().split([20, 20, 10]):
+        out, state = low(piece, detach_state(state))
+        outs.append(out)
+    close_in_norm(torch.cat(outs), torch.stack(hs))
+
+
+def test_a_plain_state_still_restarts_the_drive_and_bad_stream_states_are_refused() -> None:
+    cell = build_cell("adam-lstm", 3, 4)
+    x = torch.randn(5, 2, 3)
+    _, (h, c) = cell(x)
+    assert h.shape == (1, 2, 4)
+    message = r"expected StreamState.v to be 1 tensors of shape \(2, 16\), got \[\(2, 4\)\]"
+    with pytest.raises(ValueError, match=message):
+        cell(x, StreamState(v=(torch.zeros(2, 4),)))
+    with pytest.raises(ValueError, match=r"expected StreamState.m to be \(\) for 'momentum-lstm'"):
+        build_cell("momentum-lstm", 3, 4)(x, StreamState(m=(torch.zeros(2, 16),)))
+    with pytest.raises(ValueError, match="expected StreamState.steps an integer >= 0, got -1"):
+        cell(x, StreamState(steps=-1))
+
+
+# -- the authors' DTRIV options for exprnn --------------------------------------------------------
+
+
+def test_cayley_init_draws_the_authors_angles() -> None:
+    # Their cayley_init_ puts d = -tan(θ/2), θ ~ U(0, π/2), above the diagonal of 2×2 skew blocks:
+    # exp gives rotations [[cos d, sin d], [-sin d, cos d]] with -1 < d ≤ 0.
+    torch.manual_seed(9)
+    cell = build_cell("momentum-exprnn", 2, 41, init="cayley", dtype=DTYPE)
+    rotation = cell.weight_hh.detach()
+    assert_orthonormal(rotation)
+    angles = torch.atan2(rotation[0:40:2, 1:41:2].diagonal(), rotation[0:40:2, 0:40:2].diagonal())
+    assert torch.all(angles <= 0) and torch.all(angles > -1) and angles.std() > 0.1
+    torch.testing.assert_close(rotation[1:41:2, 0:40:2].diagonal(), -torch.sin(angles), rtol=0, atol=1e-12)
+    assert rotation[40, 40] == 1.0
+    with pytest.raises(ValueError, match="init='cayley' draws an orthogonal U; 'lstm' has none"):
+        build_cell("lstm", 2, 4, init="cayley")
+
+
+def test_rebase_moves_the_base_to_u_and_the_skew_parameter_to_zero() -> None:
+    torch.manual_seed(10)
+    cell = build_cell("adam-exprnn", 3, 6, num_layers=2, dtype=DTYPE)
+    skew = cell.skew_parameters()
+    optimizer = torch.optim.SGD(cell.parameters(), lr=0.3)
+    x = torch.randn(12, 2, 3, dtype=DTYPE)
+    cell(x)[0].square().sum().backward()
+    optimizer.step()
+    before_u = [getattr(cell, f"weight_hh_l{k}").detach().clone() for k in range(2)]
+    before_out, _ = cell(x)
+    assert all((p.tril() - p.tril().T).abs().max() > 0 for p in skew)  # A = X.tril() - X.tril()ᵀ moved
+    cell.rebase()
+    assert all(a is b for a, b in zip(cell.skew_parameters(), skew, strict=True))  # the same parameters
+    for k in range(2):
+        parametrization = getattr(cell.parametrizations, f"weight_hh_l{k}")
+        assert torch.equal((skew[k].tril() - skew[k].tril().T), torch.zeros(6, 6, dtype=DTYPE))
+        torch.testing.assert_close(parametrization[0].base, before_u[k], rtol=0, atol=1e-12)
+        torch.testing.assert_close(getattr(cell, f"weight_hh_l{k}"), before_u[k], rtol=0, atol=1e-12)
+    torch.testing.assert_close(cell(x)[0], before_out, **TOL)
+    assert build_cell("lstm", 3, 4).skew_parameters() == []

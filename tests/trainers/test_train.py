@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from momentum_search.trainers import TrainConfig, build_model, evaluate, get_task, train
+from momentum_search.trainers.tasks import Batch
 
 ADDING = {"length": 20, "n_train": 1000, "n_valid": 200, "n_test": 200, "seed": 0}
 
@@ -99,7 +100,8 @@ def test_resolved_fills_task_and_cell_defaults() -> None:
         ({"cell": "momentum-lstm", "mu": 1.0}, "mu"),
         ({"cell": "momentum-lstm", "s": -0.1}, "s"),
         ({"cell": "lstm", "mu": 0.5}, "mu"),
-        ({"cell": "sr-lstm", "restart": 0}, "restart"),
+        ({"cell": "sr-lstm", "restart": -1}, "restart"),
+        ({"cell": "adam-lstm", "restart": 2}, "restart"),
         ({"lr": -1.0}, "lr"),
         ({"device": "tpu9"}, "tpu9"),
         ({"bogus": 1}, "bogus"),
@@ -113,7 +115,7 @@ def test_bad_values_are_refused_with_the_name_of_the_value(settings: dict, fragm
         TrainConfig(**settings)
 
 
-def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
+def write_corpus(folder) -> None:
     words = [f"w{i}" for i in range(30)]
     g = torch.Generator().manual_seed(0)
     for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
@@ -122,7 +124,32 @@ def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
         for _ in range(lines):
             start = int(torch.randint(0, 30, (1,), generator=g))
             text.append(" ".join(words[(start + k) % 30] for k in range(8)))
-        (tmp_path / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+        (folder / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+
+
+@pytest.mark.parametrize("cell", ["adam-lstm", "nesterov-lstm", "sr-gru"])
+def test_a_stateful_split_is_evaluated_as_one_stream(tmp_path, cell: str) -> None:
+    # PTB's batches are consecutive segments: h, c, the drive's v, m and its step count carry over, so
+    # the metric equals that of one forward pass over the whole stream.
+    write_corpus(tmp_path)
+    config = TrainConfig(
+        task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 7, "emsize": 8}, cell=cell, hidden_size=8,
+        batch_size=4, restart=5 if cell != "adam-lstm" else None,
+    ).resolved()  # fmt: skip
+    task = get_task("ptb", **config.task_params)
+    model = build_model(config, task)
+    batches = list(task.batches("valid", 4))
+    assert len(batches) > 2
+    whole = Batch(torch.cat([b.x for b in batches]), torch.cat([b.y for b in batches]), None)
+    with torch.no_grad():
+        output, _ = model(whole.x)
+    total, count = task.metric_sums(output, whole)
+    value = evaluate(model, task, "valid", 4, torch.device("cpu"))
+    assert value == pytest.approx(task.finalize(total / count), rel=1e-5)
+
+
+def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
+    write_corpus(tmp_path)
     config = TrainConfig(
         task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 10, "emsize": 16}, cell="momentum-lstm",
         hidden_size=32, num_layers=2, optimizer="adam", lr=1e-2, batch_size=8, epochs=3, grad_clip=0.25,
@@ -195,6 +222,13 @@ def test_learnable_momentum_records_its_trained_mu_and_s() -> None:
     assert train(adding_config(epochs=1)).learned == {}
 
 
+def test_forget_bias_reaches_the_model() -> None:
+    config = adding_config(cell="adam-lstm", forget_bias=-4.0).resolved()
+    model = build_model(config, get_task("adding", **config.task_params))
+    hidden = config.hidden_size
+    assert torch.all(model.cell.bias_ih_l0[hidden : 2 * hidden] == -4.0)
+
+
 def test_chrono_t_max_defaults_to_the_sequence_length() -> None:
     from momentum_search.trainers import Trainer
 
@@ -240,3 +274,34 @@ def test_long_sequences_keep_an_evenly_thinned_gradient_flow() -> None:
     result = train(adding_config(task_params={**ADDING, "length": 300, "n_train": 100, "n_valid": 40}, epochs=1))
     steps = result.gradient_flow["trained"]["t"]
     assert len(steps) == FLOW_POINTS and steps[0] == 1 and steps[-1] == 300 and steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize("dtriv_k", [None, 1])
+def test_dtriv_rebases_every_k_steps_and_lr_orth_reaches_the_skew_parameters(dtriv_k: int | None) -> None:
+    from momentum_search.trainers import Trainer
+
+    config = adding_config(cell="momentum-exprnn", optimizer="rmsprop", epochs=1, dtriv_k=dtriv_k, lr_orth=1e-4)
+    trainer = Trainer(config)
+    skew = trainer.model.cell.skew_parameters()
+    orthogonal_group = trainer.optimizer.param_groups[1]
+    assert orthogonal_group["lr"] == 1e-4 and all(a is b for a, b in zip(orthogonal_group["params"], skew))
+    grouped = sum(len(group["params"]) for group in trainer.optimizer.param_groups)
+    assert grouped == len(list(trainer.model.parameters()))
+    trainer.run_epoch()
+    assert trainer.steps > 1
+    moved = (skew[0].tril() - skew[0].tril().T).abs().max()
+    # K = 1 re-bases after every step: the skew part of A is 0 again; K = ∞ never re-bases.
+    assert (moved == 0) if dtriv_k == 1 else (moved > 0)
+
+
+@pytest.mark.parametrize("name", ["dtriv_k", "lr_orth"])
+def test_dtriv_options_need_an_exprnn_kind(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} acts on the orthogonal U of exprnn kinds; 'momentum-lstm' has none"):
+        adding_config(**{name: 1})
+
+
+def test_forget_bias_is_checked_against_the_init_that_will_run() -> None:
+    # ptb's default init is PyTorch's, which has no forget-gate bias to set.
+    with pytest.raises(ValueError, match="forget_bias sets the LSTM's forget gate"):
+        TrainConfig(task="ptb", cell="lstm", forget_bias=-4.0)
+    assert TrainConfig(task="ptb", cell="lstm", init="paper", forget_bias=-4.0).forget_bias == -4.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Union
+from typing import NamedTuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -13,16 +13,50 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import orthogonal
 
-from momentum_search.trainers.cells._drive import LINEAR_VARIANTS, drive, momentum
+from momentum_search.trainers.cells._drive import (
+    LINEAR_VARIANTS,
+    WITH_M,
+    WITH_V,
+    Moments,
+    drive,
+    linear,
+    momentum,
+    momentum_schedule,
+)
 from momentum_search.trainers.cells._kinds import get_kind
 from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
 
 CellState = Union[Tensor, tuple[Tensor, Tensor]]
-INITS = ("paper", "pytorch", "chrono")
+INITS = ("paper", "identity", "pytorch", "chrono", "cayley")
+# The authors' forget-gate bias (their `fg_init`); their TIMIT runs use -4.
+FORGET_BIAS = 1.0
 # A sigmoid never reaches 0: learnable kinds start from μ = max(mu, MU_FLOOR).
 MU_FLOOR = 1e-3
 
 _FUSED_KERNELS = {"gru": torch.gru, "rnn": torch.rnn_tanh}
+# The gate block that keeps the state, whose bias chrono draws: the LSTM's forget gate f, the GRU's
+# update gate z (PyTorch's second blocks), JANET's forget gate s (its first).
+_KEEP_BLOCK = {"lstm": 1, "gru": 1, "janet": 0}
+
+
+class StreamState(NamedTuple):
+    """The state of a sequence fed in segments (truncated BPTT): the hidden state and the drive's.
+
+    Pass `StreamState()` with the first segment and the returned one, detached, with the next: the
+    drive then goes on where it stopped, as the hidden state does. `v` and `m` hold one `(B, G·H)`
+    tensor per layer in PyTorch's gate order (nesterov-lstm: its `p_t` in `v`); empty means zeros.
+
+    Attributes:
+        hidden: `(h, c)` or `h`, as `state` otherwise; None for zeros.
+        steps: the steps taken so far (nag's, sr's and nesterov-lstm's `μ_t` go on from there).
+        v: per layer, `v_t` (nesterov-lstm: `p_t`); `()` for kinds without it.
+        m: per layer, adam's and rmsprop's `m_t`; `()` for other kinds.
+    """
+
+    hidden: CellState | None = None
+    steps: int = 0
+    v: tuple[Tensor, ...] = ()
+    m: tuple[Tensor, ...] = ()
 
 
 class MomentumCell(nn.Module):
@@ -35,12 +69,17 @@ class MomentumCell(nn.Module):
         \text{plain:}\quad & d_t = a_t \\
         \text{momentum } [\mu, s]:\quad & v_t = \mu v_{t-1} + s a_t,\quad d_t = v_t \\
         \text{nag } [s]:\quad & \mu_t = (t-1)/(t+2) \\
-        \text{sr } [s, F]:\quad & \mu_t = (t \bmod F)/((t \bmod F) + 3) \\
+        \text{sr } [s, F]:\quad & \mu_t = ((t-1) \bmod F)/(((t-1) \bmod F) + 3) \\
         \text{adam } [\mu, s, \beta, \varepsilon]:\quad & m_t = \beta m_{t-1} + (1-\beta) a_t \odot a_t,
             \quad d_t = v_t / \sqrt{m_t + \varepsilon} \\
         \text{rmsprop } [s, \beta, \varepsilon]:\quad & \text{adam with } \mu = 0 \\
         \text{learnable-momentum } [\mu, s]:\quad & \text{momentum with trained }
             \mu = \sigma(\mu_{raw}),\ s = \mathrm{softplus}(s_{raw})
+
+    sr with `F = 0` never restarts (it is nag). `nesterov-lstm` `[s, F]` (the authors' NesterovLSTMCell)
+    extrapolates the whole pre-activation instead, with sr's :math:`\mu_t`:
+    :math:`p_t = U h_{t-1} + b_{hh} - s a_t`, :math:`p_0 = 0`,
+    :math:`\text{pre}_t = p_t + \mu_t (p_t - p_{t-1})`, then the LSTM's gates on :math:`\text{pre}_t`.
 
     The base cell then uses :math:`d_t + U h_{t-1} + b_{hh}` wherever PyTorch uses
     :math:`a_t + U h_{t-1} + b_{hh}` (GRU: :math:`n_t = \tanh(d_n + r_t \odot (U_n h_{t-1} + b_{hn}))`).
@@ -56,9 +95,9 @@ class MomentumCell(nn.Module):
     With several layers, layer :math:`l > 1` is driven by the hidden states of layer :math:`l - 1`, and
     its momentum (and second moment) is taken over that drive.
 
-    **Each call to `forward` is one sequence**: :math:`v`, :math:`m` and the time index :math:`t`
-    (hence nag's and sr's schedules) start again at every call. Only the hidden state is carried
-    over through `state`.
+    **Each call to `forward` is one sequence** unless `state` is a `StreamState`: :math:`v`, :math:`m`
+    and the time index :math:`t` (hence nag's and sr's schedules) start again at every call, and only
+    the hidden state is carried over through `state`. A `StreamState` carries them too (truncated BPTT).
 
     How it is computed: every drive depends on the input alone. For momentum, nag, sr and
     learnable-momentum it is linear, :math:`v_t = s (W \tilde x_t + b_{ih} \tilde c_t)` with
@@ -66,7 +105,8 @@ class MomentumCell(nn.Module):
     LSTM/GRU/RNN kernel runs on :math:`[\tilde x_t, \tilde c_t]` with the input weight
     :math:`s [W \mid b_{ih}]` (the filter is a chunked scan, not a loop over steps). Adam, rmsprop
     and every exprnn compute the drive a chunk of time steps at a time and run a lean per-step
-    recurrence on it, back-propagated through time by hand.
+    recurrence on it, back-propagated through time by hand; so does nesterov-lstm, whose state
+    depends on :math:`h`.
 
     Args:
         kind: one of `CELL_KINDS`.
@@ -75,24 +115,31 @@ class MomentumCell(nn.Module):
         mu, s, beta, eps, restart: the variant's hyperparameters; `None` takes the kind's default.
             Passing one the kind does not use raises ValueError.
         num_layers: stacked layers.
-        init: `"paper"` (orthogonal input weights, identity recurrent blocks, forget-gate bias 1 in
-            `b_ih` and `b_hh`; exprnn: Kaiming input weights, block-diagonal random rotations,
-            modReLU bias U(-0.01, 0.01)), `"pytorch"` (U(-1/√H, 1/√H) everywhere, exactly as
-            `nn.LSTM`; exprnn: a random orthogonal `U`) or `"chrono"` (LSTM and GRU bases only:
-            the paper init with Tallec & Ollivier's chrono biases in `b_hh`, drawn per unit: LSTM
-            forget gate :math:`b_f = \log U(1, T_{max} - 1)` and input gate :math:`b_i = -b_f`;
+        init: `"paper"`, exactly the authors' (orthogonal input weights; recurrent weight
+            `nn.init.eye_` on the whole `(G·H, H)` matrix, i.e. identity in the first gate block only,
+            zeros elsewhere; LSTM forget-gate bias `forget_bias` and GRU reset-gate bias 1, each in
+            `b_ih` and `b_hh`, other biases 0; exprnn: Kaiming input weights, block-diagonal random
+            rotations, modReLU bias U(-0.01, 0.01)), `"identity"` (the same with identity in every
+            gate block), `"pytorch"` (U(-1/√H, 1/√H) everywhere, exactly as `nn.LSTM`; exprnn: a
+            random orthogonal `U`), `"cayley"` (exprnn only: the `"paper"` init with the authors'
+            Cayley rotations, angles :math:`-\tan(\theta/2)`, :math:`\theta \sim U(0, \pi/2)`) or
+            `"chrono"` (LSTM, GRU and JANET bases only: the `"identity"` init
+            with Tallec & Ollivier's chrono biases in `b_hh` and none in `b_ih`, drawn per unit:
+            LSTM forget gate :math:`b_f = \log U(1, T_{max} - 1)` and input gate :math:`b_i = -b_f`;
             GRU update gate `z` (the keep gate of :math:`h' = (1-z) n + z h`) the same draw).
         t_max: chrono's characteristic time scale :math:`T_{max} \ge 2`; required by, and only
             accepted with, `init="chrono"`.
+        forget_bias: the LSTM's forget-gate bias under `"paper"` and `"identity"` (None: 1.0,
+            the authors' default; their TIMIT runs use -4.0); LSTM kinds and those inits only.
 
     Inputs: `x`, `state`
         - `x`: `(T, B, I)`, time-major.
-        - `state`: `(h_0, c_0)` for LSTM kinds, `h_0` otherwise; each `(num_layers, B, H)`. Zeros if
-          omitted.
+        - `state`: `(h_0, c_0)` for LSTM and UR-LSTM kinds, `h_0` otherwise; each `(num_layers, B, H)`. Zeros if
+          omitted. Or a `StreamState`, to go on with the drive's state too.
 
     Outputs: `out`, `state`
         - `out`: `(T, B, H)`, :math:`h_t` of the last layer.
-        - `state`: the final `(h_T, c_T)` or `h_T`, like `state`.
+        - `state`: the final `(h_T, c_T)` or `h_T`, like `state`; a `StreamState` if one was given.
 
     Attributes:
         weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}: layer `k`'s weights in
@@ -123,6 +170,7 @@ class MomentumCell(nn.Module):
         num_layers: int = 1,
         init: str = "paper",
         t_max: float | None = None,
+        forget_bias: float | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -133,8 +181,12 @@ class MomentumCell(nn.Module):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
-        if init == "chrono" and self.kind.base not in ("lstm", "gru"):
-            raise ValueError(f"init='chrono' sets gate biases; {kind!r} has no gates (use an lstm or gru kind)")
+        if init == "chrono" and self.kind.base not in _KEEP_BLOCK:
+            raise ValueError(
+                f"init='chrono' sets a keep gate's bias; {kind!r} has none (use an lstm, gru or janet kind)"
+            )
+        if init == "cayley" and self.kind.base != "exprnn":
+            raise ValueError(f"init='cayley' draws an orthogonal U; {kind!r} has none (use an exprnn kind)")
         if (init == "chrono") != (t_max is not None):
             raise ValueError(
                 f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}"
@@ -142,12 +194,22 @@ class MomentumCell(nn.Module):
         # U(1, T_max - 1) needs T_max - 1 >= 1.
         if t_max is not None and (not isinstance(t_max, numbers.Real) or isinstance(t_max, bool) or not t_max >= 2):
             raise ValueError(f"t_max must be a real number >= 2, got {t_max!r}")
+        if forget_bias is not None:
+            if self.kind.base != "lstm" or init not in ("paper", "identity"):
+                raise ValueError(
+                    f"forget_bias sets the LSTM's forget gate under init='paper' or 'identity'; "
+                    f"got kind {kind!r}, init={init!r}"
+                )
+            real = isinstance(forget_bias, numbers.Real) and not isinstance(forget_bias, bool)
+            if not real or not math.isfinite(forget_bias):
+                raise ValueError(f"forget_bias must be a finite real number, got {forget_bias!r}")
         self.hyperparameters = self.kind.resolve({"mu": mu, "s": s, "beta": beta, "eps": eps, "restart": restart})
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
         self.init = init
         self.t_max = None if t_max is None else float(t_max)
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
 
         factory = {"device": device, "dtype": dtype}
         exprnn = self.kind.base == "exprnn"
@@ -197,6 +259,26 @@ class MomentumCell(nn.Module):
         with torch.no_grad():
             pairs = [self._drive_hyperparameters(layer) for layer in range(self.num_layers)]
         return {name: [float(pair[name]) for pair in pairs] for name in ("mu", "s")}
+
+    def rebase(self) -> None:
+        """Dynamic trivialisation (Lezcano-Casado 2019): re-base every exprnn layer's `U = B exp(A)` at
+        its current value (`B ← U`, `A ← 0`), so the next steps move `A` around 0 again. `U` itself
+        does not change, nor does the parameter holding `A` (an optimiser's state for it stays).
+        Does nothing for kinds without an orthogonal `U`."""
+        if self.kind.base != "exprnn":
+            return
+        with torch.no_grad():
+            for layer in range(self.num_layers):
+                name = f"weight_hh_l{layer}"
+                # Assigning U goes through the parametrisation's right_inverse: base = U, A = 0.
+                setattr(self, name, getattr(self, name).clone())
+
+    def skew_parameters(self) -> list[nn.Parameter]:
+        """The parameters holding exprnn's skew matrices `A` (`[]` for other kinds): the authors train
+        them with their own learning rate (`--lr_orth`)."""
+        if self.kind.base != "exprnn":
+            return []
+        return [getattr(self.parametrizations, f"weight_hh_l{layer}").original for layer in range(self.num_layers)]
 
     def _drive_hyperparameters(self, layer: int) -> Mapping[str, float | int | Tensor]:
         """The hyperparameters layer `layer`'s drive uses: learnable kinds' μ, s are tensors."""
@@ -257,20 +339,39 @@ class MomentumCell(nn.Module):
                 nn.init.uniform_(weight, -1 / math.sqrt(hidden), 1 / math.sqrt(hidden))
             return
         nn.init.orthogonal_(weight_ih)
-        weight_hh.copy_(torch.eye(hidden, dtype=weight_hh.dtype, device=weight_hh.device).repeat(self.kind.gates, 1))
+        if self.init == "paper":
+            nn.init.eye_(weight_hh)  # on the whole (G·H, H) matrix: identity in the first gate block only
+        else:
+            eye = torch.eye(hidden, dtype=weight_hh.dtype, device=weight_hh.device)
+            weight_hh.copy_(eye.repeat(self.kind.gates, 1))
         bias_ih.zero_()
         bias_hh.zero_()
         if self.init == "chrono":
             # Momentum drives scale b_ih by s and accumulate it (to s/(1-μ) b_ih), so a bias there would
             # not act on the gate as chrono defines it; b_hh enters the pre-activation as it is.
-            # The LSTM's forget gate and the GRU's update gate are both PyTorch's second block.
-            keep = bias_hh[hidden : 2 * hidden].uniform_(1.0, self.t_max - 1).log_()
+            block = _KEEP_BLOCK[self.kind.base]
+            keep = bias_hh[block * hidden : (block + 1) * hidden].uniform_(1.0, self.t_max - 1).log_()
             if self.kind.base == "lstm":
                 bias_hh[:hidden] = -keep
+        elif self.kind.base == "ur-lstm":
+            # Gu et al.'s uniform gate initialisation, σ(b_f) ~ U(1/H, 1 - 1/H), and b_r = -b_f; in b_hh,
+            # which momentum drives do not scale, like chrono's.
+            low = min(1 / hidden, 0.5)
+            uniform = bias_hh[:hidden].uniform_(low, 1 - low)
+            bias_hh[:hidden] = torch.logit(uniform)
+            bias_hh[hidden : 2 * hidden] = -bias_hh[:hidden]
+        elif self.kind.base == "janet":
+            bias_ih[:hidden] = 1.0  # the forget gate s, as the LSTM's
+            bias_hh[:hidden] = 1.0
         elif self.kind.base == "lstm":
             # The forget gate is PyTorch's second block of (i, f, g, o).
-            bias_ih[hidden : 2 * hidden] = 1.0
-            bias_hh[hidden : 2 * hidden] = 1.0
+            forget = FORGET_BIAS if self.forget_bias is None else self.forget_bias
+            bias_ih[hidden : 2 * hidden] = forget
+            bias_hh[hidden : 2 * hidden] = forget
+        elif self.kind.base == "gru" and self.init == "paper":
+            # The authors' GRU (their PTB code) biases its reset gate, PyTorch's first block of (r, z, n).
+            bias_ih[:hidden] = 1.0
+            bias_hh[:hidden] = 1.0
 
     def _reset_exprnn(self, layer: int) -> None:
         hidden = self.hidden_size
@@ -283,7 +384,13 @@ class MomentumCell(nn.Module):
             # Lezcano-Casado & Martínez-Rubio's expRNN initialisation.
             nn.init.kaiming_normal_(weight_ih, nonlinearity="relu")
             bias_ih.zero_()
-            recurrent = _henaff(hidden, like=weight_ih)
+            angles = weight_ih.new_empty(hidden // 2)
+            if self.init == "cayley":
+                # The authors' cayley_init_: the Cayley map's angles, -tan(θ/2) for θ ~ U(0, π/2).
+                angles = angles.uniform_(0, math.pi / 2).div_(2).tan_().neg_()
+            else:
+                angles = angles.uniform_(-math.pi, math.pi)  # Henaff et al.
+            recurrent = _rotations(angles, hidden)
             modrelu_bias.uniform_(-0.01, 0.01)
         # Assigning goes through the parametrisation: U is exactly `recurrent` until training moves it.
         setattr(self, f"weight_hh_l{layer}", recurrent)
@@ -297,26 +404,47 @@ class MomentumCell(nn.Module):
             parts.append(f"init={self.init!r}")
         if self.t_max is not None:
             parts.append(f"t_max={self.t_max!r}")
+        if self.forget_bias is not None:
+            parts.append(f"forget_bias={self.forget_bias!r}")
         return ", ".join(parts)
 
     # -- forward ---------------------------------------------------------------------------------
 
-    def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
+    def forward(
+        self, x: Tensor, state: CellState | StreamState | None = None
+    ) -> tuple[Tensor, CellState | StreamState]:
         """`out (T, B, H)` and the final state for `x (T, B, I)`; see the class docstring."""
-        if self.kind.base != "exprnn" and self.kind.variant in LINEAR_VARIANTS:
-            return self._forward_fused(x, state)
-        out, final = self._forward_stepped(x, state)
-        return out, final  # type: ignore[return-value]
+        stream = state if isinstance(state, StreamState) else None
+        hidden = stream.hidden if stream is not None else state
+        if self.kind.base in ("lstm", "gru", "rnn") and self.kind.variant in LINEAR_VARIANTS:
+            out, final, moments = self._forward_fused(x, hidden, stream)
+        else:
+            out, final, moments = self._forward_stepped(x, hidden, stream)  # type: ignore[assignment]
+        if stream is None:
+            return out, final
+        v = tuple(m.v for m in moments if m.v is not None)
+        m = tuple(m.m for m in moments if m.m is not None)
+        return out, StreamState(final, stream.steps + x.size(0), v, m)
 
-    def _forward_fused(self, x: Tensor, state: CellState | None) -> tuple[Tensor, CellState]:
+    def _forward_fused(
+        self, x: Tensor, state: CellState | None, stream: StreamState | None
+    ) -> tuple[Tensor, CellState, list[Moments]]:
         h0, c0 = self._initial_state(x, state)
-        hs, cs = [], []
+        initial = self._initial_moments(x, stream)
+        hs, cs, finals = [], [], []
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer)
+            final = Moments()
             if self.kind.variant != "plain":
                 hyperparameters = self._drive_hyperparameters(layer)
-                x, weight_ih = momentum(x, weight_ih, bias_ih, self.kind.variant, hyperparameters)
+                start, v0 = (0, None) if stream is None else (stream.steps, initial[layer].v)
+                x, weight_ih = momentum(
+                    x, weight_ih, bias_ih, self.kind.variant, hyperparameters, start=start, initial=v0
+                )
                 bias_ih = torch.zeros_like(bias_ih)
+                if stream is not None:
+                    final.v = linear(x[-1:], weight_ih.t())[0]
+            finals.append(final)
             params = [weight_ih, weight_hh, bias_ih, bias_hh]
             # After params: has_biases, num_layers, dropout, train, bidirectional, batch_first.
             options = (True, 1, 0.0, self.training, False, False)
@@ -326,40 +454,67 @@ class MomentumCell(nn.Module):
             else:
                 x, h = _FUSED_KERNELS[self.kind.base](x, h0[layer : layer + 1], params, *options)
             hs.append(h)
-        final = torch.cat(hs)
-        return x, (final, torch.cat(cs)) if c0 is not None else final
+        final_h = torch.cat(hs)
+        return x, ((final_h, torch.cat(cs)) if c0 is not None else final_h), finals
 
     def _forward_stepped(
-        self, x: Tensor, state: CellState | None, *, autograd_steps: bool = False
-    ) -> tuple[Tensor | list[Tensor], CellState]:
+        self,
+        x: Tensor,
+        state: CellState | None,
+        stream: StreamState | None = None,
+        *,
+        autograd_steps: bool = False,
+    ) -> tuple[Tensor | list[Tensor], CellState, list[Moments]]:
         """The per-step path, for every kind: the drive a chunk at a time, then the recurrence.
 
         Returns `out`, or with `autograd_steps` the list `[h_1, …, h_T]` of separate tensors recorded
-        step by step by autograd (slower; for `gradient_flow`), and the final state.
+        step by step by autograd (slower; for `gradient_flow`), the final state and each layer's
+        final moments (filled when `stream` is given).
         """
         h0, c0 = self._initial_state(x, state)
-        base = self.kind.base
+        initial = self._initial_moments(x, stream)
+        start = 0 if stream is None else stream.steps
+        base, variant = self.kind.base, self.kind.variant
+        nesterov = variant == "nesterov"
+        step_base = "nesterov-lstm" if nesterov else base
+        mu = None
+        if nesterov:
+            mu = momentum_schedule(variant, self.hyperparameters, start).coefficients(x.size(0), x.device).tolist()
         finals: list[State] = []
+        moments: list[Moments] = []
         # The exprnn's orthogonal U is computed once per call, not once per access.
         with parametrize.cached():
             for layer in range(self.num_layers):
                 weight_ih, weight_hh, bias_ih, extra = (reorder_gates(base, w) for w in self._weights(layer))
-                # An LSTM's or RNN's b_hh only adds to the pre-activation, so the drive carries it;
-                # the GRU's (b_hn sits under r ⊙ ·) and modReLU's b are applied inside the step.
-                folded = base in ("lstm", "rnn")
+                # An LSTM's, RNN's, JANET's or UR-LSTM's b_hh only adds to the pre-activation, so the
+                # drive carries it; the GRU's (b_hn sits under r ⊙ ·) and modReLU's b are applied inside the step.
+                folded = base not in ("gru", "exprnn")
                 drive_bias = extra if folded else torch.zeros_like(bias_ih)
                 hyperparameters = self._drive_hyperparameters(layer)
-                chunks = drive(x, weight_ih, bias_ih, drive_bias, self.kind.variant, hyperparameters)
+                # The drive's moments run in the steps' gate order; the carried ones in PyTorch's.
+                carried = Moments(_reordered(base, initial[layer].v), _reordered(base, initial[layer].m))
+                final = Moments() if stream is not None else None
+                chunks = drive(
+                    x, weight_ih, bias_ih, drive_bias, variant, hyperparameters,
+                    start=start, initial=None if nesterov else carried, final=final,
+                )  # fmt: skip
                 step_bias = None if folded else extra
-                start = (h0[layer],) if c0 is None else (h0[layer], c0[layer])
+                begin: State = (h0[layer],) if c0 is None else (h0[layer], c0[layer])
+                if nesterov:
+                    begin += (carried.v if carried.v is not None else x.new_zeros(x.size(1), weight_ih.size(0)),)
                 if autograd_steps:
-                    hs, final = run_steps(base, chunks, start, weight_hh, step_bias)
+                    hs, last = run_steps(step_base, chunks, begin, weight_hh, step_bias, mu)
                     x = torch.stack(hs) if layer + 1 < self.num_layers else hs  # type: ignore[assignment]
                 else:
-                    x, final = recurrence(base, chunks, start, weight_hh, step_bias)
-                finals.append(tuple(final))
+                    x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu)
+                finals.append(tuple(last))
+                if nesterov and final is not None:
+                    final.v = last[2]
+                if final is not None:
+                    final = Moments(_reordered(base, final.v), _reordered(base, final.m))
+                moments.append(final or Moments())
         h = torch.stack([final[0] for final in finals])
-        return x, h if c0 is None else (h, torch.stack([final[1] for final in finals]))
+        return x, h if c0 is None else (h, torch.stack([final[1] for final in finals])), moments
 
     def _weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """`(W, U, b_ih, b_hh)` of one layer; exprnn gives its modReLU bias in place of `b_hh`."""
@@ -373,7 +528,7 @@ class MomentumCell(nn.Module):
         if x.size(0) == 0:
             raise ValueError("expected at least one time step, got an empty sequence")
         shape = (self.num_layers, x.size(1), self.hidden_size)
-        lstm = self.kind.base == "lstm"
+        lstm = self.kind.has_cell_state
         if state is None:
             zeros = x.new_zeros(shape)
             return zeros, zeros if lstm else None
@@ -385,13 +540,41 @@ class MomentumCell(nn.Module):
         return parts[0], parts[1] if lstm else None
 
 
-def _henaff(size: int, *, like: Tensor) -> Tensor:
-    """Henaff et al.'s orthogonal init: block-diagonal 2×2 rotations by angles θ ~ U(-π, π)
-    (an odd `size` leaves the last coordinate alone)."""
-    angles = like.new_empty(size // 2).uniform_(-math.pi, math.pi)
+    def _initial_moments(self, x: Tensor, stream: StreamState | None) -> list[Moments]:
+        """Each layer's carried `Moments` (PyTorch's gate order), checked against the kind and `x`."""
+        layers = self.num_layers
+        if stream is None:
+            return [Moments() for _ in range(layers)]
+        if not isinstance(stream.steps, numbers.Integral) or isinstance(stream.steps, bool) or stream.steps < 0:
+            raise ValueError(f"expected StreamState.steps an integer >= 0, got {stream.steps!r}")
+        variant = self.kind.variant
+        expected = {"v": variant in (*WITH_V, "nesterov"), "m": variant in WITH_M}
+        shape = (x.size(1), self.kind.gates * self.hidden_size)
+        for name, used in expected.items():
+            parts = getattr(stream, name)
+            if parts == ():
+                continue
+            if not used or len(parts) != layers or any(not isinstance(p, Tensor) or p.shape != shape for p in parts):
+                count = f"{layers} tensors of shape {shape}" if used else f"() for {self.kind.name!r}"
+                got = [tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__ for p in parts]
+                raise ValueError(f"expected StreamState.{name} to be {count}, got {got}")
+        return [
+            Moments(stream.v[layer] if stream.v else None, stream.m[layer] if stream.m else None)
+            for layer in range(layers)
+        ]
+
+
+def _reordered(base: str, moments: Tensor | None) -> Tensor | None:
+    """`(B, G·H)` moments between PyTorch's gate order and the steps' (an involution)."""
+    return None if moments is None else reorder_gates(base, moments.t()).t()
+
+
+def _rotations(angles: Tensor, size: int) -> Tensor:
+    """Block-diagonal 2×2 rotations `[[cos θ, sin θ], [-sin θ, cos θ]]`, `exp` of the skew matrix with
+    `θ` above its diagonal (an odd `size` leaves the last coordinate alone)."""
     cos, sin = angles.cos(), angles.sin()
-    rotation = torch.eye(size, dtype=like.dtype, device=like.device)
-    even = torch.arange(0, 2 * (size // 2), 2, device=like.device)
+    rotation = torch.eye(size, dtype=angles.dtype, device=angles.device)
+    even = torch.arange(0, 2 * (size // 2), 2, device=angles.device)
     rotation[even, even] = cos
     rotation[even + 1, even + 1] = cos
     rotation[even, even + 1] = sin
@@ -412,6 +595,7 @@ def build_cell(
     num_layers: int = 1,
     init: str = "paper",
     t_max: float | None = None,
+    forget_bias: float | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> MomentumCell:
@@ -421,11 +605,13 @@ def build_cell(
 
     Raises:
         ValueError: unknown kind; a hyperparameter the kind does not use; a value out of its range
-            (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`, `restart >= 1` an integer); sizes or
-            `num_layers` below 1; `init` not in `{"paper", "pytorch", "chrono"}`; `init="chrono"` on an
-            rnn or exprnn kind, or without `t_max`; `t_max` below 2 or without `init="chrono"`.
+            (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`, `restart >= 0` an integer); sizes or
+            `num_layers` below 1; `init` not in `INITS`; `init="chrono"` on a kind without a keep gate
+            (rnn, exprnn, ur-lstm) or without `t_max`; `init="cayley"` on a kind other than exprnn's;
+            `t_max` below 2 or without `init="chrono"`; `forget_bias` on a kind other than an LSTM's or
+            with another init.
     """
     return MomentumCell(
         kind, input_size, hidden_size, mu=mu, s=s, beta=beta, eps=eps, restart=restart,
-        num_layers=num_layers, init=init, t_max=t_max, device=device, dtype=dtype,
+        num_layers=num_layers, init=init, t_max=t_max, forget_bias=forget_bias, device=device, dtype=dtype,
     )

@@ -7,6 +7,7 @@ per-step recurrence start on the first chunk before the last one is computed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,17 +24,32 @@ from momentum_search.trainers.cells._scan import (
 
 # The drive of these variants is linear in the input (PyTorch's fused kernels can run them).
 LINEAR_VARIANTS = ("plain", "momentum", "nag", "sr", "learnable-momentum")
+# The variants whose drive keeps a first moment v (rmsprop's is s·a: μ = 0), and a second moment m.
+WITH_V = ("momentum", "nag", "sr", "learnable-momentum", "adam")
+WITH_M = ("adam", "rmsprop")
+
+
+@dataclass
+class Moments:
+    """A drive's state between two segments of one sequence: `v` and `m`, each `(B, G·H)` in the
+    drive's gate order, or None (zeros before the first step; not kept by the variant)."""
+
+    v: Tensor | None = None
+    m: Tensor | None = None
 # Adam/rmsprop with up to this many input statistics (I² + I + 1, so I ≤ 10) compute m as a linear
 # map of them (2K flops per drive entry) rather than by filtering the drive itself.
 MAX_MOMENT_FEATURES = 111
 
 
-def momentum_schedule(variant: str, hyperparameters: Mapping[str, float | int]) -> Schedule:
-    """The coefficients `μ_t` of `v_t = μ_t v_{t-1} + s a_t` (rmsprop: `μ = 0`)."""
-    if variant == "nag":
-        return Schedule("nag")
-    if variant == "sr":
-        return Schedule("restart", period=int(hyperparameters["restart"]))
+def momentum_schedule(variant: str, hyperparameters: Mapping[str, float | int], start: int = 0) -> Schedule:
+    """The coefficients `μ_t` of `v_t = μ_t v_{t-1} + s a_t` (rmsprop: `μ = 0`) from step `start + 1` on;
+    nesterov's `μ_t` of its pre-activation extrapolation. A restart period F = 0 never restarts (nag)."""
+    period = int(hyperparameters.get("restart", 0))
+    if variant in ("sr", "nesterov") and period > 0:
+        # The phase is all that matters: equal phases share one cached filter.
+        return Schedule("restart", period=period, start=start % period)
+    if variant in ("nag", "sr", "nesterov"):
+        return Schedule("nag", start=start)
     return Schedule("constant", float(hyperparameters.get("mu", 0.0)))
 
 
@@ -46,33 +62,67 @@ def filtered(features: Tensor, schedule: Schedule) -> Tensor:
 
 
 def momentum(
-    x: Tensor, weight_ih: Tensor, bias_ih: Tensor, variant: str, hyperparameters: Mapping[str, Any]
+    x: Tensor,
+    weight_ih: Tensor,
+    bias_ih: Tensor,
+    variant: str,
+    hyperparameters: Mapping[str, Any],
+    *,
+    start: int = 0,
+    initial: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """`(x_aug, w_aug)` with `x_aug w_augᵀ = v`: `v_t = s (W x̃_t + b_ih c̃_t)`, where `x̃`, `c̃` are
-    the input and the constant 1 filtered by the variant's schedule. `x_aug` is `(T, B, I + 1)`.
-    For `learnable-momentum`, μ and s are tensors and both results are differentiable in them.
+    the input and the constant 1 filtered by the variant's schedule from step `start + 1` on.
+    `x_aug` is `(T, B, I + 1)`. For `learnable-momentum`, μ and s are tensors and both results are
+    differentiable in them.
+
+    A carried `initial` `v_0 (B, G·H)` adds `(μ_1 ⋯ μ_t) v_0`: one more input per sequence of the
+    batch, `μ_1 ⋯ μ_t` in its own sequence and 0 in the others, whose weight column is its `v_0`
+    (`x_aug` is then `(T, B, I + 1 + B)`; cheap for the small batches of truncated BPTT).
 
     `w_aug` is stored column-major: PyTorch's GRU and RNN kernels then form its gradient as
     `x_augᵀ g`, which for few columns is much faster than `gᵀ x_aug` (~90 ms of a 560 ms GRU step
     at I + 1 = 2, T = 784, B = 64, H = 128).
     """
     w_aug_t = hyperparameters["s"] * torch.cat([weight_ih.t(), bias_ih.unsqueeze(0)], 0)
+    steps = x.size(0)
     if variant == "learnable-momentum":
-        x_aug = trainable_filter(torch.cat([x, x.new_ones(*x.shape[:2], 1)], 2), hyperparameters["mu"])
+        mu = hyperparameters["mu"]
+        x_aug = trainable_filter(torch.cat([x, x.new_ones(*x.shape[:2], 1)], 2), mu)
+        decay = (mu ** torch.arange(1, steps + 1, dtype=mu.dtype, device=mu.device)).to(x.dtype)
     else:
-        x_aug = filtered(x, momentum_schedule(variant, hyperparameters))
+        schedule = momentum_schedule(variant, hyperparameters, start)
+        x_aug = filtered(x, schedule)
+        decay = schedule.coefficients(steps, x.device).cumprod(0).to(x.dtype)
+    if initial is not None:
+        x_aug, w_aug_t = _with_initial(x_aug, w_aug_t, decay, initial)
     return x_aug, w_aug_t.t()
 
 
-def second_moment(x: Tensor, weight_ih: Tensor, bias_ih: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+def _with_initial(x_aug: Tensor, w_aug_t: Tensor, decay: Tensor, initial: Tensor) -> tuple[Tensor, Tensor]:
+    """`(x_aug, w_aug_t)` extended so that `x_aug w_aug_tᵀ` gains `decay_t · initial` (see `momentum`)."""
+    batch = x_aug.size(1)
+    impulses = decay.view(-1, 1, 1) * torch.eye(batch, dtype=x_aug.dtype, device=x_aug.device)
+    return torch.cat([x_aug, impulses], 2), torch.cat([w_aug_t, initial.to(w_aug_t.dtype)], 0)
+
+
+def second_moment(
+    x: Tensor, weight_ih: Tensor, bias_ih: Tensor, beta: float, initial: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """`(x_aug, w_aug)` with `x_aug w_augᵀ = m`: per output `j`,
     `a_j² = Σ_kl W_jk W_jl x_k x_l + 2 b_j Σ_k W_jk x_k + b_j²` is linear in `(x ⊗ x, x, 1)`, so
-    `m = (1-β) filter_β(a²)` is `(1-β) [W ⊗ W | 2 b ⊙ W | b²]` times the filtered `(x ⊗ x, x, 1)`."""
+    `m = (1-β) filter_β(a²)` is `(1-β) [W ⊗ W | 2 b ⊙ W | b²]` times the filtered `(x ⊗ x, x, 1)`.
+    A carried `initial` `m_0` adds `β^t m_0`, as in `momentum`."""
     products = (x.unsqueeze(3) * x.unsqueeze(2)).flatten(2)
-    features = filtered(torch.cat([products, x], 2), Schedule("constant", beta))
+    schedule = Schedule("constant", beta)
+    features = filtered(torch.cat([products, x], 2), schedule)
     squares = (weight_ih.unsqueeze(2) * weight_ih.unsqueeze(1)).flatten(1)
     coefficients = torch.cat([squares, 2 * bias_ih.unsqueeze(1) * weight_ih, bias_ih.unsqueeze(1) ** 2], 1)
-    return features, (1 - beta) * coefficients
+    coefficients_t = ((1 - beta) * coefficients).t()
+    if initial is not None:
+        decay = schedule.coefficients(x.size(0), x.device).cumprod(0).to(x.dtype)
+        features, coefficients_t = _with_initial(features, coefficients_t, decay, initial)
+    return features, coefficients_t.t()
 
 
 def drive(
@@ -82,22 +132,39 @@ def drive(
     bias: Tensor,
     variant: str,
     hyperparameters: Mapping[str, Any],
+    *,
+    start: int = 0,
+    initial: Moments | None = None,
+    final: Moments | None = None,
 ) -> Iterator[Tensor]:
     """`d_t + bias` for every step of `x (T, B, I)`, one chunk `(C, B, G·H)` at a time, in order.
 
     Linear variants: `F.linear([x̃, c̃], s [W | b_ih])` (`momentum`). Adam and rmsprop:
     `v / sqrt(m + ε)` with `v` as before and `m` either a linear map of filtered input statistics
     (`second_moment`; float32/16 cells with few inputs) or the filter of `(1-β) a²` itself.
+    Nesterov (whose state sits in the recurrence): `-s a_t`.
+
+    The sequence goes on from step `start` with the moments `initial` (zeros if None); a `final`
+    given is filled with the moments after the last step once the chunks are consumed.
     """
     size = chunk_length(x.size(0))
+    initial = initial or Moments()
+    if variant == "nesterov":
+        s = hyperparameters["s"]
+        weight_t = (-s * weight_ih).t().contiguous()
+        for piece in x.split(size):
+            yield linear(piece, weight_t, bias - s * bias_ih)
+        return
     if variant in LINEAR_VARIANTS:
         if variant == "plain":
             x_aug, weight, bias = x, weight_ih, bias_ih + bias
         else:
-            x_aug, weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters)
+            x_aug, weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start, initial=initial.v)
         weight_t = weight.t().contiguous()
         for piece in x_aug.split(size):
             yield linear(piece, weight_t, bias)
+        if final is not None and variant != "plain":
+            final.v = linear(x_aug[-1:], weight_t)[0]
         return
     beta, eps = hyperparameters["beta"], hyperparameters["eps"]
     if x.dtype != torch.float64 and x.size(2) * (x.size(2) + 1) + 1 <= MAX_MOMENT_FEATURES:
@@ -105,11 +172,15 @@ def drive(
         # filter runs over the G·H-wide drive. m's expansion cancels where a_t ≈ 0; summed in
         # float64 its error (~1e-16 of its terms) stays below what the cell's dtype resolves.
         # A float64 cell would see it, and takes the exact path below instead.
-        v_aug, v_weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters)
-        m_aug, m_weight = second_moment(x.double(), weight_ih.double(), bias_ih.double(), beta)
+        v_aug, v_weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start, initial=initial.v)
+        m_initial = None if initial.m is None else initial.m.double()
+        m_aug, m_weight = second_moment(x.double(), weight_ih.double(), bias_ih.double(), beta, m_initial)
         v_weight_t, m_weight_t = v_weight.t().contiguous(), m_weight.t().contiguous()
         for v_piece, m_piece in zip(v_aug.split(size), m_aug.split(size)):
             yield Normalized.apply(linear(v_piece, v_weight_t), linear(m_piece, m_weight_t), bias, eps)
+        if final is not None:
+            final.v = linear(v_aug[-1:], v_weight_t)[0] if variant == "adam" else None
+            final.m = linear(m_aug[-1:], m_weight_t)[0].to(x.dtype)
         return
     # Many inputs: filter the drive itself. With the weights scaled by s, the linear map gives s·a
     # directly, and m = (1-β)/s² filter_β((s a)²).
@@ -117,13 +188,16 @@ def drive(
     steps, where = x.size(0), (x.device, x.dtype)
     first = None
     if variant == "adam":  # rmsprop's v is s·a itself
-        first = linear_recurrence(momentum_schedule(variant, hyperparameters), steps, *where).scanner()
-    second = linear_recurrence(Schedule("constant", beta), steps, *where).scanner((1 - beta) / s**2)
+        first = linear_recurrence(momentum_schedule(variant, hyperparameters), steps, *where).scanner(initial=initial.v)
+    second = linear_recurrence(Schedule("constant", beta), steps, *where).scanner((1 - beta) / s**2, initial.m)
     weight_t = (s * weight_ih).t().contiguous()
     for piece in x.split(size):
         scaled = linear(piece, weight_t, s * bias_ih)
         v = scaled if first is None else first(scaled)
         yield Normalized.apply(v, second(scaled.square()), bias, eps)
+    if final is not None:
+        final.v = None if first is None else first.last
+        final.m = second.last
 
 
 def linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Tensor:

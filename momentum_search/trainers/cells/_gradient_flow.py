@@ -36,7 +36,7 @@ def gradient_flow(
     if not isinstance(cell, MomentumCell):
         raise TypeError(f"gradient_flow needs a cell from build_cell, got {type(cell).__name__}")
     with torch.enable_grad():
-        hs, _ = cell._forward_stepped(x, state, autograd_steps=True)
+        hs, _, _ = cell._forward_stepped(x, state, autograd_steps=True)
         loss = loss_fn(torch.stack(hs))
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__

@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-Base = Literal["lstm", "gru", "rnn", "exprnn"]
-Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum"]
+Base = Literal["lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm"]
+Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov"]
 
-BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn")
-VARIANTS: tuple[Variant, ...] = ("plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum")
+BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm")
+VARIANTS: tuple[Variant, ...] = (
+    "plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov",
+)
+# The authors' pre-activation Nesterov cell (their NesterovLSTMCell) exists for the LSTM alone.
+_ONLY: dict[Variant, tuple[Base, ...]] = {"nesterov": ("lstm",)}
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 
 # The paper's defaults (MNIST settings for μ, s, F; β and ε as in RMSprop/Adam).
@@ -28,6 +32,7 @@ _USES: dict[Variant, tuple[str, ...]] = {
     "rmsprop": ("s", "beta", "eps"),
     # μ and s are trained; these are their initial values.
     "learnable-momentum": ("mu", "s"),
+    "nesterov": ("s", "restart"),
 }
 
 _RANGES = {
@@ -35,7 +40,7 @@ _RANGES = {
     "s": ("0 < s < inf", lambda v: 0 < v < math.inf),
     "beta": ("0 <= beta < 1", lambda v: 0 <= v < 1),
     "eps": ("0 < eps < inf", lambda v: 0 < v < math.inf),
-    "restart": ("restart >= 1 (an integer)", lambda v: v >= 1),
+    "restart": ("restart >= 0 (an integer; 0 never restarts)", lambda v: v >= 0),
 }
 
 
@@ -55,8 +60,14 @@ class CellKind:
 
     @property
     def gates(self) -> int:
-        """`G`, the number of `H`-sized gate blocks in the input drive: 4 (LSTM), 3 (GRU) or 1."""
-        return {"lstm": 4, "gru": 3, "rnn": 1, "exprnn": 1}[self.base]
+        """`G`, the number of `H`-sized gate blocks in the input drive: 4 (LSTM, UR-LSTM), 3 (GRU),
+        2 (JANET) or 1."""
+        return {"lstm": 4, "gru": 3, "rnn": 1, "exprnn": 1, "janet": 2, "ur-lstm": 4}[self.base]
+
+    @property
+    def has_cell_state(self) -> bool:
+        """Whether the state is `(h, c)` (LSTM, UR-LSTM) rather than `h` alone."""
+        return self.base in ("lstm", "ur-lstm")
 
     @property
     def learnable(self) -> bool:
@@ -74,7 +85,7 @@ class CellKind:
         Raises:
             ValueError: a value the kind does not use is given (not `None`), a name is unknown, or a
                 value is outside its range (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`,
-                `restart >= 1` an integer).
+                `restart >= 0` an integer).
         """
         resolved: dict[str, float | int] = {}
         for name, value in values.items():
@@ -113,7 +124,8 @@ def _kind(base: Base, variant: Variant) -> CellKind:
 
 
 CELL_KINDS: dict[str, CellKind] = {
-    kind.name: kind for kind in (_kind(base, variant) for base in BASES for variant in VARIANTS)
+    kind.name: kind
+    for kind in (_kind(base, variant) for base in BASES for variant in VARIANTS if base in _ONLY.get(variant, BASES))
 }
 
 

@@ -29,25 +29,29 @@ def chunk_length(length: int) -> int:
 
 @dataclass(frozen=True)
 class Schedule:
-    """The coefficients `μ_t`, `t = 1..T` (1-based) of a linear recurrence.
+    """The coefficients `μ_t`, `t = start+1..start+T` (1-based) of a linear recurrence.
 
     - `constant`: `μ_t = value` (momentum with μ, and adam/rmsprop's second moment with β);
     - `nag`: `μ_t = (t - 1) / (t + 2)`;
-    - `restart`: `μ_t = (t mod F) / ((t mod F) + 3)` with `F = period` (scheduled restart).
+    - `restart`: `μ_t = ((t-1) mod F) / (((t-1) mod F) + 3)` with `F = period` (scheduled restart:
+      `μ_t = 0` at `t = 1, F+1, 2F+1, …`, so with `F ≥ T` it is nag's schedule).
+
+    `start` counts the steps taken before (a sequence continued across truncated-BPTT segments).
     """
 
     rule: Literal["constant", "nag", "restart"]
     value: float = 0.0
     period: int = 1
+    start: int = 0
 
     def coefficients(self, length: int, device: torch.device) -> Tensor:
-        """`(μ_1, …, μ_T)` in float64, shape `(T,)`."""
-        t = torch.arange(1, length + 1, dtype=torch.float64, device=device)
+        """`(μ_{start+1}, …, μ_{start+T})` in float64, shape `(T,)`."""
+        t = torch.arange(self.start + 1, self.start + length + 1, dtype=torch.float64, device=device)
         if self.rule == "constant":
             return torch.full_like(t, self.value)
         if self.rule == "nag":
             return (t - 1) / (t + 2)
-        phase = torch.remainder(t, self.period)
+        phase = torch.remainder(t - 1, self.period)
         return phase / (phase + 3)
 
 
@@ -76,9 +80,10 @@ class LinearRecurrence:
     def chunk(self) -> int:
         return self.transfer.size(-1)
 
-    def scanner(self, scale: float = 1.0) -> _Scanner:
-        """A scanner of `scale · y` that takes the input one chunk after another (`u.split(C)`)."""
-        return _Scanner(self, scale)
+    def scanner(self, scale: float = 1.0, initial: Tensor | None = None) -> _Scanner:
+        """A scanner of `scale · y` that takes the input one chunk after another (`u.split(C)`),
+        from `scale · y_0 = initial` (`(B, *)`, like one step of `u`; zeros if None)."""
+        return _Scanner(self, scale, initial)
 
     def __call__(self, u: Tensor, *, scale: float = 1.0) -> Tensor:
         """`scale · y` for `u` of shape `(T, *)`; differentiable in `u` (not in μ or `scale`)."""
@@ -91,12 +96,18 @@ class LinearRecurrence:
 class _Scanner:
     """Feeds the chunks of one sequence in order, carrying the last `y` from chunk to chunk."""
 
-    def __init__(self, recurrence: LinearRecurrence, scale: float) -> None:
+    def __init__(self, recurrence: LinearRecurrence, scale: float, initial: Tensor | None = None) -> None:
         # Scaling the (n, C, C) transfer matrices is cheaper than scaling the (T, N) output.
         self._transfer = recurrence.transfer * scale
         self._carry = recurrence.carry
         self._index = 0
-        self._last: Tensor | None = None
+        self._last: Tensor | None = None if initial is None else initial.reshape(1, -1)
+        self._shape = None if initial is None else initial.shape
+
+    @property
+    def last(self) -> Tensor | None:
+        """`scale · y` after the chunks fed so far, shaped like one step of `u`."""
+        return None if self._last is None else self._last.view(self._shape)
 
     def __call__(self, u: Tensor) -> Tensor:
         size = u.size(0)
@@ -104,6 +115,7 @@ class _Scanner:
         transfer = self._transfer[self._index, :size, :size]
         y, self._last = _Chunk.apply(u.reshape(size, -1), self._last, transfer, self._carry[self._index, :size])
         self._index += 1
+        self._shape = u.shape[1:]
         return y.view(u.shape)
 
 

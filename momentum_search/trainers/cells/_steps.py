@@ -8,10 +8,14 @@ runs with its gate blocks in the order `(i, f, o, g)` (`reorder_gates`), so one 
 step only the few operations of the chain rule and one `(B, G·H) @ (G·H, H)` product; the recurrent
 weight's gradient is one large product per chunk. `run_steps` is the same forward under autograd,
 for when the gradient with respect to each `h_t` itself is wanted (`gradient_flow`).
+
+`nesterov-lstm` (the authors' pre-activation Nesterov cell) is one more base here: its state is
+`(h, c, p)` and each step takes its extrapolation coefficient `μ_t`, which the others ignore.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -19,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-State = tuple[Tensor, ...]  # (h,) or, for the LSTM, (h, c); each (B, H)
+State = tuple[Tensor, ...]  # (h,), for the LSTM (h, c), each (B, H); nesterov-lstm (h, c, p), p (B, 4H)
 Carry = tuple[Tensor, ...]  # the gradient reaching the state from later steps, like State
 Saved = tuple[Tensor, ...]  # what one step keeps for the backward pass
 Gradients = tuple[Tensor, Tensor, Tensor | None, Carry]  # see _Base.backward
@@ -28,25 +32,32 @@ Gradients = tuple[Tensor, Tensor, Tensor | None, Carry]  # see _Base.backward
 class _Base(NamedTuple):
     """How one base cell steps forward and back.
 
-    step(d, state, weight_t, bias) -> (state, saved): one step; `saved` is what `backward` needs.
-    backward(saved, previous, current, g_out, carry, weight, bias) -> (g_d, g_recurrent, g_bias, carry):
+    step(d, state, weight_t, bias, mu) -> (state, saved): one step; `saved` is what `backward` needs;
+        `mu` is the step's `μ_t` (nesterov-lstm only).
+    backward(saved, previous, current, g_out, carry, weight, bias, mu) -> (g_d, g_recurrent, g_bias, carry):
         one chunk of steps in reverse. All tensors are stacked over the chunk's steps: `saved`,
-        `previous` (the state before each step), `current` (after), `g_out` (∂L/∂out_t). Returns the
-        gradients with respect to the drive and to the recurrent pre-activation `U h_{t-1} (+ b)`,
-        the bias's gradient (or None), and the carry into the step before the chunk.
+        `previous` (the state before each step), `current` (after), `g_out` (∂L/∂out_t); `mu` the
+        chunk's `μ_t`. Returns the gradients with respect to the drive and to the recurrent
+        pre-activation `U h_{t-1} (+ b)`, the bias's gradient (or None), and the carry into the step
+        before the chunk.
     """
 
-    step: Callable[[Tensor, State, Tensor, Tensor | None], tuple[State, Saved]]
+    step: Callable[[Tensor, State, Tensor, Tensor | None, float], tuple[State, Saved]]
     backward: Callable[
-        [Sequence[Tensor], Sequence[Tensor], Sequence[Tensor], Tensor, Carry, Tensor, Tensor | None], Gradients
+        [Sequence[Tensor], Sequence[Tensor], Sequence[Tensor], Tensor, Carry, Tensor, Tensor | None, Sequence[float]],
+        Gradients,
     ]
 
 
-def _lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
-    # d = a_t + b_hh with the blocks in (i, f, o, g) order; bias is unused.
+def _lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+    # d = a_t + b_hh with the blocks in (i, f, o, g) order; bias and mu are unused.
     h, c = state
-    size = h.size(1)
-    gates = torch.addmm(d, h, weight_t)
+    return _lstm_gates(torch.addmm(d, h, weight_t), c)
+
+
+def _lstm_gates(gates: Tensor, c: Tensor) -> tuple[State, Saved]:
+    """`(h, c)` from the pre-activation `gates` (blocks `(i, f, o, g)`, overwritten without autograd)."""
+    size = c.size(1)
     if torch.is_grad_enabled():  # autograd cannot record in-place activations of two views of one tensor
         gates = torch.cat([gates[:, : 3 * size].sigmoid(), gates[:, 3 * size :].tanh()], 1)
     else:
@@ -58,6 +69,16 @@ def _lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -
     return (o * tanh_c, c), (gates, tanh_c)
 
 
+def _nesterov_lstm_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float
+) -> tuple[State, Saved]:
+    # d = b_hh - s a_t, so p_t = U h_{t-1} + d and pre_t = p_t + μ_t (p_t - p_{t-1}); bias is unused.
+    h, c, p_before = state
+    p = torch.addmm(d, h, weight_t)
+    (h, c), saved = _lstm_gates(torch.lerp(p_before, p, 1 + mu), c)
+    return (h, c, p), saved
+
+
 def _lstm_backward(
     saved: Sequence[Tensor],
     previous: Sequence[Tensor],
@@ -66,29 +87,124 @@ def _lstm_backward(
     carry: Carry,
     weight: Tensor,
     bias: Tensor | None,
+    mu: Sequence[float],
 ) -> Gradients:
     gates, tanh_c = saved
     size = tanh_c.size(-1)
     i, f, o, g = gates.split(size, 2)
-    # ∂pre/∂(dc, dc, dh, dc) for the blocks (i, f, o, g) and ∂c/∂h (through tanh c), for all steps
-    # at once; the loop then only chains them.
+    # ∂c/∂pre for the blocks (i, f, g) and ∂h/∂pre (through o) for o, for all steps at once.
     factors = torch.cat([g * i * (1 - i), previous[1] * f * (1 - f), tanh_c * o * (1 - o), i * (1 - g * g)], 2)
-    through_c = o * (1 - tanh_c * tanh_c)
-    g_pre = torch.empty_like(gates)
-    steps, batch = gates.shape[:2]
-    blocks, factor_blocks = g_pre.view(steps, batch, 4, size), factors.view(steps, batch, 4, size)
-    g_h, g_c = carry
+    return _gated_through_time(factors, o * (1 - tanh_c * tanh_c), f, g_out, carry, weight, mu)
+
+
+def _gated_through_time(
+    factors: Tensor, through_c: Tensor, keep: Tensor, g_out: Tensor, carry: Carry, weight: Tensor, mu: Sequence[float]
+) -> Gradients:
+    """One chunk of an `(h, c)` cell's steps in reverse, for four gate blocks whose third is the output
+    gate `o` (`h = o ⊙ tanh c`) and the others act through `c = keep ⊙ c_{t-1} + …`: `factors` holds
+    `∂c/∂pre` for those and `∂h/∂pre` for `o`, `through_c` is `∂h/∂c`, all stacked over the chunk.
+
+    nesterov-lstm's state, hence carry, has a third part `p`: its `p_k` enters `pre_k` with `1 + μ_k`
+    and `pre_{k+1}` with `-μ_{k+1}`.
+    """
+    nesterov = len(carry) == 3
+    steps, batch, width = factors.shape
+    g_pre = torch.empty_like(factors)
+    blocks, factor_blocks = g_pre.view(steps, batch, 4, width // 4), factors.view(steps, batch, 4, width // 4)
+    # ∂L/∂(U h_{k-1} + d_k): the pre-activation itself, or nesterov-lstm's p_k.
+    g_p = torch.empty_like(factors) if nesterov else g_pre
+    g_h, g_c, *g_p_later = carry
     for k in reversed(range(steps)):
         dh = g_out[k] + g_h
         dc = torch.addcmul(g_c, dh, through_c[k])
         torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
         torch.mul(dh, factor_blocks[k, :, 2], out=blocks[k, :, 2])  # the o block goes by dh, not dc
-        g_c = dc * f[k]
-        g_h = torch.mm(g_pre[k], weight)
-    return g_pre, g_pre, None, (g_h, g_c)
+        g_c = dc * keep[k]
+        if nesterov:
+            torch.add(g_p_later[0], g_pre[k], alpha=1 + mu[k], out=g_p[k])
+            g_p_later = [g_pre[k] * -mu[k]]
+        g_h = torch.mm(g_p[k], weight)
+    return g_p, g_p, None, (g_h, g_c, *g_p_later)
 
 
-def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+def _ur_lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+    # d = a_t + b_hh, blocks (f, r, o, u); bias and mu are unused.
+    h, c = state
+    size = h.size(1)
+    gates = torch.addmm(d, h, weight_t)
+    gates = torch.cat([gates[:, : 3 * size].sigmoid(), gates[:, 3 * size :].tanh()], 1)
+    f, r, o, u = gates.split(size, 1)
+    keep = torch.addcmul(f * f, 2 * r * f, 1 - f)  # r (1 - (1 - f)²) + (1 - r) f²
+    c = torch.lerp(u, c, keep)  # keep ⊙ c + (1 - keep) ⊙ u
+    tanh_c = c.tanh()
+    return (o * tanh_c, c), (gates, keep, tanh_c)
+
+
+def _ur_lstm_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float],
+) -> Gradients:
+    gates, keep, tanh_c = saved
+    size = tanh_c.size(-1)
+    f, r, o, u = gates.split(size, 2)
+    # ∂c/∂keep = c_{t-1} - u; ∂keep/∂f = 2f + 2r(1 - 2f), ∂keep/∂r = 2f(1 - f).
+    through_keep = previous[1] - u
+    factors = torch.cat(
+        [
+            through_keep * (2 * f + 2 * r * (1 - 2 * f)) * f * (1 - f),
+            through_keep * 2 * f * (1 - f) * r * (1 - r),
+            tanh_c * o * (1 - o),
+            (1 - keep) * (1 - u * u),
+        ],
+        2,
+    )
+    return _gated_through_time(factors, o * (1 - tanh_c * tanh_c), keep, g_out, carry, weight, mu)
+
+
+JANET_SHIFT = 1.0  # β of JANET's input gate 1 - σ(s - β)
+
+
+def _janet_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+    # d = a_t + b_hh, blocks (s, ĉ); h = c, so the state is h alone; bias and mu are unused.
+    (h,) = state
+    size = h.size(1)
+    pre = torch.addmm(d, h, weight_t)
+    s = pre[:, :size]
+    f, keep, u = s.sigmoid(), (s - JANET_SHIFT).sigmoid(), pre[:, size:].tanh()
+    return (torch.addcmul(f * h, 1 - keep, u),), (f, keep, u)
+
+
+def _janet_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float],
+) -> Gradients:
+    f, keep, u = saved
+    steps, batch, size = f.shape
+    # ∂c/∂s = c_{t-1} σ'(s) - u σ'(s - β), ∂c/∂ĉ = (1 - σ(s - β))(1 - u²), ∂c/∂c_{t-1} = σ(s).
+    factors = torch.cat([previous[0] * f * (1 - f) - u * keep * (1 - keep), (1 - keep) * (1 - u * u)], 2)
+    g_pre = torch.empty_like(factors)
+    blocks, factor_blocks = g_pre.view(steps, batch, 2, size), factors.view(steps, batch, 2, size)
+    (g_h,) = carry
+    for k in reversed(range(steps)):
+        dc = g_out[k] + g_h
+        torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
+        g_h = torch.addmm(dc * f[k], g_pre[k], weight)
+    return g_pre, g_pre, None, (g_h,)
+
+
+def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
     # bias = b_hh: its n block sits inside r ⊙ (U_n h + b_hn), so it cannot be folded into d.
     (h,) = state
     size = h.size(1)
@@ -108,6 +224,7 @@ def _gru_backward(
     carry: Carry,
     weight: Tensor,
     bias: Tensor | None,
+    mu: Sequence[float],
 ) -> Gradients:
     rz, n, recurrent_n = saved
     steps, batch, size = n.shape
@@ -128,7 +245,7 @@ def _gru_backward(
     return g_d, g_recurrent, g_recurrent.sum((0, 1)), (g_h,)
 
 
-def _rnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+def _rnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
     # d = a_t + b_hh (folded by the drive); bias is unused.
     return (torch.addmm(d, state[0], weight_t).tanh(),), ()
 
@@ -141,12 +258,13 @@ def _rnn_backward(
     carry: Carry,
     weight: Tensor,
     bias: Tensor | None,
+    mu: Sequence[float],
 ) -> Gradients:
     g_pre, g_h = _through_elementwise(1 - current[0] * current[0], g_out, carry, weight)
     return g_pre, g_pre, None, (g_h,)
 
 
-def _exprnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None) -> tuple[State, Saved]:
+def _exprnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
     # bias = modReLU's b: modrelu(z) = sign(z) ⊙ relu(|z| + b).
     z = torch.addmm(d, state[0], weight_t)
     return (z.sign() * torch.relu(z.abs() + bias),), (z,)
@@ -160,6 +278,7 @@ def _exprnn_backward(
     carry: Carry,
     weight: Tensor,
     bias: Tensor | None,
+    mu: Sequence[float],
 ) -> Gradients:
     (z,) = saved
     sign = z.sign()
@@ -185,6 +304,9 @@ BASES: dict[str, _Base] = {
     "gru": _Base(_gru_step, _gru_backward),
     "rnn": _Base(_rnn_step, _rnn_backward),
     "exprnn": _Base(_exprnn_step, _exprnn_backward),
+    "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward),
+    "janet": _Base(_janet_step, _janet_backward),
+    "ur-lstm": _Base(_ur_lstm_step, _ur_lstm_backward),
 }
 
 
@@ -197,25 +319,38 @@ def reorder_gates(base: str, rows: Tensor) -> Tensor:
 
 
 def recurrence(
-    base: str, drive: Iterable[Tensor], start: State, weight_hh: Tensor, bias: Tensor | None
+    base: str,
+    drive: Iterable[Tensor],
+    start: State,
+    weight_hh: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float] | None = None,
 ) -> tuple[Tensor, State]:
     """One layer of `base` over the drive (chunks `(C, B, G·H)` in time order): `out (T, B, H)` and
-    the final state. Differentiable through `_Recurrence`'s hand-written backward; without autograd
-    (`torch.no_grad()`, nothing requiring grad) the chunks are consumed as they come, nothing is kept."""
+    the final state; `mu` gives nesterov-lstm's `μ_t` for every step. Differentiable through
+    `_Recurrence`'s hand-written backward; without autograd (`torch.no_grad()`, nothing requiring
+    grad) the chunks are consumed as they come, nothing is kept."""
     if torch.is_grad_enabled():
         chunks = list(drive)
         tensors = [weight_hh, bias, *start, *chunks]
         if any(t is not None and t.requires_grad for t in tensors):
-            out, *final = _Recurrence.apply(base, weight_hh, bias, len(start), *start, *chunks)
+            out, *final = _Recurrence.apply(base, weight_hh, bias, mu, len(start), *start, *chunks)
             return out, tuple(final)
         drive = chunks
     with torch.no_grad():
-        states, _, final = _forward(base, drive, start, weight_hh, bias, keep=False)
+        states, _, final = _forward(base, drive, start, weight_hh, bias, mu, keep=False)
     return states[0], final
 
 
 def _forward(
-    base: str, drive: Iterable[Tensor], start: State, weight_hh: Tensor, bias: Tensor | None, *, keep: bool
+    base: str,
+    drive: Iterable[Tensor],
+    start: State,
+    weight_hh: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float] | None,
+    *,
+    keep: bool,
 ) -> tuple[list[Tensor], list[list[Tensor]], State]:
     """The steps, unrecorded: the state after every step, stacked (only `h` unless `keep`), with
     `keep` what the backward needs, stacked per chunk, and the final state."""
@@ -224,10 +359,11 @@ def _forward(
     state = start
     histories: list[list[Tensor]] = [[] for _ in (start if keep else start[:1])]
     saved_chunks = []
+    coefficients = iter(mu) if mu is not None else itertools.repeat(0.0)
     for chunk in drive:
         saved_steps = []
         for d in chunk.unbind(0):
-            state, saved = step(d, state, weight_t, bias)
+            state, saved = step(d, state, weight_t, bias, next(coefficients))
             for history, part in zip(histories, state):
                 history.append(part)
             saved_steps.append(saved)
@@ -238,17 +374,25 @@ def _forward(
 
 class _Recurrence(torch.autograd.Function):
     """`(out, *final_state)` of one layer; inputs `base`, `weight_hh (G·H, H)`, `bias` (GRU: `b_hh`,
-    exprnn: modReLU's `b`, else None), `state_size` (1, or 2 for the LSTM), the initial state's
-    tensors, then the drive chunks (flat: autograd only follows tensors passed as arguments)."""
+    exprnn: modReLU's `b`, else None), `mu` (nesterov-lstm's `μ_t`, else None), `state_size` (1, 2
+    for the LSTM, 3 for nesterov-lstm), the initial state's tensors, then the drive chunks (flat:
+    autograd only follows tensors passed as arguments)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, base: str, weight: Tensor, bias: Tensor | None, state_size: int, *inputs: Tensor
+        ctx: Any,
+        base: str,
+        weight: Tensor,
+        bias: Tensor | None,
+        mu: Sequence[float] | None,
+        state_size: int,
+        *inputs: Tensor,
     ) -> tuple[Tensor, ...]:
         start, chunks = inputs[:state_size], inputs[state_size:]
-        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, keep=True)
+        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, mu, keep=True)
         # Intermediates live on ctx (not save_for_backward): they are neither inputs nor outputs.
         ctx.base, ctx.states, ctx.saved_chunks = base, states, saved_chunks
+        ctx.mu = [0.0] * states[0].size(0) if mu is None else list(mu)
         ctx.sizes = [chunk.size(0) for chunk in chunks]
         ctx.save_for_backward(weight, bias, *start)
         return (states[0], *final)
@@ -268,14 +412,16 @@ class _Recurrence(torch.autograd.Function):
             begin = end - size
             current = [state[begin:end] for state in states]
             previous = [_before(first, state, begin, end) for first, state in zip(start, states)]
-            g_d, g_recurrent, g_b, carry = backward(saved, previous, current, g_out[begin:end], carry, weight, bias)
+            g_d, g_recurrent, g_b, carry = backward(
+                saved, previous, current, g_out[begin:end], carry, weight, bias, ctx.mu[begin:end]
+            )
             # U's gradient, Σ_t g_t h_{t-1}ᵀ, one product per chunk rather than one per step.
             g_weight.addmm_(g_recurrent.flatten(0, 1).t(), previous[0].flatten(0, 1))
             if g_bias is not None and g_b is not None:
                 g_bias += g_b
             g_chunks.append(g_d)
             end = begin
-        return (None, g_weight, g_bias, None, *carry, *reversed(g_chunks))
+        return (None, g_weight, g_bias, None, None, *carry, *reversed(g_chunks))
 
 
 def _before(start: Tensor, states: Tensor, begin: int, end: int) -> Tensor:
@@ -286,16 +432,22 @@ def _before(start: Tensor, states: Tensor, begin: int, end: int) -> Tensor:
 
 
 def run_steps(
-    base: str, drive: Iterable[Tensor], state: State, weight_hh: Tensor, bias: Tensor | None
+    base: str,
+    drive: Iterable[Tensor],
+    state: State,
+    weight_hh: Tensor,
+    bias: Tensor | None,
+    mu: Sequence[float] | None = None,
 ) -> tuple[list[Tensor], State]:
     """The same steps under autograd: `[h_1, …, h_T]` (separate tensors, so that `∂L/∂h_t` can be
     asked for) and the final state."""
     step = BASES[base].step
     weight_t = weight_hh.t()
     hs: list[Tensor] = []
+    coefficients = iter(mu) if mu is not None else itertools.repeat(0.0)
     for chunk in drive:
         # unbind, not chunk[t]: autograd then scatters the gradient back once, not once per step.
         for d in chunk.unbind(0):
-            state, _ = step(d, state, weight_t, bias)
+            state, _ = step(d, state, weight_t, bias, next(coefficients))
             hs.append(state[0])
     return hs, state
