@@ -114,7 +114,8 @@ def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult
     )  # fmt: skip
 
 
-BASELINE_ROLES = frozenset({"chrono"})  # simple related-work baselines an ablation set trains
+# The simple related-work baselines an ablation set trains, and what each changes from the plain cell.
+BASELINE_ROLES = {"chrono": "initialisation alone", "janet": "a forget-gate-only cell", "ur-lstm": "refined gates"}
 
 
 def _first(arms: list[ArmResult], role: str) -> ArmResult | None:
@@ -137,7 +138,7 @@ def _comparisons(
             if scaled is not None:
                 pairs.append((arm, scaled, matched))
         elif arm.role in BASELINE_ROLES and plain is not None:
-            pairs.append((arm, plain, "initialisation alone"))
+            pairs.append((arm, plain, BASELINE_ROLES[arm.role]))
     # R1 and R3 asked for simpler, stronger related work: every momentum arm against each such baseline.
     for baseline in (a for a in arms if a.role in BASELINE_ROLES):
         pairs += [(arm, baseline, f"against the simple baseline {baseline.label}") for arm in arms
@@ -213,15 +214,15 @@ def ablation_html(info: AblationInfo) -> str:
         f"epoch. The arms hold the gain g = s/(1−μ) = {e(gain)} ({e(source)}).</p>",
     ]  # fmt: skip
     roles = {arm.label: arm.role for arm in info.arms}
-    against_baselines = [v for v in info.verdicts if BASELINE_ROLES & {roles.get(v.arm), roles.get(v.reference)}]
+    against_baselines = [v for v in info.verdicts if BASELINE_ROLES.keys() & {roles.get(v.arm), roles.get(v.reference)}]
     questions = [
         ("R1: is it momentum, or the gain s/(1−μ) it brings?",
          "The gain alone (μ = 0, input scaled by g), every momentum arm against the plain cell (what the paper "
          "compared) and against μ = 0 at the same gain.",
          verdicts_html([v for v in info.verdicts if v not in against_baselines])),
         ("R1, R3: is it better than simpler related work?",
-         "Each momentum arm against the simple baselines the set trains (chrono initialisation), and each "
-         "baseline against the plain cell.",
+         "Each momentum arm against the simple baselines the set trains (chrono initialisation; JANET and "
+         "UR-LSTM on an LSTM base), and each baseline against the plain cell.",
          verdicts_html(against_baselines)),
         (f"R2: what does it cost to reach the plain cell's {info.metric}?",
          "Each arm's epochs and seconds to the plain arm's mean validation value, against the plain arm's seeds' "

@@ -10,7 +10,8 @@ them; every arm trains one configuration with the same epochs, seeds and fixed t
 - ``gain``: the momentum cell at ``μ = 0, s = g*``, i.e. the plain cell with its input scaled by ``g*``;
 - ``momentum``: the momentum cell at each ``μ`` with ``g*`` held (``s = g*(1-μ)``);
 - ``learnable``: the learnable-momentum cell, its ``μ`` and ``s`` trained from ``μ*, g*``;
-- ``chrono``: the plain cell with chrono initialisation (LSTM and GRU bases only).
+- ``chrono``: the plain cell with chrono initialisation (LSTM and GRU bases only);
+- ``janet``, ``ur-lstm``: the simpler related cells the reviewers named (LSTM base only).
 
 Each arm (and the search) is a study of its own, named ``SET.ARM``, with user attr ``ablation``
 (set, arm, role, and its μ) so that reports find the set in the store.
@@ -37,6 +38,7 @@ DEFAULT_MUS = (0.3, 0.6, 0.9)
 MU_RANGE = (0.0, 0.95)
 GAIN_RANGE = (0.1, 10.0)  # searched on a log scale
 CHRONO_BASES = ("lstm", "gru")
+RELATED_CELLS = ("janet", "ur-lstm")  # JANET (van der Westhuizen & Lasenby 2018), UR-LSTM (Gu et al. 2020)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class AblationPlan:
                             mu=mu_star))  # fmt: skip
         if base in CHRONO_BASES:
             arms.append(ArmPlan("chrono", f"{base} chrono", self._spec("chrono", base, {"init": "chrono"})))
+        if base == "lstm":
+            # The simpler, stronger related work the reviewers named, each with its paper's initialisation.
+            arms += [ArmPlan(cell, cell, self._spec(cell, cell, {})) for cell in RELATED_CELLS]
         return arms
 
     def _spec(self, suffix: str, cell: str, fixed: dict[str, Any], *, trials: int = 1,

@@ -24,7 +24,7 @@ def tiny_plan(name: str, **options: object) -> object:
 
 
 def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) -> None:
-    # SQLite only: the storages themselves are tested elsewhere, and a set trains 12 seeds.
+    # SQLite only: the storages themselves are tested elsewhere, and a set trains 16 seeds.
     storage_url, study_name = f"sqlite:///{tmp_path / 'ablation.db'}", "set"
     plan = tiny_plan(study_name, mus=(0.5,), search_trials=2)
     run = run_ablation(plan, storage=storage_url)  # type: ignore[arg-type]
@@ -38,6 +38,8 @@ def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) ->
         "mu-0.5": ("momentum-lstm", 0.5, run.gain * 0.5, "paper"),
         "learnable": ("learnable-momentum-lstm", run.mu_star, run.gain * (1 - run.mu_star), "paper"),
         "chrono": ("lstm", None, None, "chrono"),
+        "janet": ("janet", None, None, "paper"),  # each related cell with its own paper's initialisation
+        "ur-lstm": ("ur-lstm", None, None, "paper"),
     }
     for arm, (cell, mu, s, init) in expected.items():
         study = optuna.load_study(study_name=f"{study_name}.{arm}", storage=storage)
@@ -54,11 +56,14 @@ def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) ->
                for seed in learnable.user_attrs["seed_learned"])  # fmt: skip
 
     info = get_ablation_info(storage, study_name)
-    assert [arm.role for arm in info.arms] == ["plain", "gain", "momentum", "learnable", "chrono"]
-    # gain vs plain; μ = 0.5 and learned μ each vs plain and vs μ = 0; chrono vs plain.
+    assert [arm.role for arm in info.arms] == ["plain", "gain", "momentum", "learnable", "chrono", "janet", "ur-lstm"]
+    # gain vs plain; μ = 0.5 and learned μ each vs plain and vs μ = 0; each simple baseline vs plain, and
+    # each momentum arm vs each simple baseline.
     assert [(v.arm, v.reference) for v in info.verdicts] == [
         ("μ = 0", "lstm"), ("μ = 0.5", "lstm"), ("μ = 0.5", "μ = 0"), ("learned μ", "lstm"), ("learned μ", "μ = 0"),
-        ("lstm chrono", "lstm"), ("μ = 0.5", "lstm chrono"), ("learned μ", "lstm chrono"),
+        ("lstm chrono", "lstm"), ("janet", "lstm"), ("ur-lstm", "lstm"),
+        ("μ = 0.5", "lstm chrono"), ("learned μ", "lstm chrono"), ("μ = 0.5", "janet"), ("learned μ", "janet"),
+        ("μ = 0.5", "ur-lstm"), ("learned μ", "ur-lstm"),
     ]  # fmt: skip
     # Each interval is Welch's on the seeds' stored test values, computed here with scipy.
     values = {arm.label: arm.test_values for arm in info.arms}
