@@ -42,7 +42,7 @@ def study_spec(study: optuna.Study) -> StudySpec:
     data = study.user_attrs.get(SPEC_ATTR)
     if data is None:
         raise StudyNotFoundError(f"study {study.study_name!r} has no momentum-search spec (user attr {SPEC_ATTR!r})")
-    return parse_spec(data, source=f"stored spec of study {study.study_name}")
+    return parse_spec(data, source=f"stored spec of study {study.study_name}", here=False)
 
 
 def load(storage: RDBStorage, name: str) -> optuna.Study:
