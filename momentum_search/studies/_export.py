@@ -125,5 +125,5 @@ def export_study(
         StorageError, StudyNotFoundError, NothingToExportError, ValueError: one line each.
     """
     url = resolve_url(storage)
-    study = load(open_storage(url), name)
+    study = load(open_storage(url, read_only=True), name)
     return [_export(study, trial, url) for trial in select_trials(study, top=top, per_cell=per_cell)]

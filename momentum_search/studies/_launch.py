@@ -149,9 +149,11 @@ def launch(
             cpus_per_trial=1 if cpus_per_trial is None else cpus_per_trial,
             gpus_per_trial=0.0 if gpus_per_trial is None else gpus_per_trial,
         )
-    optuna_study, resumed = create_or_resume(backend, spec)
-    fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
-    enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
+    # The study and its queue are written whole or not at all (a full disk leaves no half-written queue).
+    with backend.one_transaction():
+        optuna_study, resumed = create_or_resume(backend, spec)
+        fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
+        enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
     threads = threads_per_worker(workers)
     run = _Run(spec.name, backend.url, threads, spec.budget.timeout, heartbeat, poll_interval)
 

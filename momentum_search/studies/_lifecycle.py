@@ -280,7 +280,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
     import optuna
 
     quiet_optuna()
-    backend = open_storage(storage)
+    backend = open_storage(storage, read_only=True)
     summaries = []
     for name in optuna.get_all_study_names(backend):
         try:
@@ -293,7 +293,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
 def show_study(name: str, *, storage: str | None = None) -> StudySummary:
     """The summary of study ``name``, with every trial."""
     quiet_optuna()
-    return summarize(load(open_storage(storage), name))
+    return summarize(load(open_storage(storage, read_only=True), name))
 
 
 def delete_study(name: str, *, storage: str | None = None) -> None:
