@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from momentum_search.search import LiveTrial, TrialCounts, check_address, count_trials, fail_stale_trials
-from momentum_search.studies._lifecycle import check_task, create_or_resume, load, quiet_optuna, run_worker, study_spec
+from momentum_search.studies._lifecycle import (
+    check_task,
+    create_or_resume,
+    load,
+    quiet_optuna,
+    run_worker,
+    sigterm_as_interrupt,
+    study_spec,
+)
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
 from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
 
@@ -112,7 +120,8 @@ def launch(
     Everything is checked before anything is written: the spec and options, the task's data, and
     the storage connection (on Ray, the cluster and its resources are checked once the budget is
     enqueued: a failed launch leaves the queue for the next one). Ctrl-C stops the workers, fails
-    and re-enqueues their trials, and returns with ``interrupted=True``; launching again resumes.
+    and re-enqueues their trials, and returns with ``interrupted=True``; launching again resumes. SIGTERM
+    does the same.
 
     Raises:
         SpecError, ValueError: invalid spec or option.
@@ -174,15 +183,16 @@ def launch(
         on_progress(report())
         watcher.start()
     try:
-        if ray_engine is not None:
-            ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address,
-                                     timeout=spec.budget.timeout)  # fmt: skip
-            errors, interrupted = ray_run.errors, ray_run.interrupted
-            workers, threads = ray_run.slots, ray_engine.cpus_per_trial
-        else:
-            # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more
-            # run in spawned processes, each with its share of the cores.
-            errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
+        with sigterm_as_interrupt():  # SIGTERM stops the launch as Ctrl-C does
+            if ray_engine is not None:
+                ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address,
+                                         timeout=spec.budget.timeout)  # fmt: skip
+                errors, interrupted = ray_run.errors, ray_run.interrupted
+                workers, threads = ray_run.slots, ray_engine.cpus_per_trial
+            else:
+                # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more
+                # run in spawned processes, each with its share of the cores.
+                errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
     finally:
         done.set()
         if watcher.is_alive():

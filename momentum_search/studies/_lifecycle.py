@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import signal
+import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -326,6 +329,20 @@ def check_task(spec: StudySpec) -> None:
         raise SpecError(f"task_params (task {spec.task}): {error}") from None
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM (``kill``, a service manager, a cluster's scheduler) stops the
+    process like Ctrl-C: as KeyboardInterrupt, so running trials are failed and queued again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_worker(
     study_name: str,
     *,
@@ -356,8 +373,9 @@ def run_worker(
     spec = study_spec(load(backend, study_name))
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        return spec.engine(threads=threads).run(
-            backend, study_name, deadline=deadline, should_stop=should_stop, poll_interval=poll_interval
-        )
+        with sigterm_as_interrupt():
+            return spec.engine(threads=threads).run(
+                backend, study_name, deadline=deadline, should_stop=should_stop, poll_interval=poll_interval
+            )
     except StorageInternalError as error:
         raise StorageError(f"storage {mask_url(backend.url)} failed: {describe_error(error)}") from None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +141,53 @@ def test_a_read_only_sqlite_file_can_be_read_but_not_launched(tmp_path: Path) ->
         refused = runner.invoke(app, ["launch", "--study", "kept", "--storage", url])
         assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
         assert "cannot be written (read-only file, folder or mount); this command writes" in refused.stderr
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes ``pid`` spawned (not multiprocessing's resource tracker)."""
+    tasks = Path(f"/proc/{pid}/task")
+    children = [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+    return [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def test_sigterm_stops_a_launch_like_ctrl_c(tmp_path: Path) -> None:
+    # Two slow trials on two worker processes; SIGTERM to the launcher once both run.
+    spec_file = tmp_path / "slow.yaml"
+    slow = {"task_params": {"length": 30, "n_train": 4096, "n_valid": 64, "n_test": 32}, "fixed": {"hidden_size": 16}}
+    spec_file.write_text(yaml.safe_dump(tiny_spec("slow", budget={"trials": 2, "epochs": 20}, **slow)))
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "momentum_search.cli", "launch", str(spec_file), "--storage", url, "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "studies.db").exists() or len(_running(url)) < 2:
+            assert time.monotonic() < deadline and launcher.poll() is None, launcher.stderr and launcher.stderr.read()
+            time.sleep(0.5)
+        workers = _workers(launcher.pid)
+        assert len(workers) == 2
+        launcher.send_signal(signal.SIGTERM)
+        _, stderr = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 130, stderr
+    assert "interrupted: run `momentum-search launch --study slow` to resume" in stderr and "Traceback" not in stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no orphaned worker
+    trials = optuna.load_study(study_name="slow", storage=open_storage(url)).get_trials()
+    states = sorted(t.state.name for t in trials)
+    assert states == ["FAIL", "FAIL", "WAITING", "WAITING"]  # each running trial failed and queued again
+    assert all(t.user_attrs["reason"] == "interrupted" for t in trials if t.state == TrialState.FAIL)
+
+
+def _running(url: str) -> list[int]:
+    # Read with plain sqlite3: the launcher holds the database, and this must not take the write lock.
+    import sqlite3
+
+    path = url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as connection:
+        try:
+            return [row[0] for row in connection.execute("SELECT trial_id FROM trials WHERE state = 'RUNNING'")]
+        except sqlite3.OperationalError:  # the tables are not there yet
+            return []
