@@ -109,7 +109,7 @@ def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str) -> Export
         "train_time": attrs["train_time"],
         "version": attrs["version"],
         "exported_by": momentum_search.__version__,
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if len(trial.values) > 1:
         provenance["values"] = list(trial.values)

@@ -234,7 +234,7 @@ def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
     # Optuna stores naive UTC and hands out naive local time.
-    return None if moment is None else moment.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
+    return None if moment is None else moment.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
 
 
 def best_of(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:

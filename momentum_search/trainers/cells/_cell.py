@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +16,7 @@ from momentum_search.trainers.cells._drive import LINEAR_VARIANTS, drive, moment
 from momentum_search.trainers.cells._kinds import get_kind
 from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
 
-CellState = Union[Tensor, tuple[Tensor, Tensor]]
+CellState = Tensor | tuple[Tensor, Tensor]
 INITS = ("paper", "pytorch", "chrono")
 # A sigmoid never reaches 0: learnable kinds start from μ = max(mu, MU_FLOOR).
 MU_FLOOR = 1e-3
