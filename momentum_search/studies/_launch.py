@@ -10,7 +10,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,6 +17,7 @@ from momentum_search.search import LiveTrial, TrialCounts, check_address, count_
 from momentum_search.studies._lifecycle import (
     check_task,
     create_or_resume,
+    handling_signal,
     load,
     quiet_optuna,
     run_worker,
@@ -246,7 +246,9 @@ class _Run:
             for index in range(workers)
         ]
         interrupted = False
-        with _sigint_ignored_in_children():
+        # A spawned interpreter keeps an ignored SIGINT ignored, so Ctrl-C in the terminal reaches only the
+        # launcher, which then stops the workers through the `stop` event: no half-written trial.
+        with handling_signal(signal.SIGINT, signal.SIG_IGN):
             for process in processes:
                 process.start()
         try:
@@ -281,20 +283,6 @@ def _work(run: _Run, *, should_stop: Callable[[], bool]) -> int:
         should_stop=should_stop,
         poll_interval=run.poll_interval,
     )
-
-
-@contextmanager
-def _sigint_ignored_in_children() -> Iterator[None]:
-    # A spawned interpreter keeps an ignored SIGINT ignored, so Ctrl-C in the terminal reaches only the
-    # launcher, which then stops the workers through the `stop` event: no half-written trial.
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_process(run: _Run, index: int, stop: Event, errors: multiprocessing.Queue[tuple[int, str]]) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import signal
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -329,18 +329,24 @@ def check_task(spec: StudySpec) -> None:
         raise SpecError(f"task_params (task {spec.task}): {error}") from None
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Inside the block SIGTERM (``kill``, a service manager, a cluster's scheduler) stops the
-    process like Ctrl-C: as KeyboardInterrupt, so running trials are failed and queued again."""
+@contextlib.contextmanager
+def handling_signal(signum: signal.Signals, handler: Any) -> Iterator[None]:
+    """``signal.signal(signum, handler)`` inside the block, the previous handler after it; a no-op
+    outside the main thread, which alone may set handlers."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
+        yield
         return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
+
+
+def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """Inside the block SIGTERM (``kill``, a service manager, a cluster's scheduler) stops the
+    process like Ctrl-C: as KeyboardInterrupt, so running trials are failed and queued again."""
+    return handling_signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def run_worker(
