@@ -440,7 +440,7 @@ def write_trials(url: str, spec: StudySpec, trials: list[FrozenTrial]) -> None:
     storage = open_storage(url)
     study, _ = create_or_resume(storage, spec)
     study_id = storage.get_study_id_from_name(spec.name)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # Optuna stores naive UTC
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # Optuna stores naive UTC
     trial_table = models.TrialModel.__table__
     with storage.engine.begin() as connection:
         ids = connection.execute(

@@ -403,15 +403,15 @@ def launch(
         if confirmed.launch is not None:
             errors += confirmed.launch.errors
             interrupted = interrupted or confirmed.launch.interrupted
-    _end_of_run(errors, interrupted, resume=f"momentum-search launch --study {result.study}")
+    _end_of_run(errors, interrupted, hint=f"run `momentum-search launch --study {result.study}` to resume")
 
 
-def _end_of_run(errors: list[str], interrupted: bool, *, resume: str) -> None:
-    """The workers' errors, one line each; exit 130 if interrupted (saying how to go on), 1 on errors."""
+def _end_of_run(errors: list[str], interrupted: bool, *, hint: str) -> None:
+    """The workers' errors, one line each; exit 130 if interrupted (with ``hint``: how to go on), 1 on errors."""
     for message in errors:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if interrupted:
-        err_console.print(f"interrupted: run `{resume}` to go on", highlight=False)
+        err_console.print(f"interrupted: {hint}", highlight=False)
         raise typer.Exit(code=130)
     if errors:
         raise typer.Exit(code=1)
@@ -472,7 +472,7 @@ def confirm(
         console.print(f"study [bold]{escape(study)}[/]: {trained}", highlight=False)
         _print_confirmation(info)
     if result.launch is not None:
-        _end_of_run(result.launch.errors, result.launch.interrupted, resume=f"momentum-search confirm {study}")
+        _end_of_run(result.launch.errors, result.launch.interrupted, hint=f"run `momentum-search confirm {study}` to go on")
 
 
 @app.command()

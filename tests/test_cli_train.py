@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -72,6 +73,8 @@ def test_train_table_output() -> None:
         (["--task", "adding", "--task-param", "colour=blue"], "colour"),
         (["--task", "mnist", "--data-dir", "/nonexistent/mnist", "--task-param", "download=false"], "train-images"),
         (["--config", "/nonexistent.yaml"], "nonexistent.yaml"),
+        pytest.param(["--task", "adding", "--device", "cuda"], "device 'cuda': this torch",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_1(args: list[str], fragment: str) -> None:
@@ -86,3 +89,6 @@ def test_malformed_config_file(tmp_path: Path) -> None:
     path.write_text("task: [unclosed\n")
     result = runner.invoke(app, ["train", "--config", str(path)])
     assert result.exit_code == 1 and "not valid YAML" in result.stderr
+    path.write_text("task: adding\nhidden_size: true\n")
+    result = runner.invoke(app, ["train", "--config", str(path)])
+    assert result.exit_code == 1 and result.stderr.strip() == "error: hidden_size: expected a number, got true"

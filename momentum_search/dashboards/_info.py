@@ -25,7 +25,7 @@ from momentum_search.dashboards._trials import (
 from momentum_search.search import CELL_PARAMETER
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    pass
 
 INTERPOLATION_STEPS = 40  # contour resolution along each axis
 MIN_SURFACE_POINTS = 12  # distinct sampled (μ, s) points below which the map draws the points alone

@@ -126,7 +126,7 @@ def report_study(name: str, *, storage: str | None = None, gradient_flow: bool =
     from momentum_search.studies._lifecycle import load
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return build_report(load(open_storage(storage), name), gradient_flow=gradient_flow, axes=axes)
+    return build_report(load(open_storage(storage, read_only=True), name), gradient_flow=gradient_flow, axes=axes)
 
 
 def _section(

@@ -41,7 +41,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
-from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book, max_epochs, searched
+from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book, max_epochs
 from momentum_search.search._space import SearchSpace
 from momentum_search.trainers import Trainer, TrainResult
 

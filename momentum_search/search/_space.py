@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from momentum_search.search._gain import GAIN, takes_gain
-from momentum_search.trainers import CELL_KINDS
+from momentum_search.trainers import CELL_KINDS, Integer, Real
 
 if TYPE_CHECKING:
     import optuna
@@ -71,11 +71,11 @@ class Dimension(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    low: float | None = None
-    high: float | None = None
+    low: Real | None = None
+    high: Real | None = None
     log: bool | None = None
-    step: float | None = Field(default=None, gt=0)
-    points: tuple[int | float, ...] | None = Field(default=None, min_length=1)
+    step: Real | None = Field(default=None, gt=0)
+    points: tuple[Integer | Real, ...] | None = Field(default=None, min_length=1)
 
     @field_validator("points")
     @classmethod

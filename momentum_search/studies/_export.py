@@ -119,7 +119,7 @@ def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str, confirmat
         "train_time": attrs["train_time"],
         "version": attrs["version"],
         "exported_by": momentum_search.__version__,
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if len(trial.values) > 1:
         provenance["values"] = list(trial.values)
@@ -137,7 +137,7 @@ def export_study(
         StorageError, StudyNotFoundError, NothingToExportError, ValueError: one line each.
     """
     url = resolve_url(storage)
-    study = load(open_storage(url), name)
+    study = load(open_storage(url, read_only=True), name)
     chosen = select_trials(study, top=top, per_cell=per_cell)
     confirmation = read_confirmation(study) if len(study.directions) == 1 else None
     return [_export(study, trial, url, confirmation) for trial in chosen]

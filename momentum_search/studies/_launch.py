@@ -10,12 +10,20 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from momentum_search.search import LiveTrial, TrialCounts, check_address, count_trials, fail_stale_trials
-from momentum_search.studies._lifecycle import check_task, create_or_resume, load, quiet_optuna, run_worker, study_spec
+from momentum_search.studies._lifecycle import (
+    check_task,
+    create_or_resume,
+    handling_signal,
+    load,
+    quiet_optuna,
+    run_worker,
+    sigterm_as_interrupt,
+    study_spec,
+)
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
 from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
 
@@ -115,7 +123,8 @@ def launch(
     Everything is checked before anything is written: the spec and options, the task's data, and
     the storage connection (on Ray, the cluster and its resources are checked once the budget is
     enqueued: a failed launch leaves the queue for the next one). Ctrl-C stops the workers, fails
-    and re-enqueues their trials, and returns with ``interrupted=True``; launching again resumes.
+    and re-enqueues their trials, and returns with ``interrupted=True``; launching again resumes. SIGTERM
+    does the same.
 
     A spec with ``confirm`` set confirms the study once its budget is spent (see
     :func:`~momentum_search.studies.confirm`); the result is ``confirmation``.
@@ -155,9 +164,11 @@ def launch(
             cpus_per_trial=1 if cpus_per_trial is None else cpus_per_trial,
             gpus_per_trial=0.0 if gpus_per_trial is None else gpus_per_trial,
         )
-    optuna_study, resumed = create_or_resume(backend, spec)
-    fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
-    enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
+    # The study and its queue are written whole or not at all (a full disk leaves no half-written queue).
+    with backend.one_transaction():
+        optuna_study, resumed = create_or_resume(backend, spec)
+        fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
+        enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
     threads = threads_per_worker(workers)
     run = _Run(spec.name, backend.url, threads, spec.budget.timeout, heartbeat, poll_interval)
 
@@ -178,15 +189,16 @@ def launch(
         on_progress(report())
         watcher.start()
     try:
-        if ray_engine is not None:
-            ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address,
-                                     timeout=spec.budget.timeout)  # fmt: skip
-            errors, interrupted = ray_run.errors, ray_run.interrupted
-            workers, threads = ray_run.slots, ray_engine.cpus_per_trial
-        else:
-            # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more
-            # run in spawned processes, each with its share of the cores.
-            errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
+        with sigterm_as_interrupt():  # SIGTERM stops the launch as Ctrl-C does
+            if ray_engine is not None:
+                ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address,
+                                         timeout=spec.budget.timeout)  # fmt: skip
+                errors, interrupted = ray_run.errors, ray_run.interrupted
+                workers, threads = ray_run.slots, ray_engine.cpus_per_trial
+            else:
+                # One worker runs here (no interpreter to start, Ctrl-C reaches the trial directly); more
+                # run in spawned processes, each with its share of the cores.
+                errors, interrupted = run.here() if workers == 1 else run.in_processes(workers)
     finally:
         done.set()
         if watcher.is_alive():
@@ -248,7 +260,9 @@ class _Run:
             for index in range(workers)
         ]
         interrupted = False
-        with _sigint_ignored_in_children():
+        # A spawned interpreter keeps an ignored SIGINT ignored, so Ctrl-C in the terminal reaches only the
+        # launcher, which then stops the workers through the `stop` event: no half-written trial.
+        with handling_signal(signal.SIGINT, signal.SIG_IGN):
             for process in processes:
                 process.start()
         try:
@@ -283,20 +297,6 @@ def _work(run: _Run, *, should_stop: Callable[[], bool]) -> int:
         should_stop=should_stop,
         poll_interval=run.poll_interval,
     )
-
-
-@contextmanager
-def _sigint_ignored_in_children() -> Iterator[None]:
-    # A spawned interpreter keeps an ignored SIGINT ignored, so Ctrl-C in the terminal reaches only the
-    # launcher, which then stops the workers through the `stop` event: no half-written trial.
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_process(run: _Run, index: int, stop: Event, errors: multiprocessing.Queue[tuple[int, str]]) -> None:

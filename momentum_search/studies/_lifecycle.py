@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+import signal
+import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +47,7 @@ def study_spec(study: optuna.Study) -> StudySpec:
     data = study.user_attrs.get(SPEC_ATTR)
     if data is None:
         raise StudyNotFoundError(f"study {study.study_name!r} has no momentum-search spec (user attr {SPEC_ATTR!r})")
-    return parse_spec(data, source=f"stored spec of study {study.study_name}")
+    return parse_spec(data, source=f"stored spec of study {study.study_name}", here=False)
 
 
 def load(storage: RDBStorage, name: str) -> optuna.Study:
@@ -240,7 +243,7 @@ def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
     # Optuna stores naive UTC and hands out naive local time.
-    return None if moment is None else moment.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
+    return None if moment is None else moment.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
 
 
 def best_of(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -293,7 +296,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
     import optuna
 
     quiet_optuna()
-    backend = open_storage(storage)
+    backend = open_storage(storage, read_only=True)
     summaries = []
     for name in optuna.get_all_study_names(backend):
         try:
@@ -306,7 +309,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
 def show_study(name: str, *, storage: str | None = None) -> StudySummary:
     """The summary of study ``name``, with every trial."""
     quiet_optuna()
-    return summarize(load(open_storage(storage), name))
+    return summarize(load(open_storage(storage, read_only=True), name))
 
 
 def delete_study(name: str, *, storage: str | None = None) -> None:
@@ -343,6 +346,26 @@ def check_task(spec: StudySpec) -> None:
         raise SpecError(f"task_params (task {spec.task}): {error}") from None
 
 
+@contextlib.contextmanager
+def handling_signal(signum: signal.Signals, handler: Any) -> Iterator[None]:
+    """``signal.signal(signum, handler)`` inside the block, the previous handler after it; a no-op
+    outside the main thread, which alone may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def sigterm_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """Inside the block SIGTERM (``kill``, a service manager, a cluster's scheduler) stops the
+    process like Ctrl-C: as KeyboardInterrupt, so running trials are failed and queued again."""
+    return handling_signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def run_worker(
     study_name: str,
     *,
@@ -373,8 +396,9 @@ def run_worker(
     spec = study_spec(load(backend, study_name))
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        return spec.engine(threads=threads).run(
-            backend, study_name, deadline=deadline, should_stop=should_stop, poll_interval=poll_interval
-        )
+        with sigterm_as_interrupt():
+            return spec.engine(threads=threads).run(
+                backend, study_name, deadline=deadline, should_stop=should_stop, poll_interval=poll_interval
+            )
     except StorageInternalError as error:
         raise StorageError(f"storage {mask_url(backend.url)} failed: {describe_error(error)}") from None

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from momentum_search.search import (
     FIXABLE_FIELDS,
@@ -26,9 +26,14 @@ from momentum_search.search import (
     SearchSpace,
     TrialPlan,
 )
-from momentum_search.trainers import TASKS
+from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, TASKS, Integer, Real, check_device
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Bounds on the budget: a typo such as 1000000000000 trials would otherwise queue WAITING rows until the
+# disk fills.
+MAX_TRIALS = 100_000
+MAX_TIMEOUT = 30 * 24 * 3600.0  # seconds: 30 days
+MAX_SEEDS = 1_000
 
 
 class SpecError(ValueError):
@@ -42,9 +47,24 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trials: int | None = Field(default=None, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
-    epochs: int | None = Field(default=None, ge=1)
+    trials: Integer | None = None
+    timeout: Real | None = None
+    epochs: Integer | None = None
+
+    @field_validator("trials", "epochs")
+    @classmethod
+    def _count_in_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+        high = MAX_TRIALS if info.field_name == "trials" else MAX_EPOCHS
+        if value is not None and not 1 <= value <= high:
+            raise ValueError(f"{value} is out of range; {info.field_name} takes an integer in [1, {high}]")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= MAX_TIMEOUT:
+            raise ValueError(f"{value:g} is out of range; timeout takes seconds in (0, {MAX_TIMEOUT:.0f}] (30 days)")
+        return value
 
 
 class ConfirmSpec(BaseModel):
@@ -53,8 +73,8 @@ class ConfirmSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    top: int = Field(default=3, ge=0, le=100)
-    seeds: int = Field(default=5, ge=2, le=100)
+    top: Integer = Field(default=3, ge=0, le=100)
+    seeds: Integer = Field(default=5, ge=2, le=100)
 
 
 class Objective(BaseModel):
@@ -95,7 +115,7 @@ class StudySpec(BaseModel):
     space: dict[Parameter, Dimension] = Field(default_factory=dict)
     fixed: dict[str, Any] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[Integer, ...] = (0,)
     racing: RacingSpec | None = None
     confirm: ConfirmSpec | None = None
     objective: Objective = Field(default_factory=Objective)
@@ -122,17 +142,23 @@ class StudySpec(BaseModel):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seed_count_or_list(cls, seeds: Any) -> Any:
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if seeds < 1:
-                raise ValueError(f"a seed count must be ≥ 1, got {seeds}")
+        if isinstance(seeds, bool):
+            raise ValueError(f"expected a seed count or a list of seeds, got {str(seeds).lower()}")
+        if isinstance(seeds, int):
+            if not 1 <= seeds <= MAX_SEEDS:
+                raise ValueError(f"{seeds} is out of range; a seed count is an integer in [1, {MAX_SEEDS}]")
             return tuple(range(seeds))
         return seeds
 
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
-        if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-            raise ValueError(f"seeds must be distinct integers ≥ 0 (or a count ≥ 1), got {list(seeds)}")
+        if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) > MAX_SEED:
+            raise ValueError(
+                f"seeds must be distinct integers in [0, {MAX_SEED}] (or a count in [1, {MAX_SEEDS}]), got {list(seeds)}"
+            )
+        if len(seeds) > MAX_SEEDS:
+            raise ValueError(f"{len(seeds)} seeds; at most {MAX_SEEDS}")
         return seeds
 
     @field_validator("racing", "confirm", mode="before")
@@ -155,7 +181,7 @@ class StudySpec(BaseModel):
         return fixed
 
     @model_validator(mode="after")
-    def _consistent(self) -> StudySpec:
+    def _consistent(self, info: ValidationInfo) -> StudySpec:
         space = SearchSpace(cells=self.cells, dimensions=self.space)  # checks cells and ranges
         both = sorted(set(self.space) & set(self.fixed))
         if both:
@@ -170,6 +196,12 @@ class StudySpec(BaseModel):
                 plan.config({"cell": cell, **_corner(space, cell)}, seed=self.seeds[0])
             except (ValidationError, ValueError) as error:
                 raise ValueError(f"fixed (cell {cell}): {_first_message(error)}") from None
+        if (info.context or {}).get("here", True):
+            # Only where the study is to run: a stored spec is read on machines that only list or plot.
+            try:
+                check_device(self.fixed.get("device", "cpu"))
+            except ValueError as error:
+                raise ValueError(f"fixed.device: {error}") from None
         task = TASKS[self.task]
         if self.objective.metric not in (None, task.metric.name):
             raise ValueError(
@@ -280,7 +312,8 @@ def _first_message(error: Exception) -> str:
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"])
-        return f"{location}: {first['msg']}" if location else first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
+        return f"{location}: {message}" if location else message
     return str(error)
 
 
@@ -291,11 +324,12 @@ def format_validation_error(error: ValidationError) -> str:
         location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"{location}: {message}" if location else message)
-    return "; ".join(parts)
+    return "; ".join(dict.fromkeys(parts))  # a union's arms can report the same problem twice
 
 
-def parse_spec(data: Any, *, source: str = "spec") -> StudySpec:
-    """Validate ``data`` (a mapping, e.g. parsed YAML) as a :class:`StudySpec`.
+def parse_spec(data: Any, *, source: str = "spec", here: bool = True) -> StudySpec:
+    """Validate ``data`` (a mapping, e.g. parsed YAML) as a :class:`StudySpec`; ``here=False`` skips
+    the checks of this machine (that ``fixed.device`` exists), for a stored spec read to list or plot.
 
     Raises:
         SpecError: naming ``source`` and every invalid field.
@@ -303,7 +337,7 @@ def parse_spec(data: Any, *, source: str = "spec") -> StudySpec:
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping of fields (name, task, cells, ...), got {type(data).__name__}")
     try:
-        return StudySpec.model_validate(data)
+        return StudySpec.model_validate(data, context={"here": here})
     except ValidationError as error:
         raise SpecError(f"{source}: {format_validation_error(error)}") from None
 

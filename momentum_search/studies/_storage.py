@@ -5,28 +5,48 @@ transactions lazily, so two workers can both read a trial as WAITING and both cl
 SQLite transaction starts with ``BEGIN IMMEDIATE``, which takes the write lock before the first read,
 so claims are atomic; the busy timeout makes a writer wait for the lock (SQLite retries internally
 until the timeout) instead of failing; WAL lets readers go on while one writes. PostgreSQL and MySQL
-URLs go to Optuna unchanged apart from a connect timeout.
+URLs go to Optuna unchanged apart from a connect timeout and a pre-ping of pooled connections.
+
+How the store rides out faults (:class:`Storage`, Optuna's storage with three changes):
+
+- A call that lost its server connection (a server restart, ``pg_terminate_backend``, a network
+  blip) is tried again after 0.5, 1, 2, 4 and 8 s, then fails as one :class:`StorageError` line.
+  Any other database error (a full disk, a read-only file) fails at once, naming its cause.
+- :meth:`Storage.one_transaction` runs many Optuna calls as one transaction: the queue is topped
+  up whole or not at all.
+- A RUNNING trial whose worker stopped beating gets the user attr ``reason`` before it is failed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
+import logging
 import os
 import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-from momentum_search.search import allow_experimental
+import optuna
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+from optuna.storages import RDBStorage
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-if TYPE_CHECKING:
-    from optuna.storages import RDBStorage
+from momentum_search.search import REASON_ATTR, allow_experimental
+
+_logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_STORAGE = "sqlite:///momentum-search.db"
 STORAGE_ENV = "MOMENTUM_SEARCH_STORAGE"
 SQLITE_BUSY_TIMEOUT = 60.0  # seconds a SQLite writer waits for the lock before giving up
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each new try of a call that lost its server
 
 
 class StorageError(RuntimeError):
@@ -102,13 +122,16 @@ def mask_url(url: str) -> str:
         return url.split("://", 1)[0] + "://…" if "://" in url else "…"
 
 
-def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat()) -> RDBStorage:
+def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), read_only: bool = False) -> Storage:
     """Open (and create the tables of) the storage at ``url`` (see :func:`resolve_url`).
+
+    ``read_only``: the caller only reads (list, show, export, plot). A SQLite file that cannot be
+    written (a read-only file, folder or mount) is then opened read-only; without it, that file is
+    refused with the reason.
 
     Raises:
         StorageError: the database cannot be reached, opened or created; one line, no password.
     """
-    import optuna
     from sqlalchemy import event
     from sqlalchemy.engine import make_url
 
@@ -116,18 +139,27 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat()) 
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     engine_kwargs: dict[str, Any] = {}
+    open_url, writable = url, True
     if backend == "sqlite":
         assert parsed.database is not None  # resolve_url refuses in-memory databases
-        _prepare_sqlite(Path(parsed.database))
+        path = Path(parsed.database)
+        writable = _sqlite_writable(path, read_only=read_only)
+        if writable:
+            _prepare_sqlite(path)
+        else:
+            open_url = _read_only_sqlite_url(path)
         # isolation_level=None: pysqlite emits no BEGIN of its own; _begin_immediate does.
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, "isolation_level": None}
     elif backend in ("postgresql", "mysql"):
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+        # A pooled connection the server dropped while idle is replaced before use, not failed on.
+        engine_kwargs["pool_pre_ping"] = True
     with allow_experimental():
         try:
-            storage = optuna.storages.RDBStorage(
-                url,
+            storage = Storage(
+                open_url,
                 engine_kwargs=engine_kwargs,
+                skip_table_creation=not writable,
                 heartbeat_interval=heartbeat.interval,
                 grace_period=heartbeat.grace_period,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
@@ -136,9 +168,32 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat()) 
             )
         except Exception as error:
             raise StorageError(f"cannot open storage {mask_url(url)}: {describe_error(error)}") from None
-    if backend == "sqlite":
+    if backend == "sqlite" and writable:
         event.listen(storage.engine, "begin", _begin_immediate)
     return storage
+
+
+def _sqlite_writable(path: Path, *, read_only: bool) -> bool:
+    """Whether ``path`` can be opened for writing; refuses an unwritable file unless ``read_only``."""
+    if not path.exists():
+        return True  # created by _prepare_sqlite, which names the folder if that fails
+    # WAL needs the folder too: SQLite creates the -wal and -shm files next to the database.
+    blocked = [str(p) for p in (path, path.parent) if not os.access(p, os.W_OK)]
+    if not blocked:
+        return True
+    if not read_only:
+        raise StorageError(
+            f"cannot open storage sqlite:///{path}: {' and '.join(blocked)} cannot be written "
+            f"(read-only file, folder or mount); this command writes, so it needs both writable"
+        )
+    return False
+
+
+def _read_only_sqlite_url(path: Path) -> str:
+    # A WAL database is read through its -shm file, which a read-only folder cannot hold; immutable=1
+    # reads the file as it is instead. Nobody can be writing to it: a writer would need that folder.
+    immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
+    return f"sqlite:///file:{path}?mode=ro{immutable}&uri=true"
 
 
 def _prepare_sqlite(path: Path) -> None:
@@ -169,3 +224,108 @@ def describe_error(error: BaseException) -> str:
         cause = cause.orig
     text = str(cause).strip().splitlines()
     return text[0] if text else type(cause).__name__
+
+
+# ---- riding out faults --------------------------------------------------------------------------
+
+# Calls that touch the database. A call made from inside another (Optuna's defaults call each other,
+# one_transaction wraps many) is not tried again on its own: only the outermost is.
+_DATABASE_CALLS = (
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
+    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
+    "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_param", "set_trial_state_values",
+    "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
+    "get_trial", "get_all_trials", "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
+    "get_n_trials", "get_trial_params", "get_trial_number_from_id", "record_heartbeat", "_get_stale_trial_ids",
+)  # fmt: skip
+_nesting = threading.local()  # per thread: how many storage calls are under way
+
+
+class Storage(RDBStorage):
+    """Optuna's RDB storage that rides out faults: see the module's docstring."""
+
+    def one_transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose storage calls (from this thread) commit together at its end, or not at all.
+
+        Optuna commits every call on its own; inside the block its session is bound to one open
+        transaction, in which each call's commit only releases a savepoint (SQLAlchemy's
+        ``join_transaction_mode="create_savepoint"``).
+
+        Raises:
+            StorageError: a database error inside the block or at its commit; nothing was written.
+        """
+        return self._one_transaction()
+
+    @contextlib.contextmanager
+    def _one_transaction(self) -> Iterator[None]:
+        from sqlalchemy.orm import Session
+
+        self.scoped_session.remove()
+        connection = self.engine.connect()
+        transaction = connection.begin()
+        self.scoped_session.registry.set(Session(bind=connection, join_transaction_mode="create_savepoint"))
+        _nesting.depth = getattr(_nesting, "depth", 0) + 1  # a lost connection loses the whole transaction
+        try:
+            yield
+            transaction.commit()
+        except BaseException as error:
+            with contextlib.suppress(SQLAlchemyError):  # the connection may be the thing that failed
+                transaction.rollback()
+            if isinstance(error, StorageInternalError | SQLAlchemyError):
+                raise StorageError(f"storage {mask_url(self.url)}: {describe_error(error)}; nothing was written") from None
+            raise
+        finally:
+            _nesting.depth -= 1
+            self.scoped_session.remove()
+            connection.close()
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # Say why before Optuna fails the trial: a finished trial takes no more attrs.
+        stale = super()._get_stale_trial_ids(study_id)
+        for trial_id in stale:
+            with contextlib.suppress(UpdateFinishedTrialError):  # another worker got there first
+                self.set_trial_user_attr(trial_id, REASON_ATTR, f"worker lost: no heartbeat for over {self.grace_period} s")
+        return stale
+
+    def _ride_out(self, call: Callable[[], _T]) -> _T:
+        started = time.monotonic()
+        for tries, delay in enumerate((*RETRY_DELAYS, None), 1):
+            try:
+                return call()
+            except (StorageInternalError, SQLAlchemyError) as error:
+                lost = self._lost_connection(error)
+                if lost and delay is not None:
+                    _logger.warning("storage %s: %s; trying again in %g s", mask_url(self.url), describe_error(error), delay)
+                    time.sleep(delay)
+                    continue
+                gave_up = f" (gave up after {tries} tries in {time.monotonic() - started:.0f} s)" if lost else ""
+                raise StorageError(f"storage {mask_url(self.url)}: {describe_error(error)}{gave_up}") from None
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _lost_connection(self, error: BaseException) -> bool:
+        cause = error.__cause__ if isinstance(error, StorageInternalError) else error
+        if not isinstance(cause, DBAPIError):
+            return False
+        # A server's OperationalError is the connection or the server (refused, restarting, deadlock);
+        # SQLite's is the file (locked past the busy timeout, full, read-only): trying again won't help.
+        return cause.connection_invalidated or (self.engine.name != "sqlite" and isinstance(cause, OperationalError))
+
+
+def _ridden_out(method: Callable[..., _T]) -> Callable[..., _T]:
+    @functools.wraps(method)
+    def call(self: Storage, *args: Any, **kwargs: Any) -> _T:
+        depth = getattr(_nesting, "depth", 0)
+        if depth:
+            return method(self, *args, **kwargs)
+        _nesting.depth = 1
+        try:
+            return self._ride_out(lambda: method(self, *args, **kwargs))
+        finally:
+            _nesting.depth = 0
+
+    return call
+
+
+for _name in _DATABASE_CALLS:
+    if hasattr(Storage, _name):  # an Optuna without one of them just does without its retries
+        setattr(Storage, _name, _ridden_out(getattr(Storage, _name)))

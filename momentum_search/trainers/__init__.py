@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from momentum_search.trainers._config import TrainConfig, TrainResult
+from momentum_search.trainers._config import MAX_EPOCHS, MAX_SEED, Integer, Real, TrainConfig, TrainResult, check_device
 from momentum_search.trainers._train import Trainer, build_model, evaluate, train
 from momentum_search.trainers.cells import CELL_KINDS, CellKind, StreamState, build_cell, gradient_flow
 from momentum_search.trainers.tasks import TASKS, Task, get_task
 
 __all__ = [
     "CELL_KINDS",
+    "MAX_EPOCHS",
+    "MAX_SEED",
     "TASKS",
     "CellKind",
+    "Integer",
+    "Real",
     "StreamState",
     "Task",
     "TrainConfig",
@@ -18,6 +22,7 @@ __all__ = [
     "Trainer",
     "build_cell",
     "build_model",
+    "check_device",
     "evaluate",
     "get_task",
     "gradient_flow",

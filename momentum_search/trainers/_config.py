@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from momentum_search.trainers.cells import CELL_KINDS, build_cell
 from momentum_search.trainers.tasks import TASKS
@@ -15,6 +15,30 @@ from momentum_search.trainers.tasks import TASKS
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
 Init = Literal["paper", "identity", "pytorch", "chrono", "cayley"]
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1  # numpy's generators take seeds below 2**32
+
+
+def _not_a_bool(value: Any) -> Any:
+    # pydantic's lax mode reads YAML's `true` as 1: where a number belongs, a boolean is a mistake.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+def check_device(device: str) -> None:
+    """Raise ValueError unless this machine's torch can run on ``device`` (e.g. ``cuda`` on a CPU build)."""
+    parsed = torch.device(device)
+    if parsed.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this torch ({torch.__version__}) sees no CUDA device; use cpu")
+    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+Integer = Annotated[int, BeforeValidator(_not_a_bool)]  # an int field that refuses booleans
+Real = Annotated[float, BeforeValidator(_not_a_bool)]  # a float field that refuses booleans
 
 
 class TrainConfig(BaseModel):
@@ -37,25 +61,25 @@ class TrainConfig(BaseModel):
     task: str = "digits"
     task_params: dict[str, Any] = Field(default_factory=dict)
     cell: str = "lstm"
-    mu: float | None = None
-    s: float | None = None
-    beta: float | None = None
-    eps: float | None = None
-    restart: int | None = None
-    hidden_size: int | None = Field(default=None, ge=1)
-    num_layers: int | None = Field(default=None, ge=1)
+    mu: Real | None = None
+    s: Real | None = None
+    beta: Real | None = None
+    eps: Real | None = None
+    restart: Integer | None = None
+    hidden_size: Integer | None = Field(default=None, ge=1)
+    num_layers: Integer | None = Field(default=None, ge=1)
     init: Init | None = None
-    t_max: float | None = Field(default=None, ge=2)
-    forget_bias: float | None = None
-    dtriv_k: int | None = Field(default=None, ge=1)
-    lr_orth: float | None = Field(default=None, gt=0)
+    t_max: Real | None = Field(default=None, ge=2)
+    forget_bias: Real | None = None
+    dtriv_k: Integer | None = Field(default=None, ge=1)
+    lr_orth: Real | None = Field(default=None, gt=0)
     optimizer: Optimizer | None = None
-    lr: float | None = Field(default=None, gt=0)
-    batch_size: int | None = Field(default=None, ge=1)
-    epochs: int | None = Field(default=None, ge=1)
-    grad_clip: float | None = Field(default=None, ge=0)
-    seed: int = Field(default=0, ge=0)
-    threads: int | None = Field(default=None, ge=1)
+    lr: Real | None = Field(default=None, gt=0)
+    batch_size: Integer | None = Field(default=None, ge=1)
+    epochs: Integer | None = Field(default=None, ge=1, le=MAX_EPOCHS)
+    grad_clip: Real | None = Field(default=None, ge=0)
+    seed: Integer = Field(default=0, ge=0, le=MAX_SEED)
+    threads: Integer | None = Field(default=None, ge=1)
     device: str = "cpu"
 
     @field_validator("task")

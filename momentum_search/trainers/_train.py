@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from momentum_search.trainers._config import TrainConfig, TrainResult
+from momentum_search.trainers._config import TrainConfig, TrainResult, check_device
 from momentum_search.trainers._model import SequenceModel, detach_state
 from momentum_search.trainers.cells import StreamState, build_cell, gradient_flow
 from momentum_search.trainers.tasks import Batch, Split, Task, get_task
@@ -119,6 +119,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, *, task: Task | None = None) -> None:
+        check_device(config.device)
         self.config = config.resolved()
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
@@ -174,7 +175,15 @@ class Trainer:
             if not (torch.isfinite(loss) and torch.isfinite(norm)):
                 self.diverged = True
                 break
-            self.optimizer.step()
+            try:
+                self.optimizer.step()
+            except RuntimeError as error:
+                # A step size beyond the weights' float range (SGD at lr 1e300) cannot even be applied:
+                # torch refuses to convert it. Such a run has diverged.
+                if "overflow" not in str(error):
+                    raise
+                self.diverged = True
+                break
             self.steps += 1
             if self.config.dtriv_k is not None and self.steps % self.config.dtriv_k == 0:
                 self.model.cell.rebase()

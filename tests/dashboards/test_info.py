@@ -7,8 +7,7 @@ import math
 import numpy as np
 import optuna
 import pytest
-import torch
-from known_studies import GRID_MU, GRID_S, LSTM_VALUES, PEAK_MU, PEAK_S, SEEDS, TASK_PARAMS, StudyBuilder, grid_objective
+from known_studies import GRID_MU, GRID_S, LSTM_VALUES, PEAK_MU, PEAK_S, SEEDS, StudyBuilder, grid_objective
 
 from momentum_search.dashboards import (
     FigureUnavailableError,
@@ -25,7 +24,6 @@ from momentum_search.dashboards import (
     plot_gradient_flow,
     read_trials,
 )
-from momentum_search.trainers import TrainConfig, build_model, get_task
 
 
 def seeds_of(mu: float, s: float) -> np.ndarray:

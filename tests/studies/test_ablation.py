@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from momentum_search.cli import app
 from momentum_search.dashboards import get_ablation_info
-from momentum_search.studies import ABLATION_ATTR, SpecError, open_storage, plan_ablation, run_ablation
+from momentum_search.studies import ABLATION_ATTR, open_storage, plan_ablation, run_ablation
 
 TASK = {"length": 10, "n_train": 128, "n_valid": 64, "n_test": 64}
 OPTIONS = ["--task", "adding", "--cell", "momentum-lstm", "--seeds", "2", "--epochs", "2", "--set", "hidden_size=8",

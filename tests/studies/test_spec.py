@@ -50,11 +50,23 @@ def test_grid_budget_defaults_to_the_grid_size() -> None:
         ({"fixed": {"mu": 0.5}}, r"mu cannot be both searched \(space\) and fixed"),
         ({"fixed": {"optimizer": "lbfgs", "hidden_size": 4}}, r"fixed \(cell lstm\): optimizer: Input should be 'rmsprop', 'adam' or 'sgd'"),
         ({"fixed": {"hidden_size": 0}}, r"fixed \(cell lstm\): hidden_size: Input should be greater than or equal to 1"),
-        ({"budget": {"trials": 0}}, r"budget\.trials: Input should be greater than or equal to 1"),
+        ({"budget": {"trials": 0}}, r"budget\.trials: 0 is out of range; trials takes an integer in \[1, 100000\]"),
+        ({"budget": {"trials": 10**12}}, r"budget\.trials: 1000000000000 is out of range; trials takes an integer in \[1, 100000\]"),
+        ({"budget": {"trials": True}}, r"budget\.trials: expected a number, got true"),
+        ({"budget": {"trials": 2, "epochs": 10**6}}, r"budget\.epochs: 1000000 is out of range; epochs takes an integer in \[1, 100000\]"),
+        ({"budget": {"trials": 2, "timeout": 1e9}}, r"budget\.timeout: 1e\+09 is out of range; timeout takes seconds in \(0, 2592000\]"),
+        ({"seeds": True}, r"seeds: expected a seed count or a list of seeds, got true"),
+        ({"seeds": [0, True]}, r"seeds\.1: expected a number, got true"),
+        ({"seeds": 10**6}, r"seeds: 1000000 is out of range; a seed count is an integer in \[1, 1000\]"),
+        ({"seeds": [2**40]}, r"seeds: .*distinct integers in \[0, 4294967295\]"),
+        ({"space": {"mu": {"low": False, "high": 0.9}}}, r"^spec: space\.mu\.low: expected a number, got false$"),
+        ({"space": {"mu": {"points": [True, 0.5]}}}, r"^spec: space\.mu\.points\.0: expected a number, got true$"),
+        ({"fixed": {"hidden_size": True}}, r"fixed \(cell lstm\): hidden_size: expected a number, got true"),
+        ({"fixed": {"device": "cuda"}}, r"fixed\.device: device 'cuda': this torch \(.*\) sees no CUDA device; use cpu"),
         ({"budget": {"epochs": 2}}, r"budget\.trials is required"),
-        ({"budget": {"trials": 2, "timeout": -5}}, r"budget\.timeout: Input should be greater than 0"),
-        ({"seeds": 0}, r"seeds: .*a seed count must be ≥ 1, got 0"),
-        ({"seeds": [1, 1]}, r"seeds: .*seeds must be distinct integers ≥ 0"),
+        ({"budget": {"trials": 2, "timeout": -5}}, r"budget\.timeout: -5 is out of range; timeout takes seconds in \(0, 2592000\]"),
+        ({"seeds": 0}, r"seeds: 0 is out of range; a seed count is an integer in \[1, 1000\]"),
+        ({"seeds": [1, 1]}, r"seeds: .*seeds must be distinct integers in \[0, 4294967295\]"),
         ({"objective": {"metric": "accuracy"}}, r"objective\.metric: task adding reports 'mse', not 'accuracy'"),
         ({"objective": {"direction": "maximize"}}, r"objective\.direction: mse of task adding is to minimize"),
         ({"sampler": {"name": "gp"}, "objective": {"train_time": True}}, r"sampler\.name: gp optimises one objective"),
@@ -97,7 +109,7 @@ def test_overrides_are_validated_like_the_spec() -> None:
     changed = with_overrides(spec, name="renamed", trials=9, timeout=60)
     assert (changed.name, changed.trials, changed.budget.timeout) == ("renamed", 9, 60)
     assert changed.same_search(spec)
-    with pytest.raises(SpecError, match=r"options: budget\.trials: Input should be greater than or equal to 1"):
+    with pytest.raises(SpecError, match=r"options: budget\.trials: 0 is out of range; trials takes an integer in \[1, 100000\]"):
         with_overrides(spec, trials=0)
 
 

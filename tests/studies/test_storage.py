@@ -152,6 +152,7 @@ class TestStorageContract:
         assert run_worker(study_name, storage=storage_url, heartbeat=FAST_HEARTBEAT, poll_interval=0.2) == 1
         killed, retried = study.get_trials()
         assert killed.state == TrialState.FAIL
+        assert killed.user_attrs["reason"] == "worker lost: no heartbeat for over 3 s"
         assert retried.state == TrialState.COMPLETE and retried.params == killed.params
         assert retried.system_attrs["retry_history"] == [killed.number]
         assert len(retried.intermediate_values) == 3

@@ -482,7 +482,7 @@ def test_exprnn_init_and_parametrisation() -> None:
         assert torch.equal(getattr(cell, f"bias_ih_l{layer}"), torch.zeros(7, dtype=DTYPE))
     assert not hasattr(cell, "bias_hh_l0")
     with pytest.raises(AttributeError, match="bias_hh"):
-        cell.bias_hh
+        _ = cell.bias_hh
     # U stays orthogonal while training moves it (it is the matrix exponential of a skew matrix).
     optimizer = torch.optim.SGD(cell.parameters(), lr=0.5)
     before = cell.weight_hh.detach().clone()

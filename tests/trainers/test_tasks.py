@@ -385,7 +385,7 @@ def test_digits_split_is_a_stratified_partition() -> None:
     splits = {split: next(task.batches(split, 2000)) for split in ("train", "valid", "test")}
     assert {split: len(b.y) for split, b in splits.items()} == {"train": 1258, "valid": 180, "test": 359}
     rows = Counter()
-    for split, batch in splits.items():
+    for batch in splits.values():
         x = batch.x[..., 0].T.numpy()
         assert np.array_equal(x * 16, np.round(x * 16)) and x.min() >= 0 and x.max() <= 1
         rows.update(tuple(row) + (label,) for row, label in zip((x * 16).astype(int).tolist(), batch.y.tolist()))

@@ -83,6 +83,19 @@ def test_divergence_ends_the_run_as_diverged_not_a_crash() -> None:
     assert math.isnan(result.best_value) or result.epochs_run >= 1
 
 
+def test_a_step_size_beyond_float_range_ends_as_diverged() -> None:
+    # torch refuses to apply lr 1e300 to float32 weights at all (it overflows the scalar); that run diverged.
+    result = train(adding_config(optimizer="sgd", lr=1e300, grad_clip=0.0, epochs=2))
+    assert result.diverged and result.epochs_run == 0 and math.isnan(result.best_value)
+
+
+def test_a_cuda_device_without_cuda_is_refused_before_training() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=r"device 'cuda': this torch \(.*\) sees no CUDA device; use cpu"):
+        train(adding_config(device="cuda"))
+
+
 def test_resolved_fills_task_and_cell_defaults() -> None:
     task_defaults = get_task("adding", **ADDING).defaults
     config = TrainConfig(task="adding", cell="adam-lstm").resolved()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from momentum_search.trainers.cells._drive import (
 from momentum_search.trainers.cells._kinds import get_kind
 from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
 
-CellState = Union[Tensor, tuple[Tensor, Tensor]]
+CellState = Tensor | tuple[Tensor, Tensor]
 INITS = ("paper", "identity", "pytorch", "chrono", "cayley")
 # The authors' forget-gate bias (their `fg_init`); their TIMIT runs use -4.
 FORGET_BIAS = 1.0
