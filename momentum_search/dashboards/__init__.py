@@ -18,7 +18,15 @@ from momentum_search.dashboards._ablation import (
     plot_ablation,
     write_ablation_report,
 )
-from momentum_search.dashboards._dashboard import GRAPH_PREFIX, Published, publish, publish_all, serve, to_markdown
+from momentum_search.dashboards._dashboard import (
+    GRAPH_PREFIX,
+    Published,
+    publish,
+    publish_all,
+    read_only_app,
+    serve,
+    to_markdown,
+)
 from momentum_search.dashboards._figures import (
     plot_cell_comparison,
     plot_gradient_flow,
@@ -124,6 +132,7 @@ __all__ = [
     "publish_all",
     "read_trials",
     "report_study",
+    "read_only_app",
     "serve",
     "to_html",
     "to_markdown",

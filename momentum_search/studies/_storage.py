@@ -69,6 +69,8 @@ def resolve_url(url: str | None = None) -> str:
     from sqlalchemy.exc import ArgumentError
 
     raw = url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    if raw.startswith("grpc://"):
+        return raw  # a storage proxy (studies/_proxy.py), checked when opened
     try:
         parsed = make_url(raw)
     except ArgumentError:
@@ -103,7 +105,8 @@ def mask_url(url: str) -> str:
 
 
 def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat()) -> RDBStorage:
-    """Open (and create the tables of) the storage at ``url`` (see :func:`resolve_url`).
+    """Open (and create the tables of) the storage at ``url`` (see :func:`resolve_url`); a
+    ``grpc://HOST:PORT`` URL connects to a storage proxy instead (:func:`open_proxy`).
 
     Raises:
         StorageError: the database cannot be reached, opened or created; one line, no password.
@@ -113,6 +116,10 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat()) 
     from sqlalchemy.engine import make_url
 
     url = resolve_url(url)
+    if url.startswith("grpc://"):
+        from momentum_search.studies._proxy import open_proxy
+
+        return open_proxy(url, heartbeat=heartbeat)  # type: ignore[return-value]  # duck-types what we use
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     engine_kwargs: dict[str, Any] = {}
