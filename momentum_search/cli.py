@@ -702,9 +702,9 @@ def storage_proxy(
     it also fails and re-queues the trials of workers that died."""
     from momentum_search import studies
 
-    _warn_if_exposed(host, "the storage proxy", "read, change and delete studies")
 
     def ready(database: str) -> None:
+        _warn_if_exposed(host, "the storage proxy", "read, change and delete studies")
         err_console.print(f"storage proxy for {database} on grpc://{host}:{port} (Ctrl-C stops it)", highlight=False, soft_wrap=True)
 
     try:

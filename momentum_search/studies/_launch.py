@@ -14,7 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from momentum_search.search import LiveTrial, TrialCounts, check_address, count_trials, fail_stale_trials
+from momentum_search.search import (
+    LiveTrial,
+    TrialCounts,
+    check_address,
+    count_trials,
+    fail_orphaned_trials,
+    fail_stale_trials,
+)
 from momentum_search.studies._lifecycle import check_task, create_or_resume, load, quiet_optuna, run_worker, study_spec
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
 from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
@@ -150,7 +157,9 @@ def launch(
             gpus_per_trial=0.0 if gpus_per_trial is None else gpus_per_trial,
         )
     optuna_study, resumed = create_or_resume(backend, spec)
-    fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
+    # Dead workers' trials, and a killed Ray driver's on this host, count as pending again.
+    fail_stale_trials(optuna_study)
+    fail_orphaned_trials(optuna_study, backend)
     enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
     threads = threads_per_worker(workers)
     run = _Run(spec.name, backend.url, threads, spec.budget.timeout, heartbeat, poll_interval)

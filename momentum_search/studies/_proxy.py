@@ -18,6 +18,7 @@ which answers True to one caller only, as it does for direct workers.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +65,8 @@ def describe_rpc_error(error: BaseException) -> str | None:
     grpc = sys.modules.get("grpc")  # a gRPC error can only come from a loaded grpc
     if grpc is None or not isinstance(error, grpc.RpcError):
         return None
-    return f"{error.code().name}: {(error.details() or '').splitlines()[0] if error.details() else ''}".rstrip(": ")
+    details = (error.details() or "").strip().splitlines()
+    return f"{error.code().name}: {details[0]}" if details else error.code().name
 
 
 def open_proxy(url: str, *, heartbeat: Heartbeat = Heartbeat()) -> ProxyStorage:
@@ -76,13 +78,18 @@ def open_proxy(url: str, *, heartbeat: Heartbeat = Heartbeat()) -> ProxyStorage:
     from momentum_search.studies._proxy_client import ProxyStorage
 
     host, port = proxy_address(url)
+    try:
+        # gRPC retries a refused connection until the timeout and then says only that; a plain one says why.
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise StorageError(f"cannot reach the storage proxy at {url}: {error.strerror or error}") from None
     with allow_experimental():
         storage = ProxyStorage(host=host, port=port, heartbeat=heartbeat)
     try:
         storage.wait_server_ready(timeout=CONNECT_TIMEOUT)
     except ConnectionError:
         storage.close()
-        raise StorageError(f"cannot reach the storage proxy at {url} within {CONNECT_TIMEOUT} s") from None
+        raise StorageError(f"the storage proxy at {url} did not answer within {CONNECT_TIMEOUT} s") from None
     return storage
 
 
@@ -154,8 +161,6 @@ def serve_proxy(
 
 def _check_free(host: str, port: int) -> None:
     # gRPC binds with SO_REUSEPORT and logs, rather than raises, when it cannot bind: ask first.
-    import socket
-
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
