@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -204,7 +203,7 @@ def run(
                 process.kill()
         wall = time.monotonic() - started
     if proxy is not None:
-        proxy.send_signal(signal.SIGINT)
+        proxy.terminate()
         proxy.wait(timeout=30)
     trials = optuna.load_study(study_name=name, storage=open_storage(database)).get_trials(deepcopy=False)
     states = {state.name: sum(t.state == state for t in trials) for state in TrialState}
