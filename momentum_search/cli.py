@@ -303,12 +303,45 @@ def _print_best(summary: Any) -> None:
         test = "" if best.test_value is None else f" (test {best.test_value:.4g})"
         params = f", {_format_params(best.params)}" if best.params else ""
         console.print(
-            f"best: trial {best.number}, {best.cell}{params}: {summary.metric} {_format_values(best.values)}{spread}{test}",
+            f"search best (optimistic: the best of the search's runs): trial {best.number}, {best.cell}{params}: "
+            f"{summary.metric} {_format_values(best.values)}{spread}{test}",
             highlight=False,
         )
     elif summary.best:
         title = "Pareto front" if len(summary.directions) > 1 else "best (tied)"
         _print_trials(title, summary.best, summary.metric)
+
+
+def _best_cell(summary: Any) -> str:
+    """The best value for `studies list`: confirmed, with its interval, or marked as the search's."""
+    if not summary.best or summary.confirmation is None:  # nothing yet, two objectives, or itself a confirmation
+        return _format_values(summary.best[0].values) if summary.best else "–"
+    top = summary.confirmation.with_role("top 1")
+    if top is not None and top.confirmed and top.interval is not None:
+        low, high = top.interval
+        return f"{top.mean:.4g} [{low:.4g}, {high:.4g}] ({len(top.seeds)} held-out seeds)"
+    return f"{_format_values(summary.best[0].values)} (search, not confirmed)"
+
+
+def _confirmation_info(confirmation: Any) -> Any:
+    from momentum_search import dashboards
+
+    return None if confirmation is None else dashboards.get_confirmation_info(confirmation)
+
+
+def _print_confirmation(info: Any) -> None:
+    """The candidates on held-out seeds with intervals and verdicts; or why their values are optimistic."""
+    from momentum_search import dashboards
+
+    console.print(escape(dashboards.headline(info)), highlight=False)
+    table = Table(title="confirmation (held-out seeds)", title_justify="left")
+    for column in dashboards.confirmation_columns(info):
+        table.add_column(escape(column))
+    for row in dashboards.confirmation_cells(info):
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    for verdict in info.verdicts:
+        console.print(f"- {escape(verdict.sentence)}", highlight=False)
 
 
 @app.command()
@@ -360,12 +393,19 @@ def launch(
     )
     summary = studies.show_study(result.study, storage=storage)
     _print_best(summary)
-    for message in result.errors:
+    errors, interrupted = list(result.errors), result.interrupted
+    confirmed = result.confirmation
+    if confirmed is not None:
+        _print_confirmation(_confirmation_info(confirmed.confirmation))
+        if confirmed.launch is not None:
+            errors += confirmed.launch.errors
+            interrupted = interrupted or confirmed.launch.interrupted
+    for message in errors:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    if result.interrupted:
+    if interrupted:
         err_console.print(f"interrupted: run `momentum-search launch --study {result.study}` to resume", highlight=False)
         raise typer.Exit(code=130)
-    if result.errors:
+    if errors:
         raise typer.Exit(code=1)
 
 
@@ -387,6 +427,50 @@ def worker(
     except _study_errors() as exc:
         fail(str(exc))
     console.print(f"worker ran {ran} trials of study {study}", highlight=False)
+
+
+@app.command()
+def confirm(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOption = None,
+    top: Annotated[Optional[int], typer.Option(help="Confirm the best K configurations (default: the spec's confirm.top, else 3).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Held-out seeds per configuration (default: the spec's confirm.seeds, else 5).")] = None,
+    workers: Annotated[int, typer.Option(help="Local workers, as for launch.")] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrain the best configurations, each cell kind's best and the baselines on held-out seeds.
+
+    Held-out seeds are seeds no search trial used (1000, 1001, ...). What is confirmed already trains
+    nothing; every view then leads with the confirmed values, their 95 % intervals and verdicts.
+    """
+    from rich.live import Live
+
+    from momentum_search import studies
+
+    try:
+        with Live(console=err_console, transient=True, refresh_per_second=4) as live:
+            result = studies.confirm(study, storage=storage, top=top, seeds=seeds, workers=workers,
+                                     on_progress=lambda progress: live.update(_progress_view(progress)))  # fmt: skip
+    except _study_errors() as exc:
+        fail(str(exc))
+    info = _confirmation_info(result.confirmation)
+    if as_json:
+        from momentum_search import dashboards
+
+        print_json({"trained": result.queued, **dashboards.confirmation_json(info)})
+    else:
+        trained = (f"trained {result.queued} configuration(s) on {len(info.held_out)} held-out seeds" if result.queued
+                   else "nothing to train: every candidate is confirmed or queued already")  # fmt: skip
+        console.print(f"study [bold]{escape(study)}[/]: {trained}", highlight=False)
+        _print_confirmation(info)
+    run = result.launch
+    for message in [] if run is None else run.errors:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if run is not None and run.interrupted:
+        err_console.print(f"interrupted: run `momentum-search confirm {study}` to go on", highlight=False)
+        raise typer.Exit(code=130)
+    if run is not None and run.errors:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -434,7 +518,7 @@ def studies_list(storage: StorageOption = None, as_json: JsonOption = False) -> 
         counts = summary.counts
         table.add_row(
             summary.name, summary.task, ", ".join(summary.cells), f"{counts.finished}/{summary.budget}",
-            str(counts.failed), str(counts.pending), _format_values(summary.best[0].values) if summary.best else "–",
+            str(counts.failed), str(counts.pending), escape(_best_cell(summary)),
         )  # fmt: skip
     console.print(table)
 
@@ -449,8 +533,11 @@ def studies_show(name: Annotated[str, typer.Argument(help="Study name.")], stora
         summary = studies.show_study(name, storage=storage)
     except _study_errors() as exc:
         fail(str(exc))
+    info = _confirmation_info(summary.confirmation)
     if as_json:
-        print_json(summary.to_json(with_trials=True))
+        from momentum_search import dashboards
+
+        print_json({**summary.to_json(with_trials=True), "confirmation": info and dashboards.confirmation_json(info)})
         return
     counts = summary.counts
     console.print(
@@ -459,6 +546,8 @@ def studies_show(name: Annotated[str, typer.Argument(help="Study name.")], stora
         f"({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, {counts.pending} pending",
         highlight=False,
     )
+    if info is not None:
+        _print_confirmation(info)
     _print_best(summary)
     _print_trials("trials", summary.trials, summary.metric)
 

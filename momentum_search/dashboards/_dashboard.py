@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from momentum_search.dashboards._confirmation import confirmation_cells, confirmation_columns, headline
 from momentum_search.dashboards._report import StudyReport, build_report, summary_columns, summary_rows
 
 if TYPE_CHECKING:
@@ -34,7 +35,12 @@ def to_markdown(report: StudyReport) -> str:
     lines += [f"- **{key}**: {value}" for key, value in report.header.items()]
     lines += ["", "### Trials by state", ""]
     lines += table(list(summary.states), [[str(n) for n in summary.states.values()]])
-    lines += ["", "### Best configuration per cell kind", ""]
+    if report.confirmation is not None:
+        info = report.confirmation
+        lines += ["", "### Confirmed on held-out seeds", "", headline(info), ""]
+        lines += table(confirmation_columns(info), confirmation_cells(info))
+        lines += [""] + [f"- {verdict.sentence}" for verdict in info.verdicts]
+    lines += ["", "### Best search trial per cell kind (optimistic: the best of the search's noisy runs)", ""]
     lines += table(summary_columns(report), summary_rows(report)) if summary.best else ["No trial has completed yet."]
     missing = [s for s in report.sections if s.figure is None]
     if missing:

@@ -50,6 +50,11 @@ def _axis_title(param: str) -> str:
     return "g = s/(1−μ)" if param == GAIN else LABELS[param]
 
 
+def _with_seeds(value: float, std: float | None, seeds: int) -> str:
+    """A value with the seeds behind it, and its spread only where there is one."""
+    return f"{value:.4g} ± {std:.2g} ({seeds} seeds)" if std is not None else f"{value:.4g} ({seeds} seed{'s' * (seeds != 1)})"
+
+
 def _figure(title: str, **layout: object) -> go.Figure:
     import plotly.graph_objects as go
 
@@ -74,9 +79,11 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
         figure = _figure(title, xaxis={"title": {"text": "μ"}, "type": "category"}, yaxis={**yaxis, "type": "category"})
         assert info.z is not None and info.z_std is not None
         text = [
-            ["" if v is None else f"{v:.4g}<br>± {sd:.2g}" for v, sd in zip(row, row_std, strict=True)]
+            ["" if v is None else f"{v:.4g}" + ("" if sd is None else f"<br>± {sd:.2g}") for v, sd in zip(row, row_std, strict=True)]
             for row, row_std in zip(info.z, info.z_std, strict=True)
-        ]
+        ]  # fmt: skip
+        seeds = {p.seeds for p in info.points}
+        title += f", {'/'.join(map(str, sorted(seeds)))} seed(s) per cell"
         figure.add_trace(go.Heatmap(
             x=[f"{m:g}" for m in info.mu], y=[f"{s:g}" for s in info.s], z=info.z, text=text,
             texttemplate="%{text}", colorbar=colorbar, hovertemplate=f"μ %{{x}}, {label} %{{y}}<br>%{{text}}<extra></extra>",
@@ -87,6 +94,8 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
         figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                          line={"color": "black", "width": 3})  # fmt: skip
         return figure
+    if info.note:
+        title += f"<br><sup>{info.note}</sup>"
     figure = _figure(title, xaxis={"title": {"text": "μ"}}, showlegend=False,
                      yaxis={**yaxis, "type": "log" if info.s_log else "linear"})  # fmt: skip
     if info.z is not None:
@@ -95,16 +104,18 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
             hovertemplate=f"μ %{{x:.3g}}, {label} %{{y:.3g}}<br>interpolated %{{z:.4g}}<extra></extra>", **scale,
         ))  # fmt: skip
     figure.add_trace(go.Scatter(
-        x=[p.mu for p in info.points], y=[p.s for p in info.points], mode="markers", name="trials",
+        x=[p.mu for p in info.points], y=[p.s for p in info.points], mode="markers" if info.z is not None else "markers+text",
+        name="trials", text=[f"{p.value:.3g}" for p in info.points], textposition="top center",
         marker={"color": [p.value for p in info.points], "size": 9, "line": {"width": 1, "color": "white"},
                 "showscale": info.z is None, "colorbar": colorbar, **scale},
-        customdata=[[p.number, p.value, p.std] for p in info.points],
-        hovertemplate=f"trial %{{customdata[0]}}: μ %{{x:.3g}}, {label} %{{y:.3g}}<br>%{{customdata[1]:.4g}} ± %{{customdata[2]:.2g}}<extra></extra>",
+        customdata=[[p.number, _with_seeds(p.value, p.std, p.seeds)] for p in info.points],
+        hovertemplate=f"trial %{{customdata[0]}}: μ %{{x:.3g}}, {label} %{{y:.3g}}<br>%{{customdata[1]}}<extra></extra>",
     ))  # fmt: skip
+    best = info.best
     figure.add_trace(go.Scatter(
-        x=[info.best.mu], y=[info.best.s], mode="markers", name=f"best (trial {info.best.number})", showlegend=False,
+        x=[best.mu], y=[best.s], mode="markers", name=f"best (trial {best.number})", showlegend=False,
         marker={"symbol": "star", "size": 16, "color": "white", "line": {"width": 1.5, "color": "black"}},
-        hovertemplate=f"best: trial {info.best.number}<br>{info.best.value:.4g} ± {info.best.std:.2g}<extra></extra>",
+        hovertemplate=f"best: trial {best.number}<br>{_with_seeds(best.value, best.std, best.seeds)}<extra></extra>",
     ))  # fmt: skip
     return figure
 
@@ -123,8 +134,9 @@ def plot_slice(info: SliceInfo) -> go.Figure:
         figure.add_trace(go.Scatter(
             x=series.x, y=series.y, mode="markers", name=series.cell,
             error_y={"type": "data", "array": series.std, "visible": True},
-            marker={"color": _color(series.cell), "size": 8}, customdata=series.numbers,
-            hovertemplate=f"trial %{{customdata}}: {label} %{{x:.3g}}<br>%{{y:.4g}} ± %{{error_y.array:.2g}}<extra>{series.cell}</extra>",
+            marker={"color": _color(series.cell), "size": 8},
+            customdata=[[n, _with_seeds(y, sd, k)] for n, y, sd, k in zip(series.numbers, series.y, series.std, series.seeds, strict=True)],
+            hovertemplate=f"trial %{{customdata[0]}}: {label} %{{x:.3g}}<br>%{{customdata[1]}}<extra>{series.cell}</extra>",
         ))  # fmt: skip
     return figure
 
@@ -209,26 +221,44 @@ def plot_learning_curves(info: CurvesInfo) -> go.Figure:
 
 
 def plot_cell_comparison(info: CellComparisonInfo) -> go.Figure:
-    """Bars: each kind's best trial (± its seed spread); diamonds: mean ± std over the kind's trials."""
+    """Bars: each kind's best configuration retrained on held-out seeds (95 % interval), once confirmed;
+    hatched bars: its value in the search (optimistic), ± its seed spread when it had several seeds;
+    diamonds' bars: mean ± std over the kind's trials. Every bar says how many seeds or trials it holds."""
     import plotly.graph_objects as go
 
     labels = [f"{r.cell} (baseline)" if r.baseline else r.cell for r in info.rows]
     colors = [_color(r.cell) for r in info.rows]
-    figure = _figure(f"Is it momentum? {info.metric} of each cell kind ({_better(info.direction)})",
+    title = "confirmed on held-out seeds" if info.held_out else "search values only, not confirmed (optimistic)"
+    figure = _figure(f"Is it momentum? {info.metric} of each cell kind ({_better(info.direction)}), {title}",
                      xaxis={"title": {"text": "cell kind"}}, yaxis={"title": {"text": info.metric}}, barmode="group")  # fmt: skip
+    if info.held_out:
+        rows = [r.confirmed for r in info.rows]
+        figure.add_trace(go.Bar(
+            x=labels, y=[None if c is None else c.mean for c in rows], name="confirmed: mean on held-out seeds, 95 % CI",
+            error_y={"type": "data", "symmetric": False, "visible": True,
+                     "array": [None if c is None else c.high - c.mean for c in rows],  # type: ignore[operator]
+                     "arrayminus": [None if c is None else c.mean - c.low for c in rows]},  # type: ignore[operator]
+            marker={"color": colors}, text=["not confirmed" if c is None else f"{c.mean:.4g}<br>n={c.seeds}" for c in rows],
+            textposition="inside", insidetextanchor="start",
+            customdata=[["–", "–", "–"] if c is None else [c.source, f"{c.low:.4g} … {c.high:.4g}", c.seeds] for c in rows],
+            hovertemplate="trial %{customdata[0]} confirmed: %{y:.4g}, 95 % CI %{customdata[1]} "
+                          "(%{customdata[2]} held-out seeds)<extra>%{x}</extra>",
+        ))  # fmt: skip
     figure.add_trace(go.Bar(
-        x=labels, y=[r.best for r in info.rows], name="best trial (± std over its seeds)",
+        x=labels, y=[r.best for r in info.rows], name="search best (optimistic), ± std over its seeds",
         error_y={"type": "data", "array": [r.best_std for r in info.rows], "visible": True},
-        marker={"color": colors}, text=[f"{r.best:.4g}" for r in info.rows], textposition="inside", insidetextanchor="start",
-        customdata=[[r.best_number, r.best_std, "–" if r.best_test is None else f"{r.best_test:.4g}"] for r in info.rows],
-        hovertemplate="best: trial %{customdata[0]}, %{y:.4g} ± %{customdata[1]:.2g}, test %{customdata[2]}<extra>%{x}</extra>",
+        marker={"color": colors, "opacity": 0.55 if info.held_out else 1.0, "pattern": {"shape": "x" if info.held_out else ""}},
+        text=[f"{r.best:.4g}<br>n={r.best_seeds}" for r in info.rows], textposition="inside", insidetextanchor="start",
+        customdata=[[r.best_number, r.best_seeds, "–" if r.best_test is None else f"{r.best_test:.4g}"] for r in info.rows],
+        hovertemplate="search best: trial %{customdata[0]}, %{y:.4g} on %{customdata[1]} seed(s), "
+                      "test %{customdata[2]}<extra>%{x}</extra>",
     ))  # fmt: skip
     figure.add_trace(go.Bar(
         x=labels, y=[r.mean for r in info.rows], name="mean ± std over the kind's trials",
         error_y={"type": "data", "array": [r.std for r in info.rows], "visible": True},
-        marker={"color": colors, "opacity": 0.45, "pattern": {"shape": "/"}}, customdata=[r.trials for r in info.rows],
-        text=[f"{r.mean:.4g}" for r in info.rows], textposition="inside", insidetextanchor="start",
-        hovertemplate="mean of %{customdata} trials: %{y:.4g} ± %{error_y.array:.2g}<extra>%{x}</extra>",
+        marker={"color": colors, "opacity": 0.3, "pattern": {"shape": "/"}}, customdata=[r.trials for r in info.rows],
+        text=[f"{r.mean:.4g}<br>{r.trials} trials" for r in info.rows], textposition="inside", insidetextanchor="start",
+        hovertemplate="mean of %{customdata} trials: %{y:.4g}<extra>%{x}</extra>",
     ))  # fmt: skip
     return figure
 
@@ -239,7 +269,8 @@ def plot_momentum_zero(info: MomentumZeroInfo) -> go.Figure:
 
     label = LABELS[info.axis]
     x = [f"{row.cell}<br>{label} = {row.s:.3g}" for row in info.rows]
-    figure = _figure(f"μ = 0 against μ > 0 at the best {label} ({info.metric}, {_better(info.direction)})",
+    figure = _figure(f"μ = 0 against μ > 0 at the best {label} ({info.metric}, {_better(info.direction)}; "
+                     f"search values, optimistic: the confirmation table has them on held-out seeds)",
                      xaxis={"title": {"text": f"cell kind at its best {_axis_title(info.axis)}"}},
                      yaxis={"title": {"text": info.metric}}, barmode="group")  # fmt: skip
     # Colours are the cell kinds' (the baseline's is its plain kind's); the pattern says which bar is which.
@@ -251,9 +282,11 @@ def plot_momentum_zero(info: MomentumZeroInfo) -> go.Figure:
             x=x, y=[None if e is None else e.value for e in entries], name=name,
             marker={"color": colors, "pattern": {"shape": pattern}},
             error_y={"type": "data", "array": [None if e is None else e.std for e in entries], "visible": True},
-            customdata=[["–", "–", "–"] if e is None else [e.number, "–" if e.mu is None else f"{e.mu:.3g}", e.label]
+            text=[None if e is None else f"n={e.seeds}" for e in entries], textposition="inside", insidetextanchor="start",
+            customdata=[["–", "–", "–", "–"] if e is None
+                        else [e.number, "–" if e.mu is None else f"{e.mu:.3g}", e.label, _with_seeds(e.value, e.std, e.seeds)]
                         for e in entries],
-            hovertemplate="%{customdata[2]}: trial %{customdata[0]}, μ %{customdata[1]}<br>%{y:.4g} ± %{error_y.array:.2g}<extra></extra>",
+            hovertemplate="%{customdata[2]}: trial %{customdata[0]}, μ %{customdata[1]}<br>%{customdata[3]}<extra></extra>",
         ))  # fmt: skip
     return figure
 

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from momentum_search.dashboards._confirmation import ConfirmationInfo, ConfirmationRow
 from momentum_search.dashboards._trials import (
     LABELS,
     FigureUnavailableError,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 INTERPOLATION_STEPS = 40  # contour resolution along each axis
+MIN_SURFACE_POINTS = 12  # distinct sampled (μ, s) points below which the map draws the points alone
 # fANOVA walks every split of its forest in pure Python; with Optuna's default trees (64, up to 64 levels)
 # that takes 3.5 s for 250 trials and 150 s for 2,300 on this machine. Trees of 6 levels, 32 of them,
 # rank μ, s, β alike (within 0.02 of the default's importances from 50 to 2,300 trials) in 0.2-0.5 s.
@@ -87,7 +89,8 @@ class MapPoint(NamedTuple):
     mu: float
     s: float
     value: float
-    std: float
+    std: float | None  # None for one seed: no spread to show
+    seeds: int
 
 
 class MuSMapInfo(NamedTuple):
@@ -113,6 +116,7 @@ class MuSMapInfo(NamedTuple):
     z_std: list[list[float | None]] | None
     points: list[MapPoint]  # every COMPLETE trial of the kind
     best: MapPoint
+    note: str | None = None  # why no surface is drawn over sampled points
 
 
 def mu_s_cells(trials: StudyTrials) -> list[str]:
@@ -121,7 +125,12 @@ def mu_s_cells(trials: StudyTrials) -> list[str]:
 
 
 def _mu_s_records(trials: StudyTrials, cell: str) -> list[TrialRecord]:
-    return [t for t in trials.complete(cell) if "mu" in t.params and trials.axis in t.params]
+    return [t for t in trials.finished(cell) if "mu" in t.params and trials.axis in t.params]
+
+
+def _prefer_complete(records: list[TrialRecord]) -> list[TrialRecord]:
+    # A raced trial's mean covers fewer seeds than a COMPLETE one's: it is a best only where nothing completed.
+    return [r for r in records if not r.raced] or records
 
 
 def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
@@ -133,8 +142,9 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
     records = _mu_s_records(trials, cell)
     if not records:
         raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and {LABELS[axis]}")
-    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value, t.std) for t in records]  # type: ignore[arg-type]
-    best_record = trials.best(records)
+    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value,  # type: ignore[arg-type]
+                       t.std if len(t.seed_values) > 1 else None, len(t.seed_values)) for t in records]  # fmt: skip
+    best_record = trials.best(_prefer_complete(records))
     best = next(p for p in points if p.number == best_record.number)  # type: ignore[union-attr]
     mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
     s_log = log_scale(s_dist)
@@ -149,8 +159,14 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
             for j, mu in enumerate(mu_axis):
                 here = trials.best(t for t in records if t.params["mu"] == mu and t.params[axis] == s)
                 if here is not None:
-                    z[i][j], z_std[i][j] = here.value, here.std
+                    z[i][j], z_std[i][j] = here.value, here.std if len(here.seed_values) > 1 else None
         return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, **common)  # type: ignore[arg-type]
+    distinct = len({(p.mu, p.s) for p in points})
+    if distinct < MIN_SURFACE_POINTS:
+        # A surface through a handful of noisy points shows the interpolation, not the landscape.
+        note = (f"{distinct} distinct (μ, {LABELS[axis]}) points: too few for a surface (it needs "
+                f"{MIN_SURFACE_POINTS}); each trial is drawn with its value")  # fmt: skip
+        return MuSMapInfo(grid=False, mu=[], s=[], z=None, z_std=None, note=note, **common)  # type: ignore[arg-type]
     mu_axis, s_axis, z_mesh = _interpolate([p.mu for p in points], [p.s for p in points], [p.value for p in points], s_log)
     return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, **common)  # type: ignore[arg-type]
 
@@ -193,7 +209,8 @@ class SliceSeries(NamedTuple):
     numbers: list[int]
     x: list[float]
     y: list[float]  # mean over seeds
-    std: list[float]  # seed spread: the error bars
+    std: list[float | None]  # seed spread: the error bars; None for one seed
+    seeds: list[int]
 
 
 class SliceInfo(NamedTuple):
@@ -209,11 +226,12 @@ def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
         raise ValueError(f"param must be one of {', '.join(LABELS)}; got {param!r}")
     series = []
     for cell in trials.cells:
-        records = sorted((t for t in trials.complete(cell) if param in t.params), key=lambda t: t.params[param])
+        records = sorted((t for t in trials.finished(cell) if param in t.params), key=lambda t: t.params[param])
         if records:
             series.append(SliceSeries(
                 cell, [t.number for t in records], [float(t.params[param]) for t in records],
-                [t.value for t in records], [t.std for t in records],  # type: ignore[misc]
+                [t.value for t in records], [t.std if len(t.seed_values) > 1 else None for t in records],  # type: ignore[misc]
+                [len(t.seed_values) for t in records],
             ))  # fmt: skip
     if not series:
         raise FigureUnavailableError(f"{LABELS[param]} is not searched by any complete trial (fixed or unused)")
@@ -372,11 +390,13 @@ class CellStats(NamedTuple):
     baseline: bool  # a plain kind: no momentum, μ = 0
     trials: int  # COMPLETE trials
     best_number: int
-    best: float
-    best_std: float  # seed spread of the best trial
+    best: float  # the search's value of the kind's best trial: optimistic
+    best_std: float | None  # seed spread of the best trial; None for one seed
+    best_seeds: int
     best_test: float | None
     mean: float  # over the kind's COMPLETE trials
-    std: float  # sample spread over those trials; 0 for one
+    std: float | None  # sample spread over those trials; None for one
+    confirmed: ConfirmationRow | None  # the kind's best retrained on held-out seeds, once confirmed
 
 
 class CellComparisonInfo(NamedTuple):
@@ -384,9 +404,13 @@ class CellComparisonInfo(NamedTuple):
     direction: str
     rows: list[CellStats]  # kinds with at least one COMPLETE trial, in the study's order
     missing: list[str]  # kinds without one
+    held_out: int  # held-out seeds behind the confirmed values (0: none confirmed)
 
 
-def get_cell_comparison_info(trials: StudyTrials) -> CellComparisonInfo:
+def get_cell_comparison_info(trials: StudyTrials, confirmation: ConfirmationInfo | None = None) -> CellComparisonInfo:
+    """Each kind's best search trial, and its value on held-out seeds where ``confirmation`` has it."""
+    confirmed = {row.cell: row for row in (confirmation.rows if confirmation else []) if f"best {row.cell}" in row.roles
+                 and row.mean is not None}  # fmt: skip
     rows, missing = [], []
     for cell in trials.cells:
         records = trials.complete(cell)
@@ -396,12 +420,15 @@ def get_cell_comparison_info(trials: StudyTrials) -> CellComparisonInfo:
             continue
         values = [t.value for t in records]
         rows.append(CellStats(
-            cell, is_plain(cell), len(records), best.number, best.value, best.std, best.test_value,  # type: ignore[arg-type]
-            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0,  # type: ignore[arg-type]
+            cell, is_plain(cell), len(records), best.number, best.value,  # type: ignore[arg-type]
+            best.std if len(best.seed_values) > 1 else None, len(best.seed_values), best.test_value,
+            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None,  # type: ignore[arg-type]
+            confirmed.get(cell),
         ))  # fmt: skip
     if not rows:
         raise FigureUnavailableError("no complete trial yet")
-    return CellComparisonInfo(trials.metric, trials.direction, rows, missing)
+    held_out = max((row.seeds for row in confirmed.values()), default=0)
+    return CellComparisonInfo(trials.metric, trials.direction, rows, missing, held_out)
 
 
 class ZeroEntry(NamedTuple):
@@ -411,7 +438,8 @@ class ZeroEntry(NamedTuple):
     mu: float | None  # None for a plain baseline, which has no μ (taken as μ = 0)
     s: float | None  # or g, as MomentumZeroInfo.axis
     value: float
-    std: float
+    std: float | None  # None for one seed
+    seeds: int
 
 
 class MomentumZeroRow(NamedTuple):
@@ -439,7 +467,7 @@ def get_momentum_zero_info(trials: StudyTrials) -> MomentumZeroInfo:
     axis = trials.axis
     rows = []
     for cell in mu_s_cells(trials):
-        records = _mu_s_records(trials, cell)
+        records = _prefer_complete(_mu_s_records(trials, cell))
         best = trials.best(records)
         assert best is not None
         s = float(best.params[axis])
@@ -463,7 +491,8 @@ def _entry(record: TrialRecord | None, label: str, cell: str, axis: str) -> Zero
     if record is None:
         return None
     mu, s = record.params.get("mu"), record.params.get(axis)
-    return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std)  # type: ignore[arg-type]
+    seeds = len(record.seed_values)
+    return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std if seeds > 1 else None, seeds)  # type: ignore[arg-type]
 
 
 # ---- gradient flow ------------------------------------------------------------------------------

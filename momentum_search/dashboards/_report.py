@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards import _figures, _info
+from momentum_search.dashboards._confirmation import ConfirmationInfo, confirmation_html, get_confirmation_info
 from momentum_search.dashboards._trials import (
     LABELS,
     Axes,
@@ -43,6 +44,7 @@ class StudyReport(NamedTuple):
     header: dict[str, str]  # task, cells, budget, ... from the stored spec
     summary: _info.SummaryInfo
     sections: list[Section]
+    confirmation: ConfirmationInfo | None = None  # None: not a single-objective momentum-search study
 
 
 def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes | None = None) -> StudyReport:
@@ -62,8 +64,10 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     if axes is not None:
         trials = trials.on_axis(axes)
     axis, label = trials.axis, LABELS[trials.axis]
+    confirmation = _confirmation(study, trials)
     sections = [
-        _section("cells", "Cell against cell", _info.get_cell_comparison_info, _figures.plot_cell_comparison, trials),
+        _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
+                 _figures.plot_cell_comparison, trials),  # fmt: skip
         _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", _info.get_momentum_zero_info,
                  _figures.plot_momentum_zero, trials),  # fmt: skip
     ]
@@ -90,7 +94,18 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     else:
         sections.append(Section("gradient-flow", "Gradient flow", None, "skipped (--no-gradient-flow)"))
     sections.append(_section("pareto-front", "Pareto front", _info.get_pareto_info, _figures.plot_pareto_front, trials))
-    return StudyReport(study.study_name, _header(study), _info.get_summary_info(trials), sections)
+    return StudyReport(study.study_name, _header(study), _info.get_summary_info(trials), sections, confirmation)
+
+
+def _confirmation(study: optuna.Study, trials: StudyTrials) -> ConfirmationInfo | None:
+    from momentum_search.studies import StudyNotFoundError, read_confirmation
+
+    if trials.objectives > 1:
+        return None
+    try:
+        return get_confirmation_info(read_confirmation(study, trials.frozen))
+    except StudyNotFoundError:  # not made by momentum-search: no spec, no candidates
+        return None
 
 
 def report_study(name: str, *, storage: str | None = None, gradient_flow: bool = True, axes: Axes | None = None) -> StudyReport:
@@ -129,7 +144,7 @@ def _header(study: optuna.Study) -> dict[str, str]:
         "cells": ", ".join(spec.cells),
         "objective": " and ".join(f"{m} ({d})" for m, d in zip([spec.objective.metric, "train_time"], spec.objective.directions)),
         "budget": f"{spec.trials} trials" + (f", {spec.budget.epochs} epochs each" if spec.budget.epochs else ""),
-        "seeds": ", ".join(str(s) for s in spec.seeds),
+        "seeds": ", ".join(str(s) for s in spec.seeds) + (f", raced ({spec.racing.test})" if spec.racing else ""),
         "sampler": f"{spec.sampler.name}, pruner {spec.pruner.name}",
     }
     if spec.description:
@@ -160,7 +175,8 @@ def _fmt(value: float | None, digits: str = ".4g") -> str:
 def summary_rows(report: StudyReport) -> list[list[str]]:
     """The best trial of each cell kind as table cells: kind, trial, parameters, value ± std, seeds, test, time."""
     return [
-        [row.cell, str(row.number), format_params(row.params) or "–", f"{row.value:.4g} ± {row.std:.2g}",
+        [row.cell, str(row.number), format_params(row.params) or "–",
+         f"{row.value:.4g} ± {row.std:.2g}" if row.seeds > 1 else f"{row.value:.4g}",  # one seed has no spread
          str(row.seeds), _fmt(row.test_value), _fmt(row.train_time, ".3g")]
         for row in report.summary.best
     ]  # fmt: skip
@@ -189,7 +205,9 @@ def to_html(report: StudyReport) -> str:
         parts.append("<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in report.header.items()) + "</dl>")
     parts.append("<h2>Summary</h2><h3>Trials by state</h3>")
     parts.append(_table(list(summary.states), [[str(n) for n in summary.states.values()]], numeric=set(range(len(summary.states)))))
-    parts.append("<h3>Best configuration per cell kind</h3>")
+    if report.confirmation is not None:
+        parts.append("<h3>Confirmed on held-out seeds</h3>" + confirmation_html(report.confirmation))
+    parts.append("<h3>Best search trial per cell kind (optimistic: the best of the search's noisy runs)</h3>")
     if summary.best:
         parts.append(_table(summary_columns(report), summary_rows(report), numeric={1, 3, 4, 5, 6}))
     else:

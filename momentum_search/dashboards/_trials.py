@@ -37,7 +37,7 @@ class TrialRecord(NamedTuple):
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING or WAITING
     cell: str | None
     params: dict[str, Any]  # without the cell kind
-    value: float | None  # the metric, mean over seeds, of a COMPLETE trial
+    value: float | None  # the metric, mean over seeds, of a COMPLETE trial (or one that lost the seed race)
     std: float  # sample standard deviation of the seeds' values; 0 for one seed
     seed_values: tuple[float, ...]
     test_value: float | None
@@ -46,6 +46,7 @@ class TrialRecord(NamedTuple):
     reason: str | None
     config: dict[str, Any] | None  # the resolved trainer config of the first seed
     reused_from: int | None = None  # the trial whose result this one copied (same parameters)
+    raced: bool = False  # PRUNED by the seed race: ``value`` is its mean over fewer seeds than a COMPLETE trial's
 
 
 class StudyTrials(NamedTuple):
@@ -64,6 +65,11 @@ class StudyTrials(NamedTuple):
     def complete(self, cell: str | None = None) -> list[TrialRecord]:
         """The COMPLETE trials (of ``cell``, if given), each configuration once: a trial that copied
         an earlier one's result is left out, or it would count the same runs twice."""
+        return [t for t in self.finished(cell) if not t.raced]
+
+    def finished(self, cell: str | None = None) -> list[TrialRecord]:
+        """:meth:`complete` and the trials that lost the seed race, each with the value of the seeds it
+        ran: what the maps and slices draw, every point with its seed count."""
         return [t for t in self.trials
                 if t.value is not None and t.reused_from is None and (cell is None or t.cell == cell)]  # fmt: skip
 
@@ -135,7 +141,8 @@ def read_trials(study: optuna.Study) -> StudyTrials:
 def _record(trial: FrozenTrial) -> TrialRecord:
     attrs = trial.user_attrs
     complete = trial.state.name == "COMPLETE" and trial.values is not None
-    value = trial.values[0] if complete else None  # type: ignore[index]
+    raced = trial.state.name == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith("raced:")
+    value = trial.values[0] if complete else attrs.get("value_mean") if raced else None  # type: ignore[index]
     seed_values = tuple(v for v in attrs.get("seed_values") or () if v is not None and math.isfinite(v))
     if not seed_values and value is not None:
         seed_values = (value,)
@@ -161,6 +168,7 @@ def _record(trial: FrozenTrial) -> TrialRecord:
         reason=attrs.get(REASON_ATTR),
         config=attrs.get("config"),
         reused_from=attrs.get("reused_from"),
+        raced=raced,
     )
 
 

@@ -12,6 +12,7 @@ from momentum_search.search._optuna import (
     count_trials,
     fail_stale_trials,
 )
+from momentum_search.search._racing import RacingSpec, RacingTest
 from momentum_search.search._recovery import OWNER_ATTR, fail_orphaned_trials
 from momentum_search.search._ray import LiveTrial, check_address, RayEngine, RayRun, SchedulerName, SchedulerSpec
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
@@ -31,6 +32,8 @@ __all__ = [
     "Parameter",
     "PrunerName",
     "PrunerSpec",
+    "RacingSpec",
+    "RacingTest",
     "RayEngine",
     "RayRun",
     "SamplerName",

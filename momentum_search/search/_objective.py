@@ -26,6 +26,8 @@ FIXABLE_FIELDS = ("mu", "s", GAIN, "beta", "eps", "restart", "hidden_size", "num
 _CELL_ONLY = ("mu", "s", GAIN, "beta", "eps", "restart")
 EpochCallback = Callable[[int, float], bool]
 BatchCallback = Callable[[int, int], None]
+# Called before each further seed with the values so far (seed → value); a reason stops the trial there.
+SeedCallback = Callable[[dict[int, float]], "str | None"]
 
 
 class TrialPlan(BaseModel):
@@ -84,6 +86,7 @@ class Evaluation:
 
     results: tuple[TrainResult, ...]
     seeds: tuple[int, ...]
+    raced: str | None = None  # why the seed race stopped it before its last seed
 
     @property
     def diverged(self) -> bool:
@@ -117,7 +120,7 @@ class Evaluation:
                 return f"diverged: seed {seed} at epoch {result.epochs_run + 1}"
             if result.stopped:
                 return f"pruned: seed {seed} after epoch {result.epochs_run}"
-        return None
+        return None if self.raced is None else f"raced: {self.raced}"
 
     def attrs(self) -> dict[str, Any]:
         """What a trial records, JSON-ready (NaN becomes None); ``gain`` is the config's s/(1−μ)
@@ -155,14 +158,21 @@ def evaluate(
     *,
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
+    on_seed: SeedCallback | None = None,
 ) -> Evaluation:
     """Train ``params`` on the plan's seeds one after the other.
 
     Only the first seed's curve goes to ``on_epoch`` (a pruner compares trials on one seed, the same
     one for every trial); if it asks to stop, or any seed diverges, the remaining seeds are skipped.
+    Before each further seed, ``on_seed`` gets the values so far and may stop the trial with a reason
+    (the seed race, see :mod:`momentum_search.search._racing`).
     """
     results: list[TrainResult] = []
     for index, seed in enumerate(plan.seeds):
+        if index > 0 and on_seed is not None:
+            raced = on_seed({s: r.best_value for s, r in zip(plan.seeds, results, strict=False)})
+            if raced is not None:
+                return Evaluation(results=tuple(results), seeds=plan.seeds, raced=raced)
         result = train(
             plan.config(params, seed=seed),
             on_epoch=on_epoch if index == 0 else None,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._experimental import allow_experimental
+from momentum_search.search._racing import RacingSpec
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
@@ -80,15 +81,21 @@ class OptunaEngine:
         plan: what each trial trains apart from its sampled parameters.
         sampler: the sampler spec, its name resolved.
         pruner: the pruner spec, its name resolved.
+        racing: race the plan's seeds against the incumbent (one objective only), or None to train
+            every configuration on every seed.
     """
 
-    def __init__(self, *, space: SearchSpace, plan: TrialPlan, sampler: SamplerSpec, pruner: PrunerSpec) -> None:
+    def __init__(
+        self, *, space: SearchSpace, plan: TrialPlan, sampler: SamplerSpec, pruner: PrunerSpec,
+        racing: RacingSpec | None = None,
+    ) -> None:  # fmt: skip
         if sampler.name is None or pruner.name is None:
             raise ValueError("sampler and pruner names must be resolved (call .resolved()) before building an engine")
         self.space = space
         self.plan = plan
         self.sampler = sampler
         self.pruner = pruner
+        self.racing = racing
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -206,6 +213,14 @@ class OptunaEngine:
             if should_stop():
                 raise KeyboardInterrupt
 
+        def on_seed(values: dict[int, float]) -> str | None:
+            # A baseline earns every seed, as it runs every epoch: it is the reference of every comparison.
+            incumbent = None if self.racing is None or baseline else _incumbent(study)
+            if incumbent is None:
+                return None
+            number, seed_values = incumbent
+            return self.racing.loses(values, seed_values, direction=study.direction.name.lower(), against=f"trial {number}")
+
         with _Heartbeat(storage, trial_id):
             try:
                 params = self.space.suggest(trial)
@@ -216,7 +231,7 @@ class OptunaEngine:
                     attrs = {**twin.user_attrs, "reused_from": twin.number, "worker": _WORKER}
                     return _finish(study, trial, TrialState.COMPLETE, attrs, values=list(twin.values),
                                    curve=twin.intermediate_values)  # fmt: skip
-                evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch)
+                evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
                 if _finish(study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}):
                     _requeue(study, storage.get_trial(trial_id))
@@ -319,6 +334,20 @@ def _complete_twin(study: optuna.Study, number: int, params: dict[str, Any]) -> 
         if other.number != number and other.params == params:
             return other
     return None
+
+
+def _incumbent(study: optuna.Study) -> tuple[int, dict[int, float]] | None:
+    """The best COMPLETE trial's number and its values by seed, or None before the first."""
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    pick = max if study.direction == StudyDirection.MAXIMIZE else min
+    best = pick(complete, key=lambda trial: trial.values[0])
+    pairs = zip(best.user_attrs.get("seeds", ()), best.user_attrs.get("seed_values", ()), strict=False)
+    return best.number, {seed: value for seed, value in pairs if value is not None}
 
 
 def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import momentum_search
 from momentum_search.search import CELL_PARAMETER
+from momentum_search.studies._confirm import Confirmation, confirmation_name, read_confirmation
 from momentum_search.studies._lifecycle import load, stored_trials, study_spec
 from momentum_search.studies._storage import mask_url, open_storage, resolve_url
 
@@ -45,6 +46,15 @@ class ExportedConfig:
             f"trial's validation {p['metric']} {_num(seed_values[0])} exactly on CPU "
             f"(torch threads: {self.config['threads'] or 'default'}).",
         ]
+        confirmed = p.get("confirmed")
+        if confirmed is not None:
+            low, high = confirmed["ci95"]
+            lines.append(
+                f"Confirmed on {len(confirmed['seeds'])} held-out seeds {confirmed['seeds']}: {_num(confirmed['mean'])} "
+                f"(95 % CI {_num(low)} … {_num(high)}); expect that, not the search value, on new seeds."
+            )
+        else:
+            lines.append("Not confirmed on held-out seeds: the search value is optimistic (run momentum-search confirm).")
         if len(seed_values) > 1:
             lines.append(
                 f"Across its {len(seed_values)} seeds {p['seeds']} the trial scored {_num(p['value'])} ± "
@@ -90,7 +100,7 @@ def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False) 
     return ranked[:top]
 
 
-def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str) -> ExportedConfig:
+def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str, confirmation: Confirmation | None) -> ExportedConfig:
     attrs = trial.user_attrs
     spec = study_spec(study)
     provenance = {
@@ -113,6 +123,8 @@ def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str) -> Export
     }
     if len(trial.values) > 1:
         provenance["values"] = list(trial.values)
+    else:
+        provenance["confirmed"] = _confirmed(confirmation, trial)
     return ExportedConfig(config=dict(attrs["config"]), provenance=provenance)
 
 
@@ -126,4 +138,16 @@ def export_study(
     """
     url = resolve_url(storage)
     study = load(open_storage(url), name)
-    return [_export(study, trial, url) for trial in select_trials(study, top=top, per_cell=per_cell)]
+    chosen = select_trials(study, top=top, per_cell=per_cell)
+    confirmation = read_confirmation(study) if len(study.directions) == 1 else None
+    return [_export(study, trial, url, confirmation) for trial in chosen]
+
+
+def _confirmed(confirmation: Confirmation | None, trial: FrozenTrial) -> dict[str, Any] | None:
+    """The trial's configuration on held-out seeds, if it was confirmed (a twin shares its twin's)."""
+    row = None if confirmation is None else confirmation.of_params(trial.params)
+    if row is None or not row.confirmed:
+        return None
+    low, high = row.interval or (None, None)
+    return {"study": confirmation_name(confirmation.study), "trial": row.number, "seeds": list(row.seeds),
+            "seed_values": list(row.seed_values), "mean": row.mean, "ci95": [low, high], "test_mean": row.test_mean}

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import optuna
     from multiprocessing.synchronize import Event
 
+    from momentum_search.studies._confirm import ConfirmResult
+
 MAX_WORKERS = 64
 Engine = Literal["optuna", "ray"]
 ENGINES = ("optuna", "ray")
@@ -67,6 +69,7 @@ class LaunchResult:
     errors: list[str]
     interrupted: bool
     engine: Engine = "optuna"  # on Ray, workers is how many trials run at once, threads the CPUs per trial
+    confirmation: ConfirmResult | None = None  # the spec's confirmation, run once the budget is spent
 
 
 def available_cores() -> int:
@@ -120,6 +123,9 @@ def launch(
     the storage connection (on Ray, the cluster and its resources are checked once the budget is
     enqueued: a failed launch leaves the queue for the next one). Ctrl-C stops the workers, fails
     and re-enqueues their trials, and returns with ``interrupted=True``; launching again resumes.
+
+    A spec with ``confirm`` set confirms the study once its budget is spent (see
+    :func:`~momentum_search.studies.confirm`); the result is ``confirmation``.
 
     Raises:
         SpecError, ValueError: invalid spec or option.
@@ -197,6 +203,13 @@ def launch(
     final = report()
     if on_progress is not None:
         on_progress(final)
+    confirmation = None
+    if spec.confirm is not None and not interrupted and not errors and final.counts.finished >= spec.trials:
+        from momentum_search.studies._confirm import confirm
+
+        # On the Optuna engine whatever the search ran on: a confirmation is a few fixed trials.
+        confirmation = confirm(spec.name, backend=backend, workers=workers if ray_engine is None else 1,
+                               on_progress=on_progress)  # fmt: skip
     return LaunchResult(
         study=spec.name,
         storage=mask_url(backend.url),
@@ -208,6 +221,7 @@ def launch(
         errors=errors,
         interrupted=interrupted,
         engine=engine,
+        confirmation=confirmation,
     )
 
 

@@ -16,6 +16,8 @@ from momentum_search.studies._storage import Heartbeat, StorageError, describe_e
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
+
+    from momentum_search.studies._confirm import Confirmation
     from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial
 
@@ -123,11 +125,13 @@ class StudySummary:
     best: list[TrialRow]  # the best trial, or the Pareto front for two objectives
     spec: dict[str, Any] = field(repr=False)
     trials: list[TrialRow] = field(default_factory=list, repr=False)
+    confirmation: Confirmation | None = field(default=None, repr=False)  # None with two objectives
 
     def to_json(self, *, with_trials: bool) -> dict[str, Any]:
         from dataclasses import asdict
 
         data = asdict(self)
+        del data["confirmation"]  # the CLI writes it with its verdicts
         if not with_trials:
             del data["trials"], data["spec"]
         return _json_safe(data)
@@ -160,6 +164,11 @@ def _row(trial: FrozenTrial, retried: set[int]) -> TrialRow:
         wall_time=trial.user_attrs.get("wall_time"),
         reason=reason,
     )
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage ``study`` was loaded from (Optuna keeps it private, behind a cache on RDB storages)."""
+    return study._storage
 
 
 def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -261,6 +270,9 @@ def summarize(study: optuna.Study) -> StudySummary:
     retried = {history[-1] for history in histories if history}
     best = best_of(study, trials)
     assert spec.objective.metric is not None
+    from momentum_search.studies._confirm import CONFIRMS_ATTR, read_confirmation  # it builds on this module
+
+    confirmable = len(spec.objective.directions) == 1 and CONFIRMS_ATTR not in study.user_attrs
     return StudySummary(
         name=study.study_name,
         task=spec.task,
@@ -272,6 +284,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         best=[_row(trial, retried) for trial in sorted(best, key=lambda t: t.number)],
         spec=spec.to_json(),
         trials=[_row(trial, retried) for trial in trials],
+        confirmation=read_confirmation(study, trials) if confirmable else None,
     )
 
 
@@ -297,16 +310,20 @@ def show_study(name: str, *, storage: str | None = None) -> StudySummary:
 
 
 def delete_study(name: str, *, storage: str | None = None) -> None:
-    """Delete study ``name`` and all its trials.
+    """Delete study ``name`` and all its trials, and its confirmation study if it has one.
 
     Raises:
         StudyNotFoundError: no such study.
     """
     import optuna
 
+    from momentum_search.studies._confirm import confirmation_name
+
     backend = open_storage(storage)
     load(backend, name)
     optuna.delete_study(study_name=name, storage=backend)
+    if confirmation_name(name) in optuna.get_all_study_names(backend):
+        optuna.delete_study(study_name=confirmation_name(name), storage=backend)
 
 
 # ---- running ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from momentum_search.search import (
     OptunaEngine,
     Parameter,
     PrunerSpec,
+    RacingSpec,
     RayEngine,
     SamplerSpec,
     SchedulerSpec,
@@ -44,6 +45,16 @@ class Budget(BaseModel):
     trials: int | None = Field(default=None, ge=1)
     timeout: float | None = Field(default=None, gt=0)
     epochs: int | None = Field(default=None, ge=1)
+
+
+class ConfirmSpec(BaseModel):
+    """Confirmation at the study's end: the ``top`` configurations, each cell kind's best and the
+    baselines retrained on ``seeds`` held-out seeds, which no search trial used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    top: int = Field(default=3, ge=0, le=100)
+    seeds: int = Field(default=5, ge=2, le=100)
 
 
 class Objective(BaseModel):
@@ -85,6 +96,8 @@ class StudySpec(BaseModel):
     fixed: dict[str, Any] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
     seeds: tuple[int, ...] = (0,)
+    racing: RacingSpec | None = None
+    confirm: ConfirmSpec | None = None
     objective: Objective = Field(default_factory=Objective)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
@@ -121,6 +134,14 @@ class StudySpec(BaseModel):
         if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
             raise ValueError(f"seeds must be distinct integers ≥ 0 (or a count ≥ 1), got {list(seeds)}")
         return seeds
+
+    @field_validator("racing", "confirm", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        # `racing: true` / `confirm: true` take the defaults; false is the same as leaving it out.
+        if isinstance(value, bool):
+            return {} if value else None
+        return value
 
     @field_validator("fixed")
     @classmethod
@@ -163,6 +184,13 @@ class StudySpec(BaseModel):
             update={"metric": task.metric.name, "direction": task.metric.direction}
         )
         objectives = len(objective.directions)
+        if self.racing is not None:
+            if objectives > 1:
+                raise ValueError("racing: seeds race on one objective; a Pareto front (objective.train_time) has no incumbent")
+            if len(self.seeds) < 2:
+                raise ValueError(f"racing: needs at least 2 seeds to race, got seeds {list(self.seeds)}")
+        if self.confirm is not None and objectives > 1:
+            raise ValueError("confirm: confirmation ranks configurations on one objective; not with objective.train_time")
         sampler = self.sampler.resolved(objectives=objectives)
         pruner = self.pruner.resolved(objectives=objectives)
         scheduler = self.scheduler.resolved(objectives=objectives)
@@ -210,10 +238,19 @@ class StudySpec(BaseModel):
 
     def engine(self, *, threads: int | None = None) -> OptunaEngine:
         return OptunaEngine(
-            space=self.search_space(), plan=self.trial_plan(threads=threads), sampler=self.sampler, pruner=self.pruner
+            space=self.search_space(), plan=self.trial_plan(threads=threads), sampler=self.sampler, pruner=self.pruner,
+            racing=self.racing,
         )
 
     def ray_engine(self, *, cpus_per_trial: int = 1, gpus_per_trial: float = 0.0) -> RayEngine:
+        """The Ray Tune engine of this spec.
+
+        Raises:
+            ValueError: the spec races seeds, which Ray's searcher cannot do (it runs a trial's seeds
+                inside one Ray trial, out of reach of the study's incumbent).
+        """
+        if self.racing is not None:
+            raise ValueError("racing: seed racing runs on the Optuna engine only; launch without --engine ray")
         return RayEngine(
             space=self.search_space(), plan=self.trial_plan(), sampler=self.sampler, scheduler=self.scheduler,
             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,

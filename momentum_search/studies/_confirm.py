@@ -1,0 +1,336 @@
+"""Confirmation: the search's best configurations retrained on held-out seeds that no search trial used.
+
+A study's best value is the maximum over many noisy runs, so it is biased upwards (the winner's
+curse). Confirmation retrains the candidates — the ``top`` K configurations, each cell kind's best
+(the plain kinds' best are the baselines), and for kinds searched at μ = 0 the best at μ = 0 and
+at μ > 0 — on fresh seeds, and the views lead with those values.
+
+Confirmations are trials of their own, in the study ``NAME.confirm``, which the ordinary workers
+run: each holds its source trial's parameters exactly and the source's number in user attr
+``source``. Which candidates a study has is recomputed from the search trials whenever it is read,
+so a search resumed after confirming shows its new best as not confirmed until ``confirm`` runs
+again; that run trains only what is not confirmed yet.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from momentum_search.search import CELL_PARAMETER
+from momentum_search.studies._launch import LaunchResult, Progress, launch
+from momentum_search.studies._lifecycle import (
+    create_or_resume,
+    load,
+    quiet_optuna,
+    storage_of,
+    stored_trials,
+    study_spec,
+)
+from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
+from momentum_search.studies._storage import open_storage
+from momentum_search.trainers import CELL_KINDS
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
+
+SUFFIX = ".confirm"
+CONFIRMS_ATTR = "confirms"  # on a confirmation study: the search study it confirms
+TOP_ATTR = "confirm_top"  # on a confirmation study: the K of its last run
+SOURCE_ATTR = "source"  # on a confirmation trial: the search trial it retrains
+HELD_OUT_FROM = 1000  # held-out seeds are the first integers from here on that the search did not use
+DEFAULT_TOP = 3
+DEFAULT_SEEDS = 5
+CONFIDENCE = 0.95
+
+
+def confirmation_name(study: str) -> str:
+    return study + SUFFIX
+
+
+def held_out_seeds(search_seeds: Sequence[int], n: int) -> tuple[int, ...]:
+    """``n`` seeds from ``HELD_OUT_FROM`` on, skipping any of ``search_seeds``."""
+    seeds: list[int] = []
+    seed = HELD_OUT_FROM
+    while len(seeds) < n:
+        if seed not in search_seeds:
+            seeds.append(seed)
+        seed += 1
+    return tuple(seeds)
+
+
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Student's t interval of the mean of ``values``; None for fewer than 2 (one seed has no spread)."""
+    from scipy import stats
+
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean - float(half), mean + float(half)
+
+
+# ---- candidates ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A search trial to confirm and why (``roles``, e.g. "top 1", "best lstm", "best μ = 0")."""
+
+    source: int  # the search trial's number
+    cell: str
+    params: dict[str, Any]  # the search trial's parameters, the cell included
+    search_value: float  # its mean over the search seeds: the optimistic value
+    search_seeds: tuple[int, ...]
+    roles: tuple[str, ...]
+    baseline: bool  # a plain kind: the reference of its base cell's verdicts
+
+
+def candidates(trials: Sequence[FrozenTrial], *, direction: str, top: int) -> list[Candidate]:
+    """The search trials worth confirming, best first, each configuration once with all its roles.
+
+    The top K come from the COMPLETE trials. A kind whose every configuration lost the seed race
+    is still confirmed: its best raced trial (by its mean over the seeds it ran) stands for it. A
+    trial that copied a twin's result is the same configuration as the twin and is left out.
+    """
+    sign = -1.0 if direction == "maximize" else 1.0
+    ranked = sorted(_finished(trials), key=lambda item: (not item[1], sign * item[2], item[0].number))
+    roles: dict[int, list[str]] = {}
+    for rank, (trial, _, _) in enumerate([item for item in ranked if item[1]][:top], start=1):
+        roles.setdefault(trial.number, []).append(f"top {rank}")
+    for cell in dict.fromkeys(str(item[0].params[CELL_PARAMETER]) for item in ranked):
+        of_cell = [trial for trial, _, _ in ranked if trial.params[CELL_PARAMETER] == cell]
+        picks = [(of_cell[0], f"best {cell}")]
+        if any(t.params.get("mu") == 0 for t in of_cell):
+            # The paper's question, asked fairly: each side's best, chosen on the search seeds.
+            picks.append((next(t for t in of_cell if t.params["mu"] == 0), f"best μ = 0 ({cell})"))
+            picks += [(t, f"best μ > 0 ({cell})") for t in of_cell if t.params["mu"] > 0][:1]
+        for trial, role in picks:
+            roles.setdefault(trial.number, []).append(role)
+    return [
+        Candidate(
+            source=trial.number,
+            cell=str(trial.params[CELL_PARAMETER]),
+            params=dict(trial.params),
+            search_value=value,
+            search_seeds=tuple(trial.user_attrs.get("seeds", ())),
+            roles=tuple(roles[trial.number]),
+            baseline=CELL_KINDS[str(trial.params[CELL_PARAMETER])].variant == "plain",
+        )
+        for trial, _, value in ranked
+        if trial.number in roles
+    ]
+
+
+def _finished(trials: Sequence[FrozenTrial]) -> list[tuple[FrozenTrial, bool, float]]:
+    """(trial, complete, value over its seeds) of the COMPLETE trials and of those that lost the seed race."""
+    from momentum_search.search import REASON_ATTR
+
+    finished = []
+    for trial in trials:
+        if "reused_from" in trial.user_attrs:
+            continue
+        if trial.state.name == "COMPLETE" and trial.values:
+            finished.append((trial, True, trial.values[0]))
+        elif trial.state.name == "PRUNED" and str(trial.user_attrs.get(REASON_ATTR, "")).startswith("raced:"):
+            value = trial.user_attrs.get("value_mean")
+            if value is not None:
+                finished.append((trial, False, value))
+    return finished
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A candidate and, once retrained on the held-out seeds, its values there."""
+
+    candidate: Candidate
+    number: int | None = None  # the confirmation trial; None while not confirmed
+    state: str | None = None  # its state (COMPLETE when confirmed)
+    seeds: tuple[int, ...] = ()
+    seed_values: tuple[float, ...] = ()
+    test_values: tuple[float, ...] = ()
+    reason: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.state == "COMPLETE" and len(self.seed_values) == len(self.seeds) > 0
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.seed_values) if self.confirmed else None
+
+    @property
+    def test_mean(self) -> float | None:
+        return statistics.fmean(self.test_values) if self.confirmed and self.test_values else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return mean_interval(self.seed_values) if self.confirmed else None
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A study's candidates with their confirmed values (see :func:`read_confirmation`)."""
+
+    study: str
+    metric: str
+    direction: str
+    seeds: tuple[int, ...]  # the held-out seeds; () before the first confirmation
+    rows: list[Confirmed] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every candidate is confirmed."""
+        return bool(self.rows) and all(row.confirmed for row in self.rows)
+
+    def with_role(self, role: str) -> Confirmed | None:
+        return next((row for row in self.rows if role in row.candidate.roles), None)
+
+    def of_params(self, params: dict[str, Any]) -> Confirmed | None:
+        """The candidate with exactly ``params`` (the cell included), if it is one."""
+        return next((row for row in self.rows if row.candidate.params == params), None)
+
+    def baseline_of(self, cell: str) -> Confirmed | None:
+        """The plain cell of ``cell``'s base (lstm for momentum-lstm), if the study has one."""
+        return self.with_role(f"best {CELL_KINDS[cell].base}")
+
+
+def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
+def read_confirmation(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> Confirmation:
+    """The candidates of search study ``study`` (its ``trials``, read if None) joined with their
+    confirmation trials; a study never confirmed has every row unconfirmed and no held-out seeds."""
+    import optuna
+
+    spec = study_spec(study)
+    trials = stored_trials(study) if trials is None else trials
+    assert spec.objective.direction is not None and spec.objective.metric is not None
+    name, storage = confirmation_name(study.study_name), storage_of(study)
+    confirmation_study = load(storage, name) if name in optuna.get_all_study_names(storage) else None
+    top = DEFAULT_TOP if confirmation_study is None else int(confirmation_study.user_attrs.get(TOP_ATTR, DEFAULT_TOP))
+    chosen = candidates(trials, direction=spec.objective.direction, top=top)
+    if confirmation_study is None:
+        return Confirmation(study.study_name, spec.objective.metric, spec.objective.direction, (),
+                            [Confirmed(c) for c in chosen])  # fmt: skip
+    held_out = study_spec(confirmation_study).seeds
+    # The latest trial of each configuration: a failed one may have been queued again.
+    retrained = {_key(t.params or t.system_attrs.get("fixed_params", {})): t for t in stored_trials(confirmation_study)}
+    rows = []
+    for candidate in chosen:
+        trial = retrained.get(_key(candidate.params))
+        if trial is None:
+            rows.append(Confirmed(candidate))
+            continue
+        attrs = trial.user_attrs
+        values = tuple(v for v in attrs.get("seed_values") or () if v is not None)
+        tests = tuple(v for v in attrs.get("seed_test_values") or () if v is not None)
+        rows.append(Confirmed(candidate, trial.number, trial.state.name, tuple(attrs.get("seeds", ())), values, tests,
+                              attrs.get("reason")))  # fmt: skip
+    return Confirmation(study.study_name, spec.objective.metric, spec.objective.direction, held_out, rows)
+
+
+# ---- running ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    confirmation: Confirmation
+    queued: int  # configurations trained by this run (0: everything was confirmed already)
+    launch: LaunchResult | None  # None when nothing was trained
+
+
+def confirmation_spec(spec: StudySpec, *, seeds: int) -> StudySpec:
+    """The spec of ``spec``'s confirmation study: the same trials on ``seeds`` held-out seeds, run to
+    their last epoch, with no sampler of its own (every trial is queued with its parameters)."""
+    data = spec.to_json()
+    data.update(
+        name=confirmation_name(spec.name),
+        description=f"confirmation of {spec.name} on {seeds} held-out seeds",
+        seeds=list(held_out_seeds(spec.seeds, seeds)),
+        racing=None,
+        confirm=None,
+        sampler={"name": "random", "seed": 0},
+        pruner={"name": "none"},
+        scheduler={"name": "none"},
+    )
+    data["budget"] = {**data["budget"], "trials": 1, "timeout": None}
+    return parse_spec(data, source=f"confirmation of {spec.name}")
+
+
+def confirm(
+    name: str,
+    *,
+    storage: str | None = None,
+    top: int | None = None,
+    seeds: int | None = None,
+    workers: int = 1,
+    on_progress: Callable[[Progress], None] | None = None,
+    backend: RDBStorage | None = None,
+) -> ConfirmResult:
+    """Retrain study ``name``'s candidates on held-out seeds; those confirmed already train nothing.
+
+    Args:
+        top, seeds: the K best configurations to confirm, and how many held-out seeds (default: the
+            spec's ``confirm``, else 3 and 5). A study confirmed before keeps its held-out seeds.
+        workers: local workers, as for :func:`launch`.
+
+    Raises:
+        SpecError, StorageError, StudyNotFoundError, ValueError: one line each, before anything is written.
+    """
+    import optuna
+
+    if top is not None and not 0 <= top <= 100:
+        raise ValueError(f"top must be in [0, 100], got {top}")
+    if seeds is not None and not 2 <= seeds <= 100:
+        raise ValueError(f"seeds must be in [2, 100] (an interval needs 2), got {seeds}")
+    quiet_optuna()
+    backend = backend or open_storage(storage)
+    study = load(backend, name)
+    spec = study_spec(study)
+    if name.endswith(SUFFIX) and CONFIRMS_ATTR in study.user_attrs:
+        raise SpecError(f"study {name!r} is itself a confirmation (of {study.user_attrs[CONFIRMS_ATTR]!r})")
+    if len(spec.objective.directions) > 1:
+        raise SpecError(f"study {name!r} has two objectives: confirmation ranks configurations on one")
+    top = top if top is not None else spec.confirm.top if spec.confirm else DEFAULT_TOP
+    existing = confirmation_name(name) in optuna.get_all_study_names(backend)
+    if seeds is None:
+        seeds = (len(study_spec(load(backend, confirmation_name(name))).seeds) if existing
+                 else spec.confirm.seeds if spec.confirm else DEFAULT_SEEDS)  # fmt: skip
+    trials = stored_trials(study)
+    chosen = candidates(trials, direction=spec.objective.directions[0], top=top)
+    if not chosen:
+        raise SpecError(f"study {name!r} has no complete trial to confirm yet")
+    target = confirmation_spec(spec, seeds=seeds)
+    if existing:
+        stored = study_spec(load(backend, target.name))
+        if stored.seeds != target.seeds:
+            raise SpecError(f"study {name!r} was confirmed on {len(stored.seeds)} held-out seeds, not {seeds}; "
+                            f"delete study {target.name!r} to confirm on other seeds")  # fmt: skip
+        if not stored.same_search(target):
+            raise SpecError(f"study {target.name!r} confirms a different spec; delete it to confirm {name!r} again")
+    live_states = ("COMPLETE", "PRUNED", "WAITING", "RUNNING")
+    held = load(backend, target.name) if existing else None
+    live = {_key(t.params or t.system_attrs.get("fixed_params", {}))
+            for t in (stored_trials(held) if held is not None else []) if t.state.name in live_states}  # fmt: skip
+    new = [c for c in chosen if _key(c.params) not in live]
+    target = target.model_copy(update={"budget": target.budget.model_copy(update={"trials": max(1, len(live) + len(new))})})
+    confirmation_study, _ = create_or_resume(backend, target)
+    confirmation_study.set_user_attr(CONFIRMS_ATTR, name)
+    confirmation_study.set_user_attr(TOP_ATTR, top)
+    for candidate in new:
+        confirmation_study.enqueue_trial(candidate.params, user_attrs={SOURCE_ATTR: candidate.source})
+    waiting = confirmation_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    result = None
+    if waiting:
+        result = launch(target, storage=backend.url, workers=workers, on_progress=on_progress)
+    return ConfirmResult(read_confirmation(study, trials), len(new), result)
