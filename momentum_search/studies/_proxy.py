@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from momentum_search.search import allow_experimental, fail_stale_trials
 from momentum_search.studies._lifecycle import quiet_optuna
-from momentum_search.studies._storage import CONNECT_TIMEOUT, Heartbeat, StorageError, mask_url, open_storage
+from momentum_search.studies._storage import (
+    CONNECT_TIMEOUT,
+    Heartbeat,
+    StorageError,
+    mask_url,
+    open_storage,
+    resolve_url,
+)
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -135,10 +142,11 @@ def serve_proxy(
         raise ValueError(f"port must be in 1..65535, got {port}")
     if threads < 1:
         raise ValueError(f"threads must be ≥ 1, got {threads}")
-    if storage is not None and is_proxy_url(storage):
-        raise StorageError(f"storage {storage}: a proxy serves a database URL, not another proxy")
+    url = resolve_url(storage)
+    if is_proxy_url(url):
+        raise StorageError(f"storage {url}: a proxy serves a database URL, not another proxy")
     quiet_optuna()
-    rdb = open_storage(storage, heartbeat=heartbeat)
+    rdb = open_storage(url, heartbeat=heartbeat)
     # Optuna's cache reads only the unfinished trials of a study again: the proxy answers every
     # worker's poll from it instead of reading the whole study each time.
     backend = optuna.storages.get_storage(rdb)
