@@ -205,6 +205,7 @@ StorageOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+HostOption = Annotated[str, typer.Option(help="Address to bind; anything but localhost exposes the studies to the network.")]
 
 studies_app = typer.Typer(help="List, show and delete the studies in a storage.", no_args_is_help=True)
 app.add_typer(studies_app, name="studies")
@@ -768,9 +769,10 @@ def ablate(
 @app.command()
 def dashboard(
     storage: StorageOption = None,
-    host: Annotated[str, typer.Option(help="Address to bind; anything but localhost exposes the studies to the network.")] = "127.0.0.1",
+    host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
     gradient_flow: GradientFlowOption = True,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Refuse every request but GET and HEAD: no study can be changed or deleted.")] = False,
 ) -> None:
     """Serve optuna-dashboard on the storage, with each study's figures and summary saved next to Optuna's views."""
     from momentum_search import dashboards
@@ -781,13 +783,44 @@ def dashboard(
         fail(str(exc))
     for item in published:
         err_console.print(f"study {item.study}: {item.figures} figures saved, {item.missing} not drawn (see its note)", highlight=False, soft_wrap=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"warning: listening on {host}: optuna-dashboard has no login, anyone who reaches it can edit studies", highlight=False, soft_wrap=True)
-    err_console.print(f"optuna-dashboard on http://{host}:{port}/dashboard/ (Ctrl-C stops it)", highlight=False, soft_wrap=True)
+    _warn_if_exposed(host, "optuna-dashboard", "read the studies" if read_only else "edit and delete studies")
+    mode = " read-only" if read_only else ""
+    err_console.print(f"optuna-dashboard{mode} on http://{host}:{port}/dashboard/ (Ctrl-C stops it)", highlight=False, soft_wrap=True)
     try:
-        dashboards.serve(storage, host=host, port=port)
+        dashboards.serve(storage, host=host, port=port, read_only=read_only)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+@app.command("storage-proxy")
+def storage_proxy(
+    storage: StorageOption = None,
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 13000,
+    threads: Annotated[int, typer.Option(min=1, help="Requests served at once, each with at most one database connection.")] = 10,
+) -> None:
+    """Serve the storage to workers through Optuna's gRPC proxy (they use --storage grpc://HOST:PORT);
+    it also fails and re-queues the trials of workers that died."""
+    from momentum_search import studies
+
+
+    def ready(database: str) -> None:
+        _warn_if_exposed(host, "the storage proxy", "read, change and delete studies")
+        err_console.print(f"storage proxy for {database} on grpc://{host}:{port} (Ctrl-C stops it)", highlight=False, soft_wrap=True)
+
+    try:
+        studies.serve_proxy(storage, host=host, port=port, threads=threads, on_ready=ready)
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
+    except _study_errors() as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def _warn_if_exposed(host: str, service: str, can: str) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"warning: listening on {host}: {service} has no login, anyone who reaches it can {can}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,15 @@ from momentum_search.dashboards._confirmation import (
     get_confirmation_info,
     headline,
 )
-from momentum_search.dashboards._dashboard import GRAPH_PREFIX, Published, publish, publish_all, serve, to_markdown
+from momentum_search.dashboards._dashboard import (
+    GRAPH_PREFIX,
+    Published,
+    publish,
+    publish_all,
+    read_only_app,
+    serve,
+    to_markdown,
+)
 from momentum_search.dashboards._figures import (
     plot_cell_comparison,
     plot_gradient_flow,
@@ -145,6 +153,7 @@ __all__ = [
     "publish_all",
     "read_trials",
     "report_study",
+    "read_only_app",
     "serve",
     "time_to",
     "time_to_best",

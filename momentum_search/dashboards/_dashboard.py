@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards._confirmation import confirmation_cells, confirmation_columns, headline
 from momentum_search.dashboards._report import StudyReport, build_report, summary_columns, summary_rows
 
 if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
     import optuna
 
 GRAPH_PREFIX = "momentum-search-"  # ids of our saved figures; a fixed id overwrites instead of adding
@@ -79,16 +82,37 @@ def publish_all(storage: str | None = None, *, gradient_flow: bool = True) -> li
     return published
 
 
-def serve(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run optuna-dashboard on ``storage`` until interrupted (blocks).
+def serve(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 8080, read_only: bool = False) -> None:
+    """Run optuna-dashboard on ``storage`` until interrupted (blocks); ``read_only`` refuses every
+    request that could change a study (see :func:`read_only_app`).
 
     Raises:
         OSError: the address cannot be bound (port in use, unknown host).
     """
-    from optuna_dashboard import run_server
+    from wsgiref.simple_server import make_server
+
+    from optuna_dashboard import wsgi
 
     from momentum_search.studies import open_storage
 
     if not 0 < port < 65536:
         raise ValueError(f"port must be in 1..65535, got {port}")
-    run_server(open_storage(storage), host=host, port=port)
+    app = wsgi(open_storage(storage))
+    with make_server(host, port, read_only_app(app) if read_only else app) as server:
+        server.serve_forever()
+
+
+def read_only_app(app: WSGIApplication) -> WSGIApplication:
+    """``app`` answering 405 to every method but GET and HEAD.
+
+    optuna-dashboard has no login, and its API changes studies on POST, PUT, PATCH and DELETE (an
+    anonymous ``DELETE /api/studies/1`` deletes study 1); its pages and figures are all GETs.
+    """
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+            return app(environ, start_response)
+        start_response("405 Method Not Allowed", [("Content-Type", "text/plain; charset=utf-8"), ("Allow", "GET, HEAD")])
+        return [b"read-only dashboard: only GET and HEAD are allowed\n"]
+
+    return guarded

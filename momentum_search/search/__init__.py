@@ -13,6 +13,7 @@ from momentum_search.search._optuna import (
     fail_stale_trials,
 )
 from momentum_search.search._racing import RacingSpec, RacingTest
+from momentum_search.search._recovery import OWNER_ATTR, fail_orphaned_trials
 from momentum_search.search._ray import LiveTrial, check_address, RayEngine, RayRun, SchedulerName, SchedulerSpec
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
@@ -22,6 +23,7 @@ __all__ = [
     "DOMAINS",
     "FIXABLE_FIELDS",
     "GAIN",
+    "OWNER_ATTR",
     "REASON_ATTR",
     "Dimension",
     "Evaluation",
@@ -46,6 +48,7 @@ __all__ = [
     "count_trials",
     "drive_scale",
     "evaluate",
+    "fail_orphaned_trials",
     "fail_stale_trials",
     "gain",
     "takes_gain",

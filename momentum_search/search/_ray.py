@@ -41,6 +41,7 @@ from momentum_search.search._optuna import (
     _requeue,
     count_trials,
 )
+from momentum_search.search._recovery import OWNER_ATTR
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec, check_options
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
@@ -397,6 +398,8 @@ class _Asked(_Book):
         """Take the asked ``trial`` with its ``params``; returns whether a COMPLETE trial has the same
         ones, whose result it copies when it ends (its Ray trial then need not train)."""
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
+        # Who to ask whether the trial still runs once this driver is gone (see _recovery.py).
+        self.storage.set_trial_system_attr(trial_id, OWNER_ATTR, _WORKER)
         heartbeat = contextlib.ExitStack()
         heartbeat.enter_context(_Heartbeat(self.storage, trial_id))
         twin = _complete_twin(trial.study, trial.number, params)

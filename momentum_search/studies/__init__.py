@@ -48,6 +48,7 @@ from momentum_search.studies._lifecycle import (
 )
 from momentum_search.studies._lifecycle import load as load_study
 from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
+from momentum_search.studies._proxy import DEFAULT_PROXY_PORT, PROXY_THREADS, serve_proxy
 from momentum_search.studies._spec import (
     Budget,
     ConfirmSpec,
@@ -77,7 +78,9 @@ __all__ = [
     "ArmPlan",
     "plan_ablation",
     "run_ablation",
+    "DEFAULT_PROXY_PORT",
     "DEFAULT_STORAGE",
+    "PROXY_THREADS",
     "SPEC_ATTR",
     "STORAGE_ENV",
     "Budget",
@@ -126,6 +129,7 @@ __all__ = [
     "resolve_url",
     "run_worker",
     "select_trials",
+    "serve_proxy",
     "show_study",
     "study_spec",
     "summarize",

@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from momentum_search.search import LiveTrial, TrialCounts, check_address, count_trials, fail_stale_trials
+from momentum_search.search import (
+    LiveTrial,
+    TrialCounts,
+    check_address,
+    count_trials,
+    fail_orphaned_trials,
+    fail_stale_trials,
+)
 from momentum_search.studies._lifecycle import (
     check_task,
     create_or_resume,
@@ -167,7 +174,9 @@ def launch(
     # The study and its queue are written whole or not at all (a full disk leaves no half-written queue).
     with backend.one_transaction():
         optuna_study, resumed = create_or_resume(backend, spec)
-        fail_stale_trials(optuna_study)  # dead workers' trials count as pending again
+        # Dead workers' trials, and a killed Ray driver's on this host, count as pending again.
+        fail_stale_trials(optuna_study)
+        fail_orphaned_trials(optuna_study, backend)
         enqueued = (spec.engine() if ray_engine is None else ray_engine).top_up(optuna_study, spec.trials)
     threads = threads_per_worker(workers)
     run = _Run(spec.name, backend.url, threads, spec.budget.timeout, heartbeat, poll_interval)

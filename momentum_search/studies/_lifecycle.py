@@ -402,3 +402,10 @@ def run_worker(
             )
     except StorageInternalError as error:
         raise StorageError(f"storage {mask_url(backend.url)} failed: {describe_error(error)}") from None
+    except Exception as error:
+        from momentum_search.studies._proxy import describe_rpc_error
+
+        message = describe_rpc_error(error)
+        if message is None:
+            raise
+        raise StorageError(f"storage proxy {backend.url} failed: {message}") from None

@@ -89,6 +89,8 @@ def resolve_url(url: str | None = None) -> str:
     from sqlalchemy.exc import ArgumentError
 
     raw = url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    if raw.startswith("grpc://"):
+        return raw  # a storage proxy (studies/_proxy.py), checked when opened
     try:
         parsed = make_url(raw)
     except ArgumentError:
@@ -123,7 +125,8 @@ def mask_url(url: str) -> str:
 
 
 def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), read_only: bool = False) -> Storage:
-    """Open (and create the tables of) the storage at ``url`` (see :func:`resolve_url`).
+    """Open (and create the tables of) the storage at ``url`` (see :func:`resolve_url`); a
+    ``grpc://HOST:PORT`` URL connects to a storage proxy instead (:func:`open_proxy`).
 
     ``read_only``: the caller only reads (list, show, export, plot). A SQLite file that cannot be
     written (a read-only file, folder or mount) is then opened read-only; without it, that file is
@@ -136,6 +139,10 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), 
     from sqlalchemy.engine import make_url
 
     url = resolve_url(url)
+    if url.startswith("grpc://"):
+        from momentum_search.studies._proxy import open_proxy
+
+        return open_proxy(url, heartbeat=heartbeat)  # type: ignore[return-value]  # duck-types what we use
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     engine_kwargs: dict[str, Any] = {}

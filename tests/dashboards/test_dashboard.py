@@ -102,3 +102,32 @@ def test_dashboard_serves_the_study_and_our_figures_to_chromium(make_study: Any,
         _, stderr = process.communicate(timeout=30)
     assert f"optuna-dashboard on http://127.0.0.1:{port}/dashboard/" in stderr
     assert "study served: 8 figures saved" in stderr
+
+
+def test_a_read_only_dashboard_refuses_to_delete_a_study(make_study: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    builder = small_study(make_study, "kept")
+    study_id = builder.study._study_id
+    port = _free_port()
+    command = [sys.executable, "-m", "momentum_search.cli", "dashboard", "--storage", builder.url,
+               "--port", str(port), "--no-gradient-flow", "--read-only"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, process, timeout=60)
+        base = f"http://127.0.0.1:{port}/api/studies"
+        with urllib.request.urlopen(f"{base}/{study_id}") as response:
+            assert json.loads(response.read())["name"] == "kept"
+        for method in ("DELETE", "POST", "PUT"):
+            request = urllib.request.Request(f"{base}/{study_id}", method=method, data=b"{}")
+            try:
+                urllib.request.urlopen(request)
+                raise AssertionError(f"{method} was served")
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 405 and refused.headers["Allow"] == "GET, HEAD"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert f"optuna-dashboard read-only on http://127.0.0.1:{port}/dashboard/" in stderr
+    assert [study.study_name for study in open_storage(builder.url).get_all_studies()] == ["kept"]

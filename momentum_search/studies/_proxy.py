@@ -1,0 +1,185 @@
+"""A study storage served to many workers through Optuna's gRPC storage proxy, with heartbeats.
+
+Each worker on a database URL holds its own connections (PostgreSQL allows 100 by default); through
+the proxy (``momentum-search storage-proxy``) only the proxy process connects to the database, and
+workers use ``--storage grpc://HOST:PORT``. Optuna's proxy carries no heartbeats, so a worker that
+dies behind it would leave its trial RUNNING for ever. Here:
+
+- a worker's heartbeat travels as the trial system attr :data:`HEARTBEAT_ATTR`, an ordinary proxy
+  call; the proxy's storage records it as the trial's heartbeat instead of storing the attr;
+- the proxy process, which holds the real storage, fails the trials whose heartbeat is older than
+  the grace period and re-enqueues them (``RetryHeartbeatStaleTrialCallback``), every heartbeat
+  interval, for every study: what workers on a database URL do for each other.
+
+Claims stay atomic: ``set_trial_state_values(RUNNING)`` runs in the proxy against the database,
+which answers True to one caller only, as it does for direct workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, cast
+
+from momentum_search.search import allow_experimental, fail_stale_trials
+from momentum_search.studies._lifecycle import quiet_optuna
+from momentum_search.studies._storage import (
+    CONNECT_TIMEOUT,
+    Heartbeat,
+    StorageError,
+    mask_url,
+    open_storage,
+    resolve_url,
+)
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+    from momentum_search.studies._proxy_client import ProxyStorage
+
+PROXY_SCHEME = "grpc"
+HEARTBEAT_ATTR = "momentum_search:heartbeat"  # carries a worker's heartbeat to the proxy; never stored
+DEFAULT_PROXY_PORT = 13000  # Optuna's default
+PROXY_THREADS = 10  # Optuna's default: RPCs served at once, and so at most this many database connections in use
+
+_logger = logging.getLogger(__name__)
+
+
+def is_proxy_url(url: str) -> bool:
+    return url.startswith(f"{PROXY_SCHEME}://")
+
+
+def proxy_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``grpc://HOST:PORT`` URL.
+
+    Raises:
+        StorageError: no host, or a port that is not a number in 1..65535.
+    """
+    address = url[len(PROXY_SCHEME) + 3 :].rstrip("/")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise StorageError(f"storage {url!r}: expected grpc://HOST:PORT, e.g. grpc://127.0.0.1:{DEFAULT_PROXY_PORT}")
+    return host, int(port)
+
+
+def describe_rpc_error(error: BaseException) -> str | None:
+    """One line for a gRPC error (the proxy went away, say); None for any other error."""
+    import sys
+
+    grpc = sys.modules.get("grpc")  # a gRPC error can only come from a loaded grpc
+    if grpc is None or not isinstance(error, grpc.RpcError):
+        return None
+    details = (error.details() or "").strip().splitlines()
+    return f"{error.code().name}: {details[0]}" if details else error.code().name
+
+
+def open_proxy(url: str, *, heartbeat: Heartbeat = Heartbeat()) -> ProxyStorage:
+    """Connect to the storage proxy at ``url`` (``grpc://HOST:PORT``).
+
+    Raises:
+        StorageError: bad URL, or no proxy answers within the connect timeout.
+    """
+    from momentum_search.studies._proxy_client import ProxyStorage
+
+    host, port = proxy_address(url)
+    try:
+        # gRPC retries a refused connection until the timeout and then says only that; a plain one says why.
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise StorageError(f"cannot reach the storage proxy at {url}: {error.strerror or error}") from None
+    with allow_experimental():
+        storage = ProxyStorage(host=host, port=port, heartbeat=heartbeat)
+    try:
+        storage.wait_server_ready(timeout=CONNECT_TIMEOUT)
+    except ConnectionError:
+        storage.close()
+        raise StorageError(f"the storage proxy at {url} did not answer within {CONNECT_TIMEOUT} s") from None
+    return storage
+
+
+class _HeartbeatRelay:
+    """The proxy's storage: every call goes to ``backend``, except a heartbeat attr, recorded as one."""
+
+    def __init__(self, backend: BaseStorage) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if key == HEARTBEAT_ATTR:
+            self._backend.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        else:
+            self._backend.set_trial_system_attr(trial_id, key, value)
+
+
+def serve_proxy(
+    storage: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PROXY_PORT,
+    threads: int = PROXY_THREADS,
+    heartbeat: Heartbeat = Heartbeat(),
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``storage`` (a database URL) through Optuna's gRPC proxy until interrupted (blocks), and
+    reap the trials of dead workers every ``heartbeat.interval`` seconds.
+
+    ``threads`` RPCs are served at once; each holds at most one database connection. ``on_ready`` is
+    called with the masked database URL once the database answered, just before serving.
+
+    Raises:
+        StorageError: the database cannot be reached, or ``storage`` is itself a proxy.
+        ValueError: bad port or thread count.
+        OSError: the address cannot be bound.
+    """
+    import optuna
+
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be in 1..65535, got {port}")
+    if threads < 1:
+        raise ValueError(f"threads must be ≥ 1, got {threads}")
+    url = resolve_url(storage)
+    if is_proxy_url(url):
+        raise StorageError(f"storage {url}: a proxy serves a database URL, not another proxy")
+    quiet_optuna()
+    rdb = open_storage(url, heartbeat=heartbeat)
+    # Optuna's cache reads only the unfinished trials of a study again: the proxy answers every
+    # worker's poll from it instead of reading the whole study each time.
+    backend = optuna.storages.get_storage(rdb)
+    _check_free(host, port)
+    done = threading.Event()
+    reaper = threading.Thread(target=_reap, args=(backend, heartbeat.interval, done), name="reaper", daemon=True)
+    reaper.start()
+    if on_ready is not None:
+        on_ready(mask_url(rdb.url))
+    try:
+        with allow_experimental():
+            optuna.storages.run_grpc_proxy_server(
+                cast("BaseStorage", _HeartbeatRelay(backend)), host=host, port=port,
+                thread_pool=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
+            )  # fmt: skip
+    finally:
+        done.set()
+        reaper.join()
+
+
+def _check_free(host: str, port: int) -> None:
+    # gRPC binds with SO_REUSEPORT and logs, rather than raises, when it cannot bind: ask first.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def _reap(backend: BaseStorage, interval: int, done: threading.Event) -> None:
+    import optuna
+
+    while not done.wait(interval):
+        try:
+            for frozen in backend.get_all_studies():
+                fail_stale_trials(optuna.load_study(study_name=frozen.study_name, storage=backend))
+        except Exception as error:  # a transient database error must not stop the reaping
+            _logger.warning("reaping stale trials failed: %s", error)

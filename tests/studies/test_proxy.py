@@ -1,0 +1,97 @@
+"""Workers behind the storage proxy (real gRPC server process, real PostgreSQL): the budget, claims
+and dead-worker retries work as on a database URL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+
+import optuna
+import pytest
+from study_specs import tiny_spec
+from test_storage import FAST_HEARTBEAT, SLOW_TRIAL, _work
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from momentum_search.cli import app
+from momentum_search.studies import StorageError, create_or_resume, open_storage, parse_spec
+from momentum_search.studies._proxy import HEARTBEAT_ATTR, serve_proxy
+
+
+def _serve(url: str, port: int) -> None:
+    serve_proxy(url, port=port, heartbeat=FAST_HEARTBEAT)
+
+
+@pytest.fixture(scope="module")
+def proxy(server_databases: dict[str, str | None]) -> Iterator[tuple[str, str]]:
+    """(grpc URL, database URL): a storage proxy process on the test PostgreSQL database."""
+    database = server_databases["postgresql"]
+    if database is None:
+        pytest.skip("postgresql server not reachable on 127.0.0.1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(database, port), daemon=True)
+    server.start()
+    url = f"grpc://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while server.is_alive() and time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        open_storage(url).close()  # listening and answering
+        yield url, database
+    finally:
+        server.terminate()
+        server.join()
+
+
+def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(
+    proxy: tuple[str, str], study_name: str
+) -> None:
+    url, database = proxy
+    spec = parse_spec(tiny_spec(study_name, **{**SLOW_TRIAL, "budget": {"trials": 3, "epochs": 3}}))
+    study, _ = create_or_resume(open_storage(url, heartbeat=FAST_HEARTBEAT), spec)
+    spec.engine().top_up(study, spec.trials)
+    context = multiprocessing.get_context("spawn")
+    victim, survivor = (context.Process(target=_work, args=(url, study_name)) for _ in range(2))
+    victim.start()
+    survivor.start()
+    # Both mid-trial (one epoch reported each), so the victim surely holds one.
+    deadline = time.monotonic() + 120
+    while sum(bool(t.intermediate_values) for t in study.get_trials(states=(TrialState.RUNNING,))) < 2:
+        assert time.monotonic() < deadline and victim.is_alive() and survivor.is_alive()
+        time.sleep(0.1)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join()
+    # Workers behind the proxy reap nothing (theirs is no Optuna heartbeat storage): the proxy fails the
+    # victim's trial after the grace period and queues a copy, which the survivor runs.
+    survivor.join(timeout=120)
+    assert survivor.exitcode == 0
+    trials = optuna.load_study(study_name=study_name, storage=open_storage(database)).get_trials()
+    states = [t.state for t in trials]
+    assert len(trials) == 4 and states.count(TrialState.COMPLETE) == 3 and states.count(TrialState.FAIL) == 1
+    killed = trials[states.index(TrialState.FAIL)]
+    retried = [t for t in trials if t.system_attrs.get("retry_history") == [killed.number]]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == killed.params
+    assert len(retried[0].intermediate_values) == 3
+    assert len({t.user_attrs["worker"] for t in trials if t.state == TrialState.COMPLETE}) <= 2
+    assert not any(HEARTBEAT_ATTR in t.system_attrs for t in trials)  # recorded as heartbeats, not as attrs
+
+
+def test_a_bad_or_silent_proxy_fails_in_one_line() -> None:
+    with pytest.raises(StorageError, match=r"expected grpc://HOST:PORT"):
+        open_storage("grpc://nowhere")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nobody listens there
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["worker", "--study", "x", "--storage", f"grpc://127.0.0.1:{port}"])
+    assert result.exit_code == 1 and time.monotonic() - started < 5
+    assert result.stderr == f"error: cannot reach the storage proxy at grpc://127.0.0.1:{port}: Connection refused\n"
