@@ -325,6 +325,9 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
     def fmt(value: float | None) -> str:
         return "—" if value is None else f"{value:.4g}"
 
+    def ratio(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}".removesuffix(".00")
+
     def value(pick: Pick | None) -> float | None:
         return None if pick is None else held[key_of(pick.params)].mean
 
@@ -333,7 +336,7 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
         ordered = sorted(values, key=lambda v: math.inf if v is None else sign * v, reverse=True)
         return ordered[(len(ordered) - 1) // 2]
 
-    def spread(values: Sequence[float | None]) -> str:
+    def spread(values: Sequence[float | None], fmt: Callable[[float | None], str] = fmt) -> str:
         present = [v for v in values if v is not None]
         if len(values) == 1:
             return fmt(values[0])
@@ -382,8 +385,8 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
         optimism = [sign * (value(p) - p.chosen_by) for p in present]  # type: ignore[operator]
         tests = [statistics.fmean(held[key_of(p.params)].test) for p in present]
         rows.append([
-            METHODS[method], str(len(picks)), spread([r.epochs / budget for r in by_method[method]]),
-            spread([float(r.trials) for r in by_method[method]]), spread([p.chosen_by for p in present]),
+            METHODS[method], str(len(picks)), spread([r.epochs / budget for r in by_method[method]], ratio),
+            spread([float(r.trials) for r in by_method[method]], ratio), spread([p.chosen_by for p in present]),
             spread([value(p) for p in picks]), spread(optimism), spread(tests),
             f"{sum(reaches(p) for p in picks)}/{len(picks)}",
         ])  # fmt: skip
