@@ -220,10 +220,13 @@ def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
     per_candidate = job.epochs * job.confirm_seeds
     picks: dict[float, Pick | None] = {}
     for share in CHECKPOINTS:
-        budget = share * job.budget
+        budget, last = share * job.budget, None
         while True:
             trials = _trials(job.storage, spec.name) if _exists(job.storage, spec.name) else []
             spent = sum(_epochs(t) for t in trials)
+            if spent == last:
+                break  # the last trials all copied configurations already trained: the sampler is stuck
+            last = spent
             complete = sum(t.state.name == "COMPLETE" for t in trials)
             # The most trials that fit with the confirmation of as many candidates as they could make.
             more = 0
