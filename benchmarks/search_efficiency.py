@@ -44,7 +44,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,6 +71,7 @@ METHODS = {
     "racing": "racing + confirmation",
 }
 STOCHASTIC = ("random", "tpe", "gp", "tpe-hyperband", "racing")
+ORDER = ("grid3", "racing", "tpe", "random", "gp", "tpe-hyperband", "grid1")  # the reference and the target first
 
 Key = tuple[tuple[str, Any], ...]  # a configuration's parameters, hashable
 
@@ -310,15 +311,6 @@ def pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_pin, initargs=(cores,))
 
 
-def gather(futures: Sequence[Future[Any]], describe: Callable[[Any], str] | None = None) -> list[Any]:
-    from concurrent.futures import as_completed
-
-    for future in as_completed(futures):
-        if describe is not None:
-            console.print(f"  {describe(future.result())} ({load_line()})")
-    return [future.result() for future in futures]
-
-
 # ---- the report -----------------------------------------------------------------------------------
 
 
@@ -350,7 +342,7 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
     def at(pick: Pick) -> str:
         return f"μ {pick.params['mu']:.2f}, s {pick.params['s']:.2f}"
 
-    methods = list(dict.fromkeys(run.method for run in runs))
+    methods = [method for method in METHODS if any(run.method == method for run in runs)]
     by_method = {m: sorted((r for r in runs if r.method == m), key=lambda r: r.repetition) for m in methods}
     reference = by_method["grid3"][0].picks[1.0]
     assert reference is not None, "the grid completes every point"
@@ -479,23 +471,29 @@ def main() -> None:
         jobs = [
             Job(method, repetition, specs(args, method, repetition), f"sqlite:///{Path(folder) / f'{method}-{repetition}.db'}",
                 budget, args.epochs, args.confirm_top, args.confirm_seeds)  # fmt: skip
-            for method in methods
+            for method in sorted(methods, key=list(ORDER).index)
             for repetition in (range(args.repetitions) if method in STOCHASTIC else (0,))
         ]
         for job in jobs:
             parse_spec(job.spec)  # a bad size fails here, before anything runs
         console.print(f"searching: {len(jobs)} studies")
-        runs: list[Run] = gather(
-            [executor.submit(run_job, job) for job in jobs],
-            lambda run: f"{METHODS[run.method]} #{run.repetition}: {run.trials} trials, {run.epochs} epochs = "
-                        f"{run.epochs / budget:.2f} G, {run.wall_time:.0f} s",
-        )  # fmt: skip
         plan = parse_spec(jobs[0].spec).trial_plan(threads=1)
-        configs = {key_of(p.params): p.params for run in runs for p in run.picks.values() if p is not None}
+        runs: list[Run] = []
+        futures: dict[tuple[Key, int], Future[tuple[float, float]]] = {}
+        configs: dict[Key, dict[str, Any]] = {}
+        # Retrain each study's recommendations as soon as it ends: they fill the cores the last studies leave.
+        for future in as_completed([executor.submit(run_job, job) for job in jobs]):
+            run = future.result()
+            runs.append(run)
+            console.print(f"  {METHODS[run.method]} #{run.repetition}: {run.trials} trials, {run.epochs} epochs = "
+                          f"{run.epochs / budget:.2f} G, {run.wall_time:.0f} s ({load_line()})")  # fmt: skip
+            for pick in run.picks.values():
+                if pick is not None and key_of(pick.params) not in configs:
+                    configs[key_of(pick.params)] = pick.params
+                    for seed in eval_seeds:
+                        futures[key_of(pick.params), seed] = executor.submit(retrain, plan, pick.params, seed)
         console.print(f"retraining {len(configs)} distinct recommendations on {len(eval_seeds)} seeds ({load_line()})")
-        futures = {(key, seed): executor.submit(retrain, plan, params, seed) for key, params in configs.items()
-                   for seed in eval_seeds}  # fmt: skip
-        gather(list(futures.values()))
+        wait(futures.values())
     held: dict[Key, HeldOut] = {key: HeldOut() for key in configs}
     for (key, _), future in futures.items():
         valid, test = future.result()
