@@ -215,7 +215,6 @@ def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
         confirmation_name,
         load_study,
         open_storage,
-        read_confirmation,
     )
 
     direction = str(spec.objective.direction)
@@ -245,6 +244,9 @@ def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
         backend = open_storage(job.storage)
         held = {t.number: t for t in load_study(backend, confirmation_name(spec.name)).get_trials(deepcopy=False)}
         rows = [row for row in result.confirmation.rows if row.confirmed]
+        if not rows:
+            picks[share] = None  # every candidate diverged on a confirmation seed
+            continue
         sign = 1.0 if direction == "minimize" else -1.0
         best = min(rows, key=lambda row: (sign * (row.mean or 0.0), row.candidate.source))
         confirm_epochs = sum(_epochs(held[row.number]) for row in result.confirmation.rows if row.number in held)
