@@ -12,8 +12,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from momentum_search.studies import available_cores
-
 POSTGRES_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 # Wide when piped to a file too, so that tables keep one line per row.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -21,6 +19,8 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 def load_line() -> str:
     """Cores and load average: next to every figure, since the machine may be shared."""
+    from momentum_search.studies import available_cores  # late: torch, and --help stays fast
+
     one, five, fifteen = os.getloadavg()
     return f"{available_cores()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 

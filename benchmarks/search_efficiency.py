@@ -1,226 +1,513 @@
-"""Epochs to a good μ, s: the paper's 5 × 5 grid against TPE with the hyperband pruner, side by side.
+"""What each search method recommends, retrained on held-out seeds, against the epochs it spent.
 
-    python benchmarks/search_efficiency.py                       # digits, momentum-lstm, ~10 min on 2 cores
-    python benchmarks/search_efficiency.py --epochs 6 --seeds 2 --tpe-seeds 0   # a quick look
+    python benchmarks/search_efficiency.py                       # digits, hidden 16, 8 epochs, 5 repetitions
+    python benchmarks/search_efficiency.py --epochs 3 --repetitions 1 --methods grid3,racing   # a quick look
 
-Both arms search momentum-lstm's μ and s on the same task, with the same hidden size, epochs per trial (by
-default the task's full training, 30 epochs on digits), training seeds and local workers (default 2, one
-torch thread each):
+The defaults are sized for about 30 minutes on two quiet cores (an estimate; see README, Performance).
 
-- grid: every point of μ ∈ {0, .1, .3, .6, .9} × s ∈ {.1, .3, .6, .9, 1}, each trained to the last epoch on
-  every seed (sampler grid, pruner none);
-- TPE: μ ∈ [0, 0.9] and s ∈ [0.1, 1] as continuous ranges, as many trials as the grid has points, hyperband
-  pruning on the first seed's curve (a pruned trial skips its other seeds; first rung ``--min-resource``
-  epochs). Run once per sampler seed.
+A search hands its user one configuration. This benchmark asks how good that configuration really is:
+every method's recommendation is retrained on ``--eval-seeds`` held-out seeds (5000, 5001, …) that no
+method trained on, and its mean validation metric there is set against the epochs the method spent.
 
-Epochs are what the trials record (``epochs_run``, summed over seeds). The grid's best is its best mean over
-seeds; the threshold is that minus the best point's seed standard deviation (plus, for a metric to minimise).
-"Epochs to reach it" walks a study's trials in the order they finished and adds up their epochs until the
-first complete trial at or past the threshold; with several workers, the epochs the other trials running at
-that moment had trained by then are added in proportion to their elapsed time. For scale, the script also
-prints how many grid points meet the threshold and when the grid, visited in random order, would meet it on
-average: a lenient threshold (a flat, noisy landscape) is met early by any order.
+Every method searches momentum-lstm's μ and s on the same task, hidden size and epochs per run:
+
+- ``grid1``, ``grid3``: the paper's 5 × 5 grid μ ∈ {0, .1, .3, .6, .9} × s ∈ {.1, .3, .6, .9, 1} with 1 and
+  with 3 training seeds per point (0, 1, 2), every point to its last epoch. The 3-seed grid is the
+  reference: "the grid's epochs" G are its epochs, and its recommendation's held-out 95 % interval is the
+  bar the other methods are held to. The grids run once (their visiting order is shuffled by seed 0).
+- ``random``, ``tpe``, ``gp``, ``tpe-hyperband``: μ ∈ [0, 0.9], s ∈ [0.1, 1], one training seed per trial
+  (the service's default), no pruning except hyperband's (first rung 1 epoch, η 3); each runs trials
+  until it has spent G epochs. Recommendation: the COMPLETE trial with the best search value.
+- ``racing``: TPE with the default median pruner, ``seeds: 3`` and ``racing: true`` (a configuration earns
+  its 2nd and 3rd seed only while its mean beats the incumbent's on the same seeds), then
+  ``studies.confirm`` of its ``--confirm-top`` best configurations on ``--confirm-seeds`` seeds of its own
+  (1000, 1001, …, never the evaluation's). Recommendation: the best confirmed mean. Its cost is the search
+  plus that confirmation's epochs.
+
+Stochastic methods run ``--repetitions`` times with sampler seeds 0, 1000, 2000, … (trial k of a run samples
+with seed + k, so the runs must be far apart). Each study runs on one worker, in order, so its epochs are
+counted exactly; two studies run at a time, each process pinned to one core with one torch thread.
+
+Anytime: at 10, 25, 50 and 100 % of G, a plain method recommends the best trial among those that finished
+within that many epochs. Racing + confirmation stops its search where the search, one more trial on every
+seed and the confirmation of its candidates still fit the checkpoint's budget, confirms, then goes on: the
+cost at a checkpoint is what a user with that budget pays, the search so far and one confirmation (a
+candidate confirmed at an earlier checkpoint is not retrained; it gives the same numbers). Retrainings of a
+configuration recommended twice are run once.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import multiprocessing
+import os
+import statistics
 import tempfile
 import time
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from _common import console, load_line, print_table
 
-from momentum_search.studies import launch, load_study, open_storage, parse_spec, threads_per_worker
-from momentum_search.trainers import TASKS
-
 if TYPE_CHECKING:
-    from optuna.trial import FrozenTrial
+    from momentum_search.search import TrialPlan
 
 MU_POINTS = (0.0, 0.1, 0.3, 0.6, 0.9)
 S_POINTS = (0.1, 0.3, 0.6, 0.9, 1.0)
-TARGET = 0.35  # TPE + pruning should reach the grid's best − 1 std within this share of the grid's epochs
+GRID_SEEDS = 3  # the reference grid's seeds per point
+CHECKPOINTS = (0.10, 0.25, 0.50, 1.00)  # shares of the reference grid's epochs
+TARGET = 0.25  # racing + confirmation should reach the grid's held-out interval by this share
+EVAL_FROM = 5000  # evaluation seeds: far from the search's (0, 1, 2) and the confirmation's (1000, …)
+METHODS = {
+    "grid1": "grid 5 × 5, 1 seed",
+    "grid3": "grid 5 × 5, 3 seeds",
+    "random": "random",
+    "tpe": "TPE",
+    "gp": "GP",
+    "tpe-hyperband": "TPE + hyperband",
+    "racing": "racing + confirmation",
+}
+STOCHASTIC = ("random", "tpe", "gp", "tpe-hyperband", "racing")
+ORDER = ("grid3", "racing", "tpe", "random", "gp", "tpe-hyperband", "grid1")  # the reference and the target first
+
+Key = tuple[tuple[str, Any], ...]  # a configuration's parameters, hashable
+
+
+def key_of(params: dict[str, Any]) -> Key:
+    return tuple(sorted(params.items()))
+
+
+# ---- the studies ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Arm:
-    """One finished study of the benchmark."""
+class Pick:
+    """A method's recommendation at one checkpoint."""
 
-    label: str
-    direction: str  # "maximize" or "minimize"
-    trials: list[FrozenTrial]  # every trial that ended (COMPLETE, PRUNED or FAIL)
+    params: dict[str, Any]
+    chosen_by: float  # the value it was chosen on: its search mean, or for racing its confirmed mean
+    seeds: int  # how many seeds stand behind ``chosen_by``
+    cost: int  # epochs the method had spent: its trials so far (and, for racing, the confirmation)
+    trials: int  # search trials finished by then
+    confirm_epochs: int = 0  # racing: the confirmation's share of ``cost``
+
+
+@dataclass(frozen=True)
+class Run:
+    """One study of the benchmark: its recommendation at every checkpoint."""
+
+    method: str
+    repetition: int
+    picks: dict[float, Pick | None]
+    epochs: int  # trained in all (racing: every confirmation round included)
+    trials: int
     wall_time: float
 
-    @property
-    def complete(self) -> list[FrozenTrial]:
-        return [t for t in self.trials if t.state.name == "COMPLETE"]
 
-    @property
-    def best(self) -> FrozenTrial:
-        sign = 1.0 if self.direction == "minimize" else -1.0
-        return min(self.complete, key=lambda t: (sign * t.values[0], t.number))
-
-    @property
-    def epochs(self) -> int:
-        return sum(_epochs(t) for t in self.trials)
-
-    def reaches(self, value: float, threshold: float) -> bool:
-        return value <= threshold if self.direction == "minimize" else value >= threshold
-
-    def epochs_to(self, threshold: float) -> tuple[float, int] | None:
-        """Epochs trained until the first complete trial at or past ``threshold``, and how many trials had
-        finished by then; None if none got there."""
-        finished = sorted(self.trials, key=lambda t: _time(t.datetime_complete))
-        for count, trial in enumerate(finished, start=1):
-            if trial.state.name != "COMPLETE" or not self.reaches(trial.values[0], threshold):
-                continue
-            at = _time(trial.datetime_complete)
-            done = sum(_epochs(t) for t in finished[:count])
-            # Trials still running then: the share of their epochs trained so far, by elapsed time.
-            running = sum(
-                _epochs(t) * (at - _time(t.datetime_start)) / (_time(t.datetime_complete) - _time(t.datetime_start))
-                for t in finished[count:]
-                if _time(t.datetime_start) < at
-            )
-            return done + running, count
-        return None
+@dataclass(frozen=True)
+class Job:
+    method: str
+    repetition: int
+    spec: dict[str, Any]
+    storage: str
+    budget: int  # the reference grid's epochs G (nominal: 25 points × 3 seeds × epochs)
+    epochs: int  # per seed
+    confirm_top: int
+    confirm_seeds: int
 
 
-def _epochs(trial: FrozenTrial) -> int:
-    # A trial that reused an earlier one's result (same parameters, ``reused_from``) trained nothing.
-    return 0 if "reused_from" in trial.user_attrs else int(trial.user_attrs.get("epochs_run") or 0)
-
-
-def _time(moment: datetime | None) -> float:
-    assert moment is not None, "finished trials have start and end times"
-    return moment.timestamp()
-
-
-def base_spec(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    return {
+def specs(args: argparse.Namespace, method: str, repetition: int) -> dict[str, Any]:
+    """The study spec of ``method``'s ``repetition``-th run."""
+    name = f"{method}-{repetition}"
+    base: dict[str, Any] = {
         "name": name,
         "task": args.task,
         "cells": [args.cell],
         "fixed": {"hidden_size": args.hidden},
-        "budget": {"epochs": args.epochs},
-        "seeds": args.seeds,
+        "budget": {"epochs": args.epochs, "trials": 1},  # each launch passes its own total
     }
+    ranges = {"mu": {"low": MU_POINTS[0], "high": MU_POINTS[-1]}, "s": {"low": S_POINTS[0], "high": S_POINTS[-1]}}
+    seed = 1000 * repetition
+    if method in ("grid1", "grid3"):
+        return {**base, "seeds": 1 if method == "grid1" else GRID_SEEDS,
+                "space": {"mu": {"points": list(MU_POINTS)}, "s": {"points": list(S_POINTS)}},
+                "sampler": {"name": "grid", "seed": 0}, "pruner": {"name": "none"}}  # fmt: skip
+    if method == "racing":
+        return {**base, "seeds": args.racing_seeds, "racing": True, "space": ranges,
+                "sampler": {"name": "tpe", "seed": seed}}  # fmt: skip
+    sampler = {"random": "random", "tpe": "tpe", "gp": "gp", "tpe-hyperband": "tpe"}[method]
+    pruner = {"name": "hyperband", "min_resource": 1} if method == "tpe-hyperband" else {"name": "none"}
+    return {**base, "seeds": 1, "space": ranges, "sampler": {"name": sampler, "seed": seed}, "pruner": pruner}
 
 
-def run_arm(label: str, spec: dict[str, Any], *, storage: str, workers: int) -> Arm:
-    console.print(f"  {label}: running … ({load_line()})")
-    started = time.perf_counter()
-    result = launch(parse_spec(spec), storage=storage, workers=workers)
-    wall_time = time.perf_counter() - started
+def _trials(storage: str, name: str) -> list[Any]:
+    from momentum_search.studies import load_study, open_storage
+
+    return load_study(open_storage(storage), name).get_trials(deepcopy=False)
+
+
+def _epochs(trial: Any) -> int:
+    # A trial that copied a twin's result (same parameters, ``reused_from``) trained nothing.
+    return 0 if "reused_from" in trial.user_attrs else int(trial.user_attrs.get("epochs_run") or 0)
+
+
+def _launch(spec: Any, storage: str, trials: int) -> None:
+    from momentum_search.studies import launch
+
+    result = launch(spec, storage=storage, trials=trials, workers=1)
     if result.errors or result.interrupted:
-        raise SystemExit(f"{label} failed: {'; '.join(result.errors) or 'interrupted'}")
-    study = load_study(open_storage(storage), spec["name"])
-    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
-    console.print(f"  {label}: {len(trials)} trials in {wall_time:.0f} s ({load_line()})")
-    return Arm(label, study.directions[0].name.lower(), trials, wall_time)
+        raise RuntimeError(f"{spec.name}: {'; '.join(result.errors) or 'interrupted'}")
+
+
+def run_job(job: Job) -> Run:
+    """Run one study (in a pool process) and read its recommendations."""
+    from momentum_search.studies import parse_spec
+
+    started = time.perf_counter()
+    spec = parse_spec(job.spec)
+    picks, epochs = (_race(job, spec) if job.method == "racing" else _search(job, spec))
+    trials = _trials(job.storage, spec.name)
+    return Run(job.method, job.repetition, picks, epochs, len(trials), time.perf_counter() - started)
+
+
+def _search(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
+    """A plain method: trials until G epochs are spent (the grids: their 25 points), then the best
+    COMPLETE trial among those finished within each checkpoint's epochs."""
+    count = len(MU_POINTS) * len(S_POINTS) if job.method.startswith("grid") else math.ceil(job.budget / job.epochs)
+    last = -1
+    while True:
+        _launch(spec, job.storage, count)
+        trials = _trials(job.storage, spec.name)
+        spent = sum(_epochs(t) for t in trials)
+        if job.method.startswith("grid") or spent >= job.budget or spent == last:
+            break  # (spent == last: every new trial proposed a configuration already trained, e.g. GP at a corner)
+        last = spent
+        # Pruned trials spent less than a full run: top up with as many as the epochs left would take.
+        count = len(trials) + math.ceil((job.budget - spent) / job.epochs)
+    sign = 1.0 if spec.objective.direction == "minimize" else -1.0
+    picks: dict[float, Pick | None] = {}
+    for share in CHECKPOINTS:
+        cost, best, finished = 0, None, 0
+        for trial in sorted(trials, key=lambda t: t.number):  # one worker: finished in number order
+            if cost + _epochs(trial) > share * job.budget:
+                break
+            cost += _epochs(trial)
+            finished += 1
+            if trial.state.name == "COMPLETE" and (best is None or sign * trial.values[0] < sign * best.values[0]):
+                best = trial
+        picks[share] = None if best is None else Pick(
+            dict(best.params), best.values[0], len(best.user_attrs["seeds"]), cost, finished
+        )  # fmt: skip
+    return picks, spent
+
+
+def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
+    """Racing + confirmation: at each checkpoint, search while the search, one more trial on every seed
+    and the confirmation of the candidates it could leave still fit; then confirm and pick."""
+    from momentum_search.studies import (
+        candidates,
+        confirm,
+        confirmation_name,
+        load_study,
+        open_storage,
+    )
+
+    direction = str(spec.objective.direction)
+    per_trial = job.epochs * len(spec.seeds)  # the most one more trial can cost
+    per_candidate = job.epochs * job.confirm_seeds
+    picks: dict[float, Pick | None] = {}
+    for share in CHECKPOINTS:
+        budget, last = share * job.budget, None
+        while True:
+            trials = _trials(job.storage, spec.name) if _exists(job.storage, spec.name) else []
+            spent = sum(_epochs(t) for t in trials)
+            if spent == last:
+                break  # the last trials all copied configurations already trained: the sampler is stuck
+            last = spent
+            complete = sum(t.state.name == "COMPLETE" for t in trials)
+            # The most trials that fit with the confirmation of as many candidates as they could make.
+            more = 0
+            while spent + (more + 1) * per_trial + per_candidate * min(job.confirm_top, complete + more + 1) <= budget:
+                more += 1
+            if more == 0:
+                break
+            _launch(spec, job.storage, len(trials) + more)
+        if not candidates(trials, direction=direction, top=job.confirm_top):
+            picks[share] = None  # nothing finished to confirm within this budget
+            continue
+        result = confirm(spec.name, storage=job.storage, top=job.confirm_top, seeds=job.confirm_seeds, workers=1)
+        backend = open_storage(job.storage)
+        held = {t.number: t for t in load_study(backend, confirmation_name(spec.name)).get_trials(deepcopy=False)}
+        rows = [row for row in result.confirmation.rows if row.confirmed]
+        if not rows:
+            picks[share] = None  # every candidate diverged on a confirmation seed
+            continue
+        sign = 1.0 if direction == "minimize" else -1.0
+        best = min(rows, key=lambda row: (sign * (row.mean or 0.0), row.candidate.source))
+        confirm_epochs = sum(_epochs(held[row.number]) for row in result.confirmation.rows if row.number in held)
+        picks[share] = Pick(dict(best.candidate.params), float(best.mean or 0.0), len(best.seeds),
+                            spent + confirm_epochs, len(trials), confirm_epochs)  # fmt: skip
+    trained = sum(_epochs(t) for t in _trials(job.storage, spec.name))
+    trained += sum(_epochs(t) for t in _trials(job.storage, confirmation_name(spec.name)))
+    return picks, trained
+
+
+def _exists(storage: str, name: str) -> bool:
+    import optuna
+
+    from momentum_search.studies import open_storage
+
+    return name in optuna.get_all_study_names(open_storage(storage))
+
+
+# ---- retraining on held-out seeds -----------------------------------------------------------------
+
+
+def retrain(plan: TrialPlan, params: dict[str, Any], seed: int) -> tuple[float, float]:
+    """One recommendation on one evaluation seed: its best validation value and the test value there."""
+    from momentum_search.trainers import train
+
+    result = train(plan.config(params, seed=seed))
+    return result.best_value, result.test_value
+
+
+@dataclass
+class HeldOut:
+    """A configuration's values on the evaluation seeds."""
+
+    valid: list[float] = field(default_factory=list)
+    test: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.valid)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        from momentum_search.studies import mean_interval
+
+        return mean_interval(self.valid)
+
+
+# ---- the pool -------------------------------------------------------------------------------------
+
+
+def _pin(cores: Any) -> None:
+    # One core per process, so that ``launch`` gives its in-process worker one torch thread
+    # (``cores // workers``) and two studies never fight over OpenMP threads.
+    core = cores.get()
+    os.sched_setaffinity(0, {core})
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")  # no fork of a process that has imported torch
+    if not hasattr(os, "sched_setaffinity"):
+        return ProcessPoolExecutor(workers, mp_context=context)
+    available = sorted(os.sched_getaffinity(0))
+    cores = context.Queue()
+    for index in range(workers):
+        cores.put(available[index % len(available)])
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_pin, initargs=(cores,))
+
+
+# ---- the report -----------------------------------------------------------------------------------
+
+
+def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: str, direction: str) -> None:
+    sign = -1.0 if direction == "maximize" else 1.0  # sign * value: lower is better
+
+    def fmt(value: float | None) -> str:
+        return "—" if value is None else f"{value:.4g}"
+
+    def ratio(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}".removesuffix(".00")
+
+    def value(pick: Pick | None) -> float | None:
+        return None if pick is None else held[key_of(pick.params)].mean
+
+    def median(values: Sequence[float | None]) -> float | None:
+        # Worst first, a missing recommendation worst of all; the lower middle for an even count.
+        ordered = sorted(values, key=lambda v: math.inf if v is None else sign * v, reverse=True)
+        return ordered[(len(ordered) - 1) // 2]
+
+    def spread(values: Sequence[float | None], fmt: Callable[[float | None], str] = fmt) -> str:
+        present = [v for v in values if v is not None]
+        if len(values) == 1:
+            return fmt(values[0])
+        missing = f", {len(values) - len(present)} none" if len(present) < len(values) else ""
+        span = f" [{fmt(min(present))}–{fmt(max(present))}{missing}]" if present else " [none]"
+        return fmt(median(values)) + span
+
+    def at(pick: Pick) -> str:
+        return f"μ {pick.params['mu']:.2f}, s {pick.params['s']:.2f}"
+
+    methods = [method for method in METHODS if any(run.method == method for run in runs)]
+    by_method = {m: sorted((r for r in runs if r.method == m), key=lambda r: r.repetition) for m in methods}
+    reference = by_method["grid3"][0].picks[1.0]
+    assert reference is not None, "the grid completes every point"
+    interval = held[key_of(reference.params)].interval
+    assert interval is not None, "two or more evaluation seeds"
+    bar = interval[0] if direction == "maximize" else interval[1]
+
+    def reaches(pick: Pick | None) -> bool:
+        v = value(pick)
+        return v is not None and sign * v <= sign * bar
+
+    console.print()
+    rows = []
+    for method in ("grid1", "grid3"):
+        for run in by_method.get(method, []):
+            pick = run.picks[1.0]
+            assert pick is not None
+            out = held[key_of(pick.params)]
+            low, high = out.interval or (math.nan, math.nan)
+            rows.append([METHODS[method], at(pick), f"{fmt(pick.chosen_by)} ({pick.seeds})",
+                         f"{fmt(out.mean)} [{fmt(low)} … {fmt(high)}]", fmt(statistics.fmean(out.test)),
+                         str(pick.cost), f"{pick.cost / budget:.2f}"])  # fmt: skip
+    print_table(
+        f"the grids' recommendations, held-out = mean [95 % t interval] over the evaluation seeds; "
+        f"the 3-seed grid's interval sets the bar: {metric} {'≥' if direction == 'maximize' else '≤'} {fmt(bar)}",
+        ["method", "recommends", f"search {metric} (seeds)", f"held-out {metric}", f"held-out test {metric}",
+         "epochs", "÷ G"],  # fmt: skip
+        rows,
+    )
+
+    rows = []
+    for method in methods:
+        picks = [run.picks[1.0] for run in by_method[method]]
+        present = [p for p in picks if p is not None]
+        optimism = [sign * (value(p) - p.chosen_by) for p in present]  # type: ignore[operator]
+        tests = [statistics.fmean(held[key_of(p.params)].test) for p in present]
+        rows.append([
+            METHODS[method], str(len(picks)), spread([r.epochs / budget for r in by_method[method]], ratio),
+            spread([float(r.trials) for r in by_method[method]], ratio), spread([p.chosen_by for p in present]),
+            spread([value(p) for p in picks]), spread(optimism), spread(tests),
+            f"{sum(reaches(p) for p in picks)}/{len(picks)}",
+        ])  # fmt: skip
+    print_table(
+        f"at G: median [min–max] over repetitions; optimism = chosen-by value − held-out value (in the worse "
+        f"direction, > 0 means the search promised more than the configuration gives); epochs ÷ G trained in all",
+        ["method", "runs", "epochs ÷ G", "trials", f"chosen by ({metric})", f"held-out {metric}", "optimism",
+         f"held-out test {metric}", "reach the bar"],  # fmt: skip
+        rows,
+    )
+
+    rows = []
+    for method in methods:
+        cells = []
+        for share in CHECKPOINTS:
+            picks = [run.picks[share] for run in by_method[method]]
+            cells.append(f"{spread([value(p) for p in picks])} {sum(reaches(p) for p in picks)}/{len(picks)}")
+        rows.append([METHODS[method], *cells])
+    print_table(
+        f"anytime: held-out {metric} of the recommendation at a share of G = {budget} epochs (the 3-seed grid's), "
+        f"median [min–max] over repetitions, and how many reach the bar {fmt(bar)}",
+        ["method", *(f"{share:.0%} of G" for share in CHECKPOINTS)],
+        rows,
+    )
+
+    if "racing" in by_method:
+        rows = []
+        for run in by_method["racing"]:
+            for share in CHECKPOINTS:
+                pick = run.picks[share]
+                if pick is None:
+                    rows.append([f"#{run.repetition}", f"{share:.0%}", "—", "—", "—", "—", "no trial fits", "—", "—"])
+                    continue
+                rows.append([f"#{run.repetition}", f"{share:.0%}", str(pick.trials), str(pick.cost - pick.confirm_epochs),
+                             str(pick.confirm_epochs), f"{pick.cost / budget:.2f}", at(pick),
+                             f"{fmt(pick.chosen_by)} ({pick.seeds})", fmt(value(pick))])  # fmt: skip
+        print_table(
+            "racing + confirmation, run by run: its cost at a checkpoint is the search so far and one confirmation",
+            ["run", "checkpoint", "trials", "search epochs", "confirmation epochs", "cost ÷ G", "recommends",
+             f"confirmed {metric} (seeds)", f"held-out {metric}"],  # fmt: skip
+            rows,
+        )
+        picks = [run.picks[TARGET] for run in by_method["racing"]]
+        reached = median([value(p) for p in picks])
+        met = reached is not None and sign * reached <= sign * bar
+        console.print(
+            f"target, racing + confirmation within the 3-seed grid's held-out interval (bar {fmt(bar)}) at "
+            f"≤ {TARGET:.0%} of G, median over runs: {'met' if met else 'missed'} (median {fmt(reached)}, "
+            f"{sum(reaches(p) for p in picks)} of {len(picks)} runs reach it)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="digits", choices=("digits", "pdigits", "adding"))
+    parser.add_argument("--task", default="digits", choices=("digits", "pdigits"))
     parser.add_argument("--cell", default="momentum-lstm", help="a kind that uses μ and s")
-    parser.add_argument("--hidden", type=int, default=32, help="hidden units")
-    parser.add_argument("--epochs", type=int, help="epochs per trial and seed (default: the task's own)")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per configuration (both arms)")
-    parser.add_argument("--tpe-seeds", default="0,1000,2000",
-                        help="TPE sampler seeds, one run each; far apart, since trial k samples with seed + k")  # fmt: skip
-    parser.add_argument("--min-resource", type=int, default=1, help="hyperband's first rung, in epochs")
-    parser.add_argument("--workers", type=int, default=2, help="local workers for every study")
-    parser.add_argument("--storage", help="SQLAlchemy URL (default: a SQLite file in a temporary folder)")
+    parser.add_argument("--hidden", type=int, default=16, help="hidden units")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs per training run")
+    parser.add_argument("--repetitions", type=int, default=5, help="runs of every stochastic method")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
+    parser.add_argument("--racing-seeds", type=int, default=3, help="racing's seeds per configuration (its maximum)")
+    parser.add_argument("--confirm-top", type=int, default=2, help="racing's configurations to confirm")
+    parser.add_argument("--confirm-seeds", type=int, default=3, help="racing's confirmation seeds")
+    parser.add_argument("--eval-seeds", type=int, default=5, help="held-out seeds every recommendation is retrained on")
+    parser.add_argument("--workers", type=int, default=2, help="studies (and retrainings) at a time, one core each")
     args = parser.parse_args()
-    args.epochs = args.epochs or TASKS[args.task].defaults.epochs
-    tpe_seeds = [int(seed) for seed in args.tpe_seeds.split(",")]
-    run = uuid.uuid4().hex[:6]  # fresh study names: a reused storage must not resume an earlier run
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or "grid3" not in methods:
+        parser.error(f"--methods: unknown {', '.join(unknown)}" if unknown else "--methods: grid3 is the reference")
+    if args.eval_seeds < 2 or args.repetitions < 1 or args.epochs < 1 or args.workers < 1:
+        parser.error("--eval-seeds ≥ 2 (an interval needs 2), --repetitions, --epochs and --workers ≥ 1")
 
+    from momentum_search.studies import parse_spec
+
+    budget = len(MU_POINTS) * len(S_POINTS) * GRID_SEEDS * args.epochs
+    eval_seeds = tuple(range(EVAL_FROM, EVAL_FROM + args.eval_seeds))
+    started = time.perf_counter()
     console.print(
-        f"search efficiency: {args.cell} on {args.task}, hidden {args.hidden}, {args.epochs} epochs, "
-        f"{args.seeds} seeds; {args.workers} workers × {threads_per_worker(args.workers)} torch threads"
+        f"search efficiency ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC): {args.cell} on {args.task}, hidden "
+        f"{args.hidden}, {args.epochs} epochs per run; {args.repetitions} repetitions of "
+        f"{', '.join(METHODS[m] for m in methods if m in STOCHASTIC)}; G = the 3-seed grid's {budget} epochs; "
+        f"recommendations retrained on seeds {eval_seeds[0]}–{eval_seeds[-1]}; {args.workers} processes × 1 torch thread"
     )
     console.print(f"start: {load_line()}")
-    with tempfile.TemporaryDirectory(prefix="ms-bench-") as folder:
-        storage = args.storage or f"sqlite:///{Path(folder) / 'search-efficiency.db'}"
-        grid = run_arm(
-            "grid 5 × 5",
-            {
-                **base_spec(args, f"grid-{run}"),
-                "space": {"mu": {"points": list(MU_POINTS)}, "s": {"points": list(S_POINTS)}},
-                "sampler": {"name": "grid"},
-                "pruner": {"name": "none"},
-            },
-            storage=storage,
-            workers=args.workers,
-        )
-        tpe_runs = [
-            run_arm(
-                f"TPE + hyperband, seed {seed}",
-                {
-                    **base_spec(args, f"tpe-{seed}-{run}"),
-                    "space": {"mu": {"low": MU_POINTS[0], "high": MU_POINTS[-1]},
-                              "s": {"low": S_POINTS[0], "high": S_POINTS[-1]}},  # fmt: skip
-                    "budget": {"epochs": args.epochs, "trials": len(MU_POINTS) * len(S_POINTS)},
-                    "sampler": {"name": "tpe", "seed": seed},
-                    "pruner": {"name": "hyperband", "min_resource": args.min_resource},
-                },
-                storage=storage,
-                workers=args.workers,
-            )
-            for seed in tpe_seeds
+    with tempfile.TemporaryDirectory(prefix="ms-bench-") as folder, pool(args.workers) as executor:
+        jobs = [
+            Job(method, repetition, specs(args, method, repetition), f"sqlite:///{Path(folder) / f'{method}-{repetition}.db'}",
+                budget, args.epochs, args.confirm_top, args.confirm_seeds)  # fmt: skip
+            for method in sorted(methods, key=list(ORDER).index)
+            for repetition in (range(args.repetitions) if method in STOCHASTIC else (0,))
         ]
-    report(grid, tpe_runs)
+        for job in jobs:
+            parse_spec(job.spec)  # a bad size fails here, before anything runs
+        console.print(f"searching: {len(jobs)} studies")
+        plan = parse_spec(jobs[0].spec).trial_plan(threads=1)
+        runs: list[Run] = []
+        futures: dict[tuple[Key, int], Future[tuple[float, float]]] = {}
+        configs: dict[Key, dict[str, Any]] = {}
+        # Retrain each study's recommendations as soon as it ends: they fill the cores the last studies leave.
+        for future in as_completed([executor.submit(run_job, job) for job in jobs]):
+            run = future.result()
+            runs.append(run)
+            console.print(f"  {METHODS[run.method]} #{run.repetition}: {run.trials} trials, {run.epochs} epochs = "
+                          f"{run.epochs / budget:.2f} G, {run.wall_time:.0f} s ({load_line()})")  # fmt: skip
+            for pick in run.picks.values():
+                if pick is not None and key_of(pick.params) not in configs:
+                    configs[key_of(pick.params)] = pick.params
+                    for seed in eval_seeds:
+                        futures[key_of(pick.params), seed] = executor.submit(retrain, plan, pick.params, seed)
+        console.print(f"retraining {len(configs)} distinct recommendations on {len(eval_seeds)} seeds ({load_line()})")
+        wait(futures.values())
+    held: dict[Key, HeldOut] = {key: HeldOut() for key in configs}
+    for (key, _), future in futures.items():
+        valid, test = future.result()
+        held[key].valid.append(valid)
+        held[key].test.append(test)
+    objective = parse_spec(jobs[0].spec).objective
+    report(runs, held, budget=budget, metric=str(objective.metric), direction=str(objective.direction))
+    wall = time.perf_counter() - started
+    console.print(f"end: {load_line()}; wall time {wall // 60:.0f} min {wall % 60:.0f} s")
 
-
-def report(grid: Arm, tpe_runs: list[Arm]) -> None:
-    best = grid.best
-    metric = best.user_attrs["metric"]
-    std = best.user_attrs["value_std"] or 0.0
-    threshold = best.values[0] + std if grid.direction == "minimize" else best.values[0] - std
-
-    def reach(arm: Arm, target: float) -> str:
-        reached = arm.epochs_to(target)
-        if reached is None:
-            return "not reached"
-        return f"{reached[0]:.0f} = {reached[0] / grid.epochs:.2f} ({reached[1]} trials)"
-
-    rows = []
-    for arm in (grid, *tpe_runs):
-        top = arm.best
-        params = ", ".join(f"{k}={v:.2f}" for k, v in top.params.items() if k in ("mu", "s"))
-        pruned = sum(t.state.name == "PRUNED" for t in arm.trials)
-        rows.append([
-            arm.label, f"{len(arm.complete)} / {pruned}", f"{top.values[0]:.2f} ± {top.user_attrs['value_std'] or 0:.2f}",
-            " ".join(f"{v:.1f}" for v in top.user_attrs["seed_values"]), params, f"{top.user_attrs['test_value']:.2f}",
-            str(arm.epochs), f"{arm.wall_time:.0f}", reach(arm, threshold), reach(arm, best.values[0]),
-        ])  # fmt: skip
-    console.print()
-    print_table(
-        f"validation {metric} ({grid.direction}): each study's best trial; epochs until a trial reached the grid's "
-        f"best − 1 seed std ({threshold:.2f}) and the grid's best ({best.values[0]:.2f}), = × the grid's epochs",
-        ["study", "complete / pruned", f"best {metric} ± seed std", "its seeds", "at", f"test {metric}", "epochs",
-         "wall [s]", "epochs to best − 1 std", "epochs to grid best"],  # fmt: skip
-        rows,
-    )
-    console.print(f"end: {load_line()}")
-    ratios = [None if (r := arm.epochs_to(threshold)) is None else r[0] / grid.epochs for arm in tpe_runs]
-    met = all(r is not None and r <= TARGET for r in ratios)
-    shown = ", ".join("not reached" if r is None else f"{r:.2f}" for r in ratios)
-    console.print(f"TPE + hyperband epochs to the grid's best − 1 std ÷ the grid's {grid.epochs} epochs: {shown} "
-                  f"(target ≤ {TARGET}: {'met' if met else 'missed'})")  # fmt: skip
-    # What the threshold asks for: how many grid points meet it, and when a random visiting order of the grid
-    # would meet it on average (first success drawing without replacement: (n + 1) / (k + 1) points).
-    k = sum(grid.reaches(t.values[0], threshold) for t in grid.complete)
-    expected = (len(grid.complete) + 1) / (k + 1) * grid.epochs / len(grid.trials)
-    console.print(f"for scale: {k} of the grid's {len(grid.complete)} points reach the threshold; the grid in random "
-                  f"order reaches it after {expected:.0f} epochs on average = {expected / grid.epochs:.2f}")  # fmt: skip
-    console.print("TPE + hyperband epochs in all ÷ grid epochs: " + ", ".join(f"{a.epochs / grid.epochs:.2f}" for a in tpe_runs))
 
 
 if __name__ == "__main__":
