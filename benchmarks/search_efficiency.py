@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -390,8 +390,8 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
             f"{sum(reaches(p) for p in picks)}/{len(picks)}",
         ])  # fmt: skip
     print_table(
-        f"at G: median [min–max] over repetitions; optimism = chosen-by value − held-out value (in the worse "
-        f"direction, > 0 means the search promised more than the configuration gives); epochs ÷ G trained in all",
+        "at G: median [min–max] over repetitions; optimism = chosen-by value − held-out value (in the worse "
+        "direction, > 0 means the search promised more than the configuration gives); epochs ÷ G trained in all",
         ["method", "runs", "epochs ÷ G", "trials", f"chosen by ({metric})", f"held-out {metric}", "optimism",
          f"held-out test {metric}", "reach the bar"],  # fmt: skip
         rows,
@@ -465,7 +465,7 @@ def main() -> None:
     eval_seeds = tuple(range(EVAL_FROM, EVAL_FROM + args.eval_seeds))
     started = time.perf_counter()
     console.print(
-        f"search efficiency ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC): {args.cell} on {args.task}, hidden "
+        f"search efficiency ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC): {args.cell} on {args.task}, hidden "
         f"{args.hidden}, {args.epochs} epochs per run; {args.repetitions} repetitions of "
         f"{', '.join(METHODS[m] for m in methods if m in STOCHASTIC)}; G = the 3-seed grid's {budget} epochs; "
         f"recommendations retrained on seeds {eval_seeds[0]}–{eval_seeds[-1]}; {args.workers} processes × 1 torch thread"
