@@ -164,7 +164,9 @@ class OptunaEngine:
                 study.sampler = self.sampler.build(trial_number=number)
                 ran += self._run_trial(study, storage, trial_id, should_stop)
                 continue
-            if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            # One read for both: a reaper (another worker, or the storage proxy) may fail a trial and
+            # queue its copy between this loop's claim and this check.
+            if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)):
                 break
             _sleep(poll_interval, should_stop)
         return ran

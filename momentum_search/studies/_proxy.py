@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from momentum_search.search import allow_experimental, fail_stale_trials
@@ -105,9 +106,38 @@ class _HeartbeatRelay:
 
     def __init__(self, backend: BaseStorage) -> None:
         self._backend = backend
+        # A reap fails a trial, then queues its copy: no read may fall in between, or a worker could
+        # see neither a RUNNING nor a WAITING trial and stop while the copy still has to run.
+        self._gate = threading.Condition()
+        self._reads = 0
+        self._reaping = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
+
+    def get_all_trials(self, *args: Any, **kwargs: Any) -> Any:
+        with self._gate:
+            self._gate.wait_for(lambda: not self._reaping)
+            self._reads += 1
+        try:
+            return self._backend.get_all_trials(*args, **kwargs)
+        finally:
+            with self._gate:
+                self._reads -= 1
+                self._gate.notify_all()
+
+    @contextmanager
+    def reaping(self) -> Iterator[None]:
+        """Hold new reads back and wait for those in flight, for the length of the block."""
+        with self._gate:
+            self._reaping = True
+            self._gate.wait_for(lambda: self._reads == 0)
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._reaping = False
+                self._gate.notify_all()
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         if key == HEARTBEAT_ATTR:
@@ -151,15 +181,16 @@ def serve_proxy(
     # worker's poll from it instead of reading the whole study each time.
     backend = optuna.storages.get_storage(rdb)
     _check_free(host, port)
+    relay = _HeartbeatRelay(backend)
     done = threading.Event()
-    reaper = threading.Thread(target=_reap, args=(backend, heartbeat.interval, done), name="reaper", daemon=True)
+    reaper = threading.Thread(target=_reap, args=(relay, backend, heartbeat.interval, done), name="reaper", daemon=True)
     reaper.start()
     if on_ready is not None:
         on_ready(mask_url(rdb.url))
     try:
         with allow_experimental():
             optuna.storages.run_grpc_proxy_server(
-                cast("BaseStorage", _HeartbeatRelay(backend)), host=host, port=port,
+                cast("BaseStorage", relay), host=host, port=port,
                 thread_pool=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
             )  # fmt: skip
     finally:
@@ -174,12 +205,14 @@ def _check_free(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
-def _reap(backend: BaseStorage, interval: int, done: threading.Event) -> None:
+def _reap(relay: _HeartbeatRelay, backend: BaseStorage, interval: int, done: threading.Event) -> None:
     import optuna
 
     while not done.wait(interval):
         try:
             for frozen in backend.get_all_studies():
-                fail_stale_trials(optuna.load_study(study_name=frozen.study_name, storage=backend))
+                study = optuna.load_study(study_name=frozen.study_name, storage=backend)
+                with relay.reaping():
+                    fail_stale_trials(study)
         except Exception as error:  # a transient database error must not stop the reaping
             _logger.warning("reaping stale trials failed: %s", error)
