@@ -298,24 +298,14 @@ def _finish(
 
 
 def _set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """``trial.set_user_attr`` for each of ``attrs``, in one transaction on an RDB storage.
-
-    Optuna commits each attr on its own: ~20 transactions a trial, each of which takes SQLite's
-    database-wide write lock, the larger part of what the service adds to a trial (see
-    benchmarks/service_overhead.py). Optuna's cache passes these writes straight to the database too.
-    """
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
+    """``trial.set_user_attr`` for each of ``attrs``, in one transaction where the storage offers it
+    (``set_trial_user_attrs`` of momentum-search's store, behind Optuna's cache); else one each."""
     backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, RDBStorage):
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+    if hasattr(backend, "set_trial_user_attrs"):
+        backend.set_trial_user_attrs(trial._trial_id, attrs)
         return
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
 
 
 def _dropped(trial: optuna.Trial) -> None:

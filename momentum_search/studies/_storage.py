@@ -244,6 +244,7 @@ _DATABASE_CALLS = (
     "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
     "get_trial", "get_all_trials", "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
     "get_n_trials", "get_trial_params", "get_trial_number_from_id", "record_heartbeat", "_get_stale_trial_ids",
+    "set_trial_user_attrs",
 )  # fmt: skip
 _nesting = threading.local()  # per thread: how many storage calls are under way
 
@@ -285,6 +286,20 @@ class Storage(RDBStorage):
             _nesting.depth -= 1
             self.scoped_session.remove()
             connection.close()
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """``set_trial_user_attr`` for each of ``attrs``, in one transaction (tried again whole, like
+        every call here, when the connection is lost).
+
+        Optuna commits each attr on its own: ~20 transactions a finished trial, each of which takes
+        SQLite's database-wide write lock (see benchmarks/service_overhead.py).
+        """
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(self.scoped_session, True) as session:
+            for key, value in attrs.items():
+                self._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         # Say why before Optuna fails the trial: a finished trial takes no more attrs.
