@@ -11,6 +11,8 @@ from momentum_search.search._optuna import (
     TrialCounts,
     count_trials,
     fail_stale_trials,
+    point_key,
+    trial_params,
 )
 from momentum_search.search._racing import RacingSpec, RacingTest
 from momentum_search.search._recovery import OWNER_ATTR, fail_orphaned_trials
@@ -51,5 +53,7 @@ __all__ = [
     "fail_orphaned_trials",
     "fail_stale_trials",
     "gain",
+    "point_key",
     "takes_gain",
+    "trial_params",
 ]

@@ -124,8 +124,8 @@ class OptunaEngine:
                 study.enqueue_trial({})
             return missing
         live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
-        taken = {_point_key(_params(trial)) for trial in trials if trial.state in live}
-        points = [point for point in self.space.grid() if _point_key(point) not in taken][:missing]
+        taken = {point_key(trial_params(trial)) for trial in trials if trial.state in live}
+        points = [point for point in self.space.grid() if point_key(point) not in taken][:missing]
         for point in points:
             study.enqueue_trial(point)
         return len(points)
@@ -350,12 +350,12 @@ def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
         optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)
 
 
-def _params(trial: FrozenTrial) -> dict[str, Any]:
+def trial_params(trial: FrozenTrial) -> dict[str, Any]:
     # An enqueued trial holds its parameters as fixed_params until it runs; a retried copy in params.
     return trial.params or trial.system_attrs.get("fixed_params", {})
 
 
-def _point_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def point_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from momentum_search.search import CELL_PARAMETER
+from momentum_search.search import CELL_PARAMETER, REASON_ATTR, point_key, trial_params
 from momentum_search.studies._launch import LaunchResult, Progress, launch
 from momentum_search.studies._lifecycle import (
     create_or_resume,
@@ -129,8 +129,6 @@ def candidates(trials: Sequence[FrozenTrial], *, direction: str, top: int) -> li
 
 def _finished(trials: Sequence[FrozenTrial]) -> list[tuple[FrozenTrial, bool, float]]:
     """(trial, complete, value over its seeds) of the COMPLETE trials and of those that lost the seed race."""
-    from momentum_search.search import REASON_ATTR
-
     finished = []
     for trial in trials:
         if "reused_from" in trial.user_attrs:
@@ -205,10 +203,6 @@ class Confirmation:
         return self.with_role(f"best {CELL_KINDS[cell].base}")
 
 
-def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted(params.items()))
-
-
 def read_confirmation(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> Confirmation:
     """The candidates of search study ``study`` (its ``trials``, read if None) joined with their
     confirmation trials; a study never confirmed has every row unconfirmed and no held-out seeds."""
@@ -226,10 +220,10 @@ def read_confirmation(study: optuna.Study, trials: Sequence[FrozenTrial] | None 
                             [Confirmed(c) for c in chosen])  # fmt: skip
     held_out = study_spec(confirmation_study).seeds
     # The latest trial of each configuration: a failed one may have been queued again.
-    retrained = {_key(t.params or t.system_attrs.get("fixed_params", {})): t for t in stored_trials(confirmation_study)}
+    retrained = {point_key(trial_params(t)): t for t in stored_trials(confirmation_study)}
     rows = []
     for candidate in chosen:
-        trial = retrained.get(_key(candidate.params))
+        trial = retrained.get(point_key(candidate.params))
         if trial is None:
             rows.append(Confirmed(candidate))
             continue
@@ -305,27 +299,25 @@ def confirm(
     if len(spec.objective.directions) > 1:
         raise SpecError(f"study {name!r} has two objectives: confirmation ranks configurations on one")
     top = top if top is not None else spec.confirm.top if spec.confirm else DEFAULT_TOP
-    existing = confirmation_name(name) in optuna.get_all_study_names(backend)
+    held = load(backend, confirmation_name(name)) if confirmation_name(name) in optuna.get_all_study_names(backend) else None
+    stored = None if held is None else study_spec(held)
     if seeds is None:
-        seeds = (len(study_spec(load(backend, confirmation_name(name))).seeds) if existing
-                 else spec.confirm.seeds if spec.confirm else DEFAULT_SEEDS)  # fmt: skip
+        seeds = len(stored.seeds) if stored else spec.confirm.seeds if spec.confirm else DEFAULT_SEEDS
     trials = stored_trials(study)
     chosen = candidates(trials, direction=spec.objective.directions[0], top=top)
     if not chosen:
         raise SpecError(f"study {name!r} has no complete trial to confirm yet")
     target = confirmation_spec(spec, seeds=seeds)
-    if existing:
-        stored = study_spec(load(backend, target.name))
+    if stored is not None:
         if stored.seeds != target.seeds:
             raise SpecError(f"study {name!r} was confirmed on {len(stored.seeds)} held-out seeds, not {seeds}; "
                             f"delete study {target.name!r} to confirm on other seeds")  # fmt: skip
         if not stored.same_search(target):
             raise SpecError(f"study {target.name!r} confirms a different spec; delete it to confirm {name!r} again")
     live_states = ("COMPLETE", "PRUNED", "WAITING", "RUNNING")
-    held = load(backend, target.name) if existing else None
-    live = {_key(t.params or t.system_attrs.get("fixed_params", {}))
+    live = {point_key(trial_params(t))
             for t in (stored_trials(held) if held is not None else []) if t.state.name in live_states}  # fmt: skip
-    new = [c for c in chosen if _key(c.params) not in live]
+    new = [c for c in chosen if point_key(c.params) not in live]
     target = target.model_copy(update={"budget": target.budget.model_copy(update={"trials": max(1, len(live) + len(new))})})
     confirmation_study, _ = create_or_resume(backend, target)
     confirmation_study.set_user_attr(CONFIRMS_ATTR, name)
