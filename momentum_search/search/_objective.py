@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import momentum_search
 from momentum_search.search._gain import GAIN, drive_scale, gain
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
-from momentum_search.trainers import TrainConfig, TrainResult, train
+from momentum_search.trainers import TrainConfig, TrainResult
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
@@ -170,6 +170,8 @@ def evaluate(
     Before each further seed, ``on_seed`` gets the values so far and may stop the trial with a reason
     (the seed race, see :mod:`momentum_search.search._racing`).
     """
+    from momentum_search.trainers import train  # torch: only where a trial trains
+
     results: list[TrainResult] = []
     for index, seed in enumerate(plan.seeds):
         if index > 0 and on_seed is not None:

@@ -28,7 +28,7 @@ from momentum_search.studies._launch import LaunchResult, Progress, launch
 from momentum_search.studies._lifecycle import create_or_resume, load, quiet_optuna
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import open_storage
-from momentum_search.trainers import CELL_KINDS, TASKS
+from momentum_search.trainers import CELL_KINDS, TASK_INFO
 
 if TYPE_CHECKING:
     import optuna
@@ -132,8 +132,8 @@ def plan_ablation(
         SpecError: an unknown task, a cell that is not a momentum kind (``momentum-*``), fewer than 2
             seeds, a μ outside [0, 1), or fixed settings that decide what the arms vary.
     """
-    if task not in TASKS:
-        raise SpecError(f"task: unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    if task not in TASK_INFO:
+        raise SpecError(f"task: unknown task {task!r}; known tasks: {', '.join(TASK_INFO)}")
     kind = CELL_KINDS.get(cell)
     if kind is None or kind.variant != "momentum":
         momentum = ", ".join(name for name, k in CELL_KINDS.items() if k.variant == "momentum")

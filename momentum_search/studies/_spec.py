@@ -26,7 +26,7 @@ from momentum_search.search import (
     SearchSpace,
     TrialPlan,
 )
-from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, TASKS, Integer, Real, check_device
+from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, TASK_INFO, Integer, Real, check_device, task_info
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Bounds on the budget: a typo such as 1000000000000 trials would otherwise queue WAITING rows until the
@@ -135,9 +135,7 @@ class StudySpec(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, task: str) -> str:
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
-        return task
+        return task_info(task).name
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -202,7 +200,7 @@ class StudySpec(BaseModel):
                 check_device(self.fixed.get("device", "cpu"))
             except ValueError as error:
                 raise ValueError(f"fixed.device: {error}") from None
-        task = TASKS[self.task]
+        task = TASK_INFO[self.task]
         if self.objective.metric not in (None, task.metric.name):
             raise ValueError(
                 f"objective.metric: task {self.task} reports {task.metric.name!r}, not {self.objective.metric!r}"

@@ -1,4 +1,5 @@
-"""The configuration of one training run, and its result."""
+"""The configuration of one training run, and its result. Imports no torch unless a device other than
+the CPU is asked for: specs and the read-only commands build configs to validate them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
-import torch
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from momentum_search.trainers.cells import CELL_KINDS, build_cell
-from momentum_search.trainers.tasks import TASKS
+from momentum_search.trainers.cells import CELL_KINDS
+from momentum_search.trainers.tasks import TASK_INFO, task_info
 
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
@@ -28,6 +28,10 @@ def _not_a_bool(value: Any) -> Any:
 
 def check_device(device: str) -> None:
     """Raise ValueError unless this machine's torch can run on ``device`` (e.g. ``cuda`` on a CPU build)."""
+    if device == "cpu":
+        return
+    import torch
+
     parsed = torch.device(device)
     if parsed.type != "cuda":
         return
@@ -85,9 +89,7 @@ class TrainConfig(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
-        if value not in TASKS:
-            raise ValueError(f"unknown task {value!r}; known tasks: {', '.join(TASKS)}")
-        return value
+        return task_info(value).name
 
     @field_validator("cell")
     @classmethod
@@ -99,6 +101,10 @@ class TrainConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _parsable_device(cls, value: str) -> str:
+        if value == "cpu":  # the default, known without importing torch
+            return value
+        import torch
+
         try:
             torch.device(value)
         except RuntimeError:
@@ -108,13 +114,13 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _hyperparameters_fit_the_cell(self) -> TrainConfig:
         kind = CELL_KINDS[self.cell]
-        values = self.hyperparameters(only_set=True)
-        # build_cell owns the ranges, the "kind does not use it" rule, chrono's and forget_bias's; a 1x1
-        # cell is cheap to build, with the init that will run. A chrono t_max left to the trainer is
-        # checked with a stand-in.
-        init = self.init if self.init is not None else TASKS[self.task].defaults.init
+        # The kind's own checks, the ones building the cell runs: its init's rules (chrono's, cayley's,
+        # forget_bias's) with the init that will run, then the ranges and the "kind does not use it" rule.
+        # A chrono t_max left to the trainer is checked with a stand-in.
+        init = self.init if self.init is not None else TASK_INFO[self.task].defaults.init
         t_max = 2.0 if init == "chrono" and self.t_max is None else self.t_max
-        build_cell(kind.name, 1, 1, **values, init=init, t_max=t_max, forget_bias=self.forget_bias)
+        kind.check_init(init, t_max=t_max, forget_bias=self.forget_bias)
+        kind.resolve(self.hyperparameters(only_set=True))
         for name in ("dtriv_k", "lr_orth"):
             if getattr(self, name) is not None and kind.base != "exprnn":
                 raise ValueError(f"{name} acts on the orthogonal U of exprnn kinds; {kind.name!r} has none")
@@ -130,7 +136,7 @@ class TrainConfig(BaseModel):
 
     def resolved(self) -> TrainConfig:
         """A copy with every `None` replaced by the task's or the cell kind's default."""
-        defaults = TASKS[self.task].defaults
+        defaults = TASK_INFO[self.task].defaults
         kind = CELL_KINDS[self.cell]
         update: dict[str, Any] = {
             name: kind.defaults[name]

@@ -23,20 +23,16 @@ from momentum_search.trainers.cells._drive import (
     momentum,
     momentum_schedule,
 )
-from momentum_search.trainers.cells._kinds import get_kind
+from momentum_search.trainers.cells._kinds import KEEP_BLOCK, get_kind
 from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
 
 CellState = Tensor | tuple[Tensor, Tensor]
-INITS = ("paper", "identity", "pytorch", "chrono", "cayley")
 # The authors' forget-gate bias (their `fg_init`); their TIMIT runs use -4.
 FORGET_BIAS = 1.0
 # A sigmoid never reaches 0: learnable kinds start from μ = max(mu, MU_FLOOR).
 MU_FLOOR = 1e-3
 
 _FUSED_KERNELS = {"gru": torch.gru, "rnn": torch.rnn_tanh}
-# The gate block that keeps the state, whose bias chrono draws: the LSTM's forget gate f, the GRU's
-# update gate z (PyTorch's second blocks), JANET's forget gate s (its first).
-_KEEP_BLOCK = {"lstm": 1, "gru": 1, "janet": 0}
 
 
 class StreamState(NamedTuple):
@@ -179,30 +175,7 @@ class MomentumCell(nn.Module):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
-        if init == "chrono" and self.kind.base not in _KEEP_BLOCK:
-            raise ValueError(
-                f"init='chrono' sets a keep gate's bias; {kind!r} has none (use an lstm, gru or janet kind)"
-            )
-        if init == "cayley" and self.kind.base != "exprnn":
-            raise ValueError(f"init='cayley' draws an orthogonal U; {kind!r} has none (use an exprnn kind)")
-        if (init == "chrono") != (t_max is not None):
-            raise ValueError(
-                f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}"
-            )
-        # U(1, T_max - 1) needs T_max - 1 >= 1.
-        if t_max is not None and (not isinstance(t_max, numbers.Real) or isinstance(t_max, bool) or not t_max >= 2):
-            raise ValueError(f"t_max must be a real number >= 2, got {t_max!r}")
-        if forget_bias is not None:
-            if self.kind.base != "lstm" or init not in ("paper", "identity"):
-                raise ValueError(
-                    f"forget_bias sets the LSTM's forget gate under init='paper' or 'identity'; "
-                    f"got kind {kind!r}, init={init!r}"
-                )
-            real = isinstance(forget_bias, numbers.Real) and not isinstance(forget_bias, bool)
-            if not real or not math.isfinite(forget_bias):
-                raise ValueError(f"forget_bias must be a finite real number, got {forget_bias!r}")
+        self.kind.check_init(init, t_max=t_max, forget_bias=forget_bias)
         self.hyperparameters = self.kind.resolve({"mu": mu, "s": s, "beta": beta, "eps": eps, "restart": restart})
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
@@ -349,7 +322,7 @@ class MomentumCell(nn.Module):
         if self.init == "chrono":
             # Momentum drives scale b_ih by s and accumulate it (to s/(1-μ) b_ih), so a bias there would
             # not act on the gate as chrono defines it; b_hh enters the pre-activation as it is.
-            block = _KEEP_BLOCK[self.kind.base]
+            block = KEEP_BLOCK[self.kind.base]
             keep = bias_hh[block * hidden : (block + 1) * hidden].uniform_(1.0, self.t_max - 1).log_()
             if self.kind.base == "lstm":
                 bias_hh[:hidden] = -keep

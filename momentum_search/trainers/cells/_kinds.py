@@ -1,4 +1,6 @@
-"""The registry of cell kinds: which base cell, which drive, which hyperparameters and their ranges."""
+"""The registry of cell kinds: which base cell, which drive, which hyperparameters and their ranges, which
+initialisations. It imports no torch: specs and the read-only commands check cells against it, and
+`_cell.py` builds them from it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ VARIANTS: tuple[Variant, ...] = (
 # The authors' pre-activation Nesterov cell (their NesterovLSTMCell) exists for the LSTM alone.
 _ONLY: dict[Variant, tuple[Base, ...]] = {"nesterov": ("lstm",)}
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
+INITS = ("paper", "identity", "pytorch", "chrono", "cayley")
+# The gate block that keeps the state, whose bias chrono draws: the LSTM's forget gate f, the GRU's
+# update gate z (PyTorch's second blocks), JANET's forget gate s (its first).
+KEEP_BLOCK: Mapping[Base, int] = MappingProxyType({"lstm": 1, "gru": 1, "janet": 0})
 
 # The paper's defaults (MNIST settings for μ, s, F; β and ε as in RMSprop/Adam).
 DEFAULTS: Mapping[str, float | int] = MappingProxyType({"mu": 0.6, "s": 0.6, "beta": 0.9, "eps": 1e-8, "restart": 2})
@@ -98,6 +104,40 @@ class CellKind:
                 raise ValueError(f"{self.name!r} does not use {name}; it uses: {uses}")
             resolved[name] = _checked(name, value)
         return {name: resolved.get(name, self.defaults[name]) for name in self.hyperparameters}
+
+    def check_init(self, init: str, *, t_max: float | None = None, forget_bias: float | None = None) -> None:
+        """Check an initialisation and its options against this kind (`MomentumCell` applies them).
+
+        Raises:
+            ValueError: `init` not in `INITS`; `init="chrono"` on a kind without a keep gate (rnn,
+                exprnn, ur-lstm) or without `t_max`; `init="cayley"` on a kind other than exprnn's;
+                `t_max` below 2 or without `init="chrono"`; `forget_bias` on a kind other than an LSTM's,
+                with another init, or not finite.
+        """
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
+        if init == "chrono" and self.base not in KEEP_BLOCK:
+            raise ValueError(
+                f"init='chrono' sets a keep gate's bias; {self.name!r} has none (use an lstm, gru or janet kind)"
+            )
+        if init == "cayley" and self.base != "exprnn":
+            raise ValueError(f"init='cayley' draws an orthogonal U; {self.name!r} has none (use an exprnn kind)")
+        if (init == "chrono") != (t_max is not None):
+            raise ValueError(
+                f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}"
+            )
+        # U(1, T_max - 1) needs T_max - 1 >= 1.
+        if t_max is not None and (not isinstance(t_max, numbers.Real) or isinstance(t_max, bool) or not t_max >= 2):
+            raise ValueError(f"t_max must be a real number >= 2, got {t_max!r}")
+        if forget_bias is not None:
+            if self.base != "lstm" or init not in ("paper", "identity"):
+                raise ValueError(
+                    f"forget_bias sets the LSTM's forget gate under init='paper' or 'identity'; "
+                    f"got kind {self.name!r}, init={init!r}"
+                )
+            real = isinstance(forget_bias, numbers.Real) and not isinstance(forget_bias, bool)
+            if not real or not math.isfinite(forget_bias):
+                raise ValueError(f"forget_bias must be a finite real number, got {forget_bias!r}")
 
 
 def _checked(name: str, value: object) -> float | int:

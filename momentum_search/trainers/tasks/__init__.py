@@ -1,18 +1,30 @@
-"""Tasks (data sets with their output head, loss and metric) that the trainer fits recurrent models to."""
+"""Tasks (data sets with their output head, loss and metric) that the trainer fits recurrent models to.
+
+The registry (`TASK_INFO`: head, metric, defaults) imports no torch; the task classes are imported on
+first use.
+"""
 
 from __future__ import annotations
 
-from ._base import SPLITS, Batch, ExampleTask, Head, Metric, Split, Task, TaskDefaults
-from ._digits import DigitsTask, PermutedDigitsTask
-from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
-from ._ptb import PTBTask
-from ._registry import TASKS, get_task, task_parameters
-from ._synthetic import AddingTask, CopyTask
-from ._timit import TIMITTask
+from typing import TYPE_CHECKING
+
+from momentum_search._lazy import lazy_exports
+
+from ._registry import SPLITS, TASK_INFO, Head, Metric, Split, TaskDefaults, TaskInfo, task_info
+
+if TYPE_CHECKING:
+    from ._base import Batch, ExampleTask, Task
+    from ._classes import TASKS, get_task, task_parameters
+    from ._digits import DigitsTask, PermutedDigitsTask
+    from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
+    from ._ptb import PTBTask
+    from ._synthetic import AddingTask, CopyTask
+    from ._timit import TIMITTask
 
 __all__ = [
     "SPLITS",
     "TASKS",
+    "TASK_INFO",
     "AddingTask",
     "Batch",
     "CopyTask",
@@ -28,7 +40,19 @@ __all__ = [
     "TIMITTask",
     "Task",
     "TaskDefaults",
+    "TaskInfo",
     "get_task",
     "read_idx",
+    "task_info",
     "task_parameters",
 ]
+
+__getattr__, __dir__ = lazy_exports(globals(), {
+    "Batch": "._base", "ExampleTask": "._base", "Task": "._base",
+    "TASKS": "._classes", "get_task": "._classes", "task_parameters": "._classes",
+    "DigitsTask": "._digits", "PermutedDigitsTask": "._digits",
+    "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
+    "PTBTask": "._ptb",
+    "AddingTask": "._synthetic", "CopyTask": "._synthetic",
+    "TIMITTask": "._timit",
+})  # fmt: skip

@@ -7,44 +7,13 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Split = Literal["train", "valid", "test"]
-Head = Literal["classify_last", "classify_each", "regress_last", "regress_each", "language_model"]
-
-SPLITS: tuple[Split, ...] = get_args(Split)
-
-
-@dataclass(frozen=True)
-class Metric:
-    """The number a task reports on each split.
-
-    Attributes:
-        name: ``"accuracy"`` (percent, 0..100), ``"mse"``, ``"xent"`` (mean cross-entropy in nats)
-            or ``"perplexity"`` (exp of the mean token cross-entropy).
-        direction: whether a search should ``"maximize"`` or ``"minimize"`` it.
-    """
-
-    name: Literal["accuracy", "mse", "xent", "perplexity"]
-    direction: Literal["maximize", "minimize"]
-
-
-@dataclass(frozen=True)
-class TaskDefaults:
-    """Trainer settings for a task: the paper's where the paper gives them, else small and quick ones."""
-
-    optimizer: Literal["rmsprop", "adam", "sgd"]
-    lr: float
-    batch_size: int
-    epochs: int
-    grad_clip: float  # 0.0 = no clipping
-    hidden_size: int
-    num_layers: int = 1
-    init: Literal["paper", "pytorch"] = "paper"
+from ._registry import SPLITS, TASK_INFO, Head, Metric, Split, TaskDefaults
 
 
 @dataclass(frozen=True)
@@ -79,6 +48,14 @@ class Task(ABC):
     metric: Metric
     defaults: TaskDefaults
     stateful: bool = False  # True: the trainer carries the hidden state across consecutive batches
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A concrete task's head, metric and defaults are its registry entry's, which specs and the
+        # read-only commands consult without importing torch.
+        if "name" in vars(cls):
+            info = TASK_INFO[cls.name]
+            cls.head, cls.metric, cls.defaults = info.head, info.metric, info.defaults
 
     def __init__(self, **params: Any) -> None:
         self._params = params
@@ -234,10 +211,8 @@ class PixelSequenceTask(ExampleTask):
     Pixels stay uint8 until batched, which keeps MNIST at 55 MB instead of 220 MB per process.
     """
 
-    head: Head = "classify_last"
     input_size = 1
     output_size = 10
-    metric = Metric("accuracy", "maximize")
 
     _images: dict[Split, Tensor]
     _labels: dict[Split, Tensor]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._base import PixelSequenceTask, TaskDefaults, check_bool, check_int
+from ._base import PixelSequenceTask, check_bool, check_int
 
 FILE_NAMES = (
     "train-images-idx3-ubyte",
@@ -131,9 +131,6 @@ class MNISTTask(PixelSequenceTask):
     """
 
     name = "mnist"
-    defaults = TaskDefaults(
-        optimizer="rmsprop", lr=1e-3, batch_size=128, epochs=150, grad_clip=1.0, hidden_size=128, init="paper"
-    )
 
     def __init__(
         self, *, data_dir: str | os.PathLike[str] = "data/mnist", download: bool = True, n_valid: int = 5_000

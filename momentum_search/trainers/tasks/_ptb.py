@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ._base import SPLITS, Batch, Metric, Split, Task, TaskDefaults, check_int, check_split
+from ._base import SPLITS, Batch, Split, Task, check_int, check_split
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -49,14 +49,7 @@ class PTBTask(Task):
     """
 
     name = "ptb"
-    head = "language_model"
-    metric = Metric("perplexity", "minimize")
     stateful = True
-    # PyTorch's word_language_model recipe; it was tuned with PyTorch's initialisation, as was AWD-LSTM.
-    defaults = TaskDefaults(
-        optimizer="sgd", lr=20.0, batch_size=20, epochs=40, grad_clip=0.25, hidden_size=200, num_layers=2,
-        init="pytorch",
-    )
 
     def __init__(
         self, *, data_dir: str | os.PathLike[str] = "data/ptb", bptt: int = 70, emsize: int = 200

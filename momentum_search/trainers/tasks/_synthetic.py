@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._base import SPLITS, Batch, ExampleTask, Metric, Split, TaskDefaults, check_int
+from ._base import SPLITS, Batch, ExampleTask, Split, check_int
 
 
 def _split_rng(seed: int, split: Split) -> np.random.Generator:
@@ -53,14 +53,8 @@ class CopyTask(_GeneratedTask):
     """
 
     name = "copy"
-    head = "classify_each"
     input_size = 10
     output_size = 10
-    metric = Metric("xent", "minimize")
-    # A paper-initialised LSTM gets below the baseline within 3-4 epochs at delay 50 (0.280 vs 0.297 after 10).
-    defaults = TaskDefaults(
-        optimizer="adam", lr=1e-2, batch_size=64, epochs=10, grad_clip=1.0, hidden_size=64, init="paper"
-    )
 
     SYMBOLS_LENGTH = 10
     DELIMITER = 9
@@ -114,15 +108,8 @@ class AddingTask(_GeneratedTask):
     """
 
     name = "adding"
-    head = "regress_last"
     input_size = 2
     output_size = 1
-    metric = Metric("mse", "minimize")
-    # A paper-initialised LSTM leaves the 1/6 plateau after 7-8 epochs at length 50 and reaches ~0.003 by
-    # epoch 10; lr 1e-2 stayed on the plateau for 5 epochs.
-    defaults = TaskDefaults(
-        optimizer="adam", lr=3e-3, batch_size=64, epochs=15, grad_clip=1.0, hidden_size=64, init="paper"
-    )
     baseline = 1.0 / 6.0
 
     def __init__(

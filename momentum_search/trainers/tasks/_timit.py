@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._base import Batch, ExampleTask, Metric, Split, TaskDefaults
+from ._base import Batch, ExampleTask, Split
 
 # The authors name the validation split "eval".
 _PREFIX: dict[Split, str] = {"train": "train", "valid": "eval", "test": "test"}
@@ -38,11 +38,6 @@ class TIMITTask(ExampleTask):
     """
 
     name = "timit"
-    head = "regress_each"
-    metric = Metric("mse", "minimize")
-    defaults = TaskDefaults(
-        optimizer="adam", lr=1e-4, batch_size=32, epochs=700, grad_clip=0.0, hidden_size=158, init="paper"
-    )
 
     def __init__(self, *, data_dir: str | os.PathLike[str] = "data/timit") -> None:
         directory = Path(data_dir).expanduser()
