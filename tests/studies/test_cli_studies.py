@@ -10,8 +10,7 @@ import yaml
 from study_specs import tiny_spec
 from typer.testing import CliRunner
 
-from momentum_search import cli
-from momentum_search.cli import app
+from momentum_search.cli import _render, app
 from momentum_search.studies import load_preset, parse_spec, preset_names
 
 runner = CliRunner()
@@ -52,7 +51,7 @@ def test_launch_list_show_delete(spec_file: Path, tmp_path: Path, monkeypatch: p
 
     table = runner.invoke(app, ["studies", "show", "cli-study", *storage])
     assert table.exit_code == 0 and "cli-study" in table.stdout and "time [s]" in table.stdout
-    monkeypatch.setattr(cli, "RICH_TABLE_ROWS", 2)  # longer lists print as plain columns, one line a trial
+    monkeypatch.setattr(_render, "RICH_TABLE_ROWS", 2)  # longer lists print as plain columns, one line a trial
     plain = runner.invoke(app, ["studies", "show", "cli-study", *storage]).stdout.splitlines()
     header = plain.index(next(line for line in plain if line.startswith("trial  state")))
     assert [line.split()[:2] for line in plain[header + 1 :]] == [[str(n), "complete"] for n in range(3)]

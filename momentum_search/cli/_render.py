@@ -1,0 +1,345 @@
+"""What the commands print: rich tables and lines on stdout, JSON with ``--json``, progress on stderr.
+
+Commands hand the library's results to these functions and print nothing themselves, so that a
+table's layout is decided here once. Only rich and the standard library are imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from momentum_search.dashboards import AblationInfo, ConfirmationInfo, StudyReport, Verdict
+    from momentum_search.studies import Confirmation, LaunchResult, PresetInfo, Progress, StudySummary, TrialRow
+    from momentum_search.trainers import TrainResult
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Rich lays out every cell of a table (about 1 ms a row here, 15 s for 10,000 trials), so longer trial lists
+# print as plain aligned columns.
+RICH_TABLE_ROWS = 500
+_NUMERIC_COLUMNS = ("trial", "epochs", "time [s]")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def line(text: str) -> None:
+    """One line on stdout, as written (no markup highlighting, no wrapping of paths)."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def note(text: str) -> None:
+    """One line on stderr: what a long-running command is doing, or how to go on."""
+    err_console.print(text, highlight=False, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+# ---- train ------------------------------------------------------------------------------------
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0
+
+
+def train_results(results: list[TrainResult], *, as_json: bool) -> None:
+    """One row per seed, and their mean ± std when there are several."""
+    if as_json:
+        summary = {
+            key: {name: v if math.isfinite(v) else None for name, v in zip(("mean", "std"), mean_std([getattr(r, key) for r in results]))}
+            for key in ("best_value", "test_value")
+        }  # fmt: skip
+        print_json({"metric": results[0].metric, "direction": results[0].direction, **summary, "runs": [r.to_dict() for r in results]})
+        return
+    first = results[0]
+    table = Table(title=f"{first.config.cell} on {first.config.task}  ({first.metric}, {first.direction})")
+    for column in ("seed", "best valid", "epoch", "test at best", "epochs run", "time [s]", "status"):
+        table.add_column(escape(column), justify="right")  # escaped: rich reads "[s]" as strike-through markup
+    for r in results:
+        status = "diverged" if r.diverged else "stopped" if r.stopped else "ok"
+        table.add_row(
+            str(r.config.seed), f"{r.best_value:.4f}", str(r.best_epoch), f"{r.test_value:.4f}",
+            str(r.epochs_run), f"{r.wall_time:.1f}", status,
+        )  # fmt: skip
+    if len(results) > 1:
+        (vm, vs), (tm, ts) = (mean_std([getattr(r, k) for r in results]) for k in ("best_value", "test_value"))
+        table.add_section()
+        table.add_row("mean ± std", f"{vm:.4f} ± {vs:.4f}", "", f"{tm:.4f} ± {ts:.4f}", "", "", "")
+    console.print(table)
+
+
+# ---- studies and their trials ---------------------------------------------------------------------
+
+
+def format_values(values: Sequence[float] | None) -> str:
+    if not values:
+        return "–"
+    return " / ".join(f"{v:.4g}" for v in values)
+
+
+def format_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _progress_view(progress: Progress) -> Table:
+    counts = progress.counts
+    view = Table.grid()
+    view.add_row(
+        f"{progress.study}: {counts.finished}/{progress.budget} finished ({counts.complete} complete, "
+        f"{counts.pruned} pruned), {counts.failed} failed, best {format_values(progress.best_values)}, "
+        f"{progress.elapsed:.0f} s"
+    )
+    if progress.running:
+        running = Table(box=None, header_style="bold")
+        for column in ("running", "cell", "parameters", "epoch", "valid"):
+            running.add_column(column, justify="left" if column in ("cell", "parameters") else "right")
+        for trial in progress.running:
+            params = dict(trial.params)
+            running.add_row(
+                "–" if trial.number is None else str(trial.number), str(params.pop("cell", "…")), format_params(params),
+                "–" if trial.epoch is None else str(trial.epoch), "–" if trial.value is None else f"{trial.value:.4g}",
+            )  # fmt: skip
+        view.add_row(running)
+    return view
+
+
+@contextmanager
+def live_progress() -> Iterator[Callable[[Progress], None]]:
+    """An ``on_progress`` callback that redraws the study's progress on stderr until the block ends."""
+    from rich.live import Live
+
+    with Live(console=err_console, transient=True, refresh_per_second=4) as live:
+        yield lambda progress: live.update(_progress_view(progress))
+
+
+def _trial_columns(metric: str, rows: Sequence[TrialRow]) -> list[str]:
+    columns = ["trial", "state", "cell", "parameters", f"{metric} ± std", "test", "epochs", "time [s]"]
+    return columns + ["reason"] if any(row.reason for row in rows) else columns
+
+
+def _trial_cells(row: TrialRow, reasons: bool) -> list[str]:
+    value = format_values(row.values)
+    if row.values is not None and row.value_std:
+        value += f" ± {row.value_std:.2g}"
+    cells = [
+        str(row.number), row.state.lower(), row.cell or "–", format_params(row.params), value,
+        "–" if row.test_value is None else f"{row.test_value:.4g}",
+        "–" if row.epochs_run is None else str(row.epochs_run),
+        "–" if row.wall_time is None else f"{row.wall_time:.1f}",
+    ]  # fmt: skip
+    return cells + [row.reason or ""] if reasons else cells
+
+
+def _trial_table(title: str, rows: Sequence[TrialRow], metric: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    columns = _trial_columns(metric, rows)
+    for column in columns:
+        # Only short numbers refuse to wrap: on a narrow terminal the text columns share the width
+        # instead of the parameters being squeezed to nothing.
+        numeric = column in _NUMERIC_COLUMNS
+        table.add_column(escape(column), justify="right" if numeric else "left", no_wrap=numeric)  # "[s]" is markup
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in _trial_cells(row, "reason" in columns)))
+    return table
+
+
+def trials(title: str, rows: Sequence[TrialRow], metric: str) -> None:
+    if len(rows) <= RICH_TABLE_ROWS:
+        console.print(_trial_table(title, rows, metric))
+        return
+    columns = _trial_columns(metric, rows)
+    lines = [columns] + [_trial_cells(row, "reason" in columns) for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    aligned = (
+        "  ".join(cell.rjust(w) if c in _NUMERIC_COLUMNS else cell.ljust(w) for c, cell, w in zip(columns, line, widths))
+        for line in lines
+    )
+    typer.echo("\n".join([title, *(line.rstrip() for line in aligned)]))
+
+
+def best(summary: StudySummary) -> None:
+    """The search's best trial in one line; a Pareto front or tied best as a table."""
+    if len(summary.best) == 1 and len(summary.directions) == 1:
+        top = summary.best[0]
+        spread = f" ± {top.value_std:.2g}" if top.value_std else ""
+        test = "" if top.test_value is None else f" (test {top.test_value:.4g})"
+        params = f", {format_params(top.params)}" if top.params else ""
+        console.print(
+            f"search best (optimistic: the best of the search's runs): trial {top.number}, {top.cell}{params}: "
+            f"{summary.metric} {format_values(top.values)}{spread}{test}",
+            highlight=False,
+        )
+    elif summary.best:
+        title = "Pareto front" if len(summary.directions) > 1 else "best (tied)"
+        trials(title, summary.best, summary.metric)
+
+
+def _best_cell(summary: StudySummary) -> str:
+    """The best value for `studies list`: confirmed, with its interval, or marked as the search's."""
+    if not summary.best or summary.confirmation is None:  # nothing yet, two objectives, or itself a confirmation
+        return format_values(summary.best[0].values) if summary.best else "–"
+    top = summary.confirmation.with_role("top 1")
+    if top is not None and top.confirmed and top.interval is not None:
+        low, high = top.interval
+        return f"{top.mean:.4g} [{low:.4g}, {high:.4g}] ({len(top.seeds)} held-out seeds)"
+    return f"{format_values(summary.best[0].values)} (search, not confirmed)"
+
+
+def study_list(summaries: list[StudySummary], *, location: str, as_json: bool) -> None:
+    if as_json:
+        print_json([summary.to_json(with_trials=False) for summary in summaries])
+        return
+    table = Table(title=f"studies in {location}", title_justify="left")
+    for column in ("name", "task", "cells", "finished", "failed", "pending", "best"):
+        table.add_column(column)
+    for summary in summaries:
+        counts = summary.counts
+        table.add_row(
+            summary.name, summary.task, ", ".join(summary.cells), f"{counts.finished}/{summary.budget}",
+            str(counts.failed), str(counts.pending), escape(_best_cell(summary)),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _confirmation(info: ConfirmationInfo) -> None:
+    """The candidates on held-out seeds with intervals and verdicts; or why their values are optimistic."""
+    from momentum_search import dashboards
+
+    console.print(escape(dashboards.headline(info)), highlight=False)
+    table = Table(title="confirmation (held-out seeds)", title_justify="left")
+    for column in dashboards.confirmation_columns(info):
+        table.add_column(escape(column))
+    for row in dashboards.confirmation_cells(info):
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    for verdict in info.verdicts:
+        console.print(f"- {escape(verdict.sentence)}", highlight=False)
+
+
+def confirmation(confirmation: Confirmation) -> None:
+    from momentum_search import dashboards
+
+    _confirmation(dashboards.get_confirmation_info(confirmation))
+
+
+def study(summary: StudySummary, *, as_json: bool) -> None:
+    """`studies show`: the study in one line, its confirmation, its best trial(s) and every trial."""
+    from momentum_search import dashboards
+
+    info = None if summary.confirmation is None else dashboards.get_confirmation_info(summary.confirmation)
+    if as_json:
+        print_json({**summary.to_json(with_trials=True), "confirmation": info and dashboards.confirmation_json(info)})
+        return
+    counts = summary.counts
+    console.print(
+        f"study [bold]{summary.name}[/]: {summary.task}, cells {', '.join(summary.cells)}, "
+        f"{summary.metric} ({' / '.join(summary.directions)}); {counts.finished}/{summary.budget} finished "
+        f"({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, {counts.pending} pending",
+        highlight=False,
+    )
+    if info is not None:
+        _confirmation(info)
+    best(summary)
+    trials("trials", summary.trials, summary.metric)
+
+
+def launched(result: LaunchResult) -> None:
+    """The one-line account of a launch: what ran where, how far the budget got."""
+    counts = result.progress.counts
+    verb = "resumed" if result.resumed else "created"
+    ran_on = (
+        f"Ray: {result.workers} trial(s) at once × {result.threads} CPU(s)" if result.engine == "ray"
+        else f"{result.workers} worker(s) × {result.threads} thread(s)"
+    )  # fmt: skip
+    console.print(
+        f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {counts.finished}/{result.progress.budget} "
+        f"finished ({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, "
+        f"{ran_on}, {result.progress.elapsed:.0f} s",
+        highlight=False,
+    )
+
+
+def confirmed(study_name: str, queued: int, confirmation: Confirmation, *, as_json: bool) -> None:
+    """What `confirm` trained, then the confirmation as `studies show` prints it."""
+    from momentum_search import dashboards
+
+    info = dashboards.get_confirmation_info(confirmation)
+    if as_json:
+        print_json({"trained": queued, **dashboards.confirmation_json(info)})
+        return
+    trained = (f"trained {queued} configuration(s) on {len(info.held_out)} held-out seeds" if queued
+               else "nothing to train: every candidate is confirmed or queued already")  # fmt: skip
+    console.print(f"study [bold]{escape(study_name)}[/]: {trained}", highlight=False)
+    _confirmation(info)
+
+
+def presets(infos: list[PresetInfo], *, as_json: bool) -> None:
+    if as_json:
+        print_json([info.__dict__ for info in infos])
+        return
+    table = Table(title="presets (launch with --preset NAME)", title_justify="left")
+    for column in ("name", "task", "cells", "trials", "description"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info.name, info.task, ", ".join(info.cells), str(info.trials), info.description)
+    console.print(table)
+
+
+# ---- reports ----------------------------------------------------------------------------------
+
+
+def report_written(report: StudyReport, out: Path) -> None:
+    drawn = [s for s in report.sections if s.figure is not None]
+    line(f"wrote {out}: {len(drawn)} figures")
+    for section in report.sections:
+        if section.figure is None:
+            line(f"  not drawn: {section.title}: {section.reason}")
+
+
+def ablation(info: AblationInfo, *, gain: float, gain_source: str, times: list[Verdict], out: Path, as_json: bool) -> None:
+    """The arms' test values, the verdicts against the plain cell and the times to its accuracy."""
+    from momentum_search import dashboards
+
+    if as_json:
+        print_json({"name": info.name, "gain": gain, "gain_source": gain_source, "report": str(out),
+                    "arms": [arm._asdict() for arm in info.arms], "verdicts": [v.__dict__ for v in info.verdicts],
+                    "skipped": info.skipped, "time_to_plain": [v.__dict__ for v in times]})  # fmt: skip
+        return
+    table = Table(title=f"ablation {info.name}: test {info.metric} per arm, g = {gain:.4g} ({gain_source})",
+                  title_justify="left")  # fmt: skip
+    # The terminal gets the columns that decide; the report has them all (cell, validation values).
+    shown = [0, 2, 3, 4, 6, 7, 9]
+    if any(arm.state != "COMPLETE" for arm in info.arms):
+        shown.insert(4, 5)
+    for index in shown:
+        table.add_column(dashboards.ARM_COLUMNS[index], justify="left" if index in (0, 5) else "right")
+    for row in dashboards.arm_rows(info):
+        table.add_row(*(row[index] for index in shown))
+    console.print(table)
+    for verdict in info.verdicts:
+        line(f"• {verdict.sentence}")
+    for skipped in info.skipped:
+        line(f"  not compared: {skipped}")
+    for verdict in times:
+        line(f"• {verdict.sentence}")
+    console.print(f"wrote {out}", highlight=False)
