@@ -1,0 +1,78 @@
+"""The torch-free registries (cell kinds, tasks) agree with the torch modules that implement them.
+
+Specs and the read-only commands validate against the registries alone; training uses the cells and
+task classes. These tests keep the two from drifting apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from momentum_search.trainers import CELL_KINDS, TASK_INFO, TASKS, TrainConfig, build_cell, train
+from momentum_search.trainers.cells import INITS
+from momentum_search.trainers.cells._kinds import HYPERPARAMETERS
+
+VALID = {"mu": 0.5, "s": 0.7, "beta": 0.3, "eps": 1e-6, "restart": 3}
+# A config may leave chrono's t_max to the trainer (the sequence length); a cell may not, so that pair is left out.
+OPTIONS = [
+    {"init": init, "t_max": t_max, "forget_bias": forget_bias}
+    for init in INITS for t_max in (None, 10.0) for forget_bias in (None, -4.0)
+    if not (init == "chrono" and t_max is None)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(CELL_KINDS))
+def test_every_kind_builds_a_cell_with_exactly_its_registered_hyperparameters(name: str) -> None:
+    kind = CELL_KINDS[name]
+    assert build_cell(name, 1, 2).hyperparameters == dict(kind.defaults)
+    assert tuple(kind.defaults) == kind.hyperparameters
+    for hyperparameter in HYPERPARAMETERS:
+        if hyperparameter in kind.hyperparameters:
+            cell = build_cell(name, 1, 2, **{hyperparameter: VALID[hyperparameter]})
+            assert cell.hyperparameters[hyperparameter] == VALID[hyperparameter]
+        else:
+            with pytest.raises(ValueError, match=f"does not use {hyperparameter}"):
+                build_cell(name, 1, 2, **{hyperparameter: VALID[hyperparameter]})
+
+
+def _error(make: Any) -> str | None:
+    try:
+        make()
+    except ValidationError as error:
+        return error.errors()[0]["msg"].removeprefix("Value error, ")
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize("name", list(CELL_KINDS))
+def test_a_config_refuses_exactly_what_building_its_cell_refuses(name: str) -> None:
+    # TrainConfig checks the cell through the registry, without torch; the cell must agree, message for message.
+    for options in OPTIONS:
+        built = _error(lambda: build_cell(name, 1, 2, **options))
+        configured = _error(lambda: TrainConfig(task="adding", cell=name, **options))
+        assert configured == built, options
+
+
+def test_the_task_registry_names_every_task_class_and_gives_it_its_head_metric_and_defaults() -> None:
+    assert list(TASKS) == list(TASK_INFO)
+    for name, task in TASKS.items():
+        info = TASK_INFO[name]
+        assert (task.name, task.head, task.metric, task.defaults) == (info.name, info.head, info.metric, info.defaults)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("copy", {"delay": 2, "n_train": 16, "n_valid": 8, "n_test": 8}),
+        ("adding", {"length": 4, "n_train": 16, "n_valid": 8, "n_test": 8}),
+        ("pdigits", {}),
+    ],
+)
+def test_training_reports_the_registered_metric_and_direction(name: str, params: dict[str, Any]) -> None:
+    result = train(TrainConfig(task=name, task_params=params, hidden_size=2, epochs=1, batch_size=512))
+    metric = TASK_INFO[name].metric
+    assert (result.metric, result.direction) == (metric.name, metric.direction)
