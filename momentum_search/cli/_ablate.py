@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from momentum_search.cli import _render as render
-from momentum_search.cli._common import JsonOption, StorageOption, fail, parse_pairs, reported, study_errors, writing
+from momentum_search.cli._common import JsonOption, StorageOption, fail, os_error, parse_pairs, reported, study_errors
 
 
 def ablate(
@@ -61,7 +61,7 @@ def ablate(
         render.err_console.print(f"interrupted: run the same command to resume the set {plan.name}", highlight=False)
         raise typer.Exit(code=130) from None
     out = out or Path(f"{plan.name}.html")
-    with writing(out):
+    with os_error(f"cannot write {out}"):
         dashboards.write_ablation_report(info, out)
     times = [dashboards.compare_times(arm, reference, unit="epochs") for arm, reference in info.times]
     render.ablation(info, gain=run.gain, gain_source=run.gain_source, times=times, out=out, as_json=as_json)

@@ -70,12 +70,13 @@ def reported(*errors: type[Exception]) -> Iterator[None]:
 
 
 @contextmanager
-def writing(out: Path) -> Iterator[None]:
-    """A file that cannot be written in the block ends the command with :func:`fail`."""
+def os_error(doing: str) -> Iterator[None]:
+    """An OSError in the block ends the command with :func:`fail`: ``{doing}: {the system's reason}``,
+    e.g. ``cannot write report.html: Permission denied``."""
     try:
         yield
     except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+        fail(f"{doing}: {exc.strerror or exc}")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import typer
 import yaml
 
 from momentum_search.cli import _render as render
-from momentum_search.cli._common import StorageOption, fail, reported, study_errors, writing
+from momentum_search.cli._common import StorageOption, fail, os_error, reported, study_errors
 
 if TYPE_CHECKING:
     from momentum_search.studies import ExportedConfig
@@ -41,7 +41,7 @@ def export(
         else:
             sys.stdout.write("---\n".join(_document(item, fmt) for item in exported))
         return
-    with writing(out):
+    with os_error(f"cannot write {out}"):
         if len(exported) == 1 and out.suffix in (".yaml", ".yml", ".json"):
             out.write_text(_document(exported[0], fmt))
             written = [out]

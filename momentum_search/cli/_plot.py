@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from momentum_search.cli import _render as render
-from momentum_search.cli._common import GradientFlowOption, StorageOption, fail, reported, writing
+from momentum_search.cli._common import GradientFlowOption, StorageOption, fail, os_error, reported
 
 
 def plot(
@@ -28,7 +28,7 @@ def plot(
     with reported():
         report = dashboards.report_study(study, storage=storage, gradient_flow=gradient_flow, axes=axes)  # type: ignore[arg-type]
     out = out or Path(f"{study}.html")
-    with writing(out):
+    with os_error(f"cannot write {out}"):
         dashboards.write_html(report, out)
     render.report_written(report, out)
     if png is not None:

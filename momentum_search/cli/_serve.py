@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from momentum_search.cli import _render as render
-from momentum_search.cli._common import GradientFlowOption, HostOption, StorageOption, fail, reported
+from momentum_search.cli._common import GradientFlowOption, HostOption, StorageOption, os_error, reported
 
 
 def dashboard(
@@ -27,10 +27,8 @@ def dashboard(
     _warn_if_exposed(host, "optuna-dashboard", "read the studies" if read_only else "edit and delete studies")
     mode = " read-only" if read_only else ""
     render.note(f"optuna-dashboard{mode} on http://{host}:{port}/dashboard/ (Ctrl-C stops it)")
-    try:
+    with os_error(f"cannot listen on {host}:{port}"):
         dashboards.serve(storage, host=host, port=port, read_only=read_only)
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def storage_proxy(
@@ -48,12 +46,10 @@ def storage_proxy(
         render.note(f"storage proxy for {database} on grpc://{host}:{port} (Ctrl-C stops it)")
 
     try:
-        with reported():
+        with reported(), os_error(f"cannot listen on {host}:{port}"):
             studies.serve_proxy(storage, host=host, port=port, threads=threads, on_ready=ready)
     except KeyboardInterrupt:
         raise typer.Exit(code=130) from None
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def _warn_if_exposed(host: str, service: str, can: str) -> None:
