@@ -1,7 +1,8 @@
 """What the commands print: rich tables and lines on stdout, JSON with ``--json``, progress on stderr.
 
-Commands hand the library's results to these functions and print nothing themselves, so that a
-table's layout is decided here once. Only rich and the standard library are imported at module level.
+Commands hand the library's results to these functions, so that each table's layout is decided here
+once; a command prints at most a line of its own. Rich, Typer and the standard library are imported at
+module level, the library only inside the functions that need it (and for type checking).
 """
 
 from __future__ import annotations
