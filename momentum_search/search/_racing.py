@@ -70,7 +70,7 @@ def _wilcoxon_worse(challenger: Mapping[int, float], incumbent: Mapping[int, flo
 
     with allow_experimental():
         pruner = optuna.pruners.WilcoxonPruner(p_threshold=p)
-    study = optuna.create_study(direction=direction, pruner=pruner)
+    study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()], pruner=pruner)
     study.add_trial(optuna.trial.create_trial(
         value=statistics.fmean(incumbent.values()), intermediate_values=dict(incumbent)
     ))  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -78,7 +78,7 @@ class SamplerSpec(BaseModel):
         import optuna
 
         seed = None if self.seed is None else self.seed + trial_number
-        startup = {} if self.n_startup_trials is None else {"n_startup_trials": self.n_startup_trials}
+        startup: dict[str, Any] = {} if self.n_startup_trials is None else {"n_startup_trials": self.n_startup_trials}
         with allow_experimental():
             if self.name == "tpe":
                 return optuna.samplers.TPESampler(

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from momentum_search.trainers.cells import MomentumCell
 from momentum_search.trainers.tasks import Task
 
 
@@ -16,12 +17,12 @@ class SequenceModel(nn.Module):
     `*_last` heads read the last step's hidden state, `*_each` and language-model heads every step.
     """
 
-    def __init__(self, task: Task, cell: nn.Module, hidden_size: int) -> None:
+    def __init__(self, task: Task, cell: MomentumCell, hidden_size: int) -> None:
         super().__init__()
         self.head = task.head
         # A language model's input is token ids; the task's input_size is then the embedding size.
         self.embedding = nn.Embedding(task.output_size, task.input_size) if task.head == "language_model" else None
-        self.cell = cell
+        self.cell: MomentumCell = cell
         self.decoder = nn.Linear(hidden_size, task.output_size)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:

@@ -43,6 +43,7 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
 
 
 def _optimizer(config: TrainConfig, model: SequenceModel) -> torch.optim.Optimizer:
+    assert config.lr is not None  # resolved
     params: list[Any] = list(model.parameters())
     if config.lr_orth is not None:
         # The authors' DTRIV runs train exprnn's skew parameters at their own rate (--lr_orth).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -152,6 +152,12 @@ class MomentumCell(nn.Module):
         (torch.Size([784, 32, 128]), torch.Size([1, 32, 128]))
     """
 
+    # Layer 0's weights, registered in __init__; declared because nn.Module.__getattr__ is untyped.
+    weight_ih_l0: Tensor
+    weight_hh_l0: Tensor
+    bias_ih_l0: Tensor
+    bias_hh_l0: Tensor
+
     def __init__(
         self,
         kind: str,
@@ -184,7 +190,6 @@ class MomentumCell(nn.Module):
         self.t_max = None if t_max is None else float(t_max)
         self.forget_bias = None if forget_bias is None else float(forget_bias)
 
-        factory = {"device": device, "dtype": dtype}
         exprnn = self.kind.base == "exprnn"
         rows = self.kind.gates * self.hidden_size
         for layer in range(self.num_layers):
@@ -192,14 +197,14 @@ class MomentumCell(nn.Module):
             # Registration order is nn.LSTM's, so init="pytorch" draws the same numbers as nn.LSTM.
             # The orthogonal parametrisation checks the matrix it starts from; give it a valid one.
             if exprnn:
-                recurrent = torch.eye(self.hidden_size, **factory)
+                recurrent = torch.eye(self.hidden_size, device=device, dtype=dtype)
             else:
-                recurrent = torch.empty(rows, self.hidden_size, **factory)
+                recurrent = torch.empty(rows, self.hidden_size, device=device, dtype=dtype)
             shapes = {
-                "weight_ih": torch.empty(rows, columns, **factory),
+                "weight_ih": torch.empty(rows, columns, device=device, dtype=dtype),
                 "weight_hh": recurrent,
-                "bias_ih": torch.empty(rows, **factory),
-                "modrelu_bias" if exprnn else "bias_hh": torch.empty(self.hidden_size if exprnn else rows, **factory),
+                "bias_ih": torch.empty(rows, device=device, dtype=dtype),
+                "modrelu_bias" if exprnn else "bias_hh": torch.empty(self.hidden_size if exprnn else rows, device=device, dtype=dtype),
             }
             for name, tensor in shapes.items():
                 self.register_parameter(f"{name}_l{layer}", nn.Parameter(tensor))
@@ -207,7 +212,7 @@ class MomentumCell(nn.Module):
                 orthogonal(self, f"weight_hh_l{layer}", orthogonal_map="matrix_exp")
             if self.kind.learnable:
                 for name in ("mu_raw", "s_raw"):
-                    self.register_parameter(f"{name}_l{layer}", nn.Parameter(torch.empty((), **factory)))
+                    self.register_parameter(f"{name}_l{layer}", nn.Parameter(torch.empty((), device=device, dtype=dtype)))
         self.reset_parameters()
 
     def set_hyperparameters(self, **values: float | int) -> None:
@@ -323,6 +328,7 @@ class MomentumCell(nn.Module):
             # Momentum drives scale b_ih by s and accumulate it (to s/(1-μ) b_ih), so a bias there would
             # not act on the gate as chrono defines it; b_hh enters the pre-activation as it is.
             block = KEEP_BLOCK[self.kind.base]
+            assert self.t_max is not None  # the constructor requires it with chrono
             keep = bias_hh[block * hidden : (block + 1) * hidden].uniform_(1.0, self.t_max - 1).log_()
             if self.kind.base == "lstm":
                 bias_hh[:hidden] = -keep
@@ -387,8 +393,7 @@ class MomentumCell(nn.Module):
         self, x: Tensor, state: CellState | StreamState | None = None
     ) -> tuple[Tensor, CellState | StreamState]:
         """`out (T, B, H)` and the final state for `x (T, B, I)`; see the class docstring."""
-        stream = state if isinstance(state, StreamState) else None
-        hidden = stream.hidden if stream is not None else state
+        stream, hidden = (state, state.hidden) if isinstance(state, StreamState) else (None, state)
         if self.kind.base in ("lstm", "gru", "rnn") and self.kind.variant in LINEAR_VARIANTS:
             out, final, moments = self._forward_fused(x, hidden, stream)
         else:
@@ -505,12 +510,13 @@ class MomentumCell(nn.Module):
         if state is None:
             zeros = x.new_zeros(shape)
             return zeros, zeros if lstm else None
-        parts = state if lstm and isinstance(state, (tuple, list)) else (state,)
+        parts: tuple[object, ...] = tuple(state) if lstm and isinstance(state, (tuple, list)) else (state,)
         expected = "(h, c)" if lstm else "h"
         if len(parts) != (2 if lstm else 1) or any(not isinstance(p, Tensor) or p.shape != shape for p in parts):
             got = [tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__ for p in parts]
             raise ValueError(f"expected state {expected} with each of shape {shape}, got {got}")
-        return parts[0], parts[1] if lstm else None
+        tensors = cast(tuple[Tensor, ...], parts)  # each checked just above
+        return tensors[0], tensors[1] if lstm else None
 
 
     def _initial_moments(self, x: Tensor, stream: StreamState | None) -> list[Moments]:

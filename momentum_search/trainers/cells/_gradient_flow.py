@@ -37,7 +37,7 @@ def gradient_flow(
         raise TypeError(f"gradient_flow needs a cell from build_cell, got {type(cell).__name__}")
     with torch.enable_grad():
         hs, _, _ = cell._forward_stepped(x, state, autograd_steps=True)
-        loss = loss_fn(torch.stack(hs))
+        loss = loss_fn(hs if isinstance(hs, Tensor) else torch.stack(hs))
         if not isinstance(loss, Tensor) or loss.numel() != 1:
             shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
             raise ValueError(f"loss_fn must return a scalar tensor, got {shape}")

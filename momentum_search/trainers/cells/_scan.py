@@ -102,7 +102,7 @@ class _Scanner:
         self._carry = recurrence.carry
         self._index = 0
         self._last: Tensor | None = None if initial is None else initial.reshape(1, -1)
-        self._shape = None if initial is None else initial.shape
+        self._shape = torch.Size() if initial is None else initial.shape  # read only once _last is set
 
     @property
     def last(self) -> Tensor | None:

@@ -208,6 +208,7 @@ def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu
     # bias = b_hh: its n block sits inside r ⊙ (U_n h + b_hn), so it cannot be folded into d.
     (h,) = state
     size = h.size(1)
+    assert bias is not None  # a GRU always has b_hh
     recurrent = torch.addmm(bias, h, weight_t)
     rz = torch.sigmoid(d[:, : 2 * size] + recurrent[:, : 2 * size])
     r, z = rz.chunk(2, 1)
@@ -267,6 +268,7 @@ def _rnn_backward(
 def _exprnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
     # bias = modReLU's b: modrelu(z) = sign(z) ⊙ relu(|z| + b).
     z = torch.addmm(d, state[0], weight_t)
+    assert bias is not None  # exprnn always has modReLU's b
     return (z.sign() * torch.relu(z.abs() + bias),), (z,)
 
 
@@ -282,6 +284,7 @@ def _exprnn_backward(
 ) -> Gradients:
     (z,) = saved
     sign = z.sign()
+    assert bias is not None
     # ∂h/∂z = sign(z)² [|z| + b > 0] (zero at z = 0, as autograd has it); ∂h/∂b = sign(z) [|z| + b > 0].
     active = (z.abs() + bias > 0).to(z.dtype)
     g_pre, g_h = _through_elementwise(sign * sign * active, g_out, carry, weight)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._base import PixelSequenceTask, check_int
+from ._base import SPLITS, PixelSequenceTask, check_int
 
 _VALID_FRACTION = 0.1
 _TEST_FRACTION = 0.2
@@ -43,7 +43,7 @@ class DigitsTask(PixelSequenceTask):
         targets = torch.from_numpy(labels.astype(np.int64))
         self._scale = 16.0
         self._images, self._labels = {}, {}
-        for split, index in (("train", train), ("valid", valid), ("test", test)):
+        for split, index in zip(SPLITS, (train, valid, test)):
             index = torch.from_numpy(np.sort(index))
             self._images[split] = pixels[index]
             self._labels[split] = targets[index]

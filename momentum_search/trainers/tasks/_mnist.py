@@ -113,7 +113,7 @@ def load_mnist(data_dir: Path, *, download: bool) -> dict[str, np.ndarray]:
             f"MNIST files missing in {data_dir}: {', '.join(missing)} (each may be gzipped, named *.gz); "
             f"expected all of {', '.join(FILE_NAMES)}{hint}"
         )
-    return {name: read_idx(_find(data_dir, name)) for name in FILE_NAMES}
+    return {name: read_idx(path) for name in FILE_NAMES if (path := _find(data_dir, name)) is not None}
 
 
 class MNISTTask(PixelSequenceTask):
@@ -162,10 +162,10 @@ class MNISTTask(PixelSequenceTask):
             "valid": flat_train[cut:],
             "test": torch.from_numpy(test_images.reshape(len(test_images), -1)),
         }
-        labels = torch.from_numpy(train_labels.astype(np.int64))
+        targets = torch.from_numpy(train_labels.astype(np.int64))
         self._labels = {
-            "train": labels[:cut],
-            "valid": labels[cut:],
+            "train": targets[:cut],
+            "valid": targets[cut:],
             "test": torch.from_numpy(test_labels.astype(np.int64)),
         }
 

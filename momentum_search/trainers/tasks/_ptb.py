@@ -60,8 +60,9 @@ class PTBTask(Task):
         super().__init__(data_dir=str(directory), bptt=bptt, emsize=emsize)
         self.bptt = bptt
         self.input_size = emsize
-        paths = {split: _corpus_file(directory, split) for split in SPLITS}
-        missing = [split for split, path in paths.items() if path is None]
+        found = {split: _corpus_file(directory, split) for split in SPLITS}
+        paths = {split: path for split, path in found.items() if path is not None}
+        missing = [split for split in SPLITS if split not in paths]
         if missing:
             raise FileNotFoundError(
                 f"PTB text missing in {directory} for split(s) {', '.join(missing)}: expected "
