@@ -471,9 +471,10 @@ class TrialStore(BaseStorage):
             trial = study.ask()
         trial_id = self.trial_id(study, trial)
         self.record_heartbeat(trial_id)
-        queued = self.get_trial(trial_id).system_attrs.keys() & {"fixed_params", "failed_trial"}  # enqueued, or a retry
-        if trial.number in {t.number for t in waiting} or queued:
+        if trial.number in {t.number for t in waiting}:
             return trial
+        if self.get_trial(trial_id).system_attrs.keys() & {"fixed_params", "failed_trial"}:
+            return trial  # queued since the read: enqueued, or a retried copy
         self.finish_trial(study, trial, TrialState.FAIL, attrs={REASON_ATTR: "never run: created by Study.ask after the queue emptied"})
         return None
 
