@@ -529,6 +529,9 @@ _DATABASE_CALLS = (
     "get_trial", "get_all_trials", "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
     "get_n_trials", "get_trial_params", "get_trial_number_from_id", "record_heartbeat", "_get_stale_trial_ids",
     "set_trial_user_attrs", "set_trial_intermediate_values", "finish_trial",
+    # What Optuna's cache (every study on an RDB storage) calls instead of the public ones: reading a
+    # study's trials, suggesting a parameter, Study.ask. A lost connection there stopped the worker.
+    "_get_trials", "_set_trial_param", "_create_new_trial", "_get_best_trial_id",
 )  # fmt: skip
 _nesting = threading.local()  # per thread: how many storage calls are under way
 
