@@ -248,7 +248,7 @@ def fail_stale_trials(study: optuna.Study) -> None:
 def _finish(
     storage: TrialStore,
     study: optuna.Study,
-    trial: optuna.Trial | FrozenTrial,
+    trial: optuna.Trial,
     state: TrialState,
     attrs: dict[str, Any],
     *,
@@ -269,7 +269,7 @@ def _finish(
     return False
 
 
-def _dropped(trial: optuna.Trial | FrozenTrial) -> None:
+def _dropped(trial: optuna.Trial) -> None:
     # This worker looked dead (paused or cut off longer than the grace period), so another one failed
     # the trial and re-enqueued it: the copy counts, this result must not.
     _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
