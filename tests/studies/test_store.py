@@ -174,15 +174,16 @@ def _failing(engine: sqlalchemy.engine.Engine, prefix: str) -> Iterator[None]:
     """Statements starting with ``prefix`` fail in the database driver (an error not worth a retry)."""
     error = engine.dialect.loaded_dbapi.InternalError
 
-    def fail(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+    # do_execute stands in for the driver's execute, so SQLAlchemy handles the error as the driver's.
+    def fail(cursor: Any, statement: str, *args: Any) -> None:
         if statement.startswith(prefix):
             raise error("injected: the database refused the statement")
 
-    sqlalchemy.event.listen(engine, "before_cursor_execute", fail)
+    sqlalchemy.event.listen(engine, "do_execute", fail)
     try:
         yield
     finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", fail)
+        sqlalchemy.event.remove(engine, "do_execute", fail)
 
 
 # What a rename in Optuna or Ray would break: private modules, attributes and constructors.
