@@ -383,8 +383,9 @@ def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
 
 class TrialStore(BaseStorage):
     """What the engines ask of a storage beyond Optuna's calls: claim a WAITING trial, finish one in
-    one transaction. Written with Optuna's public API; :class:`Storage` (an RDB) and the proxy's
-    client mix it in, and :class:`Storage` adds the fast paths and the transaction.
+    one transaction. :class:`Storage` (an RDB) and the proxy's client mix it in; :class:`Storage`
+    adds the transaction and the fast writes. Each method takes its private path only where
+    :func:`_privates` found it, else Optuna's public API.
 
     ``study`` arguments are studies loaded from this storage (``optuna.load_study(storage=self)``).
     """
@@ -422,8 +423,8 @@ class TrialStore(BaseStorage):
         self, study: optuna.Study, *, sampler: Callable[[int], BaseSampler] | None = None
     ) -> optuna.Trial | None:
         """Take one of ``study``'s WAITING trials and return it RUNNING, or None if every one is
-        taken; no trial is ever created. ``sampler(number)`` becomes the study's sampler before the
-        trial is built (samplers are seeded by the trial number).
+        taken; it never adds a trial that counts toward the budget. ``sampler(number)`` becomes the
+        study's sampler before the trial is built (samplers are seeded by the trial number).
 
         The claim is atomic: ``set_trial_state_values(RUNNING)`` answers True to one caller only (a
         row lock on PostgreSQL and MySQL, ``BEGIN IMMEDIATE`` on SQLite). The heartbeat is recorded
