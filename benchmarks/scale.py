@@ -88,20 +88,21 @@ def _no_training(epoch_seconds: float) -> Any:
 
 
 def _worker(url: str, study: str, epoch_seconds: float, timeout: float, results: Any) -> None:
-    from momentum_search.search import _objective, _optuna
+    from momentum_search.search import _objective
+    from momentum_search.studies._storage import TrialStore
 
     _objective.train = _no_training(epoch_seconds)
     claims: list[float] = []
-    claim = _optuna.OptunaEngine._claim
+    claim = TrialStore.claim_trial
 
-    def timed_claim(*args: Any) -> Any:
+    def timed_claim(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        taken = claim(*args)
+        taken = claim(*args, **kwargs)
         if taken is not None:
             claims.append((time.perf_counter() - started) * 1000)
         return taken
 
-    _optuna.OptunaEngine._claim = staticmethod(timed_claim)  # type: ignore[method-assign]
+    TrialStore.claim_trial = timed_claim  # type: ignore[method-assign]
     error = None
     try:
         run_worker(study, storage=url, threads=1, timeout=timeout, poll_interval=0.5)

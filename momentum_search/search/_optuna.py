@@ -5,9 +5,9 @@ Why not ``Study.optimize``: with several workers its ``MaxTrialsCallback`` can o
 
 - :meth:`OptunaEngine.top_up` enqueues ``budget - finished - waiting - running`` WAITING trials,
   where finished means COMPLETE or PRUNED (a FAIL never counts: a crashed trial is replaced).
-- A worker only ever runs WAITING trials, claimed atomically with
-  ``storage.set_trial_state_values(trial_id, RUNNING)``, which returns False to every worker but one
-  (a row lock on PostgreSQL and MySQL, ``BEGIN IMMEDIATE`` on SQLite, see ``studies/_storage.py``).
+- A worker only ever runs WAITING trials, claimed atomically by the store
+  (``TrialStore.claim_trial`` in ``studies/_storage.py``), and ends each in one transaction there
+  (``TrialStore.finish_trial``): attrs, intermediate values and state together, or nothing.
 - A trial whose worker died (heartbeat older than the grace period) is failed and re-enqueued as a
   WAITING copy with the same parameters (``RetryHeartbeatStaleTrialCallback``), and so is a trial
   interrupted by Ctrl-C: the number of WAITING + RUNNING + finished trials never changes, so the
@@ -34,8 +34,9 @@ from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial, TrialState
+
+    from momentum_search.studies._storage import TrialStore
 
 _logger = logging.getLogger(__name__)
 REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
@@ -134,7 +135,7 @@ class OptunaEngine:
 
     def run(
         self,
-        storage: RDBStorage,
+        storage: TrialStore,
         study_name: str,
         *,
         deadline: float | None = None,
@@ -152,17 +153,14 @@ class OptunaEngine:
         """
         import optuna
 
-        study_id = storage.get_study_id_from_name(study_name)
         pruner = self.pruner.build(max_epochs=self._max_epochs())
         ran = 0
         while not should_stop() and (deadline is None or time.monotonic() < deadline):
             study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
             fail_stale_trials(study)
-            claimed = self._claim(storage, study, study_id)
-            if claimed is not None:
-                trial_id, number = claimed
-                study.sampler = self.sampler.build(trial_number=number)
-                ran += self._run_trial(study, storage, trial_id, should_stop)
+            trial = storage.claim_trial(study, sampler=lambda number: self.sampler.build(trial_number=number))
+            if trial is not None:
+                ran += self._run_trial(study, storage, trial, should_stop)
                 continue
             # One read for both: a reaper (another worker, or the storage proxy) may fail a trial and
             # queue its copy between this loop's claim and this check.
@@ -171,36 +169,13 @@ class OptunaEngine:
             _sleep(poll_interval, should_stop)
         return ran
 
-    @staticmethod
-    def _claim(storage: RDBStorage, study: optuna.Study, study_id: int) -> tuple[int, int] | None:
-        """Take one WAITING trial: returns its (trial id, number), or None if every one is taken."""
-        from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.trial import TrialState
-
-        # Reading through the study also tells its storage cache about the trial, as Study.ask does.
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-            # Heartbeat before RUNNING: a worker killed between the two leaves a trial that goes stale
-            # (and is retried) instead of one RUNNING forever with no heartbeat at all. Two workers
-            # racing to insert the same heartbeat row is harmless: the storage ignores the duplicate.
-            storage.record_heartbeat(trial_id)
-            try:
-                if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                    return trial_id, trial.number
-            except UpdateFinishedTrialError:
-                continue
-        return None
-
     def _run_trial(
-        self, study: optuna.Study, storage: RDBStorage, trial_id: int, should_stop: Callable[[], bool]
+        self, study: optuna.Study, storage: TrialStore, trial: optuna.Trial, should_stop: Callable[[], bool]
     ) -> bool:
         """Run one claimed trial; False if its result was dropped (see :func:`_finish`)."""
-        import optuna
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        # What Study.ask does after taking a trial from the queue: Trial() calls sampler.before_trial.
-        trial = optuna.Trial(study, trial_id)
         single = len(study.directions) == 1
         baseline = False  # set once the cell is sampled
 
@@ -223,7 +198,7 @@ class OptunaEngine:
             number, seed_values = incumbent
             return self.racing.loses(values, seed_values, direction=study.direction.name.lower(), against=f"trial {number}")
 
-        with _Heartbeat(storage, trial_id):
+        with _Heartbeat(storage, storage.trial_id(study, trial)):
             try:
                 params = self.space.suggest(trial)
                 baseline = not self.space.parameters(params[CELL_PARAMETER])
@@ -231,28 +206,28 @@ class OptunaEngine:
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.
                     attrs = {**twin.user_attrs, "reused_from": twin.number, "worker": _WORKER}
-                    return _finish(study, trial, TrialState.COMPLETE, attrs, values=list(twin.values),
+                    return _finish(storage, study, trial, TrialState.COMPLETE, attrs, values=list(twin.values),
                                    curve=twin.intermediate_values)  # fmt: skip
                 evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
-                if _finish(study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}):
-                    _requeue(study, storage.get_trial(trial_id))
+                _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
                 raise
             except UpdateFinishedTrialError:
                 _dropped(trial)  # raised by trial.report() after an epoch
                 return False
             except Exception as error:
-                _finish(study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
+                _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
                 raise
             attrs = {**evaluation.attrs(), REASON_ATTR: evaluation.reason(), "worker": _WORKER}
             if attrs[REASON_ATTR] is None:
                 values = _values(evaluation, len(study.directions))
-                return _finish(study, trial, TrialState.COMPLETE, attrs, values=values)
+                return _finish(storage, study, trial, TrialState.COMPLETE, attrs, values=values)
             if single and evaluation.results[0].diverged:
                 # NaN at the epoch that diverged: TPE ranks the trial worst among those stopped there,
                 # and MedianPruner ignores it; a FAIL would hide the region from the sampler.
-                return _finish(study, trial, TrialState.PRUNED, attrs, nan_step=evaluation.results[0].epochs_run + 1)
-            return _finish(study, trial, TrialState.PRUNED, attrs)
+                return _finish(storage, study, trial, TrialState.PRUNED, attrs,
+                               nan_step=evaluation.results[0].epochs_run + 1)  # fmt: skip
+            return _finish(storage, study, trial, TrialState.PRUNED, attrs)
 
     def _max_epochs(self) -> int:
         if self.plan.epochs is not None:
@@ -271,6 +246,7 @@ def fail_stale_trials(study: optuna.Study) -> None:
 
 
 def _finish(
+    storage: TrialStore,
     study: optuna.Study,
     trial: optuna.Trial,
     state: TrialState,
@@ -279,33 +255,18 @@ def _finish(
     values: list[float] | None = None,
     nan_step: int | None = None,
     curve: dict[int, float] | None = None,
+    requeue: bool = False,
 ) -> bool:
-    """Record ``attrs`` (and a learning ``curve``) and end the trial in ``state``; False if it had
-    been failed as stale meanwhile."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
-    try:
-        _set_user_attrs(study, trial, attrs)
-        for step, value in (curve or {}).items():
-            trial.report(value, step=step)
-        if nan_step is not None:
-            trial.report(math.nan, step=nan_step)
-        study.tell(trial, values, state=state)
-    except UpdateFinishedTrialError:
-        _dropped(trial)
-        return False
-    return True
-
-
-def _set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """``trial.set_user_attr`` for each of ``attrs``, in one transaction where the storage offers it
-    (``set_trial_user_attrs`` of momentum-search's store, behind Optuna's cache); else one each."""
-    backend = getattr(study._storage, "_backend", study._storage)
-    if hasattr(backend, "set_trial_user_attrs"):
-        backend.set_trial_user_attrs(trial._trial_id, attrs)
-        return
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+    """Record ``attrs`` (and a learning ``curve``, NaN at ``nan_step``) and end the trial in
+    ``state``, in one transaction; ``requeue`` also queues a copy of it. False if it had been failed
+    as stale meanwhile: nothing is written then."""
+    curve = dict(curve or {})
+    if nan_step is not None:
+        curve[nan_step] = math.nan
+    if storage.finish_trial(study, trial, state, attrs=attrs, values=values, curve=curve, requeue=requeue):
+        return True
+    _dropped(trial)
+    return False
 
 
 def _dropped(trial: optuna.Trial) -> None:
@@ -342,14 +303,6 @@ def _incumbent(study: optuna.Study) -> tuple[int, dict[int, float]] | None:
     return best.number, {seed: value for seed, value in pairs if value is not None}
 
 
-def _requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    import optuna
-
-    # The same copy a stale trial gets, so the retry chain (system attr retry_history) reads the same.
-    with allow_experimental():
-        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)
-
-
 def trial_params(trial: FrozenTrial) -> dict[str, Any]:
     # An enqueued trial holds its parameters as fixed_params until it runs; a retried copy in params.
     return trial.params or trial.system_attrs.get("fixed_params", {})
@@ -368,9 +321,9 @@ def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
 class _Heartbeat:
     """Record the trial's heartbeat every ``heartbeat_interval`` seconds in a thread while it runs."""
 
-    def __init__(self, storage: RDBStorage, trial_id: int) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
+    def __init__(self, storage: TrialStore, trial_id: int) -> None:
+        self._store = storage
+        self._id = trial_id
         self._interval = storage.get_heartbeat_interval()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
@@ -389,6 +342,6 @@ class _Heartbeat:
         assert self._interval is not None
         while not self._done.wait(self._interval):
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                self._store.record_heartbeat(self._id)
             except Exception as error:  # a transient database error must not end the trial
-                _logger.warning("heartbeat of trial id %d failed: %s", self._trial_id, error)
+                _logger.warning("heartbeat of trial id %d failed: %s", self._id, error)

@@ -4,8 +4,9 @@ Everything a trial records is what the Optuna engine records (:meth:`Evaluation.
 seed's validation metric per epoch as intermediate values, ``reason`` for pruned and failed trials),
 written by this process (the Ray driver) into the study's SQL storage; Ray's workers never touch it.
 
-- ``asha``, ``hyperband``, ``none``: Ray's ``OptunaSearch`` asks the study's own sampler for each
-  trial, popping the WAITING trials :meth:`OptunaEngine.top_up` enqueued, so the budget is exact,
+- ``asha``, ``hyperband``, ``none``: our Ray ``Searcher`` claims, through the store, the WAITING
+  trials :meth:`OptunaEngine.top_up` enqueued and samples each with the study's own sampler, as an
+  Optuna worker does, so the budget is exact,
   grid points are visited once and baselines (cells with nothing to search) come first. A trial the
   scheduler stops early is stored as PRUNED; a baseline is never stopped; a trial with the same
   parameters as a COMPLETE one copies its result (user attr ``reused_from``), as on Optuna.
@@ -38,7 +39,6 @@ from momentum_search.search._optuna import (
     _complete_twin,
     _finish,
     _Heartbeat,
-    _requeue,
     count_trials,
 )
 from momentum_search.search._recovery import OWNER_ATTR
@@ -47,8 +47,9 @@ from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial
+
+    from momentum_search.studies._storage import TrialStore
 
 SchedulerName = Literal["asha", "hyperband", "pbt", "none"]
 # What population-based training perturbs; the other parameters only change when a member copies another.
@@ -204,7 +205,7 @@ class RayEngine:
 
     def run(
         self,
-        storage: RDBStorage,
+        storage: TrialStore,
         study_name: str,
         *,
         budget: int,
@@ -383,26 +384,26 @@ class _Book(ABC):
 
 
 class _Asked(_Book):
-    """Trials asked from the study by ``OptunaSearch``: RUNNING there from the ask, with a heartbeat,
-    their curve reported live, ended with ``study.tell`` exactly as the Optuna engine ends its own."""
+    """Trials claimed from the study's queue by the searcher: RUNNING there from the claim, with a
+    heartbeat, their curve reported live, ended through the store exactly as the Optuna engine ends
+    its own."""
 
-    def __init__(self, study: optuna.Study, storage: RDBStorage, objectives: int) -> None:
+    def __init__(self, study: optuna.Study, storage: TrialStore, objectives: int) -> None:
         super().__init__(study, objectives)
         self.storage = storage
-        self._study_id = storage.get_study_id_from_name(study.study_name)
         self._trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, contextlib.ExitStack] = {}
         self._twins: dict[str, FrozenTrial] = {}
 
     def asked(self, ray_id: str, trial: optuna.Trial, params: dict[str, Any]) -> bool:
-        """Take the asked ``trial`` with its ``params``; returns whether a COMPLETE trial has the same
-        ones, whose result it copies when it ends (its Ray trial then need not train)."""
-        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
+        """Take the claimed ``trial`` with its ``params``; returns whether a COMPLETE trial has the
+        same ones, whose result it copies when it ends (its Ray trial then need not train)."""
+        trial_id = self.storage.trial_id(self.study, trial)
         # Who to ask whether the trial still runs once this driver is gone (see _recovery.py).
         self.storage.set_trial_system_attr(trial_id, OWNER_ATTR, _WORKER)
         heartbeat = contextlib.ExitStack()
         heartbeat.enter_context(_Heartbeat(self.storage, trial_id))
-        twin = _complete_twin(trial.study, trial.number, params)
+        twin = _complete_twin(self.study, trial.number, params)
         with self._lock:
             self._trials[ray_id] = trial
             self._heartbeats[ray_id] = heartbeat
@@ -431,12 +432,12 @@ class _Asked(_Book):
         if twin is not None:
             # Same parameters, same plan, same seeds: training again would give the same numbers.
             attrs = {**twin.user_attrs, "reused_from": twin.number, ENGINE_ATTR: "ray", "worker": _WORKER}
-            finished = _finish(trial.study, trial, optuna.trial.TrialState.COMPLETE, attrs, values=list(twin.values),
-                               curve=twin.intermediate_values)  # fmt: skip
+            finished = _finish(self.storage, self.study, trial, optuna.trial.TrialState.COMPLETE, attrs,
+                               values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
         else:
             outcome = _Outcome.of(result, self.objectives)
             state = optuna.trial.TrialState[outcome.state]
-            finished = _finish(trial.study, trial, state, outcome.attrs, values=outcome.values,
+            finished = _finish(self.storage, self.study, trial, state, outcome.attrs, values=outcome.values,
                                nan_step=outcome.nan_step)  # fmt: skip
         if finished:
             self.finished += 1
@@ -446,7 +447,8 @@ class _Asked(_Book):
         from optuna.trial import TrialState
 
         trial = self._trials[ray_id]
-        _finish(trial.study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {message}", ENGINE_ATTR: "ray"})
+        attrs = {REASON_ATTR: f"error: {message}", ENGINE_ATTR: "ray"}
+        _finish(self.storage, self.study, trial, TrialState.FAIL, attrs)
         self.errors.append(f"trial {trial.number}: {message}")
         self._settled(ray_id)
 
@@ -462,12 +464,10 @@ class _Asked(_Book):
 
         left = list(self._trials)
         for ray_id in left:
-            trial = self._trials[ray_id]
             # Asked but not finished (Ctrl-C, or a driver error): queue the configuration again, as
             # the Optuna engine does with an interrupted trial, so the next launch runs it.
-            if _finish(trial.study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted", ENGINE_ATTR: "ray"}):
-                trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
-                _requeue(trial.study, self.storage.get_trial(trial_id))
+            attrs = {REASON_ATTR: "interrupted", ENGINE_ATTR: "ray"}
+            _finish(self.storage, self.study, self._trials[ray_id], TrialState.FAIL, attrs, requeue=True)
             self._settled(ray_id)
         return bool(left)
 

@@ -26,7 +26,6 @@ import random
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +37,6 @@ import torch
 from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book, max_epochs
@@ -225,8 +223,9 @@ def _scheduler(engine: RayEngine, book: _Book, mode: str) -> TrialScheduler:
 # ---- the driver: asking trials, recording what they report ------------------------------------
 
 
-class _StudySearch(OptunaSearch):
-    """``OptunaSearch`` on the study itself, with the sampler the Optuna engine would use for each trial.
+class _StudySearch(Searcher):
+    """Ray Tune's searcher on the study itself: each suggestion claims a WAITING trial through the
+    store, with the sampler the Optuna engine would use for it, and samples its parameters there.
 
     It writes nothing on results: the recorder does, because it also sees a trial's error and its
     full last report (the searcher sees neither).
@@ -234,41 +233,27 @@ class _StudySearch(OptunaSearch):
 
     def __init__(self, engine: RayEngine, book: _Asked, *, deadline: float | None) -> None:
         directions = book.study.directions
-        metric: str | list[str] = VALUE if len(directions) == 1 else [VALUE, TRAIN_TIME]
-        mode: str | list[str] = _mode(directions[0]) if len(directions) == 1 else [_mode(d) for d in directions]
-        super().__init__(
-            space=engine.space.suggest,
-            metric=metric,
-            mode=mode,
-            sampler=engine.sampler.build(trial_number=0),
-            study_name=book.study.study_name,
-            storage=book.storage,
-        )
-        self._sampler_spec = engine.sampler
+        metric: Any = VALUE if len(directions) == 1 else [VALUE, TRAIN_TIME]
+        mode: Any = _mode(directions[0]) if len(directions) == 1 else [_mode(d) for d in directions]
+        super().__init__(metric=metric, mode=mode)
+        self._engine = engine
         self._book = book
         self._deadline = deadline
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             return Searcher.FINISHED  # the timeout: running trials finish, no new one starts
-        study = self._ot_study
-        # ask() takes the first WAITING trial; its sampler is seeded by that trial's number, as on Optuna.
-        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-        number = waiting[0].number if waiting else len(study.get_trials(deepcopy=False))
-        study.sampler = self._sampler_spec.build(trial_number=number)
-        with warnings.catch_warnings():
-            # Study.ask warns that heartbeats are meant for Study.optimize; the book beats for the trial.
-            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            params = super().suggest(trial_id)
-        if self._book.asked(trial_id, self._ot_trials[trial_id], params):
+        build = self._engine.sampler.build
+        trial = self._book.storage.claim_trial(self._book.study, sampler=lambda number: build(trial_number=number))
+        if trial is None:
+            return Searcher.FINISHED  # another process took the last queued trial: the budget is spent
+        params = self._engine.space.suggest(trial)
+        if self._book.asked(trial_id, trial, params):
             return {PARAMS: params, REUSED: True}
         return {PARAMS: params}
 
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        pass
-
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        pass
+        pass  # the recorder ends the trial in the study
 
     def save(self, checkpoint_path: str) -> None:
         pass  # the study is the state; Ray's experiment snapshot is never restored

@@ -11,27 +11,25 @@ another host is left to the heartbeat: the next launch after the grace period fa
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from typing import TYPE_CHECKING
 
-from momentum_search.search._optuna import REASON_ATTR, _requeue
+from momentum_search.search._optuna import REASON_ATTR
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.storages import BaseStorage
+
+    from momentum_search.studies._storage import TrialStore
 
 OWNER_ATTR = "owner"  # system attr: host:pid of the process that runs the trial (Ray's driver)
 
 
-def fail_orphaned_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
+def fail_orphaned_trials(study: optuna.Study, storage: TrialStore) -> list[int]:
     """Fail the RUNNING trials of ``study`` whose owner process on this host is gone, with reason
     ``owner lost: process HOST:PID is gone``, and re-enqueue each; returns their numbers."""
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    study_id = storage.get_study_id_from_name(study.study_name)
     host = socket.gethostname()
     lost = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -41,13 +39,10 @@ def fail_orphaned_trials(study: optuna.Study, storage: BaseStorage) -> list[int]
         owner_host, _, pid = owner.rpartition(":")
         if owner_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        # Another launch may reap the same trial: the state change decides which one re-enqueues it.
-        with contextlib.suppress(UpdateFinishedTrialError):
-            storage.set_trial_user_attr(trial_id, REASON_ATTR, f"owner lost: process {owner} is gone")
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                _requeue(study, storage.get_trial(trial_id))
-                lost.append(trial.number)
+        # Another launch may reap the same trial: the store lets one of them finish it and queue the copy.
+        attrs = {REASON_ATTR: f"owner lost: process {owner} is gone"}
+        if storage.finish_trial(study, trial, TrialState.FAIL, attrs=attrs, requeue=True):
+            lost.append(trial.number)
     return lost
 
 

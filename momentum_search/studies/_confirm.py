@@ -26,12 +26,11 @@ from momentum_search.studies._lifecycle import (
     create_or_resume,
     load,
     quiet_optuna,
-    storage_of,
     stored_trials,
     study_spec,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
-from momentum_search.studies._storage import open_storage
+from momentum_search.studies._storage import open_storage, storage_of
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:

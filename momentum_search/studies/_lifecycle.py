@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import math
 import signal
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from momentum_search.search import CELL_PARAMETER, REASON_ATTR, TrialCounts, allow_experimental, count_trials
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
-from momentum_search.studies._storage import Heartbeat, StorageError, describe_error, mask_url, open_storage
+from momentum_search.studies._storage import (
+    Heartbeat,
+    StorageError,
+    describe_error,
+    mask_url,
+    open_storage,
+    stored_trials,
+)
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.distributions import BaseDistribution
 
     from momentum_search.studies._confirm import Confirmation
     from optuna.storages import RDBStorage
@@ -167,83 +171,6 @@ def _row(trial: FrozenTrial, retried: set[int]) -> TrialRow:
         wall_time=trial.user_attrs.get("wall_time"),
         reason=reason,
     )
-
-
-def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
-    """The storage ``study`` was loaded from (Optuna keeps it private, behind a cache on RDB storages)."""
-    return study._storage
-
-
-def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Every trial of ``study`` by number, as ``study.get_trials(deepcopy=False)`` returns them.
-
-    From an RDB storage they are read with one plain query per table: Optuna's own read builds an ORM
-    object for each of the ~40 rows a trial of ours has (attributes, a value per epoch), which takes
-    13 s for 10,000 trials on two loaded cores; this takes about a tenth of that. Other storages (in
-    memory, in tests) go through Optuna.
-    """
-    import json
-
-    import sqlalchemy
-    from optuna.distributions import json_to_distribution
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb import models
-    from optuna.trial import FrozenTrial
-
-    backend = getattr(study._storage, "_backend", None)  # the RDBStorage behind Optuna's cache
-    if not isinstance(backend, RDBStorage):
-        return study.get_trials(deepcopy=False)
-    trial_table = models.TrialModel.__table__
-    trial_ids = sqlalchemy.select(trial_table.c.trial_id).where(trial_table.c.study_id == study._study_id)
-    values: defaultdict[int, dict[int, float]] = defaultdict(dict)
-    params: defaultdict[int, dict[str, tuple[float, BaseDistribution]]] = defaultdict(dict)
-    user_attrs: defaultdict[int, dict[str, Any]] = defaultdict(dict)
-    system_attrs: defaultdict[int, dict[str, Any]] = defaultdict(dict)
-    intermediate: defaultdict[int, dict[int, float]] = defaultdict(dict)
-    distributions: dict[str, BaseDistribution] = {}  # a study has a few distinct ones: parse each once
-    with backend.engine.connect() as connection:
-
-        def rows(model: Any, *columns: str) -> list[Any]:
-            table = model.__table__
-            query = sqlalchemy.select(*(table.c[c] for c in ("trial_id", *columns))).where(table.c.trial_id.in_(trial_ids))
-            return connection.execute(query.order_by(*table.primary_key.columns)).all()
-
-        trials = rows(models.TrialModel, "number", "state", "datetime_start", "datetime_complete")
-        for trial_id, objective, value, kind in rows(models.TrialValueModel, "objective", "value", "value_type"):
-            values[trial_id][objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
-        for trial_id, name, value, text in rows(models.TrialParamModel, "param_name", "param_value", "distribution_json"):
-            if text not in distributions:
-                distributions[text] = json_to_distribution(text)
-            params[trial_id][name] = (value, distributions[text])
-        for attrs, model in ((user_attrs, models.TrialUserAttributeModel), (system_attrs, models.TrialSystemAttributeModel)):
-            for trial_id, key, text in rows(model, "key", "value_json"):
-                attrs[trial_id][key] = json.loads(text)
-        for trial_id, step, value, kind in rows(
-            models.TrialIntermediateValueModel, "step", "intermediate_value", "intermediate_value_type"
-        ):
-            intermediate[trial_id][step] = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(value, kind)
-    return [
-        FrozenTrial(
-            number=trial.number,
-            state=trial.state,
-            value=None,
-            values=[value for _, value in sorted(values[trial.trial_id].items())] or None,
-            datetime_start=_local_time(trial.datetime_start),
-            datetime_complete=_local_time(trial.datetime_complete),
-            params={name: d.to_external_repr(v) for name, (v, d) in params[trial.trial_id].items()},
-            distributions={name: d for name, (_, d) in params[trial.trial_id].items()},
-            user_attrs=user_attrs[trial.trial_id],
-            system_attrs=system_attrs[trial.trial_id],
-            intermediate_values=intermediate[trial.trial_id],
-            trial_id=trial.trial_id,
-        )
-        for trial in trials
-    ]
-
-
-def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
-    # Optuna stores naive UTC and hands out naive local time.
-    return None if moment is None else moment.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
 
 
 def best_of(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:

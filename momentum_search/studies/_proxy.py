@@ -105,7 +105,7 @@ class _HeartbeatRelay:
     """The proxy's storage: every call goes to ``backend``, except a heartbeat attr, recorded as one."""
 
     def __init__(self, backend: BaseStorage) -> None:
-        self._backend = backend
+        self._base = backend
         # A reap fails a trial, then queues its copy: no read may fall in between, or a worker could
         # see neither a RUNNING nor a WAITING trial and stop while the copy still has to run.
         self._gate = threading.Condition()
@@ -113,14 +113,14 @@ class _HeartbeatRelay:
         self._reaping = False
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
+        return getattr(self._base, name)
 
     def get_all_trials(self, *args: Any, **kwargs: Any) -> Any:
         with self._gate:
             self._gate.wait_for(lambda: not self._reaping)
             self._reads += 1
         try:
-            return self._backend.get_all_trials(*args, **kwargs)
+            return self._base.get_all_trials(*args, **kwargs)
         finally:
             with self._gate:
                 self._reads -= 1
@@ -141,9 +141,9 @@ class _HeartbeatRelay:
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         if key == HEARTBEAT_ATTR:
-            self._backend.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+            self._base.record_heartbeat(trial_id)  # type: ignore[attr-defined]
         else:
-            self._backend.set_trial_system_attr(trial_id, key, value)
+            self._base.set_trial_system_attr(trial_id, key, value)
 
 
 def serve_proxy(

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from optuna.storages import GrpcStorageProxy
 
 from momentum_search.studies._proxy import HEARTBEAT_ATTR, PROXY_SCHEME
-from momentum_search.studies._storage import Heartbeat
+from momentum_search.studies._storage import Heartbeat, TrialStore
 
 
-class ProxyStorage(GrpcStorageProxy):
+class ProxyStorage(TrialStore, GrpcStorageProxy):
     """Optuna's ``GrpcStorageProxy`` that also beats for its trials (see the module doc).
 
     It offers what the engines call for heartbeats, ``record_heartbeat`` and
     ``get_heartbeat_interval``, but is no Optuna ``BaseHeartbeat``: ``fail_stale_trials`` on it
-    does nothing, because the proxy process reaps.
+    does nothing, because the proxy process reaps. As a trial store it writes with Optuna's calls,
+    each a transaction of its own on the proxy's server: a finished trial is not written in one.
     """
 
     def __init__(self, *, host: str, port: int, heartbeat: Heartbeat = Heartbeat()) -> None:
@@ -28,7 +27,3 @@ class ProxyStorage(GrpcStorageProxy):
 
     def get_heartbeat_interval(self) -> int:
         return self._interval
-
-    def one_transaction(self) -> contextlib.AbstractContextManager[None]:
-        """No transaction spans calls through the proxy: each is one on its server, as Optuna's."""
-        return contextlib.nullcontext()

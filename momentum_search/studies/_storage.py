@@ -15,13 +15,18 @@ How the store rides out faults (:class:`Storage`, Optuna's storage with three ch
 - :meth:`Storage.one_transaction` runs many Optuna calls as one transaction: the queue is topped
   up whole or not at all.
 - A RUNNING trial whose worker stopped beating gets the user attr ``reason`` before it is failed.
+
+It is also the trial store, the one module that touches Optuna's internals (see "The trial store"
+below): claiming a WAITING trial, finishing one in a single transaction, the fast bulk read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import importlib.util
+import inspect
 import logging
 import os
 import sqlite3
@@ -30,20 +35,25 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from momentum_search.search import REASON_ATTR, allow_experimental
+
+if TYPE_CHECKING:
+    from optuna.samplers import BaseSampler
+    from optuna.trial import FrozenTrial, TrialState
 
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 DEFAULT_STORAGE = "sqlite:///momentum-search.db"
 STORAGE_ENV = "MOMENTUM_SEARCH_STORAGE"
+PUBLIC_API_ENV = "MOMENTUM_SEARCH_PUBLIC_API"  # set to 1: never use Optuna's internals (see _privates)
 SQLITE_BUSY_TIMEOUT = 60.0  # seconds a SQLite writer waits for the lock before giving up
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each new try of a call that lost its server
@@ -233,10 +243,285 @@ def describe_error(error: BaseException) -> str:
     return text[0] if text else type(cause).__name__
 
 
+# ---- the trial store: the one place that touches Optuna's internals --------------------------------
+#
+# A private call is used only where it buys speed or a guarantee, only on the Optuna versions it was
+# tested on (both ends of the pin), and only if it is still there; otherwise the public API does the
+# same thing more slowly. PUBLIC_API_ENV forces the public path (the contract tests run both).
+
+TESTED_OPTUNA = ((4, 9), (5, 0))  # (major, minor): the oldest and newest Optuna the private paths ran on
+
+
+@dataclass(frozen=True)
+class _Privates:
+    """Optuna's internals, as found: its table models and its session context."""
+
+    models: Any  # optuna.storages._rdb.models
+    session: Callable[..., contextlib.AbstractContextManager[Any]]  # optuna.storages._rdb.storage._create_scoped_session
+
+
+@functools.cache
+def _probe() -> _Privates | None:
+    version = tuple(int(part) for part in optuna.__version__.split(".")[:2] if part.isdigit())
+    if not TESTED_OPTUNA[0] <= version <= TESTED_OPTUNA[1]:
+        return None
+    try:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+    except ImportError:
+        return None
+    tables = ("TrialModel", "TrialValueModel", "TrialParamModel", "TrialUserAttributeModel",
+              "TrialSystemAttributeModel", "TrialIntermediateValueModel")  # fmt: skip
+    found = (
+        all(hasattr(models, name) for name in tables),
+        all(hasattr(RDBStorage, name) for name in ("_set_trial_attr_without_commit", "_set_trial_intermediate_value_without_commit")),
+        list(inspect.signature(optuna.Trial).parameters) == ["study", "trial_id"],
+    )
+    return _Privates(models, _create_scoped_session) if all(found) else None
+
+
+def _privates() -> _Privates | None:
+    """Optuna's internals if this Optuna has them as tested and they are not switched off; else None."""
+    if os.environ.get(PUBLIC_API_ENV, "") not in ("", "0"):
+        return None
+    return _probe()
+
+
+def uses_private_api() -> bool:
+    """Whether the store takes its fast paths through Optuna's internals in this process."""
+    return _privates() is not None
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage ``study`` was loaded from.
+
+    Optuna keeps it private and offers no public way to it; an Optuna without it fails here with one
+    line, which only the confirmation read (a second study in the same storage) needs.
+    """
+    storage = getattr(study, "_storage", None)
+    if storage is None:
+        raise StorageError(f"this Optuna ({optuna.__version__}) hides the storage of a study; pass the storage URL instead")
+    return storage
+
+
+def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Every trial of ``study`` by number, as ``study.get_trials(deepcopy=False)`` returns them.
+
+    From an RDB storage they are read with one plain query per table: Optuna's own read builds an ORM
+    object for each of the ~40 rows a trial of ours has (attributes, a value per epoch), which takes
+    13 s for 10,000 trials on two loaded cores; this takes about a tenth of that. Other storages (in
+    memory, the proxy), and the public path, go through Optuna.
+    """
+    privates = _privates()
+    cached = getattr(study, "_storage", None)
+    backend = getattr(cached, "_backend", cached)  # the RDBStorage behind Optuna's cache
+    if privates is None or not isinstance(backend, RDBStorage):
+        return study.get_trials(deepcopy=False)
+    return _read_trials(privates.models, backend, study._study_id)
+
+
+def _read_trials(models: Any, backend: RDBStorage, study_id: int) -> list[FrozenTrial]:
+    import json
+    from collections import defaultdict
+
+    import sqlalchemy
+    from optuna.distributions import BaseDistribution, json_to_distribution
+    from optuna.trial import FrozenTrial
+
+    trial_table = models.TrialModel.__table__
+    trial_ids = sqlalchemy.select(trial_table.c.trial_id).where(trial_table.c.study_id == study_id)
+    values: defaultdict[int, dict[int, float]] = defaultdict(dict)
+    params: defaultdict[int, dict[str, tuple[float, BaseDistribution]]] = defaultdict(dict)
+    user_attrs: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    system_attrs: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    intermediate: defaultdict[int, dict[int, float]] = defaultdict(dict)
+    distributions: dict[str, BaseDistribution] = {}  # a study has a few distinct ones: parse each once
+    with backend.engine.connect() as connection:
+
+        def rows(model: Any, *columns: str) -> list[Any]:
+            table = model.__table__
+            query = sqlalchemy.select(*(table.c[c] for c in ("trial_id", *columns))).where(table.c.trial_id.in_(trial_ids))
+            return connection.execute(query.order_by(*table.primary_key.columns)).all()
+
+        trials = rows(models.TrialModel, "number", "state", "datetime_start", "datetime_complete")
+        for trial_id, objective, value, kind in rows(models.TrialValueModel, "objective", "value", "value_type"):
+            values[trial_id][objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
+        for trial_id, name, value, text in rows(models.TrialParamModel, "param_name", "param_value", "distribution_json"):
+            if text not in distributions:
+                distributions[text] = json_to_distribution(text)
+            params[trial_id][name] = (value, distributions[text])
+        for attrs, model in ((user_attrs, models.TrialUserAttributeModel), (system_attrs, models.TrialSystemAttributeModel)):
+            for trial_id, key, text in rows(model, "key", "value_json"):
+                attrs[trial_id][key] = json.loads(text)
+        for trial_id, step, value, kind in rows(
+            models.TrialIntermediateValueModel, "step", "intermediate_value", "intermediate_value_type"
+        ):
+            intermediate[trial_id][step] = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(value, kind)
+    return [
+        FrozenTrial(
+            number=trial.number,
+            state=trial.state,
+            value=None,
+            values=[value for _, value in sorted(values[trial.trial_id].items())] or None,
+            datetime_start=_local_time(trial.datetime_start),
+            datetime_complete=_local_time(trial.datetime_complete),
+            params={name: d.to_external_repr(v) for name, (v, d) in params[trial.trial_id].items()},
+            distributions={name: d for name, (_, d) in params[trial.trial_id].items()},
+            user_attrs=user_attrs[trial.trial_id],
+            system_attrs=system_attrs[trial.trial_id],
+            intermediate_values=intermediate[trial.trial_id],
+            trial_id=trial.trial_id,
+        )
+        for trial in trials
+    ]
+
+
+def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
+    # Optuna stores naive UTC and hands out naive local time.
+    return None if moment is None else moment.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
+
+
+class TrialStore(BaseStorage):
+    """What the engines ask of a storage beyond Optuna's calls: claim a WAITING trial, finish one in
+    one transaction. :class:`Storage` (an RDB) and the proxy's client mix it in; :class:`Storage`
+    adds the transaction and the fast writes. Each method takes its private path only where
+    :func:`_privates` found it, else Optuna's public API.
+
+    ``study`` arguments are studies loaded from this storage (``optuna.load_study(storage=self)``).
+    """
+
+    def one_transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose storage calls commit together; here (the proxy) each call is one of its own."""
+        return contextlib.nullcontext()
+
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def study_id(self, study: optuna.Study) -> int:
+        """The storage's id of ``study``."""
+        study_id = getattr(study, "_study_id", None) if _privates() is not None else None
+        return self.get_study_id_from_name(study.study_name) if study_id is None else study_id
+
+    def trial_id(self, study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> int:
+        """The storage's id of ``trial`` (Optuna's storage calls take ids; its public objects carry numbers)."""
+        trial_id = getattr(trial, "_trial_id", None) if _privates() is not None else None
+        if trial_id is None:
+            return self.get_trial_id_from_study_id_trial_number(self.study_id(study), trial.number)
+        return trial_id
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """``set_trial_user_attr`` for each of ``attrs``."""
+        for key, value in attrs.items():
+            self.set_trial_user_attr(trial_id, key, value)
+
+    def set_trial_intermediate_values(self, trial_id: int, curve: dict[int, float]) -> None:
+        """``set_trial_intermediate_value`` for each step of ``curve``."""
+        for step, value in curve.items():
+            self.set_trial_intermediate_value(trial_id, step, value)
+
+    def claim_trial(
+        self, study: optuna.Study, *, sampler: Callable[[int], BaseSampler] | None = None
+    ) -> optuna.Trial | None:
+        """Take one of ``study``'s WAITING trials and return it RUNNING, or None if every one is
+        taken; it never adds a trial that counts toward the budget. ``sampler(number)`` becomes the
+        study's sampler before the trial is built (samplers are seeded by the trial number).
+
+        The claim is atomic: ``set_trial_state_values(RUNNING)`` answers True to one caller only (a
+        row lock on PostgreSQL and MySQL, ``BEGIN IMMEDIATE`` on SQLite). The heartbeat is recorded
+        first: a worker killed in between leaves a trial that goes stale and is retried, rather than
+        one RUNNING for ever with no heartbeat at all.
+        """
+        from optuna.trial import TrialState
+
+        # Reading through the study also tells its storage cache about the trials, as Study.ask does.
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            return None
+        if _privates() is None:
+            return self._ask(study, waiting, sampler)
+        study_id = self.study_id(study)
+        for frozen in waiting:
+            trial_id = self.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+            # Two workers racing to insert the same heartbeat row is harmless: the storage ignores the duplicate.
+            self.record_heartbeat(trial_id)
+            try:
+                if not self.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    continue
+            except UpdateFinishedTrialError:
+                continue
+            if sampler is not None:
+                study.sampler = sampler(frozen.number)
+            return optuna.Trial(study, trial_id)  # what Study.ask does once it took a trial from the queue
+        return None
+
+    def _ask(
+        self, study: optuna.Study, waiting: list[FrozenTrial], sampler: Callable[[int], BaseSampler] | None
+    ) -> optuna.Trial | None:
+        """The public path: ``Study.ask`` claims a WAITING trial the same way, but creates a new one
+        when other workers took the last meanwhile; that one is failed at once (a FAIL never counts
+        toward the budget). The heartbeat follows the claim here."""
+        import warnings
+
+        from optuna.trial import TrialState
+
+        if sampler is not None:
+            study.sampler = sampler(waiting[0].number)  # the trial ask takes unless another worker is first
+        with warnings.catch_warnings():
+            # Study.ask warns that heartbeats are meant for Study.optimize; the engines beat for their trials.
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            trial = study.ask()
+        trial_id = self.trial_id(study, trial)
+        self.record_heartbeat(trial_id)
+        if trial.number in {t.number for t in waiting}:
+            return trial
+        if self.get_trial(trial_id).system_attrs.keys() & {"fixed_params", "failed_trial"}:
+            return trial  # queued since the read: enqueued, or a retried copy
+        self.finish_trial(study, trial, TrialState.FAIL, attrs={REASON_ATTR: "never run: created by Study.ask after the queue emptied"})
+        return None
+
+    def finish_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial | FrozenTrial,
+        state: TrialState,
+        *,
+        attrs: dict[str, Any],
+        values: list[float] | None = None,
+        curve: dict[int, float] | None = None,
+        requeue: bool = False,
+    ) -> bool:
+        """End the RUNNING ``trial`` in ``state`` with ``values``, its user ``attrs`` and intermediate
+        values ``curve`` (by step), in one transaction: all of it is written, or nothing. ``requeue``
+        also queues a WAITING copy with the same parameters, as a stale trial gets (system attr
+        ``retry_history``). Returns False, having written nothing, if the trial had finished already
+        (another worker failed it as stale).
+        """
+        from optuna.trial import TrialState
+
+        trial_id = self.trial_id(study, trial)
+        try:
+            with self._transaction():
+                # Lock the trial first (SELECT … FOR UPDATE on a server; SQLite's BEGIN IMMEDIATE locks
+                # it all): whoever fails it as stale meanwhile waits, or won and this raises. RUNNING
+                # to RUNNING writes nothing.
+                self.set_trial_state_values(trial_id, state=TrialState.RUNNING)
+                self.set_trial_user_attrs(trial_id, attrs)
+                self.set_trial_intermediate_values(trial_id, curve or {})
+                # Through tell, as every Optuna trial ends: a PRUNED trial takes its last intermediate
+                # value as its value, and the sampler sees the trial end.
+                study.tell(trial if isinstance(trial, optuna.Trial) else trial.number, values, state=state)
+                if requeue:
+                    with allow_experimental():
+                        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, self.get_trial(trial_id))
+        except UpdateFinishedTrialError:
+            return False
+        return True
+
+
 # ---- riding out faults --------------------------------------------------------------------------
 
 # Calls that touch the database. A call made from inside another (Optuna's defaults call each other,
-# one_transaction wraps many) is not tried again on its own: only the outermost is.
+# one_transaction and finish_trial wrap many) is not tried again on its own: only the outermost is.
 _DATABASE_CALLS = (
     "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
     "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
@@ -244,13 +529,16 @@ _DATABASE_CALLS = (
     "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
     "get_trial", "get_all_trials", "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
     "get_n_trials", "get_trial_params", "get_trial_number_from_id", "record_heartbeat", "_get_stale_trial_ids",
-    "set_trial_user_attrs",
+    "set_trial_user_attrs", "set_trial_intermediate_values", "finish_trial",
+    # What Optuna's cache (every study on an RDB storage) calls instead of the public ones: reading a
+    # study's trials, suggesting a parameter, Study.ask. A lost connection there stopped the worker.
+    "_get_trials", "_set_trial_param", "_create_new_trial", "_get_best_trial_id",
 )  # fmt: skip
 _nesting = threading.local()  # per thread: how many storage calls are under way
 
 
-class Storage(RDBStorage):
-    """Optuna's RDB storage that rides out faults: see the module's docstring."""
+class Storage(TrialStore, RDBStorage):
+    """Optuna's RDB storage that rides out faults (see the module's docstring), and the trial store."""
 
     def one_transaction(self) -> contextlib.AbstractContextManager[None]:
         """A block whose storage calls (from this thread) commit together at its end, or not at all.
@@ -266,43 +554,67 @@ class Storage(RDBStorage):
 
     @contextlib.contextmanager
     def _one_transaction(self) -> Iterator[None]:
+        try:
+            with self._transaction():
+                yield
+        except (StorageInternalError, SQLAlchemyError) as error:
+            raise StorageError(f"storage {mask_url(self.url)}: {describe_error(error)}; nothing was written") from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # The block's database errors come out as they are, so that finish_trial can be tried again whole.
         from sqlalchemy.orm import Session
 
+        open_transactions = _nesting.__dict__.setdefault("connections", {})
+        if id(self) in open_transactions:
+            # Inside this thread's open transaction (a launch's): a savepoint, whole or nothing within it.
+            with open_transactions[id(self)].begin_nested():
+                yield
+            return
         self.scoped_session.remove()
         connection = self.engine.connect()
         transaction = connection.begin()
         self.scoped_session.registry.set(Session(bind=connection, join_transaction_mode="create_savepoint"))
         _nesting.depth = getattr(_nesting, "depth", 0) + 1  # a lost connection loses the whole transaction
+        open_transactions[id(self)] = connection
         try:
             yield
             transaction.commit()
-        except BaseException as error:
+        except BaseException:
             with contextlib.suppress(SQLAlchemyError):  # the connection may be the thing that failed
                 transaction.rollback()
-            if isinstance(error, StorageInternalError | SQLAlchemyError):
-                raise StorageError(f"storage {mask_url(self.url)}: {describe_error(error)}; nothing was written") from None
             raise
         finally:
+            del open_transactions[id(self)]
             _nesting.depth -= 1
             self.scoped_session.remove()
             connection.close()
 
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
-        """``set_trial_user_attr`` for each of ``attrs``, in one transaction (tried again whole, like
-        every call here, when the connection is lost).
+        """``set_trial_user_attr`` for each of ``attrs``, in one session without a savepoint each.
 
         Optuna commits each attr on its own: ~20 transactions a finished trial, each of which takes
         SQLite's database-wide write lock (see benchmarks/service_overhead.py).
         """
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        with _create_scoped_session(self.scoped_session, True) as session:
+        privates = _privates()
+        if privates is None:
+            return super().set_trial_user_attrs(trial_id, attrs)
+        with privates.session(self.scoped_session, True) as session:
             for key, value in attrs.items():
-                self._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+                self._set_trial_attr_without_commit(session, privates.models.TrialUserAttributeModel, trial_id, key, value)
+
+    def set_trial_intermediate_values(self, trial_id: int, curve: dict[int, float]) -> None:
+        """``set_trial_intermediate_value`` for each step of ``curve``, in one session."""
+        privates = _privates()
+        if privates is None:
+            return super().set_trial_intermediate_values(trial_id, curve)
+        with privates.session(self.scoped_session, True) as session:
+            for step, value in curve.items():
+                self._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        # Say why before Optuna fails the trial: a finished trial takes no more attrs.
+        # Optuna's hook for fail_stale_trials, overridden to say why before Optuna fails the trial (a
+        # finished trial takes no more attrs). An Optuna without the hook fails stale trials unexplained.
         stale = super()._get_stale_trial_ids(study_id)
         for trial_id in stale:
             with contextlib.suppress(UpdateFinishedTrialError):  # another worker got there first

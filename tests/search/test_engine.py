@@ -18,14 +18,16 @@ from momentum_search.search import (
     TrialPlan,
     count_trials,
 )
+from momentum_search.studies import Storage, open_storage
 from momentum_search.trainers import TrainConfig
 
 TASK_PARAMS = {"length": 8, "n_train": 64, "n_valid": 32, "n_test": 32}
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'engine.db'}")
+def storage(tmp_path: Path) -> Storage:
+    # The engines run on the trial store (claims and finishes), which every open_storage gives.
+    return open_storage(f"sqlite:///{tmp_path / 'engine.db'}")
 
 
 def make_engine(
@@ -47,7 +49,7 @@ def make_engine(
     )
 
 
-def new_study(storage: optuna.storages.RDBStorage, name: str = "s") -> optuna.Study:
+def new_study(storage: Storage, name: str = "s") -> optuna.Study:
     return optuna.create_study(storage=storage, study_name=name, direction="minimize")
 
 
@@ -57,7 +59,7 @@ MOMENTUM_SPACE = SearchSpace(
 )
 
 
-def test_top_up_enqueues_exactly_what_the_budget_lacks(storage: optuna.storages.RDBStorage) -> None:
+def test_top_up_enqueues_exactly_what_the_budget_lacks(storage: Storage) -> None:
     engine, study = make_engine(MOMENTUM_SPACE), new_study(storage)
     assert engine.top_up(study, 3) == 3
     assert engine.top_up(study, 3) == 0  # waiting trials count toward the budget
@@ -66,7 +68,7 @@ def test_top_up_enqueues_exactly_what_the_budget_lacks(storage: optuna.storages.
     assert count_trials(study.get_trials()).waiting == 2
 
 
-def test_a_trial_records_config_curve_and_provenance(storage: optuna.storages.RDBStorage) -> None:
+def test_a_trial_records_config_curve_and_provenance(storage: Storage) -> None:
     engine, study = make_engine(MOMENTUM_SPACE, seeds=(4, 9)), new_study(storage)
     engine.top_up(study, 3)
     engine.run(storage, "s")
@@ -87,7 +89,7 @@ def test_a_trial_records_config_curve_and_provenance(storage: optuna.storages.RD
         assert attrs["test_value"] is not None and attrs["wall_time"] > 0
 
 
-def test_grid_visits_exactly_the_grid_across_launches(storage: optuna.storages.RDBStorage) -> None:
+def test_grid_visits_exactly_the_grid_across_launches(storage: Storage) -> None:
     space = SearchSpace(
         cells=("lstm", "momentum-lstm"),
         dimensions={"mu": Dimension(points=(0.0, 0.6)), "s": Dimension(points=(0.3, 1.0))},
@@ -103,7 +105,7 @@ def test_grid_visits_exactly_the_grid_across_launches(storage: optuna.storages.R
     assert len(visited) == 5 and all(t.state == TrialState.COMPLETE for t in study.get_trials())
 
 
-def test_a_diverged_trial_is_pruned_with_its_reason_and_the_study_goes_on(storage: optuna.storages.RDBStorage) -> None:
+def test_a_diverged_trial_is_pruned_with_its_reason_and_the_study_goes_on(storage: Storage) -> None:
     space = SearchSpace(cells=("lstm",), dimensions={"lr": Dimension(points=(1e12, 1e-2))})
     engine = make_engine(space, sampler="grid", fixed={"hidden_size": 4, "grad_clip": 0.0, "optimizer": "sgd"}, epochs=3)
     study = new_study(storage)
@@ -118,7 +120,7 @@ def test_a_diverged_trial_is_pruned_with_its_reason_and_the_study_goes_on(storag
     assert healthy.state == TrialState.COMPLETE
 
 
-def test_the_pruner_stops_a_hopeless_trial(storage: optuna.storages.RDBStorage) -> None:
+def test_the_pruner_stops_a_hopeless_trial(storage: Storage) -> None:
     # lr 1e-9 cannot learn; the median pruner compares its first epoch with the good trial's.
     space = SearchSpace(cells=("lstm",), dimensions={"lr": Dimension(points=(3e-2, 1e-9))})
     engine = make_engine(
@@ -134,7 +136,7 @@ def test_the_pruner_stops_a_hopeless_trial(storage: optuna.storages.RDBStorage) 
     assert hopeless.user_attrs["seeds"] == [0]  # the other seed never ran
 
 
-def test_an_interrupted_trial_fails_and_comes_back_as_a_waiting_copy(storage: optuna.storages.RDBStorage) -> None:
+def test_an_interrupted_trial_fails_and_comes_back_as_a_waiting_copy(storage: Storage) -> None:
     engine, study = make_engine(MOMENTUM_SPACE), new_study(storage)
     engine.top_up(study, 2)
     with pytest.raises(KeyboardInterrupt):
@@ -152,7 +154,7 @@ def test_an_interrupted_trial_fails_and_comes_back_as_a_waiting_copy(storage: op
     assert finished_copy.state == TrialState.COMPLETE and finished_copy.user_attrs[REASON_ATTR] is None
 
 
-def test_a_crashing_trial_fails_with_its_error_and_stops_the_worker(storage: optuna.storages.RDBStorage) -> None:
+def test_a_crashing_trial_fails_with_its_error_and_stops_the_worker(storage: Storage) -> None:
     engine = OptunaEngine(
         space=MOMENTUM_SPACE,
         plan=TrialPlan(task="adding", task_params={"length": 1}, epochs=1),  # length must be ≥ 2
@@ -168,7 +170,7 @@ def test_a_crashing_trial_fails_with_its_error_and_stops_the_worker(storage: opt
     assert engine.top_up(study, 2) == 1  # a crash does not count toward the budget
 
 
-def test_a_parameter_free_baseline_runs_once_and_first(storage: optuna.storages.RDBStorage) -> None:
+def test_a_parameter_free_baseline_runs_once_and_first(storage: Storage) -> None:
     engine = make_engine(MOMENTUM_SPACE, epochs=1)
     study = new_study(storage)
     engine.top_up(study, 8)
@@ -189,7 +191,7 @@ def test_a_parameter_free_baseline_runs_once_and_first(storage: optuna.storages.
     assert len(waiting) == 1 and "cell" not in waiting[0].system_attrs.get("fixed_params", {})
 
 
-def test_the_pruner_never_stops_the_baseline(storage: optuna.storages.RDBStorage) -> None:
+def test_the_pruner_never_stops_the_baseline(storage: Storage) -> None:
     engine = make_engine(MOMENTUM_SPACE, pruner="median", epochs=3, n_startup_trials=1, n_warmup_steps=0)
     study = new_study(storage)
     distributions = MOMENTUM_SPACE.distributions()
@@ -208,17 +210,17 @@ def test_the_pruner_never_stops_the_baseline(storage: optuna.storages.RDBStorage
     assert sorted(baseline.intermediate_values) == [1, 2, 3]
 
 
-def test_a_result_is_recorded_whole_or_not_at_all(storage: optuna.storages.RDBStorage) -> None:
+def test_a_result_is_recorded_whole_or_not_at_all(storage: Storage) -> None:
     from momentum_search.search._optuna import _finish
 
     study = optuna.create_study(storage=storage)
     attrs = {"config": {"cell": "lstm"}, "seed_values": [0.5, 0.7], "reason": None}
     done = study.ask()
-    assert _finish(study, done, TrialState.COMPLETE, attrs, values=[0.6], curve={1: 0.9, 2: 0.6})
+    assert _finish(storage, study, done, TrialState.COMPLETE, attrs, values=[0.6], curve={1: 0.9, 2: 0.6})
     assert (done_frozen := study.trials[0]).user_attrs == attrs and done_frozen.intermediate_values == {1: 0.9, 2: 0.6}
 
     # Another worker failed this trial as stale meanwhile: none of the late result is written.
     late = study.ask()
-    storage.set_trial_state_values(late._trial_id, TrialState.FAIL)
-    assert not _finish(study, late, TrialState.COMPLETE, attrs, values=[0.6])
+    storage.set_trial_state_values(storage.trial_id(study, late), TrialState.FAIL)
+    assert not _finish(storage, study, late, TrialState.COMPLETE, attrs, values=[0.6])
     assert (study.trials[1].state, study.trials[1].user_attrs) == (TrialState.FAIL, {})
