@@ -3,7 +3,7 @@
     python benchmarks/search_efficiency.py                       # digits, hidden 16, 8 epochs, 5 repetitions
     python benchmarks/search_efficiency.py --epochs 3 --repetitions 1 --methods grid3,racing   # a quick look
 
-The defaults are sized for about 30 minutes on two quiet cores (an estimate; see README, Performance).
+The defaults train about 18,000 epochs: about 18 minutes on two quiet cores (README, Performance).
 
 A search hands its user one configuration. This benchmark asks how good that configuration really is:
 every method's recommendation is retrained on ``--eval-seeds`` held-out seeds (5000, 5001, …) that no
