@@ -56,7 +56,7 @@ def ablate(
                     plan, storage=storage, gain=gain, workers=workers,
                     on_start=lambda arm: render.note(f"{arm.spec.name}: {arm.label}"), on_progress=on_progress,
                 )  # fmt: skip
-            info = dashboards.get_ablation_info(studies.open_storage(storage), plan.name, method=method)  # type: ignore[arg-type]
+            info = dashboards.get_ablation_info(studies.open_storage(storage), plan.name, method=method)
     except KeyboardInterrupt:
         render.err_console.print(f"interrupted: run the same command to resume the set {plan.name}", highlight=False)
         raise typer.Exit(code=130) from None

@@ -192,11 +192,12 @@ class OptunaEngine:
 
         def on_seed(values: dict[int, float]) -> str | None:
             # A baseline earns every seed, as it runs every epoch: it is the reference of every comparison.
-            incumbent = None if self.racing is None or baseline else _incumbent(study)
-            if incumbent is None:
+            racing = self.racing
+            incumbent = None if racing is None or baseline else _incumbent(study)
+            if racing is None or incumbent is None:
                 return None
             number, seed_values = incumbent
-            return self.racing.loses(values, seed_values, direction=study.direction.name.lower(), against=f"trial {number}")
+            return racing.loses(values, seed_values, direction=study.direction.name.lower(), against=f"trial {number}")
 
         with _Heartbeat(storage, storage.trial_id(study, trial)):
             try:

@@ -240,7 +240,8 @@ class _StudySearch(Searcher):
         self._book = book
         self._deadline = deadline
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    # Ray's annotation says dict | None, but its searchers end a run by returning Searcher.FINISHED, a str.
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         if self._deadline is not None and time.monotonic() >= self._deadline:
             return Searcher.FINISHED  # the timeout: running trials finish, no new one starts
         build = self._engine.sampler.build

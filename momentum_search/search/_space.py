@@ -225,7 +225,7 @@ def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> 
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     if isinstance(distribution, CategoricalDistribution):
-        return trial.suggest_categorical(name, distribution.choices)  # type: ignore[arg-type]
+        return trial.suggest_categorical(name, distribution.choices)
     if isinstance(distribution, IntDistribution):
         return trial.suggest_int(name, distribution.low, distribution.high, step=distribution.step, log=distribution.log)
     assert isinstance(distribution, FloatDistribution)

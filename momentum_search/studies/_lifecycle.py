@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import optuna
 
     from momentum_search.studies._confirm import Confirmation
-    from optuna.storages import RDBStorage
+    from optuna.storages import BaseStorage, RDBStorage
     from optuna.trial import FrozenTrial
 
 SPEC_ATTR = "spec"  # study user attr holding the validated spec as JSON
@@ -54,7 +54,7 @@ def study_spec(study: optuna.Study) -> StudySpec:
     return parse_spec(data, source=f"stored spec of study {study.study_name}", here=False)
 
 
-def load(storage: RDBStorage, name: str) -> optuna.Study:
+def load(storage: BaseStorage, name: str) -> optuna.Study:
     """Load study ``name``.
 
     Raises:

@@ -89,7 +89,7 @@ class Objective(BaseModel):
     train_time: bool = False
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
         assert self.direction is not None, "resolved by StudySpec"
         return [self.direction, "minimize"] if self.train_time else [self.direction]
 
@@ -292,7 +292,7 @@ class StudySpec(BaseModel):
     def same_search(self, other: StudySpec) -> bool:
         """Whether ``other`` runs the same trials: all may differ but the name, description, the
         number of trials and timeout of the budget (epochs per trial may not), and the confirmation."""
-        ignore = {"name": True, "description": True, "budget": {"trials", "timeout"}, "confirm": True}
+        ignore: dict[str, Any] = {"name": True, "description": True, "budget": {"trials", "timeout"}, "confirm": True}
         return self.model_dump(mode="json", exclude=ignore) == other.model_dump(mode="json", exclude=ignore)
 
 

@@ -106,9 +106,10 @@ def resolve_url(url: str | None = None) -> str:
     except ArgumentError:
         raise StorageError(f"storage {mask_url(raw)!r} is not a SQLAlchemy URL, e.g. {DEFAULT_STORAGE}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
+        database = parsed.database
+        if not database or database == ":memory:":
             raise StorageError("an in-memory SQLite database cannot be shared by workers; give a file path")
-        parsed = parsed.set(database=str(Path(parsed.database).expanduser().resolve()))
+        parsed = parsed.set(database=str(Path(database).expanduser().resolve()))
     elif "+" not in parsed.drivername:
         parsed = parsed.set(drivername=_installed_driver(parsed.drivername))
     return parsed.render_as_string(hide_password=False)
@@ -389,6 +390,12 @@ class TrialStore(BaseStorage):
 
     ``study`` arguments are studies loaded from this storage (``optuna.load_study(storage=self)``).
     """
+
+    if TYPE_CHECKING:  # what both storages have, as Optuna's heartbeat mixin or the proxy client's own
+
+        def record_heartbeat(self, trial_id: int) -> None: ...
+
+        def get_heartbeat_interval(self) -> int | None: ...
 
     def one_transaction(self) -> contextlib.AbstractContextManager[None]:
         """A block whose storage calls commit together; here (the proxy) each call is one of its own."""

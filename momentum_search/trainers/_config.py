@@ -126,8 +126,9 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"{name} acts on the orthogonal U of exprnn kinds; {kind.name!r} has none")
         return self
 
-    def hyperparameters(self, *, only_set: bool = False) -> dict[str, float | int | None]:
-        """The momentum hyperparameters (μ, s, β, ε, F) the cell kind uses."""
+    def hyperparameters(self, *, only_set: bool = False) -> dict[str, Any]:
+        """The momentum hyperparameters (μ, s, β, ε, F) the cell kind uses, as keyword arguments of
+        ``build_cell`` and ``Trainer.set_hyperparameters``."""
         used = CELL_KINDS[self.cell].hyperparameters
         values = {name: getattr(self, name) for name in HYPERPARAMETERS}
         if only_set:

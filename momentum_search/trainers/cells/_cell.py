@@ -498,7 +498,7 @@ class MomentumCell(nn.Module):
         """`(W, U, b_ih, b_hh)` of one layer; exprnn gives its modReLU bias in place of `b_hh`."""
         extra = "modrelu_bias" if self.kind.base == "exprnn" else "bias_hh"
         names = ("weight_ih", "weight_hh", "bias_ih", extra)
-        return tuple(getattr(self, f"{name}_l{layer}") for name in names)  # type: ignore[return-value]
+        return tuple(getattr(self, f"{name}_l{layer}") for name in names)
 
     def _initial_state(self, x: Tensor, state: CellState | None) -> tuple[Tensor, Tensor | None]:
         if x.dim() != 3 or x.size(2) != self.input_size:

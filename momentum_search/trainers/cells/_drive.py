@@ -224,7 +224,7 @@ class Normalized(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         v, root = ctx.saved_tensors
         g_v = grad / root
         # ∂d/∂m = -v / (2 (m + ε)^{3/2})
