@@ -22,7 +22,7 @@ from momentum_search.dashboards._trials import (
     is_plain,
     log_scale,
 )
-from momentum_search.search import CELL_PARAMETER
+from momentum_search.search import CELL_PARAMETER, pareto_front
 
 if TYPE_CHECKING:
     pass
@@ -560,13 +560,6 @@ def get_pareto_info(trials: StudyTrials) -> ParetoInfo:
     if not records:
         raise FigureUnavailableError("no complete trial yet")
 
-    def dominates(a: TrialRecord, b: TrialRecord) -> bool:
-        assert a.value is not None and b.value is not None and a.train_time is not None and b.train_time is not None
-        no_worse = not trials.better(b.value, a.value) and a.train_time <= b.train_time
-        return no_worse and (trials.better(a.value, b.value) or a.train_time < b.train_time)
-
-    points = [
-        ParetoPoint(t.number, t.cell, t.value, t.train_time, not any(dominates(o, t) for o in records))  # type: ignore[arg-type]
-        for t in records
-    ]
+    front = {t.number for t in pareto_front(records, [trials.direction, "minimize"])}
+    points = [ParetoPoint(t.number, t.cell, t.value, t.train_time, t.number in front) for t in records]  # type: ignore[arg-type]
     return ParetoInfo(trials.metric, trials.direction, points)

@@ -63,10 +63,10 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
         ValueError: ``axes`` is neither "s" nor "gain".
     """
     trials = read_trials(study)
+    confirmation = _confirmation(study, trials)  # on the stored parameters, before any change of axis
     if axes is not None:
         trials = trials.on_axis(axes)
     axis, label = trials.axis, LABELS[trials.axis]
-    confirmation = _confirmation(study, trials)
     cells = _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
                      _figures.plot_cell_comparison, trials)  # fmt: skip
     if confirmation is not None and confirmation.times:
@@ -109,7 +109,7 @@ def _confirmation(study: optuna.Study, trials: StudyTrials) -> ConfirmationInfo 
     if trials.objectives > 1:
         return None
     try:
-        return get_confirmation_info(read_confirmation(study, trials.frozen))
+        return get_confirmation_info(read_confirmation(study, trials.trials))
     except StudyNotFoundError:  # not made by momentum-search: no spec, no candidates
         return None
 

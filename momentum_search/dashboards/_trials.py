@@ -6,12 +6,11 @@ recomputed by training.
 
 from __future__ import annotations
 
-import math
-import statistics
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from momentum_search.search import CELL_PARAMETER, GAIN, REASON_ATTR, gain
+from momentum_search.search import CELL_PARAMETER, GAIN, TrialRecord, best, better, gain
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:
@@ -28,26 +27,6 @@ AXES: dict[str, str] = {"s": "s", "gain": GAIN}  # each choice's parameter
 
 class FigureUnavailableError(ValueError):
     """The study holds too little (or the wrong kind of) data for a figure; the message says why."""
-
-
-class TrialRecord(NamedTuple):
-    """One trial: its cell kind, parameters, objective (mean over seeds) and per-seed spread."""
-
-    number: int
-    state: str  # COMPLETE, PRUNED, FAIL, RUNNING or WAITING
-    cell: str | None
-    params: dict[str, Any]  # without the cell kind
-    value: float | None  # the metric, mean over seeds, of a COMPLETE trial (or one that lost the seed race)
-    std: float  # sample standard deviation of the seeds' values; 0 for one seed
-    seed_values: tuple[float, ...]
-    test_value: float | None
-    train_time: float | None  # mean training time per seed [s]
-    curve: tuple[tuple[int, float], ...]  # (epoch, validation metric) of the first seed
-    reason: str | None
-    config: dict[str, Any] | None  # the resolved trainer config of the first seed
-    reused_from: int | None = None  # the trial whose result this one copied (same parameters)
-    raced: bool = False  # PRUNED by the seed race: ``value`` is its mean over fewer seeds than a COMPLETE trial's
-    gradient_flow: dict[str, Any] | None = None  # the first seed's, see ``TrainResult.gradient_flow``
 
 
 class StudyTrials(NamedTuple):
@@ -76,14 +55,10 @@ class StudyTrials(NamedTuple):
 
     def best(self, records: Iterable[TrialRecord]) -> TrialRecord | None:
         """The record with the best value in the study's direction; the earliest one on a tie."""
-        records = [r for r in records if r.value is not None]
-        if not records:
-            return None
-        sign = 1.0 if self.direction == "minimize" else -1.0
-        return min(records, key=lambda r: (sign * r.value, r.number))  # type: ignore[operator]
+        return best(records, self.direction)
 
     def better(self, a: float, b: float) -> bool:
-        return a < b if self.direction == "minimize" else a > b
+        return better(a, b, self.direction)
 
     def on_axis(self, axes: Axes) -> StudyTrials:
         """The trials with the drive scale drawn as ``axes``: ``"s"``, or ``"gain"`` for g = s/(1−μ).
@@ -133,44 +108,9 @@ def read_trials(study: optuna.Study) -> StudyTrials:
         objectives=len(study.directions),
         cells=cells,
         distributions=distributions,
-        trials=[_record(trial) for trial in frozen],
+        trials=[TrialRecord.of(trial) for trial in frozen],
         frozen=frozen,
         axis=GAIN if GAIN in distributions else "s",
-    )
-
-
-def _record(trial: FrozenTrial) -> TrialRecord:
-    attrs = trial.user_attrs
-    complete = trial.state.name == "COMPLETE" and trial.values is not None
-    raced = trial.state.name == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith("raced:")
-    value = trial.values[0] if complete else attrs.get("value_mean") if raced else None  # type: ignore[index]
-    seed_values = tuple(v for v in attrs.get("seed_values") or () if v is not None and math.isfinite(v))
-    if not seed_values and value is not None:
-        seed_values = (value,)
-    train_time = trial.values[1] if complete and len(trial.values) > 1 else attrs.get("train_time")  # type: ignore[arg-type]
-    if trial.intermediate_values:
-        steps = sorted(trial.intermediate_values.items())
-    else:
-        # Multi-objective trials cannot report intermediate values; the first seed's history is the same curve.
-        histories = attrs.get("seed_histories") or [[]]
-        steps = list(enumerate(histories[0], start=1))
-    curve = tuple((int(step), float(v)) for step, v in steps if v is not None and math.isfinite(v))
-    return TrialRecord(
-        number=trial.number,
-        state=trial.state.name,
-        cell=trial.params.get(CELL_PARAMETER),
-        params={k: v for k, v in trial.params.items() if k != CELL_PARAMETER},
-        value=value if value is None or math.isfinite(value) else None,
-        std=statistics.stdev(seed_values) if len(seed_values) > 1 else 0.0,
-        seed_values=seed_values,
-        test_value=attrs.get("test_value"),
-        train_time=train_time,
-        curve=curve,
-        reason=attrs.get(REASON_ATTR),
-        config=attrs.get("config"),
-        reused_from=attrs.get("reused_from"),
-        raced=raced,
-        gradient_flow=attrs.get("gradient_flow"),
     )
 
 
@@ -180,9 +120,9 @@ def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
         return record
     config = record.config
     if config is None or record.cell is None:
-        return record._replace(params={k: v for k, v in record.params.items() if k != old})
+        return dataclasses.replace(record, params={k: v for k, v in record.params.items() if k != old})
     value = gain(record.cell, s=config.get("s"), mu=config.get("mu")) if new == GAIN else config["s"]
-    return record._replace(params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
+    return dataclasses.replace(record, params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
 
 
 def is_plain(cell: str) -> bool:
