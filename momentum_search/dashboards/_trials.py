@@ -25,6 +25,28 @@ Axes = Literal["s", "gain"]
 AXES: dict[str, str] = {"s": "s", "gain": GAIN}  # each choice's parameter
 
 
+# What a figure draws at most, so that a report of 100,000 trials opens in a browser: plotly draws a
+# scatter as one SVG node per point (a few thousand stay responsive) and each learning curve as a trace
+# of its own (hundreds of traces already make hovering and zooming lag).
+MAX_POINTS = 2000  # per figure: the slices, the history, the Pareto front's scatter
+MAX_CURVES = 100  # learning curves per figure
+
+
+def shown(records: list[TrialRecord], direction: str, limit: int) -> list[TrialRecord]:
+    """``records`` (in their order) thinned to ``limit``: the best half by value, and the rest spread
+    evenly over the others by position, so the figure keeps the optimum and the shape of the whole."""
+    if len(records) <= limit:
+        return records
+    if limit <= 0:
+        return []
+    keep = {r.number for r in sorted((r for r in records if r.value is not None),
+                                     key=lambda r: (r.value if direction == "minimize" else -r.value, r.number))[: limit // 2]}  # type: ignore[operator]  # fmt: skip
+    rest = [i for i, r in enumerate(records) if r.number not in keep]
+    step = len(rest) / (limit - len(keep))
+    keep |= {records[rest[int(k * step)]].number for k in range(limit - len(keep))}
+    return [r for r in records if r.number in keep]
+
+
 class FigureUnavailableError(ValueError):
     """The study holds too little (or the wrong kind of) data for a figure; the message says why."""
 
