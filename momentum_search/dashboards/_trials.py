@@ -7,7 +7,7 @@ recomputed by training.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from momentum_search.search import CELL_PARAMETER, GAIN, TrialRecord, best, better, gain
@@ -107,13 +107,13 @@ class StudyTrials(NamedTuple):
         return self._replace(trials=records, distributions=distributions, axis=axis)
 
 
-def read_trials(study: optuna.Study) -> StudyTrials:
-    """Read every trial of ``study`` once, for all the figures."""
+def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = None) -> StudyTrials:
+    """Read every trial of ``study`` once, for all the figures: with only ``user_attrs`` (None: all)."""
     from optuna.distributions import CategoricalDistribution
 
     from momentum_search.studies._lifecycle import stored_trials
 
-    frozen = stored_trials(study)
+    frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=())
     distributions: dict[str, BaseDistribution] = {}
     for trial in frozen:
         distributions.update(trial.distributions)

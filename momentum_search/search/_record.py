@@ -14,6 +14,7 @@ numbers, so every view leaves it out of rankings, bests, fronts and exports: cou
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -182,7 +183,7 @@ class TrialRecord:
         """The parameters as the study searched them: the cell kind first, then the rest."""
         return self.params if self.cell is None else {CELL_PARAMETER: self.cell, **self.params}
 
-    @property
+    @functools.cached_property
     def std(self) -> float:
         """The sample standard deviation of the seeds' values; 0 for one seed."""
         return statistics.stdev(self.seed_values) if len(self.seed_values) > 1 else 0.0

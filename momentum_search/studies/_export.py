@@ -7,6 +7,7 @@ config under `config`, and under `provenance` where it came from and what it sco
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,13 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
-def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False) -> list[TrialRecord]:
+def select_trials(
+    study: optuna.Study, *, top: int = 1, per_cell: bool = False, trials: Sequence[TrialRecord] | None = None
+) -> list[TrialRecord]:
     """The trials to export: the Pareto front for two objectives, else the best `top`, or each
     cell kind's best with `per_cell`. A twin (a trial that copied an earlier one's result) is the same
-    configuration as that trial and never exported beside it. Reads the summary attrs of the trials.
+    configuration as that trial and never exported beside it. Chosen among ``trials`` (by default the
+    COMPLETE ones, their summary attrs read).
 
     Raises:
         NothingToExportError: the study has no complete trial.
@@ -79,7 +83,9 @@ def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False) 
     """
     if top < 1:
         raise ValueError(f"top must be ≥ 1, got {top}")
-    complete = records(study, states=("COMPLETE",), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    if trials is None:
+        trials = records(study, states=("COMPLETE",), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    complete = [t for t in trials if t.complete]
     if not complete:
         raise NothingToExportError(f"study {study.study_name!r} has no complete trial to export yet")
     directions = [d.name.lower() for d in study.directions]
@@ -133,8 +139,9 @@ def export_study(
     """
     url = resolve_url(storage)
     study = load(open_storage(url, read_only=True), name)
-    chosen = select_trials(study, top=top, per_cell=per_cell)
-    confirmation = read_confirmation(study) if len(study.directions) == 1 else None
+    finished = records(study, states=("COMPLETE", "PRUNED"), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    chosen = select_trials(study, top=top, per_cell=per_cell, trials=finished)
+    confirmation = read_confirmation(study, finished) if len(study.directions) == 1 else None
     whole = {t.number: t for t in records(study, numbers=[t.number for t in chosen], curves=False)}
     return [_export(study, whole[trial.number], url, confirmation) for trial in chosen]
 
