@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from momentum_search.dashboards._confirmation import ConfirmationInfo, ConfirmationRow
 from momentum_search.dashboards._trials import (
     LABELS,
-    MAX_CURVES,
     MAX_POINTS,
     FigureUnavailableError,
     StudyTrials,
     TrialRecord,
     base_of,
+    curves_drawn,
     is_plain,
     log_scale,
+    pruned_drawn,
     shown,
 )
 from momentum_search.search import CELL_PARAMETER, pareto_front
@@ -368,7 +369,7 @@ def get_history_info(trials: StudyTrials) -> HistoryInfo:
     # Every trial counts toward the best so far; the figure draws up to MAX_POINTS of them.
     best_at = {t.number: best for t, best in zip(complete, best_so_far, strict=True)}
     complete = shown(complete, trials.direction, MAX_POINTS // 2)
-    pruned = shown([t for t in trials.trials if t.state == "PRUNED" and t.curve], trials.direction, MAX_POINTS // 2)
+    pruned = [t for t in pruned_drawn(trials.trials, trials.direction) if t.curve]
     return HistoryInfo(
         trials.metric, trials.direction, [t.number for t in complete], [t.value for t in complete],  # type: ignore[misc]
         [t.cell for t in complete], [best_at[t.number] for t in complete], [t.number for t in pruned],
@@ -394,7 +395,8 @@ class CurvesInfo(NamedTuple):
 def get_curves_info(trials: StudyTrials) -> CurvesInfo:
     curves = [
         Curve(t.number, t.cell, t.state, [e for e, _ in t.curve], [v for _, v in t.curve], t.reason)
-        for t in shown([t for t in trials.trials if t.curve], trials.direction, MAX_CURVES)
+        for t in curves_drawn(trials.trials, trials.direction)
+        if t.curve
     ]
     if not curves:
         raise FigureUnavailableError("no trial has reported a validation value yet")

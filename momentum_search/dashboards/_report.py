@@ -68,7 +68,7 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     needed |= {"config"} if axes is not None else set()  # a change of axis computes s or g from the config
     needed |= {"gradient_flow"} if gradient_flow else set()
     needed |= {"seed_histories"} if len(study.directions) > 1 else set()  # no intermediate values: the curves
-    trials = read_trials(study, user_attrs=needed)
+    trials = read_trials(study, user_attrs=needed, drawn_curves=True)
     confirmation = _confirmation(study, trials)  # on the stored parameters, before any change of axis
     if axes is not None:
         trials = trials.on_axis(axes)

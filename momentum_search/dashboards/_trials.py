@@ -107,13 +107,22 @@ class StudyTrials(NamedTuple):
         return self._replace(trials=records, distributions=distributions, axis=axis)
 
 
-def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = None) -> StudyTrials:
-    """Read every trial of ``study`` once, for all the figures: with only ``user_attrs`` (None: all)."""
+def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = None, drawn_curves: bool = False) -> StudyTrials:
+    """Read every trial of ``study`` once, for all the figures: with only ``user_attrs`` (None: all).
+
+    ``drawn_curves``: read the learning curves (half a large study's rows) of only the trials whose
+    curve a figure draws (see :func:`drawn`); the others' ``curve`` is empty.
+    """
     from optuna.distributions import CategoricalDistribution
 
     from momentum_search.studies._lifecycle import stored_trials
 
-    frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=())
+    frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=(), curves=not drawn_curves)
+    if drawn_curves and len(study.directions) == 1:  # two objectives keep no curves: seed_histories stand in
+        numbers = drawn([TrialRecord.of(t) for t in frozen], study.directions[0].name.lower())
+        curves = {t.number: t.intermediate_values for t in stored_trials(study, numbers=numbers, user_attrs=(), system_attrs=())}
+        for trial in frozen:
+            trial.intermediate_values = curves.get(trial.number, {})
     distributions: dict[str, BaseDistribution] = {}
     for trial in frozen:
         distributions.update(trial.distributions)
@@ -134,6 +143,27 @@ def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = Non
         frozen=frozen,
         axis=GAIN if GAIN in distributions else "s",
     )
+
+
+def curves_drawn(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The trials whose learning curve the figure draws, if they have one (chosen whether or not the
+    curves were read, so that reading only these gives the same figure)."""
+    return shown([t for t in records if t.state != "WAITING"], direction, MAX_CURVES)
+
+
+def pruned_drawn(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The PRUNED trials the history draws at their last reported value, if they reported one."""
+    return shown([t for t in records if t.state == "PRUNED"], direction, MAX_POINTS // 2)
+
+
+def drawn(records: list[TrialRecord], direction: str) -> set[int]:
+    """The trials whose curve a figure draws: the learning curves' and the history's pruned trials
+    (:func:`shown` of each), and each cell kind's best, drawn beside its gradient flow."""
+    numbers = {t.number for t in (*curves_drawn(records, direction), *pruned_drawn(records, direction))}
+    for cell in {t.cell for t in records}:
+        complete = [t for t in records if t.cell == cell and t.complete and not t.twin]
+        numbers |= {t.number for t in (best(complete, direction), best((t for t in complete if t.gradient_flow), direction)) if t}
+    return numbers
 
 
 def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:

@@ -6,7 +6,7 @@ import dataclasses
 
 from momentum_search.dashboards import StudyTrials, get_curves_info, get_history_info, get_slice_info
 from momentum_search.dashboards._trials import MAX_CURVES, MAX_POINTS
-from momentum_search.search import TrialRecord
+from momentum_search.search import SUMMARY_ATTRS, TrialRecord
 
 
 def _trials(count: int) -> StudyTrials:
@@ -44,3 +44,16 @@ def test_a_small_study_is_drawn_whole() -> None:
     trials = _trials(90)
     assert len(get_curves_info(trials).curves) == 90
     assert len(get_slice_info(trials, "mu").series[0].numbers) == 60  # every COMPLETE trial
+
+
+def test_reading_only_the_drawn_curves_draws_the_same(range_study, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from momentum_search.dashboards import _trials, read_trials
+
+    monkeypatch.setattr(_trials, "MAX_CURVES", 10)
+    monkeypatch.setattr(_trials, "MAX_POINTS", 12)
+    attrs = (*SUMMARY_ATTRS, "seed_values", "train_time")  # as the report reads them: no seed_histories
+    full = read_trials(range_study.study, user_attrs=attrs)
+    drawn = read_trials(range_study.study, user_attrs=attrs, drawn_curves=True)
+    assert sum(bool(t.curve) for t in drawn.trials) < sum(bool(t.curve) for t in full.trials)
+    assert get_curves_info(drawn) == get_curves_info(full) and len(get_curves_info(full).curves) == 10
+    assert get_history_info(drawn) == get_history_info(full)
