@@ -43,11 +43,11 @@ from momentum_search.studies._lifecycle import (
     create_or_resume,
     delete_study,
     list_studies,
-    records,
     run_worker,
     show_study,
     study_spec,
     summarize,
+    trial_records,
 )
 from momentum_search.studies._lifecycle import load as load_study
 from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
@@ -71,7 +71,7 @@ from momentum_search.studies._storage import (
     StudyAggregate,
     mask_url,
     open_storage,
-    read_trials,
+    query_trials,
     resolve_url,
     study_aggregates,
 )
@@ -133,9 +133,8 @@ __all__ = [
     "plan_ablation",
     "preset_names",
     "preset_text",
+    "query_trials",
     "read_confirmation",
-    "read_trials",
-    "records",
     "resolve_url",
     "run_ablation",
     "run_worker",
@@ -146,5 +145,6 @@ __all__ = [
     "study_spec",
     "summarize",
     "threads_per_worker",
+    "trial_records",
     "with_overrides",
 ]

@@ -26,10 +26,10 @@ from momentum_search.studies._lifecycle import (
     create_or_resume,
     load,
     quiet_optuna,
-    records,
     storage_of,
     stored_trials,
     study_spec,
+    trial_records,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import open_storage
@@ -188,7 +188,7 @@ def read_confirmation(study: optuna.Study, trials: Sequence[TrialRecord] | None 
     import optuna
 
     spec = study_spec(study)
-    trials = records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False) if trials is None else trials
+    trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False) if trials is None else trials
     assert spec.objective.direction is not None
     name, storage = confirmation_name(study.study_name), storage_of(study)
     held = load(storage, name) if name in optuna.get_all_study_names(storage) else None
@@ -287,7 +287,7 @@ def confirm(
     stored = None if held is None else study_spec(held)
     if seeds is None:
         seeds = len(stored.seeds) if stored else spec.confirm.seeds if spec.confirm else DEFAULT_SEEDS
-    trials = records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
     chosen = candidates(trials, direction=spec.objective.directions[0], top=top)
     if not chosen:
         raise SpecError(f"study {name!r} has no complete trial to confirm yet")

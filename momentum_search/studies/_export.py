@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import momentum_search
 from momentum_search.search import SUMMARY_ATTRS, TrialRecord, best_trials, ranked
 from momentum_search.studies._confirm import Confirmation, confirmation_name, read_confirmation
-from momentum_search.studies._lifecycle import load, records, study_spec
+from momentum_search.studies._lifecycle import load, study_spec, trial_records
 from momentum_search.studies._storage import mask_url, open_storage, resolve_url
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def select_trials(
     if top < 1:
         raise ValueError(f"top must be ≥ 1, got {top}")
     if trials is None:
-        trials = records(study, states=("COMPLETE",), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+        trials = trial_records(study, states=("COMPLETE",), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
     complete = [t for t in trials if t.complete]
     if not complete:
         raise NothingToExportError(f"study {study.study_name!r} has no complete trial to export yet")
@@ -139,10 +139,10 @@ def export_study(
     """
     url = resolve_url(storage)
     study = load(open_storage(url, read_only=True), name)
-    finished = records(study, states=("COMPLETE", "PRUNED"), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    finished = trial_records(study, states=("COMPLETE", "PRUNED"), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
     chosen = select_trials(study, top=top, per_cell=per_cell, trials=finished)
     confirmation = read_confirmation(study, finished) if len(study.directions) == 1 else None
-    whole = {t.number: t for t in records(study, numbers=[t.number for t in chosen], curves=False)}
+    whole = {t.number: t for t in trial_records(study, numbers=[t.number for t in chosen], curves=False)}
     return [_export(study, whole[trial.number], url, confirmation) for trial in chosen]
 
 

@@ -26,7 +26,7 @@ from momentum_search.studies._storage import (
     describe_error,
     mask_url,
     open_storage,
-    read_trials,
+    query_trials,
     study_aggregates,
 )
 
@@ -195,16 +195,16 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
 
 def stored_trials(study: optuna.Study, **only: Any) -> list[FrozenTrial]:
     """The trials of ``study`` by number, as ``study.get_trials(deepcopy=False)`` returns them, or only
-    what ``only`` asks for (see :func:`~momentum_search.studies._storage.read_trials`): one plain query
+    what ``only`` asks for (see :func:`~momentum_search.studies._storage.query_trials`): one plain query
     per table, about a tenth of Optuna's own read."""
-    return read_trials(storage_of(study), study_id_of(study), **only)
+    return query_trials(storage_of(study), study_id_of(study), **only)
 
 
 def study_id_of(study: optuna.Study) -> int:
     return storage_of(study).get_study_id_from_name(study.study_name)
 
 
-def records(study: optuna.Study, **only: Any) -> list[TrialRecord]:
+def trial_records(study: optuna.Study, **only: Any) -> list[TrialRecord]:
     """:func:`stored_trials` as records."""
     return [TrialRecord.of(trial) for trial in stored_trials(study, **only)]
 
@@ -265,9 +265,9 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
         directions = spec.objective.directions
         only = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
         if len(directions) > 1:  # the Pareto front needs every COMPLETE trial's values
-            found = read_trials(backend, aggregate.study_id, states=("COMPLETE",), **only)
+            found = query_trials(backend, aggregate.study_id, states=("COMPLETE",), **only)
         elif aggregate.best_value is not None:
-            found = read_trials(backend, aggregate.study_id, best_value=aggregate.best_value, **only)
+            found = query_trials(backend, aggregate.study_id, best_value=aggregate.best_value, **only)
         else:
             found = []
         best = best_trials([TrialRecord.of(trial) for trial in found], directions)

@@ -456,7 +456,7 @@ def _public_aggregates(storage: Any) -> list[StudyAggregate]:
     return aggregates
 
 
-def read_trials(
+def query_trials(
     storage: Any,
     study_id: int,
     *,

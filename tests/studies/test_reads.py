@@ -17,7 +17,7 @@ from momentum_search.studies import (
     list_studies,
     open_storage,
     parse_spec,
-    read_trials,
+    query_trials,
     show_study,
     study_aggregates,
 )
@@ -92,7 +92,7 @@ def test_partial_reads_are_the_full_read_filtered(studies_here: tuple[str, str, 
     storage = open_storage(url)
     study_id = storage.get_study_id_from_name(name)
     full = _full(url, name)
-    for read in (read_trials, _public):
+    for read in (query_trials, _public):
         _same(read(storage, study_id), full)
         only = read(storage, study_id, numbers=[1, 4], user_attrs=("seeds", "reason"), system_attrs=(), curves=False)
         assert [t.number for t in only] == [1, 4]
@@ -136,7 +136,7 @@ def test_show_summarises_a_large_study(studies_here: tuple[str, str, str], monke
 def test_show_reads_only_the_summary_attrs(studies_here: tuple[str, str, str]) -> None:
     url, name, _ = studies_here
     storage = open_storage(url)
-    trials = read_trials(storage, storage.get_study_id_from_name(name), user_attrs=SUMMARY_ATTRS, curves=False)
+    trials = query_trials(storage, storage.get_study_id_from_name(name), user_attrs=SUMMARY_ATTRS, curves=False)
     assert all(set(t.user_attrs) <= set(SUMMARY_ATTRS) for t in trials)
     assert "seed_histories" not in trials[0].user_attrs and "seeds" in trials[0].user_attrs
 
