@@ -172,6 +172,9 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
                 f"{MIN_SURFACE_POINTS}); each trial is drawn with its value")  # fmt: skip
         return MuSMapInfo(grid=False, mu=[], s=[], z=None, z_std=None, note=note, **common)  # type: ignore[arg-type]
     mu_axis, s_axis, z_mesh = _interpolate([p.mu for p in points], [p.s for p in points], [p.value for p in points], s_log)
+    # The surface is fitted on every trial; the figure draws up to MAX_POINTS of them over it.
+    drawn = {t.number for t in shown(records, trials.direction, MAX_POINTS)}
+    common["points"] = [p for p in points if p.number in drawn]
     return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, **common)  # type: ignore[arg-type]
 
 

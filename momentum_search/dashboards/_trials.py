@@ -118,11 +118,14 @@ def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = Non
     from momentum_search.studies._lifecycle import stored_trials
 
     frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=(), curves=not drawn_curves)
+    records = [TrialRecord.of(trial) for trial in frozen]
     if drawn_curves and len(study.directions) == 1:  # two objectives keep no curves: seed_histories stand in
-        numbers = drawn([TrialRecord.of(t) for t in frozen], study.directions[0].name.lower())
+        numbers = drawn(records, study.directions[0].name.lower())
         curves = {t.number: t.intermediate_values for t in stored_trials(study, numbers=numbers, user_attrs=(), system_attrs=())}
-        for trial in frozen:
-            trial.intermediate_values = curves.get(trial.number, {})
+        for index, trial in enumerate(frozen):
+            if trial.number in curves:
+                trial.intermediate_values = curves[trial.number]
+                records[index] = TrialRecord.of(trial)
     distributions: dict[str, BaseDistribution] = {}
     for trial in frozen:
         distributions.update(trial.distributions)
@@ -139,7 +142,7 @@ def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = Non
         objectives=len(study.directions),
         cells=cells,
         distributions=distributions,
-        trials=[TrialRecord.of(trial) for trial in frozen],
+        trials=records,
         frozen=frozen,
         axis=GAIN if GAIN in distributions else "s",
     )

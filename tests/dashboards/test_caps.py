@@ -57,3 +57,14 @@ def test_reading_only_the_drawn_curves_draws_the_same(range_study, monkeypatch) 
     assert sum(bool(t.curve) for t in drawn.trials) < sum(bool(t.curve) for t in full.trials)
     assert get_curves_info(drawn) == get_curves_info(full) and len(get_curves_info(full).curves) == 10
     assert get_history_info(drawn) == get_history_info(full)
+
+
+def test_the_map_is_fitted_on_every_trial_and_draws_a_capped_few(range_study, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from momentum_search.dashboards import _info, get_mu_s_map_info, read_trials
+
+    trials = read_trials(range_study.study)
+    whole = get_mu_s_map_info(trials, "momentum-lstm")
+    monkeypatch.setattr(_info, "MAX_POINTS", 20)
+    capped = get_mu_s_map_info(trials, "momentum-lstm")
+    assert len(whole.points) == 40 and len(capped.points) == 20 and capped.best in capped.points
+    assert capped.z == whole.z  # the surface is the same
