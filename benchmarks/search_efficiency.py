@@ -209,6 +209,7 @@ def _search(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
 def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
     """Racing + confirmation: at each checkpoint, search while the search, one more trial on every seed
     and the confirmation of the candidates it could leave still fit; then confirm and pick."""
+    from momentum_search.search import TrialRecord
     from momentum_search.studies import (
         candidates,
         confirm,
@@ -237,7 +238,7 @@ def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
             if more == 0:
                 break
             _launch(spec, job.storage, len(trials) + more)
-        if not candidates(trials, direction=direction, top=job.confirm_top):
+        if not candidates([TrialRecord.of(t) for t in trials], direction=direction, top=job.confirm_top):
             picks[share] = None  # nothing finished to confirm within this budget
             continue
         result = confirm(spec.name, storage=job.storage, top=job.confirm_top, seeds=job.confirm_seeds, workers=1)

@@ -15,6 +15,7 @@ from momentum_search.dashboards._figures import _color, _figure
 from momentum_search.dashboards._report import _STYLE, _fmt, _table
 from momentum_search.dashboards._time_to import TimeTo, time_to, time_to_best, time_to_html
 from momentum_search.dashboards._verdicts import Arm, Method, Verdict, compare, verdicts_html
+from momentum_search.search import TrialRecord
 from momentum_search.studies import ABLATION_ATTR, SPEC_ATTR
 
 if TYPE_CHECKING:
@@ -99,18 +100,19 @@ def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult
     trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     trial = complete[0] if complete else (trials[-1] if trials else None)
-    attrs = {} if trial is None else trial.user_attrs
-    config = attrs.get("config", {})
+    record = None if trial is None else TrialRecord.of(trial)
+    config = (record and record.config) or {}
+    done = record is not None and record.complete
     return ArmResult(
         label=tag["arm"], role=tag["role"], study=study_name, cell=config.get("cell", "?"),
-        mu=config.get("mu"), s=config.get("s"), gain=attrs.get("gain"),
-        state="not run" if trial is None else trial.state.name, reason=attrs.get("reason"),
-        test_values=list(attrs.get("seed_test_values", [])) if complete else [],
-        valid_values=list(attrs.get("seed_values", [])) if complete else [],
-        learned=list(attrs.get("seed_learned", [])) if complete else [],
-        histories=list(attrs.get("seed_histories", [])) if complete else [],
-        wall_times=list(attrs.get("seed_wall_times", [])) if complete else [],
-        gradient_flow=attrs.get("gradient_flow") if complete else None,
+        mu=config.get("mu"), s=config.get("s"), gain=record and record.gain,
+        state="not run" if record is None else record.state, reason=record and record.reason,
+        test_values=list(record.seed_test_values) if done else [],
+        valid_values=list(record.seed_values) if done else [],
+        learned=list(record.seed_learned) if done else [],
+        histories=[list(h) for h in record.seed_histories] if done else [],
+        wall_times=list(record.seed_wall_times) if done else [],
+        gradient_flow=record.gradient_flow if done else None,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from momentum_search.dashboards import _figures, _info
 from momentum_search.dashboards._confirmation import ConfirmationInfo, confirmation_html, get_confirmation_info
 from momentum_search.dashboards._time_to import time_to_html
+from momentum_search.search import SUMMARY_ATTRS
 from momentum_search.dashboards._trials import (
     LABELS,
     Axes,
@@ -62,11 +63,16 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     Raises:
         ValueError: ``axes`` is neither "s" nor "gain".
     """
-    trials = read_trials(study)
+    # The figures' attrs only: a trial's histories, learned values and trainer config are most of its bytes.
+    needed = {*SUMMARY_ATTRS, "seed_values", "train_time"}
+    needed |= {"config"} if axes is not None else set()  # a change of axis computes s or g from the config
+    needed |= {"gradient_flow"} if gradient_flow else set()
+    needed |= {"seed_histories"} if len(study.directions) > 1 else set()  # no intermediate values: the curves
+    trials = read_trials(study, user_attrs=needed, drawn_curves=True)
+    confirmation = _confirmation(study, trials)  # on the stored parameters, before any change of axis
     if axes is not None:
         trials = trials.on_axis(axes)
     axis, label = trials.axis, LABELS[trials.axis]
-    confirmation = _confirmation(study, trials)
     cells = _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
                      _figures.plot_cell_comparison, trials)  # fmt: skip
     if confirmation is not None and confirmation.times:
@@ -109,7 +115,7 @@ def _confirmation(study: optuna.Study, trials: StudyTrials) -> ConfirmationInfo 
     if trials.objectives > 1:
         return None
     try:
-        return get_confirmation_info(read_confirmation(study, trials.frozen))
+        return get_confirmation_info(read_confirmation(study, trials.trials))
     except StudyNotFoundError:  # not made by momentum-search: no spec, no candidates
         return None
 

@@ -6,12 +6,11 @@ recomputed by training.
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from momentum_search.search import CELL_PARAMETER, GAIN, REASON_ATTR, gain
+from momentum_search.search import CELL_PARAMETER, GAIN, TrialRecord, best, better, gain
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:
@@ -26,28 +25,30 @@ Axes = Literal["s", "gain"]
 AXES: dict[str, str] = {"s": "s", "gain": GAIN}  # each choice's parameter
 
 
+# What a figure draws at most, so that a report of 100,000 trials opens in a browser: plotly draws a
+# scatter as one SVG node per point (a few thousand stay responsive) and each learning curve as a trace
+# of its own (hundreds of traces already make hovering and zooming lag).
+MAX_POINTS = 2000  # per figure: the slices, the history, the Pareto front's scatter
+MAX_CURVES = 100  # learning curves per figure
+
+
+def shown(records: list[TrialRecord], direction: str, limit: int) -> list[TrialRecord]:
+    """``records`` (in their order) thinned to ``limit``: the best half by value, and the rest spread
+    evenly over the others by position, so the figure keeps the optimum and the shape of the whole."""
+    if len(records) <= limit:
+        return records
+    if limit <= 0:
+        return []
+    keep = {r.number for r in sorted((r for r in records if r.value is not None),
+                                     key=lambda r: (r.value if direction == "minimize" else -r.value, r.number))[: limit // 2]}  # type: ignore[operator]  # fmt: skip
+    rest = [i for i, r in enumerate(records) if r.number not in keep]
+    step = len(rest) / (limit - len(keep))
+    keep |= {records[rest[int(k * step)]].number for k in range(limit - len(keep))}
+    return [r for r in records if r.number in keep]
+
+
 class FigureUnavailableError(ValueError):
     """The study holds too little (or the wrong kind of) data for a figure; the message says why."""
-
-
-class TrialRecord(NamedTuple):
-    """One trial: its cell kind, parameters, objective (mean over seeds) and per-seed spread."""
-
-    number: int
-    state: str  # COMPLETE, PRUNED, FAIL, RUNNING or WAITING
-    cell: str | None
-    params: dict[str, Any]  # without the cell kind
-    value: float | None  # the metric, mean over seeds, of a COMPLETE trial (or one that lost the seed race)
-    std: float  # sample standard deviation of the seeds' values; 0 for one seed
-    seed_values: tuple[float, ...]
-    test_value: float | None
-    train_time: float | None  # mean training time per seed [s]
-    curve: tuple[tuple[int, float], ...]  # (epoch, validation metric) of the first seed
-    reason: str | None
-    config: dict[str, Any] | None  # the resolved trainer config of the first seed
-    reused_from: int | None = None  # the trial whose result this one copied (same parameters)
-    raced: bool = False  # PRUNED by the seed race: ``value`` is its mean over fewer seeds than a COMPLETE trial's
-    gradient_flow: dict[str, Any] | None = None  # the first seed's, see ``TrainResult.gradient_flow``
 
 
 class StudyTrials(NamedTuple):
@@ -76,14 +77,10 @@ class StudyTrials(NamedTuple):
 
     def best(self, records: Iterable[TrialRecord]) -> TrialRecord | None:
         """The record with the best value in the study's direction; the earliest one on a tie."""
-        records = [r for r in records if r.value is not None]
-        if not records:
-            return None
-        sign = 1.0 if self.direction == "minimize" else -1.0
-        return min(records, key=lambda r: (sign * r.value, r.number))  # type: ignore[operator]
+        return best(records, self.direction)
 
     def better(self, a: float, b: float) -> bool:
-        return a < b if self.direction == "minimize" else a > b
+        return better(a, b, self.direction)
 
     def on_axis(self, axes: Axes) -> StudyTrials:
         """The trials with the drive scale drawn as ``axes``: ``"s"``, or ``"gain"`` for g = s/(1−μ).
@@ -110,13 +107,25 @@ class StudyTrials(NamedTuple):
         return self._replace(trials=records, distributions=distributions, axis=axis)
 
 
-def read_trials(study: optuna.Study) -> StudyTrials:
-    """Read every trial of ``study`` once, for all the figures."""
+def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = None, drawn_curves: bool = False) -> StudyTrials:
+    """Read every trial of ``study`` once, for all the figures: with only ``user_attrs`` (None: all).
+
+    ``drawn_curves``: read the learning curves (half a large study's rows) of only the trials whose
+    curve a figure draws (see :func:`drawn`); the others' ``curve`` is empty.
+    """
     from optuna.distributions import CategoricalDistribution
 
     from momentum_search.studies._lifecycle import stored_trials
 
-    frozen = stored_trials(study)
+    frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=(), curves=not drawn_curves)
+    records = [TrialRecord.of(trial) for trial in frozen]
+    if drawn_curves and len(study.directions) == 1:  # two objectives keep no curves: seed_histories stand in
+        numbers = drawn(records, study.directions[0].name.lower())
+        curves = {t.number: t.intermediate_values for t in stored_trials(study, numbers=numbers, user_attrs=(), system_attrs=())}
+        for index, trial in enumerate(frozen):
+            if trial.number in curves:
+                trial.intermediate_values = curves[trial.number]
+                records[index] = TrialRecord.of(trial)
     distributions: dict[str, BaseDistribution] = {}
     for trial in frozen:
         distributions.update(trial.distributions)
@@ -133,45 +142,31 @@ def read_trials(study: optuna.Study) -> StudyTrials:
         objectives=len(study.directions),
         cells=cells,
         distributions=distributions,
-        trials=[_record(trial) for trial in frozen],
+        trials=records,
         frozen=frozen,
         axis=GAIN if GAIN in distributions else "s",
     )
 
 
-def _record(trial: FrozenTrial) -> TrialRecord:
-    attrs = trial.user_attrs
-    complete = trial.state.name == "COMPLETE" and trial.values is not None
-    raced = trial.state.name == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith("raced:")
-    value = trial.values[0] if complete else attrs.get("value_mean") if raced else None  # type: ignore[index]
-    seed_values = tuple(v for v in attrs.get("seed_values") or () if v is not None and math.isfinite(v))
-    if not seed_values and value is not None:
-        seed_values = (value,)
-    train_time = trial.values[1] if complete and len(trial.values) > 1 else attrs.get("train_time")  # type: ignore[arg-type]
-    if trial.intermediate_values:
-        steps = sorted(trial.intermediate_values.items())
-    else:
-        # Multi-objective trials cannot report intermediate values; the first seed's history is the same curve.
-        histories = attrs.get("seed_histories") or [[]]
-        steps = list(enumerate(histories[0], start=1))
-    curve = tuple((int(step), float(v)) for step, v in steps if v is not None and math.isfinite(v))
-    return TrialRecord(
-        number=trial.number,
-        state=trial.state.name,
-        cell=trial.params.get(CELL_PARAMETER),
-        params={k: v for k, v in trial.params.items() if k != CELL_PARAMETER},
-        value=value if value is None or math.isfinite(value) else None,
-        std=statistics.stdev(seed_values) if len(seed_values) > 1 else 0.0,
-        seed_values=seed_values,
-        test_value=attrs.get("test_value"),
-        train_time=train_time,
-        curve=curve,
-        reason=attrs.get(REASON_ATTR),
-        config=attrs.get("config"),
-        reused_from=attrs.get("reused_from"),
-        raced=raced,
-        gradient_flow=attrs.get("gradient_flow"),
-    )
+def curves_drawn(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The trials whose learning curve the figure draws, if they have one (chosen whether or not the
+    curves were read, so that reading only these gives the same figure)."""
+    return shown([t for t in records if t.state != "WAITING"], direction, MAX_CURVES)
+
+
+def pruned_drawn(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The PRUNED trials the history draws at their last reported value, if they reported one."""
+    return shown([t for t in records if t.state == "PRUNED"], direction, MAX_POINTS // 2)
+
+
+def drawn(records: list[TrialRecord], direction: str) -> set[int]:
+    """The trials whose curve a figure draws: the learning curves' and the history's pruned trials
+    (:func:`shown` of each), and each cell kind's best, drawn beside its gradient flow."""
+    numbers = {t.number for t in (*curves_drawn(records, direction), *pruned_drawn(records, direction))}
+    for cell in {t.cell for t in records}:
+        complete = [t for t in records if t.cell == cell and t.complete and not t.twin]
+        numbers |= {t.number for t in (best(complete, direction), best((t for t in complete if t.gradient_flow), direction)) if t}
+    return numbers
 
 
 def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
@@ -180,9 +175,9 @@ def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
         return record
     config = record.config
     if config is None or record.cell is None:
-        return record._replace(params={k: v for k, v in record.params.items() if k != old})
+        return dataclasses.replace(record, params={k: v for k, v in record.params.items() if k != old})
     value = gain(record.cell, s=config.get("s"), mu=config.get("mu")) if new == GAIN else config["s"]
-    return record._replace(params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
+    return dataclasses.replace(record, params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
 
 
 def is_plain(cell: str) -> bool:

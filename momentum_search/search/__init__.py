@@ -15,6 +15,22 @@ from momentum_search.search._optuna import (
     trial_params,
 )
 from momentum_search.search._racing import RacingSpec, RacingTest
+from momentum_search.search._record import (
+    ENGINE_ATTR,
+    REUSED_FROM_ATTR,
+    SOURCE_ATTR,
+    SUMMARY_ATTRS,
+    WORKER_ATTR,
+    TrialRecord,
+    best,
+    best_trials,
+    better,
+    evaluation_attrs,
+    finished_attrs,
+    pareto_front,
+    ranked,
+    twin_attrs,
+)
 from momentum_search.search._recovery import OWNER_ATTR, fail_orphaned_trials
 from momentum_search.search._ray import LiveTrial, check_address, RayEngine, RayRun, SchedulerName, SchedulerSpec
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
@@ -23,10 +39,15 @@ from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Pa
 __all__ = [
     "CELL_PARAMETER",
     "DOMAINS",
+    "ENGINE_ATTR",
     "FIXABLE_FIELDS",
     "GAIN",
     "OWNER_ATTR",
     "REASON_ATTR",
+    "REUSED_FROM_ATTR",
+    "SOURCE_ATTR",
+    "SUMMARY_ATTRS",
+    "WORKER_ATTR",
     "Dimension",
     "Evaluation",
     "LiveTrial",
@@ -45,15 +66,24 @@ __all__ = [
     "SearchSpace",
     "TrialCounts",
     "TrialPlan",
+    "TrialRecord",
     "check_address",
     "allow_experimental",
+    "best",
+    "best_trials",
+    "better",
     "count_trials",
     "drive_scale",
     "evaluate",
+    "evaluation_attrs",
     "fail_orphaned_trials",
     "fail_stale_trials",
+    "finished_attrs",
     "gain",
+    "pareto_front",
     "point_key",
+    "ranked",
     "takes_gain",
     "trial_params",
+    "twin_attrs",
 ]

@@ -6,7 +6,6 @@ Engine-neutral: the Optuna engine here and a Ray Tune engine both call :func:`ev
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import momentum_search
-from momentum_search.search._gain import GAIN, drive_scale, gain
+from momentum_search.search._gain import GAIN, drive_scale
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
 from momentum_search.trainers import TrainConfig, TrainResult
 
@@ -123,36 +121,10 @@ class Evaluation:
         return None if self.raced is None else f"raced: {self.raced}"
 
     def attrs(self) -> dict[str, Any]:
-        """What a trial records, JSON-ready (NaN becomes None); ``gain`` is the config's s/(1−μ)
-        (None for a kind without s), whichever of s and g the study searched."""
-        first = self.results[0]
-        config = first.config
-        return {
-            "config": config.model_dump(mode="json"),
-            "gain": gain(config.cell, s=config.s, mu=config.mu),
-            "seeds": list(self.seeds[: len(self.results)]),
-            "seed_values": [_finite(r.best_value) for r in self.results],
-            "seed_test_values": [_finite(r.test_value) for r in self.results],
-            "seed_best_epochs": [r.best_epoch for r in self.results],
-            "seed_histories": [[_finite(v) for v in r.history] for r in self.results],
-            "seed_learned": [r.learned for r in self.results],
-            "seed_wall_times": [r.wall_time for r in self.results],
-            # The first seed's, at initialisation and of its best epoch's model: the loss reaching back in time.
-            "gradient_flow": first.gradient_flow,
-            "value_mean": _finite(self.value),
-            "value_std": _finite(self.std),
-            "test_value": _finite(self.test_value),
-            "metric": first.metric,
-            "epochs_run": sum(r.epochs_run for r in self.results),
-            "wall_time": sum(r.wall_time for r in self.results),
-            "train_time": self.train_time,
-            "diverged": self.diverged,
-            "version": momentum_search.__version__,
-        }
+        """What a trial records: see :func:`~momentum_search.search._record.evaluation_attrs`."""
+        from momentum_search.search._record import evaluation_attrs
 
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+        return evaluation_attrs(self)
 
 
 def evaluate(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._racing import RacingSpec
+from momentum_search.search._record import REASON_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from momentum_search.studies._storage import TrialStore
 
 _logger = logging.getLogger(__name__)
-REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial, for provenance
 
 
@@ -206,9 +206,8 @@ class OptunaEngine:
                 twin = _complete_twin(study, trial.number, params)
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.
-                    attrs = {**twin.user_attrs, "reused_from": twin.number, "worker": _WORKER}
-                    return _finish(storage, study, trial, TrialState.COMPLETE, attrs, values=list(twin.values),
-                                   curve=twin.intermediate_values)  # fmt: skip
+                    return _finish(storage, study, trial, TrialState.COMPLETE, twin_attrs(twin, worker=_WORKER),
+                                   values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
                 evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
                 _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
@@ -219,7 +218,7 @@ class OptunaEngine:
             except Exception as error:
                 _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
                 raise
-            attrs = {**evaluation.attrs(), REASON_ATTR: evaluation.reason(), "worker": _WORKER}
+            attrs = finished_attrs(evaluation.attrs(), reason=evaluation.reason(), worker=_WORKER)
             if attrs[REASON_ATTR] is None:
                 values = _values(evaluation, len(study.directions))
                 return _finish(storage, study, trial, TrialState.COMPLETE, attrs, values=values)

@@ -41,6 +41,7 @@ from momentum_search.search._optuna import (
     _Heartbeat,
     count_trials,
 )
+from momentum_search.search._record import ENGINE_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._recovery import OWNER_ATTR
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec, check_options
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 SchedulerName = Literal["asha", "hyperband", "pbt", "none"]
 # What population-based training perturbs; the other parameters only change when a member copies another.
 PBT_PARAMETERS = ("mu", "s")
-ENGINE_ATTR = "engine"  # "ray" on trials the Ray engine ran
 
 
 class SchedulerSpec(BaseModel):
@@ -318,12 +318,8 @@ class _Outcome:
 
     @classmethod
     def of(cls, result: Mapping[str, Any], objectives: int) -> _Outcome:
-        attrs = {
-            **result["attrs"],
-            REASON_ATTR: result["reason"],
-            ENGINE_ATTR: "ray",
-            "worker": f"{result.get('hostname')}:{result.get('pid')}",
-        }
+        attrs = finished_attrs(result["attrs"], reason=result["reason"], engine="ray",
+                               worker=f"{result.get('hostname')}:{result.get('pid')}")  # fmt: skip
         if result["final"] and result["reason"] is None:
             values = [attrs["value_mean"], attrs["train_time"]][:objectives]
             return cls("COMPLETE", values, attrs, None)
@@ -431,7 +427,7 @@ class _Asked(_Book):
         twin = self._twins.pop(ray_id, None)
         if twin is not None:
             # Same parameters, same plan, same seeds: training again would give the same numbers.
-            attrs = {**twin.user_attrs, "reused_from": twin.number, ENGINE_ATTR: "ray", "worker": _WORKER}
+            attrs = twin_attrs(twin, worker=_WORKER, engine="ray")
             finished = _finish(self.storage, self.study, trial, optuna.trial.TrialState.COMPLETE, attrs,
                                values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
         else:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from momentum_search.search import CELL_PARAMETER, REASON_ATTR, point_key, trial_params
+from momentum_search.search import SOURCE_ATTR, SUMMARY_ATTRS, TrialRecord, point_key, ranked, trial_params
 from momentum_search.studies._launch import LaunchResult, Progress, launch
 from momentum_search.studies._lifecycle import (
     create_or_resume,
@@ -28,6 +28,7 @@ from momentum_search.studies._lifecycle import (
     quiet_optuna,
     stored_trials,
     study_spec,
+    trial_records,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import open_storage, storage_of
@@ -36,12 +37,10 @@ from momentum_search.trainers import CELL_KINDS
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
-    from optuna.trial import FrozenTrial
 
 SUFFIX = ".confirm"
 CONFIRMS_ATTR = "confirms"  # on a confirmation study: the search study it confirms
 TOP_ATTR = "confirm_top"  # on a confirmation study: the K of its last run
-SOURCE_ATTR = "source"  # on a confirmation trial: the search trial it retrains
 HELD_OUT_FROM = 1000  # held-out seeds are the first integers from here on that the search did not use
 DEFAULT_TOP = 3
 DEFAULT_SEEDS = 5
@@ -91,20 +90,21 @@ class Candidate:
     baseline: bool  # a plain kind: the reference of its base cell's verdicts
 
 
-def candidates(trials: Sequence[FrozenTrial], *, direction: str, top: int) -> list[Candidate]:
+def candidates(trials: Sequence[TrialRecord], *, direction: str, top: int) -> list[Candidate]:
     """The search trials worth confirming, best first, each configuration once with all its roles.
 
     The top K come from the COMPLETE trials. A kind whose every configuration lost the seed race
     is still confirmed: its best raced trial (by its mean over the seeds it ran) stands for it. A
     trial that copied a twin's result is the same configuration as the twin and is left out.
     """
-    sign = -1.0 if direction == "maximize" else 1.0
-    ranked = sorted(_finished(trials), key=lambda item: (not item[1], sign * item[2], item[0].number))
+    # COMPLETE first, then those that lost the race; within each, best first.
+    order = ranked((t for t in trials if t.complete or t.raced), direction)
+    order.sort(key=lambda t: not t.complete)
     roles: dict[int, list[str]] = {}
-    for rank, (trial, _, _) in enumerate([item for item in ranked if item[1]][:top], start=1):
+    for rank, trial in enumerate([t for t in order if t.complete][:top], start=1):
         roles.setdefault(trial.number, []).append(f"top {rank}")
-    for cell in dict.fromkeys(str(item[0].params[CELL_PARAMETER]) for item in ranked):
-        of_cell = [trial for trial, _, _ in ranked if trial.params[CELL_PARAMETER] == cell]
+    for cell in dict.fromkeys(str(t.cell) for t in order):
+        of_cell = [t for t in order if t.cell == cell]
         picks = [(of_cell[0], f"best {cell}")]
         if any(t.params.get("mu") == 0 for t in of_cell):
             # The paper's question, asked fairly: each side's best, chosen on the search seeds.
@@ -112,34 +112,13 @@ def candidates(trials: Sequence[FrozenTrial], *, direction: str, top: int) -> li
             picks += [(t, f"best μ > 0 ({cell})") for t in of_cell if t.params["mu"] > 0][:1]
         for trial, role in picks:
             roles.setdefault(trial.number, []).append(role)
-    return [
-        Candidate(
-            source=trial.number,
-            cell=str(trial.params[CELL_PARAMETER]),
-            params=dict(trial.params),
-            search_value=value,
-            search_seeds=tuple(trial.user_attrs.get("seeds", ())),
-            roles=tuple(roles[trial.number]),
-            baseline=CELL_KINDS[str(trial.params[CELL_PARAMETER])].variant == "plain",
-        )
-        for trial, _, value in ranked
-        if trial.number in roles
-    ]
+    return [_candidate(trial, roles[trial.number]) for trial in order if trial.number in roles]
 
 
-def _finished(trials: Sequence[FrozenTrial]) -> list[tuple[FrozenTrial, bool, float]]:
-    """(trial, complete, value over its seeds) of the COMPLETE trials and of those that lost the seed race."""
-    finished = []
-    for trial in trials:
-        if "reused_from" in trial.user_attrs:
-            continue
-        if trial.state.name == "COMPLETE" and trial.values:
-            finished.append((trial, True, trial.values[0]))
-        elif trial.state.name == "PRUNED" and str(trial.user_attrs.get(REASON_ATTR, "")).startswith("raced:"):
-            value = trial.user_attrs.get("value_mean")
-            if value is not None:
-                finished.append((trial, False, value))
-    return finished
+def _candidate(trial: TrialRecord, roles: Sequence[str]) -> Candidate:
+    assert trial.cell is not None and trial.value is not None
+    return Candidate(source=trial.number, cell=trial.cell, params=trial.point, search_value=trial.value,
+                     search_seeds=trial.seeds, roles=tuple(roles), baseline=CELL_KINDS[trial.cell].variant == "plain")  # fmt: skip
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -203,37 +182,42 @@ class Confirmation:
         return self.with_role(f"best {CELL_KINDS[cell].base}")
 
 
-def read_confirmation(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> Confirmation:
+def read_confirmation(study: optuna.Study, trials: Sequence[TrialRecord] | None = None) -> Confirmation:
     """The candidates of search study ``study`` (its ``trials``, read if None) joined with their
     confirmation trials; a study never confirmed has every row unconfirmed and no held-out seeds."""
     import optuna
 
     spec = study_spec(study)
-    trials = stored_trials(study) if trials is None else trials
-    assert spec.objective.direction is not None and spec.objective.metric is not None
+    trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False) if trials is None else trials
+    assert spec.objective.direction is not None
     name, storage = confirmation_name(study.study_name), storage_of(study)
-    confirmation_study = load(storage, name) if name in optuna.get_all_study_names(storage) else None
-    top = DEFAULT_TOP if confirmation_study is None else int(confirmation_study.user_attrs.get(TOP_ATTR, DEFAULT_TOP))
-    chosen = candidates(trials, direction=spec.objective.direction, top=top)
-    if confirmation_study is None:
-        return Confirmation(study.study_name, spec.objective.metric, spec.objective.direction, (),
-                            [Confirmed(c) for c in chosen])  # fmt: skip
-    held_out = study_spec(confirmation_study).seeds
+    held = load(storage, name) if name in optuna.get_all_study_names(storage) else None
+    top = DEFAULT_TOP if held is None else int(held.user_attrs.get(TOP_ATTR, DEFAULT_TOP))
+    return _joined(study.study_name, spec, candidates(trials, direction=spec.objective.direction, top=top), held)
+
+
+def top_confirmation(storage: RDBStorage, name: str, spec: StudySpec, best: TrialRecord, held: str | None) -> Confirmation:
+    """The search's best trial ``best`` (the top 1 candidate) alone, joined with its confirmation in
+    study ``held`` (None: never confirmed): what ``studies list`` shows without reading every trial."""
+    return _joined(name, spec, [_candidate(best, ["top 1"])], None if held is None else load(storage, held))
+
+
+def _joined(name: str, spec: StudySpec, chosen: list[Candidate], held: optuna.Study | None) -> Confirmation:
+    assert spec.objective.direction is not None and spec.objective.metric is not None
+    if held is None:
+        return Confirmation(name, spec.objective.metric, spec.objective.direction, (), [Confirmed(c) for c in chosen])
     # The latest trial of each configuration: a failed one may have been queued again.
-    retrained = {point_key(trial_params(t)): t for t in stored_trials(confirmation_study)}
+    retrained = {point_key(trial_params(t)): t for t in stored_trials(held)}
     rows = []
     for candidate in chosen:
         trial = retrained.get(point_key(candidate.params))
         if trial is None:
             rows.append(Confirmed(candidate))
             continue
-        attrs = trial.user_attrs
-        values = tuple(v for v in attrs.get("seed_values") or () if v is not None)
-        tests = tuple(v for v in attrs.get("seed_test_values") or () if v is not None)
-        histories = tuple(tuple(history) for history in attrs.get("seed_histories") or ())
-        rows.append(Confirmed(candidate, trial.number, trial.state.name, tuple(attrs.get("seeds", ())), values, tests,
-                              attrs.get("reason"), histories, tuple(attrs.get("seed_wall_times") or ())))  # fmt: skip
-    return Confirmation(study.study_name, spec.objective.metric, spec.objective.direction, held_out, rows)
+        record = TrialRecord.of(trial)
+        rows.append(Confirmed(candidate, record.number, record.state, record.seeds, record.seed_values,
+                              record.seed_test_values, record.reason, record.seed_histories, record.seed_wall_times))  # fmt: skip
+    return Confirmation(name, spec.objective.metric, spec.objective.direction, study_spec(held).seeds, rows)
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -303,7 +287,7 @@ def confirm(
     stored = None if held is None else study_spec(held)
     if seeds is None:
         seeds = len(stored.seeds) if stored else spec.confirm.seeds if spec.confirm else DEFAULT_SEEDS
-    trials = stored_trials(study)
+    trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
     chosen = candidates(trials, direction=spec.objective.directions[0], top=top)
     if not chosen:
         raise SpecError(f"study {name!r} has no complete trial to confirm yet")

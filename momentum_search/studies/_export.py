@@ -7,18 +7,18 @@ config under `config`, and under `provenance` where it came from and what it sco
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import momentum_search
-from momentum_search.search import CELL_PARAMETER
+from momentum_search.search import SUMMARY_ATTRS, TrialRecord, best_trials, ranked
 from momentum_search.studies._confirm import Confirmation, confirmation_name, read_confirmation
-from momentum_search.studies._lifecycle import load, stored_trials, study_spec
+from momentum_search.studies._lifecycle import load, study_spec, trial_records
 from momentum_search.studies._storage import mask_url, open_storage, resolve_url
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial
 
 
 class NothingToExportError(LookupError):
@@ -69,55 +69,55 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
-def _ranked(study: optuna.Study, complete: list[FrozenTrial]) -> list[FrozenTrial]:
-    sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
-    return sorted(complete, key=lambda t: (sign * t.values[0], t.number))
-
-
-def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False) -> list[FrozenTrial]:
+def select_trials(
+    study: optuna.Study, *, top: int = 1, per_cell: bool = False, trials: Sequence[TrialRecord] | None = None
+) -> list[TrialRecord]:
     """The trials to export: the Pareto front for two objectives, else the best `top`, or each
-    cell kind's best with `per_cell`.
+    cell kind's best with `per_cell`. A twin (a trial that copied an earlier one's result) is the same
+    configuration as that trial and never exported beside it. Chosen among ``trials`` (by default the
+    COMPLETE ones, their summary attrs read).
 
     Raises:
         NothingToExportError: the study has no complete trial.
         ValueError: `top` < 1.
     """
-    from optuna.trial import TrialState
-
     if top < 1:
         raise ValueError(f"top must be ≥ 1, got {top}")
-    complete = [t for t in stored_trials(study) if t.state == TrialState.COMPLETE]
+    if trials is None:
+        trials = trial_records(study, states=("COMPLETE",), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    complete = [t for t in trials if t.complete]
     if not complete:
         raise NothingToExportError(f"study {study.study_name!r} has no complete trial to export yet")
-    if len(study.directions) > 1:
-        return sorted(study.best_trials, key=lambda t: t.number)
-    ranked = _ranked(study, complete)
+    directions = [d.name.lower() for d in study.directions]
+    if len(directions) > 1:
+        return best_trials(complete, directions)
+    order = ranked(complete, directions[0])
     if per_cell:
-        best: dict[str, FrozenTrial] = {}
-        for trial in ranked:
-            best.setdefault(str(trial.params[CELL_PARAMETER]), trial)
+        best: dict[str | None, TrialRecord] = {}
+        for trial in order:
+            best.setdefault(trial.cell, trial)
         return list(best.values())
-    return ranked[:top]
+    return order[:top]
 
 
-def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str, confirmation: Confirmation | None) -> ExportedConfig:
-    attrs = trial.user_attrs
+def _export(study: optuna.Study, trial: TrialRecord, storage_url: str, confirmation: Confirmation | None) -> ExportedConfig:
     spec = study_spec(study)
+    assert trial.values is not None and trial.config is not None
     provenance = {
         "study": study.study_name,
         "trial": trial.number,
-        "cell": trial.params[CELL_PARAMETER],
-        "params": dict(trial.params),
+        "cell": trial.cell,
+        "params": trial.point,
         "storage": mask_url(storage_url),
-        "metric": attrs["metric"],
+        "metric": trial.metric,
         "direction": spec.objective.direction,
-        "value": attrs["value_mean"],
-        "value_std": attrs["value_std"],
-        "seeds": attrs["seeds"],
-        "seed_values": attrs["seed_values"],
-        "test_value": attrs["test_value"],
-        "train_time": attrs["train_time"],
-        "version": attrs["version"],
+        "value": trial.value,
+        "value_std": trial.value_std,
+        "seeds": list(trial.seeds),
+        "seed_values": list(trial.seed_values),
+        "test_value": trial.test_value,
+        "train_time": trial.train_time,
+        "version": trial.version,
         "exported_by": momentum_search.__version__,
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -125,27 +125,30 @@ def _export(study: optuna.Study, trial: FrozenTrial, storage_url: str, confirmat
         provenance["values"] = list(trial.values)
     else:
         provenance["confirmed"] = _confirmed(confirmation, trial)
-    return ExportedConfig(config=dict(attrs["config"]), provenance=provenance)
+    return ExportedConfig(config=dict(trial.config), provenance=provenance)
 
 
 def export_study(
     name: str, *, storage: str | None = None, top: int = 1, per_cell: bool = False
 ) -> list[ExportedConfig]:
-    """Export study `name`'s best configuration(s); see :func:`select_trials`.
+    """Export study `name`'s best configuration(s); see :func:`select_trials`. Only those trials are
+    read whole; the ranking and the confirmation read the trials' summary attrs.
 
     Raises:
         StorageError, StudyNotFoundError, NothingToExportError, ValueError: one line each.
     """
     url = resolve_url(storage)
     study = load(open_storage(url, read_only=True), name)
-    chosen = select_trials(study, top=top, per_cell=per_cell)
-    confirmation = read_confirmation(study) if len(study.directions) == 1 else None
-    return [_export(study, trial, url, confirmation) for trial in chosen]
+    finished = trial_records(study, states=("COMPLETE", "PRUNED"), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+    chosen = select_trials(study, top=top, per_cell=per_cell, trials=finished)
+    confirmation = read_confirmation(study, finished) if len(study.directions) == 1 else None
+    whole = {t.number: t for t in trial_records(study, numbers=[t.number for t in chosen], curves=False)}
+    return [_export(study, whole[trial.number], url, confirmation) for trial in chosen]
 
 
-def _confirmed(confirmation: Confirmation | None, trial: FrozenTrial) -> dict[str, Any] | None:
-    """The trial's configuration on held-out seeds, if it was confirmed (a twin shares its twin's)."""
-    row = None if confirmation is None else confirmation.of_params(trial.params)
+def _confirmed(confirmation: Confirmation | None, trial: TrialRecord) -> dict[str, Any] | None:
+    """The trial's configuration on held-out seeds, if it was confirmed."""
+    row = None if confirmation is None else confirmation.of_params(trial.point)
     if row is None or not row.confirmed:
         return None
     low, high = row.interval or (None, None)

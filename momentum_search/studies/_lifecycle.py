@@ -10,7 +10,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from momentum_search.search import CELL_PARAMETER, REASON_ATTR, TrialCounts, allow_experimental, count_trials
+from momentum_search.search import (
+    SUMMARY_ATTRS,
+    TrialCounts,
+    TrialRecord,
+    allow_experimental,
+    best_trials,
+    count_trials,
+    ranked,
+)
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import (
     Heartbeat,
@@ -18,7 +26,9 @@ from momentum_search.studies._storage import (
     describe_error,
     mask_url,
     open_storage,
+    query_trials,
     stored_trials,
+    study_aggregates,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +36,6 @@ if TYPE_CHECKING:
 
     from momentum_search.studies._confirm import Confirmation
     from optuna.storages import BaseStorage, RDBStorage
-    from optuna.trial import FrozenTrial
 
 SPEC_ATTR = "spec"  # study user attr holding the validated spec as JSON
 
@@ -131,8 +140,9 @@ class StudySummary:
     counts: TrialCounts
     best: list[TrialRow]  # the best trial, or the Pareto front for two objectives
     spec: dict[str, Any] = field(repr=False)
-    trials: list[TrialRow] = field(default_factory=list, repr=False)
+    trials: list[TrialRow] = field(default_factory=list, repr=False)  # every trial, or the best when summarised
     confirmation: Confirmation | None = field(default=None, repr=False)  # None with two objectives
+    omitted: int = 0  # trials left out of ``trials``: a large study lists only its best (see show_study)
 
     def to_json(self, *, with_trials: bool) -> dict[str, Any]:
         from dataclasses import asdict
@@ -140,7 +150,7 @@ class StudySummary:
         data = asdict(self)
         del data["confirmation"]  # the CLI writes it with its verdicts
         if not with_trials:
-            del data["trials"], data["spec"]
+            del data["trials"], data["spec"], data["omitted"]
         return _json_safe(data)
 
 
@@ -154,52 +164,55 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _row(trial: FrozenTrial, retried: set[int]) -> TrialRow:
-    reason = trial.user_attrs.get(REASON_ATTR)
-    if reason is None and trial.number in retried:
+def _row(record: TrialRecord, retried: set[int]) -> TrialRow:
+    reason = record.reason
+    if reason is None and record.number in retried:
         reason = "worker lost (no heartbeat); retried"
-    params = {key: value for key, value in trial.params.items() if key != CELL_PARAMETER}
     return TrialRow(
-        number=trial.number,
-        state=trial.state.name,
-        cell=trial.params.get(CELL_PARAMETER),
-        params=params,
-        values=trial.values,
-        value_std=trial.user_attrs.get("value_std"),
-        test_value=trial.user_attrs.get("test_value"),
-        epochs_run=trial.user_attrs.get("epochs_run"),
-        wall_time=trial.user_attrs.get("wall_time"),
+        number=record.number,
+        state=record.state,
+        cell=record.cell,
+        params=record.params,
+        values=None if record.values is None else list(record.values),
+        value_std=record.value_std,
+        test_value=record.test_value,
+        epochs_run=record.epochs_run,
+        wall_time=record.wall_time,
         reason=reason,
     )
 
 
-def best_of(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """``study.best_trials`` (the best trials, ties included, or the Pareto front) among ``trials``.
-
-    One objective is ranked here: ``study.best_trials`` would read and copy every trial once more.
-    A trial that copied a twin's result (user attr ``reused_from``) is not listed next to its twin.
-    """
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    if len(study.directions) > 1 or not complete:
-        best = study.best_trials if complete else []
-    else:
-        pick = min if study.direction.name == "MINIMIZE" else max
-        value = pick(t.values[0] for t in complete)
-        best = [t for t in complete if t.values[0] == value]
-    return [t for t in best if "reused_from" not in t.user_attrs]
+def _counts(states: dict[str, int]) -> TrialCounts:
+    complete, pruned = states.get("COMPLETE", 0), states.get("PRUNED", 0)
+    return TrialCounts(finished=complete + pruned, complete=complete, pruned=pruned, failed=states.get("FAIL", 0),
+                       waiting=states.get("WAITING", 0), running=states.get("RUNNING", 0))  # fmt: skip
 
 
-def summarize(study: optuna.Study) -> StudySummary:
-    """The summary of a momentum-search study."""
+def trial_records(study: optuna.Study, **only: Any) -> list[TrialRecord]:
+    """:func:`stored_trials` as records."""
+    return [TrialRecord.of(trial) for trial in stored_trials(study, **only)]
+
+
+# A study of more trials than this lists only its best SHOW_TOP in ``studies show`` (all_trials: every one).
+# Beyond a few hundred rows a terminal no longer shows them anyway, and a browser slows on JSON that size.
+SHOW_ALL_UP_TO = 500
+SHOW_TOP = 50
+_RETRY_HISTORY = "retry_history"  # Optuna's system attr on a retried copy: the numbers it retries
+
+
+def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
+    """The summary of a momentum-search study: every trial up to ``SHOW_ALL_UP_TO``, else the best
+    ``SHOW_TOP`` (all of them with ``all_trials``). Reads the trials' summary attrs, no curve."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     spec = study_spec(study)
-    trials = stored_trials(study)
+    trials = stored_trials(study, user_attrs=SUMMARY_ATTRS, system_attrs=(_RETRY_HISTORY,), curves=False)
     with allow_experimental():
         histories = [RetryHeartbeatStaleTrialCallback.retry_history(trial) for trial in trials]
     retried = {history[-1] for history in histories if history}
-    best = best_of(study, trials)
-    assert spec.objective.metric is not None
+    rows = [TrialRecord.of(trial) for trial in trials]
+    assert spec.objective.metric is not None and spec.objective.direction is not None
+    listed = rows if all_trials or len(rows) <= SHOW_ALL_UP_TO else ranked(rows, spec.objective.direction)[:SHOW_TOP]
     from momentum_search.studies._confirm import CONFIRMS_ATTR, read_confirmation  # it builds on this module
 
     confirmable = len(spec.objective.directions) == 1 and CONFIRMS_ATTR not in study.user_attrs
@@ -211,32 +224,54 @@ def summarize(study: optuna.Study) -> StudySummary:
         directions=spec.objective.directions,
         budget=spec.trials,
         counts=count_trials(trials),
-        best=[_row(trial, retried) for trial in sorted(best, key=lambda t: t.number)],
+        best=[_row(record, retried) for record in best_trials(rows, spec.objective.directions)],
         spec=spec.to_json(),
-        trials=[_row(trial, retried) for trial in trials],
-        confirmation=read_confirmation(study, trials) if confirmable else None,
+        trials=[_row(record, retried) for record in listed],
+        confirmation=read_confirmation(study, rows) if confirmable else None,
+        omitted=len(rows) - len(listed),
     )
 
 
 def list_studies(storage: str | None = None) -> list[StudySummary]:
-    """Every momentum-search study in ``storage`` (studies without a spec are skipped)."""
-    import optuna
+    """Every momentum-search study in ``storage`` (studies without a spec are skipped), without its
+    trials: counts and best values come from SQL aggregates, and only the best trials are read."""
+    from momentum_search.studies._confirm import CONFIRMS_ATTR, confirmation_name, top_confirmation
 
     quiet_optuna()
     backend = open_storage(storage, read_only=True)
+    aggregates = study_aggregates(backend)
+    names = {aggregate.name for aggregate in aggregates}
     summaries = []
-    for name in optuna.get_all_study_names(backend):
-        try:
-            summaries.append(summarize(load(backend, name)))
-        except StudyNotFoundError:
+    for aggregate in aggregates:
+        if SPEC_ATTR not in aggregate.user_attrs:
             continue
+        spec = parse_spec(aggregate.user_attrs[SPEC_ATTR], source=f"stored spec of study {aggregate.name}", here=False)
+        directions = spec.objective.directions
+        only = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
+        if len(directions) > 1:  # the Pareto front needs every COMPLETE trial's values
+            found = query_trials(backend, aggregate.study_id, states=("COMPLETE",), **only)
+        elif aggregate.best_value is not None:
+            found = query_trials(backend, aggregate.study_id, best_value=aggregate.best_value, **only)
+        else:
+            found = []
+        best = best_trials([TrialRecord.of(trial) for trial in found], directions)
+        confirmation = None
+        if len(directions) == 1 and CONFIRMS_ATTR not in aggregate.user_attrs and best:
+            held = confirmation_name(aggregate.name)
+            confirmation = top_confirmation(backend, aggregate.name, spec, best[0], held if held in names else None)
+        assert spec.objective.metric is not None
+        summaries.append(StudySummary(
+            name=aggregate.name, task=spec.task, cells=spec.cells, metric=spec.objective.metric, directions=directions,
+            budget=spec.trials, counts=_counts(aggregate.states), best=[_row(record, set()) for record in best],
+            spec=spec.to_json(), confirmation=confirmation,
+        ))  # fmt: skip
     return summaries
 
 
-def show_study(name: str, *, storage: str | None = None) -> StudySummary:
-    """The summary of study ``name``, with every trial."""
+def show_study(name: str, *, storage: str | None = None, all_trials: bool = False) -> StudySummary:
+    """The summary of study ``name`` (see :func:`summarize`)."""
     quiet_optuna()
-    return summarize(load(open_storage(storage, read_only=True), name))
+    return summarize(load(open_storage(storage, read_only=True), name), all_trials=all_trials)
 
 
 def delete_study(name: str, *, storage: str | None = None) -> None:

@@ -32,7 +32,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -305,76 +305,16 @@ def storage_of(study: optuna.Study) -> BaseStorage:
     return storage
 
 
-def stored_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Every trial of ``study`` by number, as ``study.get_trials(deepcopy=False)`` returns them.
-
-    From an RDB storage they are read with one plain query per table: Optuna's own read builds an ORM
-    object for each of the ~40 rows a trial of ours has (attributes, a value per epoch), which takes
-    13 s for 10,000 trials on two loaded cores; this takes about a tenth of that. Other storages (in
-    memory, the proxy), and the public path, go through Optuna.
-    """
-    privates = _privates()
-    cached = getattr(study, "_storage", None)
-    backend = getattr(cached, "_backend", cached)  # the RDBStorage behind Optuna's cache
-    if privates is None or not isinstance(backend, RDBStorage):
-        return study.get_trials(deepcopy=False)
-    return _read_trials(privates.models, backend, study._study_id)
-
-
-def _read_trials(models: Any, backend: RDBStorage, study_id: int) -> list[FrozenTrial]:
-    import json
-    from collections import defaultdict
-
-    import sqlalchemy
-    from optuna.distributions import BaseDistribution, json_to_distribution
-    from optuna.trial import FrozenTrial
-
-    trial_table = models.TrialModel.__table__
-    trial_ids = sqlalchemy.select(trial_table.c.trial_id).where(trial_table.c.study_id == study_id)
-    values: defaultdict[int, dict[int, float]] = defaultdict(dict)
-    params: defaultdict[int, dict[str, tuple[float, BaseDistribution]]] = defaultdict(dict)
-    user_attrs: defaultdict[int, dict[str, Any]] = defaultdict(dict)
-    system_attrs: defaultdict[int, dict[str, Any]] = defaultdict(dict)
-    intermediate: defaultdict[int, dict[int, float]] = defaultdict(dict)
-    distributions: dict[str, BaseDistribution] = {}  # a study has a few distinct ones: parse each once
-    with backend.engine.connect() as connection:
-
-        def rows(model: Any, *columns: str) -> list[Any]:
-            table = model.__table__
-            query = sqlalchemy.select(*(table.c[c] for c in ("trial_id", *columns))).where(table.c.trial_id.in_(trial_ids))
-            return connection.execute(query.order_by(*table.primary_key.columns)).all()
-
-        trials = rows(models.TrialModel, "number", "state", "datetime_start", "datetime_complete")
-        for trial_id, objective, value, kind in rows(models.TrialValueModel, "objective", "value", "value_type"):
-            values[trial_id][objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
-        for trial_id, name, value, text in rows(models.TrialParamModel, "param_name", "param_value", "distribution_json"):
-            if text not in distributions:
-                distributions[text] = json_to_distribution(text)
-            params[trial_id][name] = (value, distributions[text])
-        for attrs, model in ((user_attrs, models.TrialUserAttributeModel), (system_attrs, models.TrialSystemAttributeModel)):
-            for trial_id, key, text in rows(model, "key", "value_json"):
-                attrs[trial_id][key] = json.loads(text)
-        for trial_id, step, value, kind in rows(
-            models.TrialIntermediateValueModel, "step", "intermediate_value", "intermediate_value_type"
-        ):
-            intermediate[trial_id][step] = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(value, kind)
-    return [
-        FrozenTrial(
-            number=trial.number,
-            state=trial.state,
-            value=None,
-            values=[value for _, value in sorted(values[trial.trial_id].items())] or None,
-            datetime_start=_local_time(trial.datetime_start),
-            datetime_complete=_local_time(trial.datetime_complete),
-            params={name: d.to_external_repr(v) for name, (v, d) in params[trial.trial_id].items()},
-            distributions={name: d for name, (_, d) in params[trial.trial_id].items()},
-            user_attrs=user_attrs[trial.trial_id],
-            system_attrs=system_attrs[trial.trial_id],
-            intermediate_values=intermediate[trial.trial_id],
-            trial_id=trial.trial_id,
-        )
-        for trial in trials
-    ]
+def stored_trials(study: optuna.Study, **only: Any) -> list[FrozenTrial]:
+    """The trials of ``study`` by number, as ``study.get_trials(deepcopy=False)`` returns them, or only
+    what ``only`` asks for (see :func:`query_trials`)."""
+    storage = getattr(study, "_storage", None)
+    if storage is None:  # an Optuna that hides a study's storage: its public read, filtered here
+        return _filtered(study.get_trials(deepcopy=False), **only)
+    study_id = getattr(study, "_study_id", None)
+    if study_id is None:
+        study_id = storage.get_study_id_from_name(study.study_name)
+    return query_trials(storage, study_id, **only)
 
 
 def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
@@ -670,3 +610,224 @@ def _ridden_out(method: Callable[..., _T]) -> Callable[..., _T]:
 for _name in _DATABASE_CALLS:
     if hasattr(Storage, _name):  # an Optuna without one of them just does without its retries
         setattr(Storage, _name, _ridden_out(getattr(Storage, _name)))
+
+
+# ---- reading only what a command needs -------------------------------------------------------------
+#
+# Optuna's own read builds an ORM object for each of the ~60 rows a trial of ours has (attributes, a
+# value per epoch): 13 s for 10,000 trials on two loaded cores. These read Optuna's tables with plain
+# queries, only the rows asked for, and aggregate in SQL where a command needs only counts and the best
+# value. They read Optuna's table models (``optuna.storages._rdb.models``, private) where ``_privates``
+# found them; each falls back to Optuna's public reads when those are missing or switched off, or the
+# storage is not SQL (the gRPC proxy, an in-memory storage in tests).
+
+
+@dataclass(frozen=True)
+class StudyAggregate:
+    """One study at a glance, from SQL aggregates: no trial is read."""
+
+    study_id: int
+    name: str
+    directions: tuple[str, ...]  # "maximize" or "minimize" per objective
+    user_attrs: dict[str, Any]
+    states: dict[str, int]  # trial counts by state name; a state without trials is absent
+    best_value: float | None  # the best finite first objective of a COMPLETE trial in its direction
+
+
+def _sql_backend(storage: Any) -> tuple[RDBStorage, Any] | None:
+    """The RDBStorage behind ``storage`` and Optuna's table models, or None where the public reads serve."""
+    backend = getattr(storage, "_backend", storage)  # Optuna's _CachedStorage wraps an RDBStorage
+    privates = _privates()
+    return (backend, privates.models) if isinstance(backend, RDBStorage) and privates is not None else None
+
+
+def study_aggregates(storage: Any) -> list[StudyAggregate]:
+    """Every study in ``storage`` with its trial counts by state and best value, in five queries
+    whatever the studies' size; without SQL, through Optuna's public reads (every trial read)."""
+    sql = _sql_backend(storage)
+    if sql is None:
+        return _public_aggregates(storage)
+    import json
+
+    import sqlalchemy as sa
+
+    backend, models = sql
+    studies, directions = models.StudyModel.__table__, models.StudyDirectionModel.__table__
+    attrs, trials, values = models.StudyUserAttributeModel.__table__, models.TrialModel.__table__, models.TrialValueModel.__table__
+    with backend.engine.connect() as connection:
+        names = dict(connection.execute(sa.select(studies.c.study_id, studies.c.study_name).order_by(studies.c.study_id)).all())
+        objectives: dict[int, dict[int, str]] = {study_id: {} for study_id in names}
+        for study_id, objective, direction in connection.execute(
+            sa.select(directions.c.study_id, directions.c.objective, directions.c.direction)
+        ):
+            objectives[study_id][objective] = direction.name.lower()
+        user_attrs: dict[int, dict[str, Any]] = {study_id: {} for study_id in names}
+        for study_id, key, text in connection.execute(sa.select(attrs.c.study_id, attrs.c.key, attrs.c.value_json)):
+            user_attrs[study_id][key] = json.loads(text)
+        states: dict[int, dict[str, int]] = {study_id: {} for study_id in names}
+        for study_id, state, count in connection.execute(
+            sa.select(trials.c.study_id, trials.c.state, sa.func.count()).group_by(trials.c.study_id, trials.c.state)
+        ):
+            states[study_id][state.name] = count
+        extremes = {
+            study_id: (low, high)
+            for study_id, low, high in connection.execute(
+                sa.select(trials.c.study_id, sa.func.min(values.c.value), sa.func.max(values.c.value))
+                .join(trials, trials.c.trial_id == values.c.trial_id)
+                .where(values.c.objective == 0, values.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
+                       trials.c.state == optuna.trial.TrialState.COMPLETE)
+                .group_by(trials.c.study_id)
+            )
+        }  # fmt: skip
+    aggregates = []
+    for study_id, name in names.items():
+        found = tuple(objectives[study_id][i] for i in sorted(objectives[study_id]))
+        low, high = extremes.get(study_id, (None, None))
+        best = (low if found and found[0] == "minimize" else high) if study_id in extremes else None
+        aggregates.append(StudyAggregate(study_id, name, found, user_attrs[study_id], states[study_id], best))
+    return aggregates
+
+
+def _public_aggregates(storage: Any) -> list[StudyAggregate]:
+    import math
+    from collections import Counter
+
+    aggregates = []
+    for study in storage.get_all_studies():
+        directions = tuple(d.name.lower() for d in study.directions)
+        study_id = storage.get_study_id_from_name(study.study_name)
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        finite = [t.values[0] for t in trials if t.state.name == "COMPLETE" and t.values and math.isfinite(t.values[0])]
+        best = (min if directions[0] == "minimize" else max)(finite) if finite else None
+        states = dict(Counter(t.state.name for t in trials))
+        aggregates.append(StudyAggregate(study_id, study.study_name, directions, dict(study.user_attrs), states, best))
+    return aggregates
+
+
+def query_trials(
+    storage: Any,
+    study_id: int,
+    *,
+    numbers: Collection[int] | None = None,
+    states: Collection[str] | None = None,
+    best_value: float | None = None,
+    user_attrs: Collection[str] | None = None,
+    system_attrs: Collection[str] | None = None,
+    curves: bool = True,
+) -> list[FrozenTrial]:
+    """The trials of study ``study_id`` by number, with only what is asked for read from the store.
+
+    Args:
+        numbers, states: only these trials (numbers), only trials in these states (names).
+        best_value: only the COMPLETE trials whose first objective equals it.
+        user_attrs, system_attrs: only these keys (None: all).
+        curves: read the intermediate values (the first seed's curve); else they are empty.
+    """
+    sql = _sql_backend(storage)
+    if sql is None:
+        return _filtered(storage.get_all_trials(study_id, deepcopy=False), numbers=numbers, states=states,
+                         best_value=best_value, user_attrs=user_attrs, system_attrs=system_attrs, curves=curves)  # fmt: skip
+    import json
+    from collections import defaultdict
+
+    import sqlalchemy as sa
+    from optuna.distributions import json_to_distribution
+    from optuna.trial import FrozenTrial, TrialState
+
+    backend, models = sql
+    table, value_table = models.TrialModel.__table__, models.TrialValueModel.__table__
+    chosen = sa.select(table.c.trial_id).where(table.c.study_id == study_id)
+    if numbers is not None:
+        chosen = chosen.where(table.c.number.in_(list(numbers)))
+    if states is not None:
+        chosen = chosen.where(table.c.state.in_([TrialState[s] for s in states]))
+    if best_value is not None:
+        chosen = chosen.join(value_table, value_table.c.trial_id == table.c.trial_id).where(
+            table.c.state == TrialState.COMPLETE, value_table.c.objective == 0, value_table.c.value == best_value
+        )
+    values: defaultdict[int, dict[int, float]] = defaultdict(dict)
+    params: defaultdict[int, dict[str, tuple[float, Any]]] = defaultdict(dict)
+    users: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    systems: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+    intermediate: defaultdict[int, dict[int, float]] = defaultdict(dict)
+    distributions: dict[str, Any] = {}  # a study has a few distinct ones: parse each once
+    with backend.engine.connect() as connection:
+
+        def rows(model: Any, *columns: str, keys: Collection[str] | None = None) -> list[Any]:
+            t = model.__table__
+            query = sa.select(*(t.c[c] for c in ("trial_id", *columns))).where(t.c.trial_id.in_(chosen))
+            if keys is not None:
+                query = query.where(t.c.key.in_(list(keys)))
+            return connection.execute(query.order_by(*t.primary_key.columns)).all()
+
+        def parsed(found: list[Any]) -> list[Any]:
+            # One JSON document for all values: a parse per value costs more than the query.
+            return json.loads("[" + ",".join(text for *_, text in found) + "]") if found else []
+
+        trials = sorted(rows(models.TrialModel, "number", "state", "datetime_start", "datetime_complete"), key=lambda r: r.number)
+        for trial_id, objective, value, kind in rows(models.TrialValueModel, "objective", "value", "value_type"):
+            values[trial_id][objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
+        for trial_id, name, value, text in rows(models.TrialParamModel, "param_name", "param_value", "distribution_json"):
+            if text not in distributions:
+                distributions[text] = json_to_distribution(text)
+            params[trial_id][name] = (value, distributions[text])
+        for found, model, keys in ((users, models.TrialUserAttributeModel, user_attrs),
+                                   (systems, models.TrialSystemAttributeModel, system_attrs)):  # fmt: skip
+            if keys is None or keys:
+                attr_rows = rows(model, "key", "value_json", keys=keys)
+                for (trial_id, key, _), value in zip(attr_rows, parsed(attr_rows), strict=True):
+                    found[trial_id][key] = value
+        if curves:
+            for trial_id, step, value, kind in rows(
+                models.TrialIntermediateValueModel, "step", "intermediate_value", "intermediate_value_type"
+            ):
+                intermediate[trial_id][step] = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(value, kind)
+    return [
+        FrozenTrial(
+            number=trial.number,
+            state=trial.state,
+            value=None,
+            values=[value for _, value in sorted(values[trial.trial_id].items())] or None,
+            datetime_start=_local_time(trial.datetime_start),
+            datetime_complete=_local_time(trial.datetime_complete),
+            params={name: d.to_external_repr(v) for name, (v, d) in params[trial.trial_id].items()},
+            distributions={name: d for name, (_, d) in params[trial.trial_id].items()},
+            user_attrs=users[trial.trial_id],
+            system_attrs=systems[trial.trial_id],
+            intermediate_values=intermediate[trial.trial_id],
+            trial_id=trial.trial_id,
+        )
+        for trial in trials
+    ]
+
+
+def _filtered(
+    trials: list[FrozenTrial],
+    *,
+    numbers: Collection[int] | None = None,
+    states: Collection[str] | None = None,
+    best_value: float | None = None,
+    user_attrs: Collection[str] | None = None,
+    system_attrs: Collection[str] | None = None,
+    curves: bool = True,
+) -> list[FrozenTrial]:
+    """:func:`query_trials`'s choice made on trials Optuna's public API read."""
+    import copy
+
+    chosen = []
+    for trial in trials:
+        if numbers is not None and trial.number not in numbers:
+            continue
+        if states is not None and trial.state.name not in states:
+            continue
+        if best_value is not None and not (trial.state.name == "COMPLETE" and trial.values and trial.values[0] == best_value):
+            continue
+        trial = copy.copy(trial)  # the storage's cached trial stays as it is
+        if user_attrs is not None:
+            trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k in user_attrs}
+        if system_attrs is not None:
+            trial.system_attrs = {k: v for k, v in trial.system_attrs.items() if k in system_attrs}
+        if not curves:
+            trial.intermediate_values = {}
+        chosen.append(trial)
+    return sorted(chosen, key=lambda t: t.number)

@@ -1,0 +1,248 @@
+"""One stored trial, typed: what the engines write, what every view reads back, and the one rule each
+for ranking, the best trial, twins and the Pareto front.
+
+A finished trial is stored as Optuna user attrs (JSON values under the keys below). The engines build
+them with :func:`evaluation_attrs`, :func:`finished_attrs` and :func:`twin_attrs`; ``studies show``,
+``export``, the figures, the dashboard note, confirmation and ablations read them back as
+:class:`TrialRecord` (:meth:`TrialRecord.of`), and rank them with :func:`ranked`, :func:`best`,
+:func:`best_trials` and :func:`pareto_front`.
+
+**Twins.** A trial that found an earlier COMPLETE trial with exactly its parameters copies that
+trial's result instead of training (attr ``reused_from``). It is the same configuration with the same
+numbers, so every view leaves it out of rankings, bests, fronts and exports: counted once, not twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from momentum_search.search._space import CELL_PARAMETER
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+    from momentum_search.search._objective import Evaluation
+
+REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
+REUSED_FROM_ATTR = "reused_from"  # a twin: the number of the COMPLETE trial whose result it copied
+WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
+ENGINE_ATTR = "engine"  # "ray" on trials the Ray engine ran
+SOURCE_ATTR = "source"  # on a confirmation trial: the search trial it retrains
+RACED = "raced:"  # how the reason of a trial that lost the seed race starts
+# The attrs that summarise a trial in a line (``studies show``, the rankings): small scalars and lists.
+SUMMARY_ATTRS = (REASON_ATTR, REUSED_FROM_ATTR, "seeds", "value_mean", "value_std", "test_value", "epochs_run", "wall_time")
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+
+def evaluation_attrs(evaluation: Evaluation) -> dict[str, Any]:
+    """What a trained configuration records, JSON-ready (NaN becomes None); ``gain`` is the config's
+    s/(1−μ) (None for a kind without s), whichever of s and g the study searched."""
+    import momentum_search
+    from momentum_search.search._gain import gain
+
+    first = evaluation.results[0]
+    config = first.config
+    return {
+        "config": config.model_dump(mode="json"),
+        "gain": gain(config.cell, s=config.s, mu=config.mu),
+        "seeds": list(evaluation.seeds[: len(evaluation.results)]),
+        "seed_values": [_finite(r.best_value) for r in evaluation.results],
+        "seed_test_values": [_finite(r.test_value) for r in evaluation.results],
+        "seed_best_epochs": [r.best_epoch for r in evaluation.results],
+        "seed_histories": [[_finite(v) for v in r.history] for r in evaluation.results],
+        "seed_learned": [r.learned for r in evaluation.results],
+        "seed_wall_times": [r.wall_time for r in evaluation.results],
+        # The first seed's, at initialisation and of its best epoch's model: the loss reaching back in time.
+        "gradient_flow": first.gradient_flow,
+        "value_mean": _finite(evaluation.value),
+        "value_std": _finite(evaluation.std),
+        "test_value": _finite(evaluation.test_value),
+        "metric": first.metric,
+        "epochs_run": sum(r.epochs_run for r in evaluation.results),
+        "wall_time": sum(r.wall_time for r in evaluation.results),
+        "train_time": evaluation.train_time,
+        "diverged": evaluation.diverged,
+        "version": momentum_search.__version__,
+    }
+
+
+def finished_attrs(result: Mapping[str, Any], *, reason: str | None, worker: str, engine: str | None = None) -> dict[str, Any]:
+    """A finished trial's attrs: ``result`` (:func:`evaluation_attrs`), why it ended early (None when
+    it ran every seed to the end), the engine when not Optuna's, and the process that ran it."""
+    return {**result, REASON_ATTR: reason, **({ENGINE_ATTR: engine} if engine else {}), WORKER_ATTR: worker}
+
+
+def twin_attrs(twin: FrozenTrial, *, worker: str, engine: str | None = None) -> dict[str, Any]:
+    """The attrs of a trial that copies COMPLETE ``twin``'s result (same parameters, plan and seeds)."""
+    return {**twin.user_attrs, REUSED_FROM_ATTR: twin.number, **({ENGINE_ATTR: engine} if engine else {}), WORKER_ATTR: worker}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One stored trial as every view reads it. A field whose attr was not read (or not written: a
+    failed trial, one stored before the attr existed) is empty: None, () or {}."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING or WAITING
+    cell: str | None
+    params: dict[str, Any]  # the searched parameters without the cell kind
+    values: tuple[float, ...] | None  # the objective values of a COMPLETE trial: the metric (and train_time)
+    value: float | None  # the metric, mean over seeds, of a COMPLETE trial or one that lost the seed race
+    value_std: float | None  # as stored: the seeds' sample standard deviation (0 for one seed)
+    seeds: tuple[int, ...]
+    seed_values: tuple[float, ...]  # finite ones; a value alone when none was stored
+    seed_test_values: tuple[float, ...]
+    seed_histories: tuple[tuple[float | None, ...], ...]  # each seed's validation metric per epoch
+    seed_learned: tuple[dict[str, Any], ...]  # a learnable kind's trained μ, s per seed
+    seed_wall_times: tuple[float, ...]
+    test_value: float | None
+    train_time: float | None  # mean training time per seed [s]
+    epochs_run: int | None
+    wall_time: float | None
+    curve: tuple[tuple[int, float], ...]  # (epoch, validation metric) of the first seed
+    reason: str | None
+    config: dict[str, Any] | None  # the resolved trainer config of the first seed
+    reused_from: int | None = None  # a twin: the trial whose result it copied
+    raced: bool = False  # PRUNED by the seed race: ``value`` is its mean over fewer seeds than a COMPLETE trial's
+    gradient_flow: dict[str, Any] | None = None  # the first seed's, see ``TrainResult.gradient_flow``
+    gain: float | None = None
+    source: int | None = None  # a confirmation trial's search trial
+    metric: str | None = None
+    version: str | None = None
+    worker: str | None = None
+    engine: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)  # every attr read, as stored
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialRecord:
+        """The record of a stored trial (all its attrs, or those that were read)."""
+        attrs = trial.user_attrs
+        state = trial.state.name
+        complete = state == "COMPLETE" and trial.values is not None
+        raced = state == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith(RACED)
+        value = trial.values[0] if complete else attrs.get("value_mean") if raced else None  # type: ignore[index]
+        seed_values = tuple(v for v in attrs.get("seed_values") or () if v is not None and math.isfinite(v))
+        if not seed_values and value is not None:
+            seed_values = (value,)
+        train_time = trial.values[1] if complete and len(trial.values) > 1 else attrs.get("train_time")  # type: ignore[arg-type]
+        if trial.intermediate_values:
+            steps = sorted(trial.intermediate_values.items())
+        else:
+            # Multi-objective trials cannot report intermediate values; the first seed's history is the same curve.
+            histories = attrs.get("seed_histories") or [[]]
+            steps = list(enumerate(histories[0], start=1))
+        return cls(
+            number=trial.number,
+            state=state,
+            cell=trial.params.get(CELL_PARAMETER),
+            params={k: v for k, v in trial.params.items() if k != CELL_PARAMETER},
+            values=tuple(trial.values) if trial.values is not None else None,
+            value=value if value is None or math.isfinite(value) else None,
+            value_std=attrs.get("value_std"),
+            seeds=tuple(attrs.get("seeds") or ()),
+            seed_values=seed_values,
+            seed_test_values=tuple(v for v in attrs.get("seed_test_values") or () if v is not None),
+            seed_histories=tuple(tuple(history) for history in attrs.get("seed_histories") or ()),
+            seed_learned=tuple(attrs.get("seed_learned") or ()),
+            seed_wall_times=tuple(attrs.get("seed_wall_times") or ()),
+            test_value=attrs.get("test_value"),
+            train_time=train_time,
+            epochs_run=attrs.get("epochs_run"),
+            wall_time=attrs.get("wall_time"),
+            curve=tuple((int(step), float(v)) for step, v in steps if v is not None and math.isfinite(v)),
+            reason=attrs.get(REASON_ATTR),
+            config=attrs.get("config"),
+            reused_from=attrs.get(REUSED_FROM_ATTR),
+            raced=raced,
+            gradient_flow=attrs.get("gradient_flow"),
+            gain=attrs.get("gain"),
+            source=attrs.get(SOURCE_ATTR),
+            metric=attrs.get("metric"),
+            version=attrs.get("version"),
+            worker=attrs.get(WORKER_ATTR),
+            engine=attrs.get(ENGINE_ATTR),
+            attrs=attrs,
+        )
+
+    @property
+    def point(self) -> dict[str, Any]:
+        """The parameters as the study searched them: the cell kind first, then the rest."""
+        return self.params if self.cell is None else {CELL_PARAMETER: self.cell, **self.params}
+
+    @functools.cached_property
+    def std(self) -> float:
+        """The sample standard deviation of the seeds' values; 0 for one seed."""
+        return statistics.stdev(self.seed_values) if len(self.seed_values) > 1 else 0.0
+
+    @property
+    def twin(self) -> bool:
+        return self.reused_from is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE" and self.values is not None
+
+
+# ---- ranking ------------------------------------------------------------------------------------
+
+
+def better(a: float, b: float, direction: str) -> bool:
+    """Whether value ``a`` beats ``b`` in ``direction`` ("maximize" or "minimize")."""
+    return a < b if direction == "minimize" else a > b
+
+
+def ranked(records: Iterable[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The records with a value, twins left out, best first; the earlier trial first on a tie."""
+    sign = 1.0 if direction == "minimize" else -1.0
+    return sorted((r for r in records if r.value is not None and not r.twin), key=lambda r: (sign * r.value, r.number))  # type: ignore[operator]
+
+
+def best(records: Iterable[TrialRecord], direction: str) -> TrialRecord | None:
+    """The record with the best value in ``direction``, the earliest on a tie; None if none has a value."""
+    order = ranked(records, direction)
+    return order[0] if order else None
+
+
+def best_trials(records: Iterable[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
+    """What Optuna's ``study.best_trials`` gives, twins left out, by number: the COMPLETE trials with
+    the best value (ties included) for one objective, the Pareto front for more."""
+    complete = [r for r in records if r.complete and not r.twin]
+    if len(directions) > 1:
+        return pareto_front(complete, directions)
+    top = best(complete, directions[0])
+    return [] if top is None else sorted((r for r in complete if r.value == top.value), key=lambda r: r.number)
+
+
+def pareto_front(records: Iterable[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
+    """The COMPLETE trials (twins left out) no other trial dominates on every objective, by number.
+
+    Dominance is transitive, so in lexicographic order a trial need only be checked against the front
+    found so far: O(trials × front) instead of O(trials²).
+    """
+    signs = [1.0 if d == "minimize" else -1.0 for d in directions]
+    points = [(tuple(s * v for s, v in zip(signs, r.values, strict=True)), r)  # type: ignore[arg-type]
+              for r in records if r.complete and not r.twin]  # fmt: skip
+    points.sort(key=lambda item: (item[0], item[1].number))
+    front: list[tuple[tuple[float, ...], TrialRecord]] = []
+    for point, record in points:
+        if not any(_dominates(other, point) for other, _ in front):
+            front.append((point, record))
+    return sorted((record for _, record in front), key=lambda r: r.number)
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b

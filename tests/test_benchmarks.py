@@ -1,0 +1,22 @@
+"""The read-command benchmark runs end to end, tiny (the lead runs it in full on a quiet machine)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_read_commands_benchmark_runs_tiny() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "read_commands.py"), "--sizes", "30", "--repeats", "1", "--backends", "sqlite",
+         "--commands", "optuna studies,studies list,studies show,export"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if "│ sqlite" in line]
+    assert [row.split("│")[3].strip() for row in rows] == ["optuna studies", "studies list", "studies show", "export",
+                                                            "(writing the trials)"]  # fmt: skip
+    assert "× optuna" in rows[1] and "targets missed:" in done.stdout
