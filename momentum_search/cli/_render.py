@@ -32,7 +32,7 @@ err_console = Console(stderr=True)
 # Rich lays out every cell of a table (about 1 ms a row here, 15 s for 10,000 trials), so longer trial lists
 # print as plain aligned columns.
 RICH_TABLE_ROWS = 500
-_NUMERIC_COLUMNS = ("trial", "epochs", "time [s]")
+_NUMERIC_COLUMNS = ("trial", "seeds", "epochs", "time [s]")
 
 
 def print_json(data: Any) -> None:
@@ -134,7 +134,7 @@ def live_progress() -> Iterator[Callable[[Progress], None]]:
 
 
 def _trial_columns(metric: str, rows: Sequence[TrialRow]) -> list[str]:
-    columns = ["trial", "state", "cell", "parameters", f"{metric} ± std", "test", "epochs", "time [s]"]
+    columns = ["trial", "state", "cell", "parameters", f"{metric} ± std", "seeds", "test", "epochs", "time [s]"]
     return columns + ["reason"] if any(row.reason for row in rows) else columns
 
 
@@ -144,6 +144,7 @@ def _trial_cells(row: TrialRow, reasons: bool) -> list[str]:
         value += f" ± {row.value_std:.2g}"
     cells = [
         str(row.number), row.state.lower(), row.cell or "–", format_params(row.params), value,
+        str(row.seeds) if row.seeds else "–",
         "–" if row.test_value is None else f"{row.test_value:.4g}",
         "–" if row.epochs_run is None else str(row.epochs_run),
         "–" if row.wall_time is None else f"{row.wall_time:.1f}",
@@ -183,11 +184,11 @@ def best(summary: StudySummary) -> None:
     if len(summary.best) == 1 and len(summary.directions) == 1:
         top = summary.best[0]
         spread = f" ± {top.value_std:.2g}" if top.value_std else ""
-        test = "" if top.test_value is None else f" (test {top.test_value:.4g})"
+        test = "" if top.test_value is None else f", test {top.test_value:.4g}"
         params = f", {format_params(top.params)}" if top.params else ""
         console.print(
             f"search best (optimistic: the best of the search's runs): trial {top.number}, {top.cell}{params}: "
-            f"{summary.metric} {format_values(top.values)}{spread}{test}",
+            f"{summary.metric} {format_values(top.values)}{spread} ({_seeds(top.seeds)}{test})",
             highlight=False,
         )
     elif summary.best:
@@ -198,12 +199,16 @@ def best(summary: StudySummary) -> None:
 def _best_cell(summary: StudySummary) -> str:
     """The best value for `studies list`: confirmed, with its interval, or marked as the search's."""
     if not summary.best or summary.confirmation is None:  # nothing yet, two objectives, or itself a confirmation
-        return format_values(summary.best[0].values) if summary.best else "–"
+        return f"{format_values(summary.best[0].values)} ({_seeds(summary.best[0].seeds)})" if summary.best else "–"
     top = summary.confirmation.with_role("top 1")
     if top is not None and top.confirmed and top.interval is not None:
         low, high = top.interval
         return f"{top.mean:.4g} [{low:.4g}, {high:.4g}] ({len(top.seeds)} held-out seeds)"
-    return f"{format_values(summary.best[0].values)} (search, not confirmed)"
+    return f"{format_values(summary.best[0].values)} (search, {_seeds(summary.best[0].seeds)}, not confirmed)"
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed" if count == 1 else f"{count} seeds"
 
 
 def study_list(summaries: list[StudySummary], *, location: str, as_json: bool) -> None:
@@ -261,7 +266,11 @@ def study(summary: StudySummary, *, as_json: bool) -> None:
     if info is not None:
         _confirmation(info)
     best(summary)
-    trials("trials", summary.trials, summary.metric)
+    if summary.omitted:
+        shown = len(summary.trials)
+        trials(f"best {shown} of {shown + summary.omitted} trials (--all lists every one)", summary.trials, summary.metric)
+    else:
+        trials("trials", summary.trials, summary.metric)
 
 
 def launched(result: LaunchResult) -> None:

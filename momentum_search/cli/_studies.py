@@ -23,13 +23,17 @@ def studies_list(storage: StorageOption = None, as_json: JsonOption = False) -> 
 
 
 @studies_app.command("show")
-def studies_show(name: Annotated[str, typer.Argument(help="Study name.")], storage: StorageOption = None,
-                 as_json: JsonOption = False) -> None:  # fmt: skip
-    """Show a study: its spec, budget, best trial(s) and every trial."""
+def studies_show(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOption = None,
+    all_trials: Annotated[bool, typer.Option("--all", help="List every trial, also of a study of more than 500.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a study: its spec, budget, best trial(s) and its trials (the best 50 of a study of more than 500)."""
     from momentum_search import studies
 
     with reported():
-        summary = studies.show_study(name, storage=storage)
+        summary = studies.show_study(name, storage=storage, all_trials=all_trials)
     render.study(summary, as_json=as_json)
 
 

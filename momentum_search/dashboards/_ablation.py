@@ -87,9 +87,9 @@ def get_ablation_info(storage: RDBStorage, name: str, *, method: Method = "welch
     times = []
     if plain is not None and plain.valid_values:
         value = statistics.fmean(plain.valid_values)
-        reference = time_to_best(plain.label, plain.histories, plain.wall_times, direction=direction)
+        plain_time = time_to_best(plain.label, plain.histories, plain.wall_times, direction=direction)
         times = [(time_to(arm.label, arm.histories, arm.wall_times, value, direction=direction,
-                          target=f"{plain.label}'s {value:.4g}"), reference)
+                          target=f"{plain.label}'s {value:.4g}"), plain_time)
                  for arm in arms if arm is not plain and arm.valid_values]  # fmt: skip
     return AblationInfo(name, spec["task"], metric, direction, held, search, arms, verdicts, skipped, times)
 
@@ -102,17 +102,17 @@ def _arm(storage: RDBStorage, study_name: str, tag: dict[str, Any]) -> ArmResult
     trial = complete[0] if complete else (trials[-1] if trials else None)
     record = None if trial is None else TrialRecord.of(trial)
     config = (record and record.config) or {}
-    done = record is not None and record.complete
+    done = record if record is not None and record.complete else None
     return ArmResult(
         label=tag["arm"], role=tag["role"], study=study_name, cell=config.get("cell", "?"),
-        mu=config.get("mu"), s=config.get("s"), gain=record and record.gain,
-        state="not run" if record is None else record.state, reason=record and record.reason,
-        test_values=list(record.seed_test_values) if done else [],
-        valid_values=list(record.seed_values) if done else [],
-        learned=list(record.seed_learned) if done else [],
-        histories=[list(h) for h in record.seed_histories] if done else [],
-        wall_times=list(record.seed_wall_times) if done else [],
-        gradient_flow=record.gradient_flow if done else None,
+        mu=config.get("mu"), s=config.get("s"), gain=None if record is None else record.gain,
+        state="not run" if record is None else record.state, reason=None if record is None else record.reason,
+        test_values=list(done.seed_test_values) if done else [],
+        valid_values=list(done.seed_values) if done else [],
+        learned=list(done.seed_learned) if done else [],
+        histories=[list(h) for h in done.seed_histories] if done else [],
+        wall_times=list(done.seed_wall_times) if done else [],
+        gradient_flow=done.gradient_flow if done else None,
     )  # fmt: skip
 
 

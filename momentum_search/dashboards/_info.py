@@ -155,8 +155,8 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
     common = dict(cell=cell, metric=trials.metric, direction=trials.direction, axis=axis, s_log=s_log, points=points,
                   best=best)  # fmt: skip
     if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
-        mu_axis = sorted(float(v) for v in mu_dist.choices)
-        s_axis = sorted(float(v) for v in s_dist.choices)
+        mu_axis = sorted(float(v) for v in mu_dist.choices if isinstance(v, int | float))
+        s_axis = sorted(float(v) for v in s_dist.choices if isinstance(v, int | float))
         z: list[list[float | None]] = [[None] * len(mu_axis) for _ in s_axis]
         z_std: list[list[float | None]] = [[None] * len(mu_axis) for _ in s_axis]
         for i, s in enumerate(s_axis):
@@ -442,11 +442,11 @@ def get_cell_comparison_info(trials: StudyTrials, confirmation: ConfirmationInfo
         if best is None:
             missing.append(cell)
             continue
-        values = [t.value for t in records]
+        values = [t.value for t in records if t.value is not None]
         rows.append(CellStats(
             cell, is_plain(cell), len(records), best.number, best.value,  # type: ignore[arg-type]
             best.std if len(best.seed_values) > 1 else None, len(best.seed_values), best.test_value,
-            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None,  # type: ignore[arg-type]
+            statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None,
             confirmed.get(cell),
         ))  # fmt: skip
     if not rows:
@@ -531,7 +531,7 @@ class FlowSeries(NamedTuple):
     loss_init: float  # the loss L the norms are taken of, on the same batch
     loss_trained: float
     epochs: list[int]  # the trial's first-seed validation curve, drawn beside it
-    values: list[float]
+    values: list[float | None]  # None where an epoch diverged
     label: str | None = None  # the legend's name; default "CELL (trial N)"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 from collections.abc import Callable
@@ -86,7 +87,7 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     map_cells = _info.mu_s_cells(trials)
     for cell in map_cells:
         sections.append(_section(f"mu-{axis}-{cell}", f"μ × {label} map: {cell}",
-                                 lambda t, c=cell: _info.get_mu_s_map_info(t, c), _figures.plot_mu_s_map, trials))  # fmt: skip
+                                 functools.partial(_info.get_mu_s_map_info, cell=cell), _figures.plot_mu_s_map, trials))  # fmt: skip
     if not map_cells:
         sections.append(Section(f"mu-{axis}", f"μ × {label} map", None,
                                 f"no cell kind in this study has complete trials searching both μ and {label}"))  # fmt: skip
@@ -94,7 +95,7 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     # μ, the drive scale (s or g), β, ε and F always get a place (a missing one says why); lr and hidden size when searched.
     for param in [p for p in LABELS if p in ("mu", axis, "beta", "eps", "restart") or p in searched]:
         sections.append(_section(f"slice-{param.replace('_', '-')}", f"Slice: {LABELS[param]}",
-                                 lambda t, p=param: _info.get_slice_info(t, p), _figures.plot_slice, trials))  # fmt: skip
+                                 functools.partial(_info.get_slice_info, param=param), _figures.plot_slice, trials))  # fmt: skip
     sections += [
         _section("importances", "Parameter importances", _info.get_importance_info, _figures.plot_importances, trials),
         _section("history", "Optimization history", _info.get_history_info, _figures.plot_history, trials),
@@ -294,4 +295,4 @@ def write_pngs(report: StudyReport, directory: str | Path) -> list[Path]:
     ]
     # mathjax=False: kaleido would fetch MathJax from a CDN; plotly.js comes from the plotly package.
     kaleido.write_fig_from_object_sync(jobs, kopts={"mathjax": False, "path": browser}, cancel_on_error=True)
-    return [job["path"] for job in jobs]  # type: ignore[misc]
+    return [job["path"] for job in jobs]

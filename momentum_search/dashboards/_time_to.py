@@ -70,7 +70,7 @@ def compare_times(arm: TimeTo, reference: TimeTo, *, unit: str) -> Verdict:
         sentence = f"{unit} to reach: {arm.label} cannot be compared with {reference.label} ({'; '.join(missing)})"
         return Verdict(arm.label, reference.label, unit, "cannot compare", math.nan, math.nan, math.nan, len(a), len(b),
                        "welch", 0.95, sentence)  # fmt: skip
-    return compare(Arm(arm.label, a), Arm(reference.label, b), metric=unit, direction="minimize",  # type: ignore[arg-type]
+    return compare(Arm(arm.label, a), Arm(reference.label, b), metric=unit, direction="minimize",
                    context=f"{unit} to reach {arm.target} (the reference: {reference.target})")
 
 

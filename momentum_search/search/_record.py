@@ -134,11 +134,11 @@ class TrialRecord:
         state = trial.state.name
         complete = state == "COMPLETE" and trial.values is not None
         raced = state == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith(RACED)
-        value = trial.values[0] if complete else attrs.get("value_mean") if raced else None  # type: ignore[index]
+        value = trial.values[0] if complete else attrs.get("value_mean") if raced else None
         seed_values = tuple(v for v in attrs.get("seed_values") or () if v is not None and math.isfinite(v))
         if not seed_values and value is not None:
             seed_values = (value,)
-        train_time = trial.values[1] if complete and len(trial.values) > 1 else attrs.get("train_time")  # type: ignore[arg-type]
+        train_time = trial.values[1] if complete and len(trial.values) > 1 else attrs.get("train_time")
         if trial.intermediate_values:
             steps = sorted(trial.intermediate_values.items())
         else:

@@ -149,7 +149,7 @@ def export_study(
 def _confirmed(confirmation: Confirmation | None, trial: TrialRecord) -> dict[str, Any] | None:
     """The trial's configuration on held-out seeds, if it was confirmed."""
     row = None if confirmation is None else confirmation.of_params(trial.point)
-    if row is None or not row.confirmed:
+    if confirmation is None or row is None or not row.confirmed:
         return None
     low, high = row.interval or (None, None)
     return {"study": confirmation_name(confirmation.study), "trial": row.number, "seeds": list(row.seeds),

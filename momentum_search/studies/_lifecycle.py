@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from momentum_search.search import (
     SUMMARY_ATTRS,
@@ -121,6 +121,7 @@ class TrialRow:
     params: dict[str, Any]
     values: list[float] | None
     value_std: float | None
+    seeds: int  # how many training seeds the value is the mean of (0: the trial trained none)
     test_value: float | None
     epochs_run: int | None
     wall_time: float | None
@@ -135,7 +136,7 @@ class StudySummary:
     task: str
     cells: tuple[str, ...]
     metric: str
-    directions: list[str]
+    directions: list[Literal["maximize", "minimize"]]
     budget: int
     counts: TrialCounts
     best: list[TrialRow]  # the best trial, or the Pareto front for two objectives
@@ -175,6 +176,7 @@ def _row(record: TrialRecord, retried: set[int]) -> TrialRow:
         params=record.params,
         values=None if record.values is None else list(record.values),
         value_std=record.value_std,
+        seeds=len(record.seeds),
         test_value=record.test_value,
         epochs_run=record.epochs_run,
         wall_time=record.wall_time,
@@ -247,7 +249,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
             continue
         spec = parse_spec(aggregate.user_attrs[SPEC_ATTR], source=f"stored spec of study {aggregate.name}", here=False)
         directions = spec.objective.directions
-        only = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
+        only: dict[str, Any] = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
         if len(directions) > 1:  # the Pareto front needs every COMPLETE trial's values
             found = query_trials(backend, aggregate.study_id, states=("COMPLETE",), **only)
         elif aggregate.best_value is not None:

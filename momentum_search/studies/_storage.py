@@ -655,23 +655,23 @@ def study_aggregates(storage: Any) -> list[StudyAggregate]:
     studies, directions = models.StudyModel.__table__, models.StudyDirectionModel.__table__
     attrs, trials, values = models.StudyUserAttributeModel.__table__, models.TrialModel.__table__, models.TrialValueModel.__table__
     with backend.engine.connect() as connection:
-        names = dict(connection.execute(sa.select(studies.c.study_id, studies.c.study_name).order_by(studies.c.study_id)).all())
+        names: dict[int, str] = dict(_all(connection, sa.select(studies.c.study_id, studies.c.study_name).order_by(studies.c.study_id)))
         objectives: dict[int, dict[int, str]] = {study_id: {} for study_id in names}
-        for study_id, objective, direction in connection.execute(
-            sa.select(directions.c.study_id, directions.c.objective, directions.c.direction)
+        for study_id, objective, direction in _all(
+            connection, sa.select(directions.c.study_id, directions.c.objective, directions.c.direction)
         ):
             objectives[study_id][objective] = direction.name.lower()
         user_attrs: dict[int, dict[str, Any]] = {study_id: {} for study_id in names}
-        for study_id, key, text in connection.execute(sa.select(attrs.c.study_id, attrs.c.key, attrs.c.value_json)):
+        for study_id, key, text in _all(connection, sa.select(attrs.c.study_id, attrs.c.key, attrs.c.value_json)):
             user_attrs[study_id][key] = json.loads(text)
         states: dict[int, dict[str, int]] = {study_id: {} for study_id in names}
-        for study_id, state, count in connection.execute(
-            sa.select(trials.c.study_id, trials.c.state, sa.func.count()).group_by(trials.c.study_id, trials.c.state)
+        for study_id, state, count in _all(
+            connection, sa.select(trials.c.study_id, trials.c.state, sa.func.count()).group_by(trials.c.study_id, trials.c.state)
         ):
             states[study_id][state.name] = count
         extremes = {
             study_id: (low, high)
-            for study_id, low, high in connection.execute(
+            for study_id, low, high in _all(connection,
                 sa.select(trials.c.study_id, sa.func.min(values.c.value), sa.func.max(values.c.value))
                 .join(trials, trials.c.trial_id == values.c.trial_id)
                 .where(values.c.objective == 0, values.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
@@ -686,6 +686,11 @@ def study_aggregates(storage: Any) -> list[StudyAggregate]:
         best = (low if found and found[0] == "minimize" else high) if study_id in extremes else None
         aggregates.append(StudyAggregate(study_id, name, found, user_attrs[study_id], states[study_id], best))
     return aggregates
+
+
+def _all(connection: Any, query: Any) -> list[Any]:
+    """The rows of ``query`` (typed loosely: the columns come from Optuna's untyped table models)."""
+    return list(connection.execute(query))
 
 
 def _public_aggregates(storage: Any) -> list[StudyAggregate]:
@@ -758,7 +763,7 @@ def query_trials(
             query = sa.select(*(t.c[c] for c in ("trial_id", *columns))).where(t.c.trial_id.in_(chosen))
             if keys is not None:
                 query = query.where(t.c.key.in_(list(keys)))
-            return connection.execute(query.order_by(*t.primary_key.columns)).all()
+            return _all(connection, query.order_by(*t.primary_key.columns))
 
         def parsed(found: list[Any]) -> list[Any]:
             # One JSON document for all values: a parse per value costs more than the query.

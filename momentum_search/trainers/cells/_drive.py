@@ -216,7 +216,7 @@ class Normalized(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, v: Tensor, m: Tensor, bias: Tensor, eps: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, v: Tensor, m: Tensor, bias: Tensor, eps: float) -> Tensor:
         root = m.to(v.dtype, copy=True).clamp_min_(0).add_(eps).sqrt_()
         ctx.save_for_backward(v, root)
         ctx.m_dtype = m.dtype

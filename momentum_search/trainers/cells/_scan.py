@@ -127,7 +127,7 @@ class _Chunk(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, u: Tensor, last: Tensor | None, transfer: Tensor, carry: Tensor
     ) -> tuple[Tensor, Tensor]:
         y = torch.mm(transfer, u)
@@ -139,7 +139,7 @@ class _Chunk(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, g_y: Tensor, g_last: Tensor
     ) -> tuple[Tensor, Tensor | None, None, None]:
         transfer, carry = ctx.saved_tensors

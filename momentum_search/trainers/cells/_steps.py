@@ -382,7 +382,7 @@ class _Recurrence(torch.autograd.Function):
     autograd only follows tensors passed as arguments)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         base: str,
         weight: Tensor,
@@ -402,7 +402,7 @@ class _Recurrence(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:
         weight, bias, *start = ctx.saved_tensors
         states: list[Tensor] = ctx.states
         backward = BASES[ctx.base].backward
