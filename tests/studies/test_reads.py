@@ -138,21 +138,22 @@ def test_the_cli_says_what_show_left_out_and_how_many_seeds_stand_behind_a_value
 ) -> None:
     from typer.testing import CliRunner
 
-    from momentum_search.cli import app
+    from momentum_search.cli import _render, app
 
     url, name, _ = studies_here
     runner = CliRunner()
-    listed = runner.invoke(app, ["studies", "list", "--storage", url], env={"COLUMNS": "250"})
+    monkeypatch.setattr(_render.console, "width", 250)  # the console took its width when first imported
+    listed = runner.invoke(app, ["studies", "list", "--storage", url])
     assert listed.exit_code == 0, listed.output
     assert "0.21 (search, 2 seeds, not confirmed)" in listed.stdout
-    shown = runner.invoke(app, ["studies", "show", name, "--storage", url], env={"COLUMNS": "250"})
+    shown = runner.invoke(app, ["studies", "show", name, "--storage", url])
     assert "mse 0.21 ± 0.01 (2 seeds, test 1.21)" in shown.stdout and "best 3 of" not in shown.stdout, shown.stdout
     rows = json.loads(runner.invoke(app, ["studies", "show", name, "--json", "--storage", url]).stdout)["trials"]
     assert [row["seeds"] for row in rows] == [2, 2, 2, 2, 1, 1, 1, 0]  # the waiting trial trained none
 
     monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", 5)
     monkeypatch.setattr(_lifecycle, "SHOW_TOP", 3)
-    summarised = runner.invoke(app, ["studies", "show", name, "--storage", url], env={"COLUMNS": "250"}).stdout
+    summarised = runner.invoke(app, ["studies", "show", name, "--storage", url]).stdout
     assert "best 3 of 8 trials (--all lists every one)" in summarised
     every = json.loads(runner.invoke(app, ["studies", "show", name, "--all", "--json", "--storage", url]).stdout)
     assert len(every["trials"]) == 8 and every["omitted"] == 0
