@@ -172,23 +172,40 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), 
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         # A pooled connection the server dropped while idle is replaced before use, not failed on.
         engine_kwargs["pool_pre_ping"] = True
-    with allow_experimental():
+    # Opening runs queries too (tables, schema version): a server that drops the connection meanwhile
+    # is ridden out like any call; one that refuses it (a wrong host or port) fails at once.
+    for delay in (*RETRY_DELAYS, None):
         try:
-            storage = Storage(
-                open_url,
-                engine_kwargs=engine_kwargs,
-                skip_table_creation=not writable,
-                heartbeat_interval=heartbeat.interval,
-                grace_period=heartbeat.grace_period,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=heartbeat.max_retry
-                ),
-            )
+            with allow_experimental():
+                storage = Storage(
+                    open_url,
+                    engine_kwargs=engine_kwargs,
+                    skip_table_creation=not writable,
+                    heartbeat_interval=heartbeat.interval,
+                    grace_period=heartbeat.grace_period,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=heartbeat.max_retry
+                    ),
+                )
+            break
         except Exception as error:
-            raise StorageError(f"cannot open storage {mask_url(url)}: {describe_error(error)}") from None
+            if delay is None or not _connection_dropped(error):
+                raise StorageError(f"cannot open storage {mask_url(url)}: {describe_error(error)}") from None
+            _logger.warning("storage %s: %s; trying again in %g s", mask_url(url), describe_error(error), delay)
+            time.sleep(delay)
     if backend == "sqlite" and writable:
         event.listen(storage.engine, "begin", _begin_immediate)
     return storage
+
+
+def _connection_dropped(error: BaseException) -> bool:
+    """Whether SQLAlchemy saw the server drop an open connection (its dialect's disconnect test)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DBAPIError):
+            return cause.connection_invalidated
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _sqlite_writable(path: Path, *, read_only: bool) -> bool:
