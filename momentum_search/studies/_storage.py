@@ -328,10 +328,13 @@ def stored_trials(study: optuna.Study, **only: Any) -> list[FrozenTrial]:
     storage = getattr(study, "_storage", None)
     if storage is None:  # an Optuna that hides a study's storage: its public read, filtered here
         return _filtered(study.get_trials(deepcopy=False), **only)
-    study_id = getattr(study, "_study_id", None)
-    if study_id is None:
-        study_id = storage.get_study_id_from_name(study.study_name)
-    return query_trials(storage, study_id, **only)
+    return query_trials(storage, _study_id(study, storage), **only)
+
+
+def _study_id(study: optuna.Study, storage: BaseStorage) -> int:
+    """The id of ``study`` in ``storage``: Optuna's private attribute where tested, else looked up by name."""
+    study_id = getattr(study, "_study_id", None) if _privates() is not None else None
+    return storage.get_study_id_from_name(study.study_name) if study_id is None else study_id
 
 
 def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
@@ -363,8 +366,7 @@ class TrialStore(BaseStorage):
 
     def study_id(self, study: optuna.Study) -> int:
         """The storage's id of ``study``."""
-        study_id = getattr(study, "_study_id", None) if _privates() is not None else None
-        return self.get_study_id_from_name(study.study_name) if study_id is None else study_id
+        return _study_id(study, self)
 
     def trial_id(self, study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> int:
         """The storage's id of ``trial`` (Optuna's storage calls take ids; its public objects carry numbers)."""
