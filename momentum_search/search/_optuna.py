@@ -153,7 +153,7 @@ class OptunaEngine:
         """
         import optuna
 
-        pruner = self.pruner.build(max_epochs=self._max_epochs())
+        pruner = self.pruner.build(max_epochs=self.plan.max_epochs)
         ran = 0
         while not should_stop() and (deadline is None or time.monotonic() < deadline):
             study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
@@ -228,13 +228,6 @@ class OptunaEngine:
                 return _finish(storage, study, trial, TrialState.PRUNED, attrs,
                                nan_step=evaluation.results[0].epochs_run + 1)  # fmt: skip
             return _finish(storage, study, trial, TrialState.PRUNED, attrs)
-
-    def _max_epochs(self) -> int:
-        if self.plan.epochs is not None:
-            return self.plan.epochs
-        from momentum_search.trainers import TASKS
-
-        return TASKS[self.plan.task].defaults.epochs
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

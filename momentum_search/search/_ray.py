@@ -182,7 +182,7 @@ class RayEngine:
             raise ValueError(f"cpus_per_trial must be ≥ 1, got {cpus_per_trial}")
         if not (gpus_per_trial >= 0 and math.isfinite(gpus_per_trial)):
             raise ValueError(f"gpus_per_trial must be ≥ 0, got {gpus_per_trial}")
-        scheduler.check(space=space, sampler=sampler, seeds=plan.seeds, epochs=max_epochs(plan))
+        scheduler.check(space=space, sampler=sampler, seeds=plan.seeds, epochs=plan.max_epochs)
         self.space = space
         self.plan = plan.model_copy(update={"threads": cpus_per_trial})
         self.sampler = sampler
@@ -238,7 +238,7 @@ class RayEngine:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         self.scheduler.check(
-            space=self.space, sampler=self.sampler, seeds=self.plan.seeds, epochs=max_epochs(self.plan), timeout=timeout
+            space=self.space, sampler=self.sampler, seeds=self.plan.seeds, epochs=self.plan.max_epochs, timeout=timeout
         )
         import optuna
 
@@ -287,15 +287,6 @@ def check_address(address: str, *, timeout: float = 5.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as error:
         raise ValueError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
-
-
-def max_epochs(plan: TrialPlan) -> int:
-    """The epochs of one trial's first seed: the plan's, else its task's default."""
-    if plan.epochs is not None:
-        return plan.epochs
-    from momentum_search.trainers import TASKS
-
-    return TASKS[plan.task].defaults.epochs
 
 
 def searched(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:

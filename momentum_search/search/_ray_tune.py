@@ -39,7 +39,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, Populati
 from ray.tune.search import Searcher
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
-from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book, max_epochs
+from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book
 from momentum_search.search._space import SearchSpace
 from momentum_search.trainers import Trainer, TrainResult
 
@@ -191,7 +191,7 @@ def _seed(engine: RayEngine, study: optuna.Study) -> int | None:
 
 
 def _scheduler(engine: RayEngine, book: _Book, mode: str) -> TrialScheduler:
-    spec, epochs = engine.scheduler, max_epochs(engine.plan)
+    spec, epochs = engine.scheduler, engine.plan.max_epochs
     if spec.name == "none":
         return FIFOScheduler()
     if spec.name == "pbt":
