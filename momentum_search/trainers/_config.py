@@ -9,12 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from momentum_search.trainers.cells import CELL_KINDS
+from momentum_search.trainers.cells import CELL_KINDS, HYPERPARAMETERS, Init
 from momentum_search.trainers.tasks import TASK_INFO, task_info
 
-HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
 Optimizer = Literal["rmsprop", "adam", "sgd"]
-Init = Literal["paper", "identity", "pytorch", "chrono", "cayley"]
 MAX_EPOCHS = 100_000
 MAX_SEED = 2**32 - 1  # numpy's generators take seeds below 2**32
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from momentum_search._lazy import lazy_exports
-from momentum_search.trainers.cells._kinds import CELL_KINDS, INITS, CellKind
+from momentum_search.trainers.cells._kinds import CELL_KINDS, HYPERPARAMETERS, INITS, CellKind, Init
 
 if TYPE_CHECKING:
     from momentum_search.trainers.cells._cell import MomentumCell, StreamState, build_cell
     from momentum_search.trainers.cells._gradient_flow import gradient_flow
 
-__all__ = ["CELL_KINDS", "INITS", "CellKind", "MomentumCell", "StreamState", "build_cell", "gradient_flow"]
+__all__ = ["CELL_KINDS", "HYPERPARAMETERS", "INITS", "CellKind", "Init", "MomentumCell", "StreamState", "build_cell", "gradient_flow"]
 
 __getattr__, __dir__ = lazy_exports(globals(), {
     "MomentumCell": "._cell",

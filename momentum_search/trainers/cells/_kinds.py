@@ -9,7 +9,7 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, get_args
 
 Base = Literal["lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm"]
 Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov"]
@@ -21,7 +21,8 @@ VARIANTS: tuple[Variant, ...] = (
 # The authors' pre-activation Nesterov cell (their NesterovLSTMCell) exists for the LSTM alone.
 _ONLY: dict[Variant, tuple[Base, ...]] = {"nesterov": ("lstm",)}
 HYPERPARAMETERS = ("mu", "s", "beta", "eps", "restart")
-INITS = ("paper", "identity", "pytorch", "chrono", "cayley")
+Init = Literal["paper", "identity", "pytorch", "chrono", "cayley"]
+INITS: tuple[Init, ...] = get_args(Init)
 # The gate block that keeps the state, whose bias chrono draws: the LSTM's forget gate f, the GRU's
 # update gate z (PyTorch's second blocks), JANET's forget gate s (its first).
 KEEP_BLOCK: Mapping[Base, int] = MappingProxyType({"lstm": 1, "gru": 1, "janet": 0})
