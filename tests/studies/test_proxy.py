@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from multiprocessing.synchronize import Barrier
 
 import optuna
 import pytest
@@ -60,7 +61,10 @@ def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(
     study, _ = create_or_resume(open_storage(url, heartbeat=FAST_HEARTBEAT), spec)
     spec.engine().top_up(study, spec.trials)
     context = multiprocessing.get_context("spawn")
-    victim, survivor = (context.Process(target=_work, args=(url, study_name)) for _ in range(2))
+    # Both start claiming at once: a worker that spawned first could otherwise spend the whole budget
+    # before the other one is up (seen under load).
+    ready = context.Barrier(2)
+    victim, survivor = (context.Process(target=_work_together, args=(url, study_name, ready)) for _ in range(2))
     victim.start()
     survivor.start()
     # Both mid-trial (one epoch reported each), so the victim surely holds one.
@@ -83,6 +87,11 @@ def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(
     assert len(retried[0].intermediate_values) == 3
     assert len({t.user_attrs["worker"] for t in trials if t.state == TrialState.COMPLETE}) <= 2
     assert not any(HEARTBEAT_ATTR in t.system_attrs for t in trials)  # recorded as heartbeats, not as attrs
+
+
+def _work_together(url: str, name: str, ready: Barrier) -> None:
+    ready.wait(timeout=120)
+    _work(url, name)
 
 
 def test_a_bad_or_silent_proxy_fails_in_one_line() -> None:
