@@ -108,6 +108,7 @@ if TYPE_CHECKING:
         compare_arms,
         verdicts_html,
     )
+    from momentum_search.dashboards._worker import Worker
 
 __all__ = [
     "ARM_COLUMNS",
@@ -143,6 +144,7 @@ __all__ = [
     "SummaryInfo",
     "TrialRecord",
     "Verdict",
+    "Worker",
     "build_report",
     "compare",
     "compare_arms",
@@ -218,4 +220,5 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     "read_trials": "._trials",
     "METHODS": "._verdicts", "Arm": "._verdicts", "Verdict": "._verdicts", "compare": "._verdicts",
     "compare_arms": "._verdicts", "verdicts_html": "._verdicts",
+    "Worker": "._worker",
 })  # fmt: skip
