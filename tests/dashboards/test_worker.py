@@ -78,3 +78,15 @@ def test_plot_writes_the_same_report_through_its_child(
     result = CliRunner().invoke(app, ["plot", "ranges", "--storage", range_study.url, "--out", str(out), "--no-gradient-flow"])
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8") == in_process
+
+
+def test_the_child_starts_only_where_a_core_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _worker.PRELOADED:  # as in a new `plot` process
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(_worker.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_worker.os, "getloadavg", lambda: (2.5, 2.5, 2.5))
+    with Worker.start() as busy:
+        assert not busy.in_child
+    monkeypatch.setattr(_worker.os, "getloadavg", lambda: (1.5, 2.5, 2.5))
+    with Worker.start() as free:
+        assert free.in_child
