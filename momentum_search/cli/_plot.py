@@ -25,8 +25,9 @@ def plot(
     # Check before the (possibly slow) report, not after it.
     if png is not None and dashboards.find_browser() is None:
         fail("--png needs Chrome or Chromium and none was found (install one, e.g. apt-get install chromium, or set BROWSER_PATH)")
-    with reported():
-        report = dashboards.report_study(study, storage=storage, gradient_flow=gradient_flow, axes=axes)  # type: ignore[arg-type]
+    # The importances' child process starts first: its imports take longer than opening the store and reading.
+    with dashboards.Worker.start() as worker, reported():
+        report = dashboards.report_study(study, storage=storage, gradient_flow=gradient_flow, axes=axes, worker=worker)  # type: ignore[arg-type]
     out = out or Path(f"{study}.html")
     with os_error(f"cannot write {out}"):
         dashboards.write_html(report, out)

@@ -6,13 +6,11 @@ figure (too few trials, a parameter not searched, ...); the report lists that re
 
 from __future__ import annotations
 
-import math
 import statistics
-import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards._confirmation import ConfirmationInfo, ConfirmationRow
+from momentum_search.dashboards._fits import ImportanceGroup, Sample, Surface, fit_importances, interpolate, varying
 from momentum_search.dashboards._trials import (
     LABELS,
     MAX_POINTS,
@@ -31,14 +29,8 @@ from momentum_search.search import CELL_PARAMETER, pareto_front
 if TYPE_CHECKING:
     pass
 
-INTERPOLATION_STEPS = 40  # contour resolution along each axis
 MIN_SURFACE_POINTS = 12  # distinct sampled (μ, s) points below which the map draws the points alone
-# fANOVA walks every split of its forest in pure Python; with Optuna's default trees (64, up to 64 levels)
-# that takes 3.5 s for 250 trials and 150 s for 2,300 on this machine. Trees of 6 levels, 32 of them,
-# rank μ, s, β alike (within 0.02 of the default's importances from 50 to 2,300 trials) in 0.2-0.5 s.
-FANOVA_TREES = 32
-FANOVA_DEPTH = 6
-# Importances settle long before this many trials, while copying the trials for the evaluators and fitting
+# Importances settle long before this many trials, while handing the trials to the evaluators and fitting
 # them grow with the study (3.5 s for a 10,000-trial study's four scopes here).
 IMPORTANCE_TRIALS = 1000
 
@@ -137,7 +129,9 @@ def _prefer_complete(records: list[TrialRecord]) -> list[TrialRecord]:
     return [r for r in records if not r.raced] or records
 
 
-def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
+def get_mu_s_map_info(trials: StudyTrials, cell: str, *, surface: Surface | None = None) -> MuSMapInfo:
+    """The map of ``cell``; ``surface``: :func:`interpolate` of :func:`mu_s_surface_input`, when computed
+    elsewhere (the report's worker), else computed here."""
     from optuna.distributions import CategoricalDistribution
 
     if cell not in trials.cells:
@@ -146,14 +140,10 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
     records = _mu_s_records(trials, cell)
     if not records:
         raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and {LABELS[axis]}")
-    points = [MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value,  # type: ignore[arg-type]
-                       t.std if len(t.seed_values) > 1 else None, len(t.seed_values)) for t in records]  # fmt: skip
-    best_record = trials.best(_prefer_complete(records))
-    best = next(p for p in points if p.number == best_record.number)  # type: ignore[union-attr]
+    best = _map_point(trials.best(_prefer_complete(records)), axis)  # type: ignore[arg-type]
     mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
     s_log = log_scale(s_dist)
-    common = dict(cell=cell, metric=trials.metric, direction=trials.direction, axis=axis, s_log=s_log, points=points,
-                  best=best)  # fmt: skip
+    common = dict(cell=cell, metric=trials.metric, direction=trials.direction, axis=axis, s_log=s_log, best=best)
     if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
         mu_axis = sorted(float(v) for v in mu_dist.choices if isinstance(v, int | float))
         s_axis = sorted(float(v) for v in s_dist.choices if isinstance(v, int | float))
@@ -164,48 +154,45 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str) -> MuSMapInfo:
                 here = trials.best(t for t in records if t.params["mu"] == mu and t.params[axis] == s)
                 if here is not None:
                     z[i][j], z_std[i][j] = here.value, here.std if len(here.seed_values) > 1 else None
-        return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, **common)  # type: ignore[arg-type]
-    distinct = len({(p.mu, p.s) for p in points})
+        return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, points=_map_points(records, axis), **common)  # type: ignore[arg-type]
+    distinct = len({(float(t.params["mu"]), float(t.params[axis])) for t in records})
     if distinct < MIN_SURFACE_POINTS:
         # A surface through a handful of noisy points shows the interpolation, not the landscape.
         note = (f"{distinct} distinct (μ, {LABELS[axis]}) points: too few for a surface (it needs "
                 f"{MIN_SURFACE_POINTS}); each trial is drawn with its value")  # fmt: skip
-        return MuSMapInfo(grid=False, mu=[], s=[], z=None, z_std=None, note=note, **common)  # type: ignore[arg-type]
-    mu_axis, s_axis, z_mesh = _interpolate([p.mu for p in points], [p.s for p in points], [p.value for p in points], s_log)
+        return MuSMapInfo(grid=False, mu=[], s=[], z=None, z_std=None, points=_map_points(records, axis), note=note, **common)  # type: ignore[arg-type]
+    mu_axis, s_axis, z_mesh = surface or interpolate(*_surface_input(records, axis, s_log))
     # The surface is fitted on every trial; the figure draws up to MAX_POINTS of them over it.
-    drawn = {t.number for t in shown(records, trials.direction, MAX_POINTS)}
-    common["points"] = [p for p in points if p.number in drawn]
-    return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, **common)  # type: ignore[arg-type]
+    points = _map_points(shown(records, trials.direction, MAX_POINTS), axis)
+    return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, points=points, **common)  # type: ignore[arg-type]
 
 
-def _interpolate(
-    mu: list[float], s: list[float], values: list[float], s_log: bool
-) -> tuple[list[float], list[float], list[list[float | None]] | None]:
-    import numpy as np
-    from scipy.interpolate import griddata
-    from scipy.spatial import QhullError
-    from threadpoolctl import threadpool_limits
+def mu_s_surface_input(trials: StudyTrials, cell: str) -> tuple[list[float], list[float], list[float], bool] | None:
+    """The arguments of :func:`interpolate` for ``cell``'s map; None where the map draws no surface (no
+    trials, a grid, too few distinct points)."""
+    from optuna.distributions import CategoricalDistribution
 
-    y = np.log10(s) if s_log else np.asarray(s, dtype=float)
-    x = np.asarray(mu, dtype=float)
-    mu_axis = np.linspace(x.min(), x.max(), INTERPOLATION_STEPS)
-    y_axis = np.linspace(y.min(), y.max(), INTERPOLATION_STEPS)
-    s_axis = 10**y_axis if s_log else y_axis
-    # Linear interpolation needs a triangle: three trials not on one line (and a non-empty range).
-    if x.min() == x.max() or y.min() == y.max() or len(values) < 3:
-        return mu_axis.tolist(), s_axis.tolist(), None
-    # Scale both axes to [0, 1] so that the triangulation does not favour the longer one.
-    scaled = np.column_stack([(x - x.min()) / np.ptp(x), (y - y.min()) / np.ptp(y)])
-    mesh = np.meshgrid(np.linspace(0, 1, INTERPOLATION_STEPS), np.linspace(0, 1, INTERPOLATION_STEPS))
-    try:
-        # The triangulation makes a tiny LAPACK call per triangle; with BLAS threads (next to torch's OpenMP
-        # pool) each call wakes them, which took 15 s per map instead of 0.02 s on two busy cores.
-        with threadpool_limits(limits=1, user_api="blas"):
-            z = griddata(scaled, np.asarray(values, dtype=float), tuple(mesh), method="linear")
-    except (QhullError, ValueError):
-        return mu_axis.tolist(), s_axis.tolist(), None
-    rows = [[None if math.isnan(v) else float(v) for v in row] for row in z]
-    return mu_axis.tolist(), s_axis.tolist(), rows
+    records = _mu_s_records(trials, cell)
+    mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(trials.axis)
+    if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
+        return None
+    if len({(float(t.params["mu"]), float(t.params[trials.axis])) for t in records}) < MIN_SURFACE_POINTS:
+        return None
+    return _surface_input(records, trials.axis, log_scale(s_dist))
+
+
+def _surface_input(records: list[TrialRecord], axis: str, s_log: bool) -> tuple[list[float], list[float], list[float], bool]:
+    return ([float(t.params["mu"]) for t in records], [float(t.params[axis]) for t in records],
+            [t.value for t in records], s_log)  # type: ignore[misc]  # fmt: skip
+
+
+def _map_points(records: list[TrialRecord], axis: str) -> list[MapPoint]:
+    return [_map_point(t, axis) for t in records]
+
+
+def _map_point(t: TrialRecord, axis: str) -> MapPoint:
+    return MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value,  # type: ignore[arg-type]
+                    t.std if len(t.seed_values) > 1 else None, len(t.seed_values))  # fmt: skip
 
 
 # ---- slices ------------------------------------------------------------------------------------
@@ -253,13 +240,6 @@ def searched_parameters(trials: StudyTrials) -> list[str]:
 # ---- importances -------------------------------------------------------------------------------
 
 
-class ImportanceGroup(NamedTuple):
-    scope: str  # "all cell kinds" or one kind
-    evaluator: str  # "fANOVA" or "PED-ANOVA"
-    trials: int
-    importances: dict[str, float]  # normalised to sum 1, most important first
-
-
 class ImportanceInfo(NamedTuple):
     metric: str
     groups: list[ImportanceGroup]
@@ -277,74 +257,35 @@ def get_importance_info(trials: StudyTrials, *, seed: int = 0) -> ImportanceInfo
     its parameters. Only parameters whose value varies are assessed. A scope of more than
     ``IMPORTANCE_TRIALS`` complete trials is assessed on a random sample of that many (``seed``).
     """
+    scopes, skipped = importance_scopes(trials, seed=seed)
+    return importance_info(trials.metric, fit_importances(scopes, trials.direction, seed=seed), skipped)
+
+
+def importance_scopes(trials: StudyTrials, *, seed: int = 0) -> tuple[list[tuple[str, list[Sample]]], list[str]]:
+    """What :func:`get_importance_info` fits (see there): each scope with its sampled trials, and the
+    scopes without enough data, each with why."""
     import random
 
-    import optuna
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-
     complete = [t for t in trials.frozen if t.state.name == "COMPLETE"]
-    scopes: list[tuple[str, list[Any]]] = [(ALL_CELLS, complete)] if len(trials.cells) > 1 else []
+    scopes = [(ALL_CELLS, complete)] if len(trials.cells) > 1 else []
     scopes += [(cell, [t for t in complete if t.params.get(CELL_PARAMETER) == cell]) for cell in trials.cells]
-    groups: list[ImportanceGroup] = []
+    fitted: list[tuple[str, list[Sample]]] = []
     skipped: list[str] = []
     for scope, frozen in scopes:
         if len(frozen) > IMPORTANCE_TRIALS:
             frozen = sorted(random.Random(seed).sample(frozen, IMPORTANCE_TRIALS), key=lambda t: t.number)
-        varying = _varying(frozen, everywhere=False)
-        if len(frozen) < 2 or not varying:
+        if len(frozen) < 2 or not varying(frozen, everywhere=False):
             skipped.append(f"{scope}: needs ≥ 2 complete trials with a varying parameter ({len(frozen)} complete)")
             continue
-        study = _served(frozen, trials.direction)
-        evaluators = (
-            ("fANOVA", FanovaImportanceEvaluator(n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=seed),
-             _varying(frozen, everywhere=True)),
-            # The default target quantile (0.1) leaves fewer than the 2 trials PED-ANOVA needs in small studies.
-            ("PED-ANOVA", PedAnovaImportanceEvaluator(target_quantile=min(0.5, max(0.1, 2.5 / len(frozen)))), varying),
-        )  # fmt: skip
-        for name, evaluator, params in evaluators:
-            if params:
-                with warnings.catch_warnings():
-                    # PED-ANOVA warns of thin regimes in small studies; the figure is meant for those too.
-                    warnings.simplefilter("ignore", UserWarning)
-                    importances = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params,
-                                                                          target=_metric)  # fmt: skip
-                groups.append(ImportanceGroup(scope, name, len(frozen), dict(importances)))
+        fitted.append((scope, [Sample(t.number, t.params, t.distributions, t.values[0]) for t in frozen]))
+    return fitted, skipped
+
+
+def importance_info(metric: str, groups: list[ImportanceGroup], skipped: list[str]) -> ImportanceInfo:
+    """The figure's data from :func:`fit_importances` of :func:`importance_scopes`."""
     if not groups:
         raise FigureUnavailableError("importances need ≥ 2 complete trials with a varying parameter; " + "; ".join(skipped))
-    return ImportanceInfo(trials.metric, groups, skipped)
-
-
-def _varying(frozen: Sequence[Any], *, everywhere: bool) -> list[str]:
-    """Parameters taking two values or more (present in every trial if ``everywhere``)."""
-    names = dict.fromkeys(name for t in frozen for name in t.params)
-    found = []
-    for name in names:
-        values = [t.params[name] for t in frozen if name in t.params]
-        if (not everywhere or len(values) == len(frozen)) and len(set(values)) > 1:
-            found.append(name)
-    return found
-
-
-def _metric(trial: Any) -> float:
-    return float(trial.values[0])  # a two-objective study's importances are those of its metric
-
-
-def _served(frozen: Sequence[Any], direction: str) -> Any:
-    """A study whose storage hands the evaluators ``frozen`` as they were read, without copying them.
-
-    Optuna's importances take a study; copying 1,000 trials into an in-memory one (``add_trials``
-    validates and deep-copies each) took 1.8 s of a 10,000-trial report. ``InMemoryStorage`` and
-    ``get_all_trials`` are public, and the evaluators read the trials through that call alone.
-    """
-    import optuna
-
-    class Served(optuna.storages.InMemoryStorage):
-        def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[Any]:
-            return [t for t in frozen if states is None or t.state in states]
-
-    storage = Served()
-    storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], "importances")
-    return optuna.load_study(study_name="importances", storage=storage)
+    return ImportanceInfo(metric, groups, skipped)
 
 
 # ---- history and learning curves ------------------------------------------------------------

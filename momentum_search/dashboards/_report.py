@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import os
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from momentum_search.dashboards import _figures, _info
 from momentum_search.dashboards._confirmation import ConfirmationInfo, confirmation_html, get_confirmation_info
+from momentum_search.dashboards._fits import ImportanceGroup, Surface, fit_importances, interpolate
 from momentum_search.dashboards._time_to import time_to_html
+from momentum_search.dashboards._worker import Worker
 from momentum_search.search import SUMMARY_ATTRS
 from momentum_search.dashboards._trials import (
     LABELS,
@@ -51,7 +54,9 @@ class StudyReport(NamedTuple):
     confirmation: ConfirmationInfo | None = None  # None: not a single-objective momentum-search study
 
 
-def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes | None = None) -> StudyReport:
+def build_report(
+    study: optuna.Study, *, gradient_flow: bool = True, axes: Axes | None = None, worker: Worker | None = None
+) -> StudyReport:
     """Compute every figure of ``study``; a figure the data cannot support becomes its reason.
 
     Args:
@@ -60,10 +65,12 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
             kind, plus loading the task's data); False leaves the figure out.
         axes: draw the drive scale as ``"s"`` or as ``"gain"``, g = s/(1−μ), each computed per trial from
             its stored config (see :meth:`StudyTrials.on_axis`); None: the one the study searched.
+        worker: runs the importances' and the maps' fits (see :class:`Worker`), started ahead; None: here.
 
     Raises:
         ValueError: ``axes`` is neither "s" nor "gain".
     """
+    worker = worker or Worker(None)
     # The figures' attrs only: a trial's histories, learned values and trainer config are most of its bytes.
     needed = {*SUMMARY_ATTRS, "seed_values", "train_time"}
     needed |= {"config"} if axes is not None else set()  # a change of axis computes s or g from the config
@@ -74,20 +81,30 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
     if axes is not None:
         trials = trials.on_axis(axes)
     axis, label = trials.axis, LABELS[trials.axis]
+    # The fits go to the worker first and their figures are drawn last: it fits while the others are drawn.
+    scopes, skipped = _info.importance_scopes(trials)
+    map_cells = _info.mu_s_cells(trials)
+    surfaces = {cell: found for cell in map_cells if (found := _info.mu_s_surface_input(trials, cell)) is not None}
+    worker.submit([(fit_importances, (scopes, trials.direction)), *((interpolate, found) for found in surfaces.values())])
+    groups: list[ImportanceGroup] = []  # the worker's results, in once the other figures are drawn
+    meshes: dict[str, Surface] = {}  # by cell
+
+    def fitted_map(cell: str) -> Callable[[], Section]:
+        return lambda: _section(f"mu-{axis}-{cell}", f"μ × {label} map: {cell}",
+                                lambda t: _info.get_mu_s_map_info(t, cell, surface=meshes.get(cell)), _figures.plot_mu_s_map, trials)  # fmt: skip
+
     cells = _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
                      _figures.plot_cell_comparison, trials)  # fmt: skip
     if confirmation is not None and confirmation.times:
         cells = cells._replace(html="<h4>Time to the plain cell's confirmed value (held-out seeds)</h4>"
                                     + time_to_html(confirmation.times))  # fmt: skip
-    sections = [
+    # A callable is a section drawn once the worker's results are in.
+    sections: list[Section | Callable[[], Section]] = [
         cells,
         _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", _info.get_momentum_zero_info,
                  _figures.plot_momentum_zero, trials),  # fmt: skip
     ]
-    map_cells = _info.mu_s_cells(trials)
-    for cell in map_cells:
-        sections.append(_section(f"mu-{axis}-{cell}", f"μ × {label} map: {cell}",
-                                 functools.partial(_info.get_mu_s_map_info, cell=cell), _figures.plot_mu_s_map, trials))  # fmt: skip
+    sections += [fitted_map(cell) for cell in map_cells]
     if not map_cells:
         sections.append(Section(f"mu-{axis}", f"μ × {label} map", None,
                                 f"no cell kind in this study has complete trials searching both μ and {label}"))  # fmt: skip
@@ -97,17 +114,23 @@ def build_report(study: optuna.Study, *, gradient_flow: bool = True, axes: Axes 
         sections.append(_section(f"slice-{param.replace('_', '-')}", f"Slice: {LABELS[param]}",
                                  functools.partial(_info.get_slice_info, param=param), _figures.plot_slice, trials))  # fmt: skip
     sections += [
-        _section("importances", "Parameter importances", _info.get_importance_info, _figures.plot_importances, trials),
+        lambda: _section("importances", "Parameter importances", lambda t: _info.importance_info(t.metric, groups, skipped),
+                         _figures.plot_importances, trials),
         _section("history", "Optimization history", _info.get_history_info, _figures.plot_history, trials),
         _section("learning-curves", "Learning curves", _info.get_curves_info, _figures.plot_learning_curves, trials),
-    ]
+    ]  # fmt: skip
     if gradient_flow:
         sections.append(_section("gradient-flow", "Gradient flow", _info.get_gradient_flow_info,
                                  _figures.plot_gradient_flow, trials))  # fmt: skip
     else:
         sections.append(Section("gradient-flow", "Gradient flow", None, "skipped (--no-gradient-flow)"))
     sections.append(_section("pareto-front", "Pareto front", _info.get_pareto_info, _figures.plot_pareto_front, trials))
-    return StudyReport(study.study_name, _header(study), _info.get_summary_info(trials), sections, confirmation)
+    header, summary = _header(study), _info.get_summary_info(trials)
+    importances, *surfaces_fitted = worker.results()
+    groups += importances
+    meshes.update(zip(surfaces, surfaces_fitted, strict=True))
+    drawn = [section if isinstance(section, Section) else section() for section in sections]
+    return StudyReport(study.study_name, header, summary, drawn, confirmation)
 
 
 def _confirmation(study: optuna.Study, trials: StudyTrials) -> ConfirmationInfo | None:
@@ -121,8 +144,12 @@ def _confirmation(study: optuna.Study, trials: StudyTrials) -> ConfirmationInfo 
         return None
 
 
-def report_study(name: str, *, storage: str | None = None, gradient_flow: bool = True, axes: Axes | None = None) -> StudyReport:
+def report_study(
+    name: str, *, storage: str | None = None, gradient_flow: bool = True, axes: Axes | None = None, worker: Worker | None = None
+) -> StudyReport:
     """:func:`build_report` of study ``name`` in ``storage`` (see ``studies.resolve_url``).
+
+    ``worker``: see :func:`build_report`; None starts one (:meth:`Worker.start`) before the store is opened.
 
     Raises:
         StudyNotFoundError, StorageError: no such study, or the storage cannot be opened.
@@ -133,7 +160,9 @@ def report_study(name: str, *, storage: str | None = None, gradient_flow: bool =
     from momentum_search.studies._lifecycle import load
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return build_report(load(open_storage(storage, read_only=True), name), gradient_flow=gradient_flow, axes=axes)
+    with contextlib.nullcontext(worker) if worker is not None else Worker.start() as started:
+        study = load(open_storage(storage, read_only=True), name)
+        return build_report(study, gradient_flow=gradient_flow, axes=axes, worker=started)
 
 
 def _section(
