@@ -59,14 +59,12 @@ def fit_importances(scopes: Sequence[tuple[str, Sequence[Sample]]], direction: s
                 with warnings.catch_warnings():
                     # PED-ANOVA warns of thin regimes in small studies; the figure is meant for those too.
                     warnings.simplefilter("ignore", UserWarning)
-                    importances = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params,
-                                                                          target=_metric)  # fmt: skip
+                    # No ``target``: the served study holds the metric as its one value, with its direction.
+                    # PED-ANOVA reads a ``target`` as lower-is-better, which in a maximised study ranked the
+                    # parameters by how they drive the worst trials.
+                    importances = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
                 groups.append(ImportanceGroup(scope, name, len(samples), dict(importances)))
     return groups
-
-
-def _metric(trial: Any) -> float:
-    return float(trial.values[0])
 
 
 def varying(samples: Sequence[Any], *, everywhere: bool) -> list[str]:

@@ -261,3 +261,25 @@ def test_a_gain_study_compares_mu_at_matched_gain_and_draws_on_s(make_study) -> 
     assert on_s.axis == "s" and sorted((p.mu, p.s) for p in on_s.points) == [
         (0.0, 0.5), (0.0, 0.75), (0.6, 0.5 * (1 - 0.6)), (0.6, 0.75 * (1 - 0.6))
     ]
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_ped_anova_ranks_what_drives_the_best_trials_in_either_direction(direction: str) -> None:
+    from optuna.distributions import FloatDistribution
+
+    from momentum_search.dashboards._fits import Sample, fit_importances
+
+    # `good` alone makes the best trials (a narrow band of it), `bad` alone the worst ones.
+    rng = np.random.default_rng(0)
+    sign = 1.0 if direction == "maximize" else -1.0
+    distributions = {"good": FloatDistribution(0, 1), "bad": FloatDistribution(0, 1)}
+    samples = []
+    for number in range(300):
+        good, bad = rng.uniform(0, 1, size=2)
+        value = 10.0 * (abs(good - 0.5) < 0.05) - 10.0 * (abs(bad - 0.5) < 0.05) + rng.normal(0, 0.1)
+        samples.append(Sample(number, {"good": good, "bad": bad}, distributions, sign * value))
+
+    groups = fit_importances([("momentum-lstm", samples)], direction)
+
+    ped = next(g.importances for g in groups if g.evaluator == "PED-ANOVA")
+    assert ped["good"] > 0.8 and ped["bad"] < 0.2
