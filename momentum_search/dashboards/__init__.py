@@ -8,82 +8,87 @@ NamedTuple that the matching ``plot_*`` renderer turns into a plotly figure.
 
 from __future__ import annotations
 
-from momentum_search.dashboards._ablation import (
-    ARM_COLUMNS,
-    AblationInfo,
-    ArmResult,
-    ablation_html,
-    arm_rows,
-    get_ablation_info,
-    plot_ablation,
-    write_ablation_report,
-)
-from momentum_search.dashboards._confirmation import (
-    ConfirmationInfo,
-    ConfirmationRow,
-    confirmation_cells,
-    confirmation_columns,
-    confirmation_html,
-    confirmation_json,
-    get_confirmation_info,
-    headline,
-)
-from momentum_search.dashboards._dashboard import (
-    GRAPH_PREFIX,
-    Published,
-    publish,
-    publish_all,
-    read_only_app,
-    serve,
-    to_markdown,
-)
-from momentum_search.dashboards._figures import (
-    plot_cell_comparison,
-    plot_gradient_flow,
-    plot_history,
-    plot_importances,
-    plot_learning_curves,
-    plot_momentum_zero,
-    plot_mu_s_map,
-    plot_pareto_front,
-    plot_slice,
-)
-from momentum_search.dashboards._info import (
-    CellComparisonInfo,
-    CurvesInfo,
-    GradientFlowInfo,
-    HistoryInfo,
-    ImportanceInfo,
-    MomentumZeroInfo,
-    MuSMapInfo,
-    ParetoInfo,
-    SliceInfo,
-    SummaryInfo,
-    get_cell_comparison_info,
-    get_curves_info,
-    get_gradient_flow_info,
-    get_history_info,
-    get_importance_info,
-    get_momentum_zero_info,
-    get_mu_s_map_info,
-    get_pareto_info,
-    get_slice_info,
-    get_summary_info,
-)
-from momentum_search.dashboards._report import (
-    BrowserNotFoundError,
-    Section,
-    StudyReport,
-    build_report,
-    find_browser,
-    report_study,
-    to_html,
-    write_html,
-    write_pngs,
-)
-from momentum_search.dashboards._time_to import TimeTo, compare_times, time_to, time_to_best, time_to_html
-from momentum_search.dashboards._trials import Axes, FigureUnavailableError, StudyTrials, TrialRecord, read_trials
-from momentum_search.dashboards._verdicts import METHODS, Arm, Verdict, compare, compare_arms, verdicts_html
+from typing import TYPE_CHECKING
+
+from momentum_search._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from momentum_search.dashboards._ablation import (
+        ARM_COLUMNS,
+        AblationInfo,
+        ArmResult,
+        ablation_html,
+        arm_rows,
+        get_ablation_info,
+        plot_ablation,
+        write_ablation_report,
+    )
+    from momentum_search.dashboards._confirmation import (
+        ConfirmationInfo,
+        ConfirmationRow,
+        confirmation_cells,
+        confirmation_columns,
+        confirmation_html,
+        confirmation_json,
+        get_confirmation_info,
+        headline,
+    )
+    from momentum_search.dashboards._dashboard import (
+        GRAPH_PREFIX,
+        Published,
+        publish,
+        publish_all,
+        read_only_app,
+        serve,
+        to_markdown,
+    )
+    from momentum_search.dashboards._figures import (
+        plot_cell_comparison,
+        plot_gradient_flow,
+        plot_history,
+        plot_importances,
+        plot_learning_curves,
+        plot_momentum_zero,
+        plot_mu_s_map,
+        plot_pareto_front,
+        plot_slice,
+    )
+    from momentum_search.dashboards._info import (
+        CellComparisonInfo,
+        CurvesInfo,
+        GradientFlowInfo,
+        HistoryInfo,
+        ImportanceInfo,
+        MomentumZeroInfo,
+        MuSMapInfo,
+        ParetoInfo,
+        SliceInfo,
+        SummaryInfo,
+        get_cell_comparison_info,
+        get_curves_info,
+        get_gradient_flow_info,
+        get_history_info,
+        get_importance_info,
+        get_momentum_zero_info,
+        get_mu_s_map_info,
+        get_pareto_info,
+        get_slice_info,
+        get_summary_info,
+    )
+    from momentum_search.dashboards._report import (
+        BrowserNotFoundError,
+        Section,
+        StudyReport,
+        build_report,
+        find_browser,
+        report_study,
+        to_html,
+        write_html,
+        write_pngs,
+    )
+    from momentum_search.dashboards._time_to import TimeTo, compare_times, time_to, time_to_best, time_to_html
+    from momentum_search.dashboards._trials import Axes, FigureUnavailableError, StudyTrials, TrialRecord, read_trials
+    from momentum_search.dashboards._verdicts import METHODS, Arm, Verdict, compare, compare_arms, verdicts_html
 
 __all__ = [
     "ARM_COLUMNS",
@@ -164,3 +169,36 @@ __all__ = [
     "write_html",
     "write_pngs",
 ]
+
+# Each module is imported when one of its names is first used: `plot` and `studies show` then leave out the
+# ablation report (and with it launch and multiprocessing) and the optuna-dashboard glue.
+__getattr__, __dir__ = lazy_exports(globals(), {
+    **dict.fromkeys((
+        "ARM_COLUMNS", "AblationInfo", "ArmResult", "ablation_html", "arm_rows", "get_ablation_info", "plot_ablation",
+        "write_ablation_report",
+    ), "._ablation"),
+    **dict.fromkeys((
+        "ConfirmationInfo", "ConfirmationRow", "confirmation_cells", "confirmation_columns", "confirmation_html",
+        "confirmation_json", "get_confirmation_info", "headline",
+    ), "._confirmation"),
+    **dict.fromkeys((
+        "GRAPH_PREFIX", "Published", "publish", "publish_all", "read_only_app", "serve", "to_markdown",
+    ), "._dashboard"),
+    **dict.fromkeys((
+        "plot_cell_comparison", "plot_gradient_flow", "plot_history", "plot_importances", "plot_learning_curves",
+        "plot_momentum_zero", "plot_mu_s_map", "plot_pareto_front", "plot_slice",
+    ), "._figures"),
+    **dict.fromkeys((
+        "CellComparisonInfo", "CurvesInfo", "GradientFlowInfo", "HistoryInfo", "ImportanceInfo", "MomentumZeroInfo",
+        "MuSMapInfo", "ParetoInfo", "SliceInfo", "SummaryInfo", "get_cell_comparison_info", "get_curves_info",
+        "get_gradient_flow_info", "get_history_info", "get_importance_info", "get_momentum_zero_info",
+        "get_mu_s_map_info", "get_pareto_info", "get_slice_info", "get_summary_info",
+    ), "._info"),
+    **dict.fromkeys((
+        "BrowserNotFoundError", "Section", "StudyReport", "build_report", "find_browser", "report_study", "to_html",
+        "write_html", "write_pngs",
+    ), "._report"),
+    **dict.fromkeys(("TimeTo", "compare_times", "time_to", "time_to_best", "time_to_html"), "._time_to"),
+    **dict.fromkeys(("Axes", "FigureUnavailableError", "StudyTrials", "TrialRecord", "read_trials"), "._trials"),
+    **dict.fromkeys(("METHODS", "Arm", "Verdict", "compare", "compare_arms", "verdicts_html"), "._verdicts"),
+})  # fmt: skip
