@@ -13,16 +13,18 @@ def lazy_exports(
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for the package whose ``globals()`` is ``namespace``.
 
-    ``exports`` maps each lazy name to the module that holds it (relative to the package). A name is
-    imported on first access and cached in the package, so later look-ups are plain attribute reads.
+    ``exports`` maps each lazy name to the module that holds it (relative to the package), or to
+    ``module:attribute`` where the module holds it under another name. A name is imported on first
+    access and cached in the package, so later look-ups are plain attribute reads.
     """
     package = namespace["__name__"]
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
+        target = exports.get(name)
+        if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, package), name)
+        module, _, attribute = target.partition(":")
+        value = getattr(importlib.import_module(module, package), attribute or name)
         namespace[name] = value
         return value
 

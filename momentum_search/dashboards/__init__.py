@@ -86,28 +86,9 @@ if TYPE_CHECKING:
         write_html,
         write_pngs,
     )
-    from momentum_search.dashboards._time_to import (
-        TimeTo,
-        compare_times,
-        time_to,
-        time_to_best,
-        time_to_html,
-    )
-    from momentum_search.dashboards._trials import (
-        Axes,
-        FigureUnavailableError,
-        StudyTrials,
-        TrialRecord,
-        read_trials,
-    )
-    from momentum_search.dashboards._verdicts import (
-        METHODS,
-        Arm,
-        Verdict,
-        compare,
-        compare_arms,
-        verdicts_html,
-    )
+    from momentum_search.dashboards._time_to import TimeTo, compare_times, time_to, time_to_best, time_to_html
+    from momentum_search.dashboards._trials import Axes, FigureUnavailableError, StudyTrials, TrialRecord, read_trials
+    from momentum_search.dashboards._verdicts import METHODS, Arm, Verdict, compare, compare_arms, verdicts_html
     from momentum_search.dashboards._worker import Worker
 
 __all__ = [
@@ -191,34 +172,37 @@ __all__ = [
     "write_pngs",
 ]
 
-# Imported on first use: the figures pull in Optuna, SQLAlchemy and numpy, and the report's numeric worker
-# (`_worker`) starts as a process of its own that imports this package.
+# Each module is imported when one of its names is first used: `plot` and `studies show` then leave out the
+# ablation report (and with it launch and multiprocessing) and the optuna-dashboard glue, and the report's
+# fits process (`_worker`, a process of its own that imports this package) none of Optuna or SQLAlchemy.
 __getattr__, __dir__ = lazy_exports(globals(), {
-    "ARM_COLUMNS": "._ablation", "AblationInfo": "._ablation", "ArmResult": "._ablation", "ablation_html": "._ablation",
-    "arm_rows": "._ablation", "get_ablation_info": "._ablation", "plot_ablation": "._ablation",
-    "write_ablation_report": "._ablation",
-    "ConfirmationInfo": "._confirmation", "ConfirmationRow": "._confirmation", "confirmation_cells": "._confirmation",
-    "confirmation_columns": "._confirmation", "confirmation_html": "._confirmation", "confirmation_json": "._confirmation",
-    "get_confirmation_info": "._confirmation", "headline": "._confirmation",
-    "GRAPH_PREFIX": "._dashboard", "Published": "._dashboard", "publish": "._dashboard", "publish_all": "._dashboard",
-    "read_only_app": "._dashboard", "serve": "._dashboard", "to_markdown": "._dashboard",
-    "plot_cell_comparison": "._figures", "plot_gradient_flow": "._figures", "plot_history": "._figures",
-    "plot_importances": "._figures", "plot_learning_curves": "._figures", "plot_momentum_zero": "._figures",
-    "plot_mu_s_map": "._figures", "plot_pareto_front": "._figures", "plot_slice": "._figures",
-    "CellComparisonInfo": "._info", "CurvesInfo": "._info", "GradientFlowInfo": "._info", "HistoryInfo": "._info",
-    "ImportanceInfo": "._info", "MomentumZeroInfo": "._info", "MuSMapInfo": "._info", "ParetoInfo": "._info",
-    "SliceInfo": "._info", "SummaryInfo": "._info", "get_cell_comparison_info": "._info", "get_curves_info": "._info",
-    "get_gradient_flow_info": "._info", "get_history_info": "._info", "get_importance_info": "._info",
-    "get_momentum_zero_info": "._info", "get_mu_s_map_info": "._info", "get_pareto_info": "._info", "get_slice_info": "._info",
-    "get_summary_info": "._info",
-    "BrowserNotFoundError": "._report", "Section": "._report", "StudyReport": "._report", "build_report": "._report",
-    "find_browser": "._report", "report_study": "._report", "to_html": "._report", "write_html": "._report",
-    "write_pngs": "._report",
-    "TimeTo": "._time_to", "compare_times": "._time_to", "time_to": "._time_to", "time_to_best": "._time_to",
-    "time_to_html": "._time_to",
-    "Axes": "._trials", "FigureUnavailableError": "._trials", "StudyTrials": "._trials", "TrialRecord": "._trials",
-    "read_trials": "._trials",
-    "METHODS": "._verdicts", "Arm": "._verdicts", "Verdict": "._verdicts", "compare": "._verdicts",
-    "compare_arms": "._verdicts", "verdicts_html": "._verdicts",
+    **dict.fromkeys((
+        "ARM_COLUMNS", "AblationInfo", "ArmResult", "ablation_html", "arm_rows", "get_ablation_info", "plot_ablation",
+        "write_ablation_report",
+    ), "._ablation"),
+    **dict.fromkeys((
+        "ConfirmationInfo", "ConfirmationRow", "confirmation_cells", "confirmation_columns", "confirmation_html",
+        "confirmation_json", "get_confirmation_info", "headline",
+    ), "._confirmation"),
+    **dict.fromkeys((
+        "GRAPH_PREFIX", "Published", "publish", "publish_all", "read_only_app", "serve", "to_markdown",
+    ), "._dashboard"),
+    **dict.fromkeys((
+        "plot_cell_comparison", "plot_gradient_flow", "plot_history", "plot_importances", "plot_learning_curves",
+        "plot_momentum_zero", "plot_mu_s_map", "plot_pareto_front", "plot_slice",
+    ), "._figures"),
+    **dict.fromkeys((
+        "CellComparisonInfo", "CurvesInfo", "GradientFlowInfo", "HistoryInfo", "ImportanceInfo", "MomentumZeroInfo",
+        "MuSMapInfo", "ParetoInfo", "SliceInfo", "SummaryInfo", "get_cell_comparison_info", "get_curves_info",
+        "get_gradient_flow_info", "get_history_info", "get_importance_info", "get_momentum_zero_info",
+        "get_mu_s_map_info", "get_pareto_info", "get_slice_info", "get_summary_info",
+    ), "._info"),
+    **dict.fromkeys((
+        "BrowserNotFoundError", "Section", "StudyReport", "build_report", "find_browser", "report_study", "to_html",
+        "write_html", "write_pngs",
+    ), "._report"),
+    **dict.fromkeys(("TimeTo", "compare_times", "time_to", "time_to_best", "time_to_html"), "._time_to"),
+    **dict.fromkeys(("Axes", "FigureUnavailableError", "StudyTrials", "TrialRecord", "read_trials"), "._trials"),
+    **dict.fromkeys(("METHODS", "Arm", "Verdict", "compare", "compare_arms", "verdicts_html"), "._verdicts"),
     "Worker": "._worker",
 })  # fmt: skip

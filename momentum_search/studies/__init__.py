@@ -2,79 +2,84 @@
 
 from __future__ import annotations
 
-from momentum_search.studies._ablation import (
-    ABLATION_ATTR,
-    DEFAULT_MUS,
-    AblationPlan,
-    AblationRun,
-    ArmPlan,
-    plan_ablation,
-    run_ablation,
-)
-from momentum_search.studies._confirm import (
-    ConfirmResult,
-    Confirmation,
-    Confirmed,
-    Candidate,
-    candidates,
-    confirm,
-    confirmation_name,
-    held_out_seeds,
-    mean_interval,
-    read_confirmation,
-)
-from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
-from momentum_search.studies._launch import (
-    LaunchResult,
-    Progress,
-    RunningTrial,
-    available_cores,
-    launch,
-    threads_per_worker,
-)
-from momentum_search.studies._lifecycle import (
-    SHOW_ALL_UP_TO,
-    SHOW_TOP,
-    SPEC_ATTR,
-    StudyNotFoundError,
-    StudySummary,
-    TrialRow,
-    check_task,
-    create_or_resume,
-    delete_study,
-    list_studies,
-    run_worker,
-    show_study,
-    study_spec,
-    summarize,
-    trial_records,
-)
-from momentum_search.studies._lifecycle import load as load_study
-from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
-from momentum_search.studies._proxy import DEFAULT_PROXY_PORT, PROXY_THREADS, serve_proxy
-from momentum_search.studies._spec import (
-    Budget,
-    ConfirmSpec,
-    Objective,
-    SpecError,
-    StudySpec,
-    load_spec,
-    parse_spec,
-    with_overrides,
-)
-from momentum_search.studies._storage import (
-    DEFAULT_STORAGE,
-    STORAGE_ENV,
-    Heartbeat,
-    Storage,
-    StorageError,
-    StudyAggregate,
-    mask_url,
-    open_storage,
-    query_trials,
-    resolve_url,
-    study_aggregates,
-)
+from typing import TYPE_CHECKING
+
+from momentum_search._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from momentum_search.studies._ablation import (
+        ABLATION_ATTR,
+        DEFAULT_MUS,
+        AblationPlan,
+        AblationRun,
+        ArmPlan,
+        plan_ablation,
+        run_ablation,
+    )
+    from momentum_search.studies._confirm import (
+        ConfirmResult,
+        Confirmation,
+        Confirmed,
+        Candidate,
+        candidates,
+        confirm,
+        confirmation_name,
+        held_out_seeds,
+        mean_interval,
+        read_confirmation,
+    )
+    from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
+    from momentum_search.studies._launch import (
+        LaunchResult,
+        Progress,
+        RunningTrial,
+        available_cores,
+        launch,
+        threads_per_worker,
+    )
+    from momentum_search.studies._lifecycle import (
+        SHOW_ALL_UP_TO,
+        SHOW_TOP,
+        SPEC_ATTR,
+        StudyNotFoundError,
+        StudySummary,
+        TrialRow,
+        check_task,
+        create_or_resume,
+        delete_study,
+        list_studies,
+        run_worker,
+        show_study,
+        study_spec,
+        summarize,
+        trial_records,
+    )
+    from momentum_search.studies._lifecycle import load as load_study
+    from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
+    from momentum_search.studies._proxy import DEFAULT_PROXY_PORT, PROXY_THREADS, serve_proxy
+    from momentum_search.studies._spec import (
+        Budget,
+        ConfirmSpec,
+        Objective,
+        SpecError,
+        StudySpec,
+        load_spec,
+        parse_spec,
+        with_overrides,
+    )
+    from momentum_search.studies._storage import (
+        DEFAULT_STORAGE,
+        STORAGE_ENV,
+        Heartbeat,
+        Storage,
+        StorageError,
+        StudyAggregate,
+        mask_url,
+        open_storage,
+        query_trials,
+        resolve_url,
+        study_aggregates,
+    )
 
 __all__ = [
     "ABLATION_ATTR",
@@ -148,3 +153,32 @@ __all__ = [
     "trial_records",
     "with_overrides",
 ]
+
+# Each module is imported when one of its names is first used: `studies list` then imports the storage,
+# the spec and the lifecycle, not launch (and multiprocessing), ablation, export, presets or the proxy.
+__getattr__, __dir__ = lazy_exports(globals(), {
+    **dict.fromkeys((
+        "ABLATION_ATTR", "DEFAULT_MUS", "AblationPlan", "AblationRun", "ArmPlan", "plan_ablation", "run_ablation",
+    ), "._ablation"),
+    **dict.fromkeys((
+        "ConfirmResult", "Confirmation", "Confirmed", "Candidate", "candidates", "confirm", "confirmation_name",
+        "held_out_seeds", "mean_interval", "read_confirmation",
+    ), "._confirm"),
+    **dict.fromkeys(("ExportedConfig", "NothingToExportError", "export_study", "select_trials"), "._export"),
+    **dict.fromkeys(("LaunchResult", "Progress", "RunningTrial", "available_cores", "launch", "threads_per_worker"), "._launch"),
+    **dict.fromkeys((
+        "SHOW_ALL_UP_TO", "SHOW_TOP", "SPEC_ATTR", "StudyNotFoundError", "StudySummary", "TrialRow", "check_task",
+        "create_or_resume", "delete_study", "list_studies", "run_worker", "show_study", "study_spec", "summarize",
+        "trial_records",
+    ), "._lifecycle"),
+    "load_study": "._lifecycle:load",
+    **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
+    **dict.fromkeys(("DEFAULT_PROXY_PORT", "PROXY_THREADS", "serve_proxy"), "._proxy"),
+    **dict.fromkeys((
+        "Budget", "ConfirmSpec", "Objective", "SpecError", "StudySpec", "load_spec", "parse_spec", "with_overrides",
+    ), "._spec"),
+    **dict.fromkeys((
+        "DEFAULT_STORAGE", "STORAGE_ENV", "Heartbeat", "Storage", "StorageError", "StudyAggregate", "mask_url",
+        "open_storage", "query_trials", "resolve_url", "study_aggregates",
+    ), "._storage"),
+})  # fmt: skip

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from momentum_search.search import SOURCE_ATTR, SUMMARY_ATTRS, TrialRecord, point_key, ranked, trial_params
-from momentum_search.studies._launch import LaunchResult, Progress, launch
 from momentum_search.studies._lifecycle import (
     create_or_resume,
     load,
@@ -37,6 +36,8 @@ from momentum_search.trainers import CELL_KINDS
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
+
+    from momentum_search.studies._launch import LaunchResult, Progress
 
 SUFFIX = ".confirm"
 CONFIRMS_ATTR = "confirms"  # on a confirmation study: the search study it confirms
@@ -269,6 +270,8 @@ def confirm(
         SpecError, StorageError, StudyNotFoundError, ValueError: one line each, before anything is written.
     """
     import optuna
+
+    from momentum_search.studies._launch import launch  # here: reading a confirmation needs no worker processes
 
     if top is not None and not 0 <= top <= 100:
         raise ValueError(f"top must be in [0, 100], got {top}")

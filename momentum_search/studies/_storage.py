@@ -139,9 +139,10 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), 
     """Open (and create the tables of) the storage at ``url`` (see :func:`resolve_url`); a
     ``grpc://HOST:PORT`` URL connects to a storage proxy instead (:func:`open_proxy`).
 
-    ``read_only``: the caller only reads (list, show, export, plot). A SQLite file that cannot be
-    written (a read-only file, folder or mount) is then opened read-only; without it, that file is
-    refused with the reason.
+    ``read_only``: the caller only reads (list, show, export, plot). A store at the schema of the
+    tested Optuna versions then opens without Optuna's schema work (:func:`_open_for_reading`), and a
+    SQLite file that cannot be written (a read-only file, folder or mount) is opened read-only; without
+    it, that file is refused with the reason.
 
     Raises:
         StorageError: the database cannot be reached, opened or created; one line, no password.
@@ -177,15 +178,15 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), 
     for delay in (*RETRY_DELAYS, None):
         try:
             with allow_experimental():
-                storage = Storage(
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry)
+                fast = _open_for_reading(open_url, engine_kwargs, heartbeat, retry) if read_only else None
+                storage = fast or Storage(
                     open_url,
                     engine_kwargs=engine_kwargs,
                     skip_table_creation=not writable,
                     heartbeat_interval=heartbeat.interval,
                     grace_period=heartbeat.grace_period,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                        max_retry=heartbeat.max_retry
-                    ),
+                    heartbeat_stale_trial_callback=retry,
                 )
             break
         except Exception as error:
@@ -268,14 +269,18 @@ def describe_error(error: BaseException) -> str:
 # same thing more slowly. PUBLIC_API_ENV forces the public path (the contract tests run both).
 
 TESTED_OPTUNA = ((4, 9), (5, 0))  # (major, minor): the oldest and newest Optuna the private paths ran on
+# The alembic revision of the tables both of them make (RDBStorage.get_head_version()): the only schema
+# the fast read-only open reads (see _open_for_reading).
+TESTED_SCHEMA = "v3.2.0.a"
 
 
 @dataclass(frozen=True)
 class _Privates:
-    """Optuna's internals, as found: its table models and its session context."""
+    """Optuna's internals, as found: its table models, its session context, its schema-version manager."""
 
     models: Any  # optuna.storages._rdb.models
     session: Callable[..., contextlib.AbstractContextManager[Any]]  # optuna.storages._rdb.storage._create_scoped_session
+    version_manager: type  # optuna.storages._rdb.storage._VersionManager
 
 
 @functools.cache
@@ -285,17 +290,19 @@ def _probe() -> _Privates | None:
         return None
     try:
         from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
+        from optuna.storages._rdb.storage import _create_scoped_session, _VersionManager
     except ImportError:
         return None
     tables = ("TrialModel", "TrialValueModel", "TrialParamModel", "TrialUserAttributeModel",
               "TrialSystemAttributeModel", "TrialIntermediateValueModel")  # fmt: skip
     found = (
         all(hasattr(models, name) for name in tables),
-        all(hasattr(RDBStorage, name) for name in ("_set_trial_attr_without_commit", "_set_trial_intermediate_value_without_commit")),
+        all(hasattr(RDBStorage, name) for name in ("_set_trial_attr_without_commit", "_set_trial_intermediate_value_without_commit",
+                                                   "_fill_storage_url_template")),
         list(inspect.signature(optuna.Trial).parameters) == ["study", "trial_id"],
-    )
-    return _Privates(models, _create_scoped_session) if all(found) else None
+        list(inspect.signature(_VersionManager).parameters) == ["url", "engine", "scoped_session"],
+    )  # fmt: skip
+    return _Privates(models, _create_scoped_session, _VersionManager) if all(found) else None
 
 
 def _privates() -> _Privates | None:
@@ -308,6 +315,54 @@ def _privates() -> _Privates | None:
 def uses_private_api() -> bool:
     """Whether the store takes its fast paths through Optuna's internals in this process."""
     return _privates() is not None
+
+
+def _open_for_reading(url: str, engine_kwargs: dict[str, Any], heartbeat: Heartbeat, retry: Any) -> Storage | None:
+    """The storage at ``url`` as ``RDBStorage.__init__`` builds it (its engine, scoped session and
+    version manager), without what a read does not need: creating the tables, writing the version
+    info, importing alembic and parsing its migration scripts for the head revision (0.4 s of every
+    read command). One query checks the schema instead: the store must be at ``TESTED_SCHEMA``.
+
+    None (the caller then opens in full, and Optuna says what is wrong) off the private path, or when
+    the store answers anything else: no such table, another revision, an error. A connection that
+    cannot be made raises, as the full open's would.
+    """
+    privates = _privates()
+    if privates is None:
+        return None
+    import sqlalchemy as sa
+    from sqlalchemy import orm
+
+    url = RDBStorage._fill_storage_url_template(url)  # what RDBStorage.__init__ does to a URL first
+    engine = sa.create_engine(url, **engine_kwargs)
+    revisions: list[str]
+    try:
+        with engine.connect() as connection:
+            try:
+                revisions = list(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+            except SQLAlchemyError:
+                revisions = []
+    except Exception:
+        engine.dispose()
+        raise
+    if revisions != [TESTED_SCHEMA]:
+        engine.dispose()
+        return None
+    session = orm.scoped_session(orm.sessionmaker(bind=engine))
+    # Optuna's version manager as its __init__ leaves it on a store at the head revision: nothing written.
+    manager: Any = object.__new__(privates.version_manager)
+    vars(manager).update(url=url, engine=engine, scoped_session=session)
+    # The attributes RDBStorage.__init__ sets, alike in the tested Optuna versions (tests/studies/
+    # test_fast_open.py compares them with a full open's); engine_kwargs already hold the pool_pre_ping
+    # that Optuna adds for MySQL.
+    storage = object.__new__(Storage)
+    vars(storage).update(
+        engine_kwargs=engine_kwargs, url=url, skip_compatibility_check=False,
+        heartbeat_interval=heartbeat.interval, grace_period=heartbeat.grace_period,
+        heartbeat_stale_trial_callback=retry, failed_trial_callback=retry,
+        engine=engine, scoped_session=session, _version_manager=manager,
+    )  # fmt: skip
+    return storage
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:

@@ -63,6 +63,27 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=BACKENDS)
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A storage URL of each backend in a database of its own, dropped after the test: for tests that
+    change what other tests share (the schema's revision)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    if request.getfixturevalue("server_databases")[request.param] is None:
+        pytest.skip(f"{request.param} server not reachable on 127.0.0.1")
+    name = f"ms_scratch_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(f"{SERVERS[request.param]}/{ADMIN_DATABASE[request.param]}", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield f"{SERVERS[request.param]}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {name}" + (" WITH (FORCE)" if request.param == "postgresql" else ""))
+        admin.dispose()
+
+
 @pytest.fixture
 def study_name(request: pytest.FixtureRequest) -> str:
     """A study name unique to this test run, readable in a shared server database."""

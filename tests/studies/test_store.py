@@ -186,8 +186,9 @@ def _failing(engine: sqlalchemy.engine.Engine, prefix: str) -> Iterator[None]:
         sqlalchemy.event.remove(engine, "do_execute", fail)
 
 
-# What a rename in Optuna or Ray would break: private modules, attributes and constructors.
-PRIVATE = re.compile(r"optuna\.storages\._|(?<!studies)\._storage\b|\._backend\b|\._trial_id\b|\._study_id\b|\._ot_|optuna\.(trial\.)?Trial\(|without_commit|_create_scoped_session")
+# What a rename in Optuna or Ray would break: private modules, attributes and constructors. Our own
+# module paths are not: studies._storage, and "._storage" in the package's lazy exports.
+PRIVATE = re.compile(r"optuna\.storages\._|(?<!studies)(?<!\")\._storage\b|\._backend\b|\._trial_id\b|\._study_id\b|\._ot_|optuna\.(trial\.)?Trial\(|without_commit|_create_scoped_session|_VersionManager|_fill_storage_url_template")
 STORE = Path(momentum_search.__file__).parent / "studies" / "_storage.py"
 
 
