@@ -195,7 +195,7 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), 
             _logger.warning("storage %s: %s; trying again in %g s", mask_url(url), describe_error(error), delay)
             time.sleep(delay)
     if backend == "sqlite" and writable:
-        event.listen(storage.engine, "begin", _begin_immediate)
+        event.listen(storage.engine, "begin", _begin_deferred if read_only else _begin_immediate)
     return storage
 
 
@@ -247,6 +247,12 @@ def _begin_immediate(connection: Any) -> None:
     # Take the write lock up front: a read-then-write transaction (claiming a WAITING trial) can then
     # never interleave with another worker's, and never needs a lock upgrade that SQLite would refuse.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_deferred(connection: Any) -> None:
+    # A reader's transaction: one snapshot for all its queries, and no write lock, so in WAL mode a read
+    # command answers while a launch writes (with BEGIN IMMEDIATE it queued behind every worker).
+    connection.exec_driver_sql("BEGIN")
 
 
 def describe_error(error: BaseException) -> str:

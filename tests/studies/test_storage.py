@@ -234,3 +234,26 @@ def test_sqlite_storage_runs_in_wal_mode(tmp_path: Path) -> None:
     open_storage(f"sqlite:///{tmp_path / 'wal.db'}")
     with sqlite3.connect(tmp_path / "wal.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_read_command_answers_while_a_writer_holds_the_sqlite_lock(
+    tmp_path: Path, study_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from momentum_search.studies import list_studies, show_study
+    from momentum_search.studies import _storage
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    create_or_resume(open_storage(url), parse_spec(tiny_spec(study_name)))
+    monkeypatch.setattr(_storage, "SQLITE_BUSY_TIMEOUT", 2.0)  # a reader that queued would fail after 2 s
+    writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # as a worker claiming or finishing a trial
+    try:
+        started = time.monotonic()
+        assert [summary.name for summary in list_studies(url)] == [study_name]
+        assert show_study(study_name, storage=url).name == study_name
+        assert time.monotonic() - started < 2.0
+    finally:
+        writer.rollback()
+        writer.close()
