@@ -921,21 +921,29 @@ def query_outlines(
         return table.c
 
     for objective in range(objectives):
-        table = join(models.TrialValueModel, "objective", objective)
-        selected += [table.value, sa.type_coerce(table.value_type, sa.String)]
-    for name in params:
-        table = join(models.TrialParamModel, "param_name", name)
-        selected += [table.param_value, table.distribution_json]
+        stored = join(models.TrialValueModel, "objective", objective)
+        selected += [stored.value, sa.type_coerce(stored.value_type, sa.String)]
+    selected += [join(models.TrialParamModel, "param_name", name).param_value for name in params]
     for model, keys in ((models.TrialUserAttributeModel, user_attrs), (models.TrialSystemAttributeModel, system_attrs)):
         selected += [join(model, "key", key).value_json for key in keys]
     query = sa.select(*selected).select_from(joined).where(trials.c.study_id == study_id).order_by(trials.c.number)
     with backend.engine.connect() as connection:
         rows = _all(connection, query)
-
+        # Optuna refuses a parameter a distribution incompatible with the study's first (another class,
+        # other choices), so any one of them turns every stored value of it into the value searched.
+        param_table = models.TrialParamModel.__table__
+        distributions: dict[str, Any] = {}
+        for name in params:
+            text = connection.execute(
+                sa.select(param_table.c.distribution_json).join(trials, trials.c.trial_id == param_table.c.trial_id)
+                .where(trials.c.study_id == study_id, param_table.c.param_name == name).limit(1)
+            ).scalar()  # fmt: skip
+            if text is not None:  # else no trial has the parameter
+                distributions[name] = json_to_distribution(text)
     if not rows:
         return []
     # Decoded a column at a time (a row at a time takes three times as long): number and state, a
-    # (value, kind) per objective, a (value, distribution) per parameter, a JSON text per attr.
+    # (value, kind) per objective, a value per parameter, a JSON text per attr.
     columns = list(zip(*rows, strict=True))
     kinds = {kind.name: kind for kind in models.TrialValueModel.TrialValueType}  # Enum[name] is slow
     values: list[tuple[float, ...]] = [()] * len(rows)
@@ -943,15 +951,12 @@ def query_outlines(
         values = [found if kind is None else (*found, models.TrialValueModel.stored_repr_to_value(stored, kinds[kind]))
                   for found, stored, kind in zip(values, columns[at], columns[at + 1], strict=True)]  # fmt: skip
     found_params: list[dict[str, Any]] = [{} for _ in rows]
-    distributions: dict[str, Any] = {}  # a parameter has one or a few in a study: parse each once
-    for name, at in zip(params, range(2 + 2 * objectives, len(columns), 2)):
-        for found, stored, text in zip(found_params, columns[at], columns[at + 1], strict=True):
+    for name, at in zip(params, range(2 + 2 * objectives, len(columns))):
+        for found, stored in zip(found_params, columns[at], strict=True):
             if stored is not None:
-                if text not in distributions:
-                    distributions[text] = json_to_distribution(text)
-                found[name] = distributions[text].to_external_repr(stored)
+                found[name] = distributions[name].to_external_repr(stored)
     attrs: list[list[dict[str, Any]]] = [[{} for _ in rows], [{} for _ in rows]]  # user, system
-    at = 2 + 2 * objectives + 2 * len(params)
+    at = 2 + 2 * objectives + len(params)
     for found_attrs, key in [*((attrs[0], key) for key in user_attrs), *((attrs[1], key) for key in system_attrs)]:
         present = [(row, text) for row, text in enumerate(columns[at]) if text is not None]
         # One JSON document for the column: a parse per value costs more than the query.
