@@ -159,7 +159,7 @@ def export_study(
     if held is not None:
         direction = study.directions[0].name.lower()
         wanted |= {t.number for t, _ in candidate_roles(ranks, direction=direction, top=held[1])}
-    # The same choice among the trials read whole: what the standings chose, all of it there.
+    # The same rules on just these trials give the same answers: every trial they pick is here.
     records = trial_records(study, numbers=wanted, curves=False)
     chosen = select_trials(study, top=top, per_cell=per_cell, trials=records)
     confirmation = None if held is None else read_confirmation(study, records, held=held)

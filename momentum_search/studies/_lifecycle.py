@@ -221,6 +221,7 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
     ``SHOW_TOP`` (all of them with ``all_trials``). Reads the trials' summary attrs, no curve; of a
     larger study only the trials it shows (listed, best, confirmation candidates), chosen by the same
     rules from every trial's standing (:func:`standings`), which also gives the counts."""
+    # Imported here: it builds on this module.
     from momentum_search.studies._confirm import CONFIRMS_ATTR, candidate_roles, held_study, read_confirmation
 
     spec = study_spec(study)
@@ -231,14 +232,16 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
     only: dict[str, Any] = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
     if all_trials or len(outlines) <= SHOW_ALL_UP_TO:
         rows = listed = trial_records(study, **only)
+        omitted = 0
     else:
         ranks = [_standing(outline) for outline in outlines]
         wanted = {t.number for t in (*ranked(ranks, direction)[:SHOW_TOP], *best_trials(ranks, directions))}
         if held is not None:
             wanted |= {t.number for t, _ in candidate_roles(ranks, direction=direction, top=held[1])}
-        # The same rules among the trials read: what the standings chose, all of it there.
+        # The same rules on just these trials give the same answers: every trial they pick is here.
         rows = trial_records(study, numbers=wanted, **only)
         listed = ranked(rows, direction)[:SHOW_TOP]
+        omitted = len(outlines) - len(listed)
     retried = {o.system_attrs[_RETRY_HISTORY][-1] for o in outlines if o.system_attrs.get(_RETRY_HISTORY)}
     return StudySummary(
         name=study.study_name,
@@ -252,7 +255,7 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
         spec=spec.to_json(),
         trials=[_row(record, retried) for record in listed],
         confirmation=None if held is None else read_confirmation(study, rows, held=held),
-        omitted=len(outlines) - len(listed) if listed is not rows else 0,
+        omitted=omitted,
     )
 
 
