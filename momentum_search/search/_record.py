@@ -5,7 +5,9 @@ A finished trial is stored as Optuna user attrs (JSON values under the keys belo
 them with :func:`evaluation_attrs`, :func:`finished_attrs` and :func:`twin_attrs`; ``studies show``,
 ``export``, the figures, the dashboard note, confirmation and ablations read them back as
 :class:`TrialRecord` (:meth:`TrialRecord.of`), and rank them with :func:`ranked`, :func:`best`,
-:func:`best_trials` and :func:`pareto_front`.
+:func:`best_trials` and :func:`pareto_front`. Those rank a :class:`Standing` alike: the few fields
+ranking reads, which a large study's every trial can afford (``studies show`` and ``export`` choose
+the trials they print from them, then read only those as records).
 
 **Twins.** A trial that found an earlier COMPLETE trial with exactly its parameters copies that
 trial's result instead of training (attr ``reused_from``). It is the same configuration with the same
@@ -19,7 +21,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from momentum_search.search._space import CELL_PARAMETER
 
@@ -36,6 +38,10 @@ SOURCE_ATTR = "source"  # on a confirmation trial: the search trial it retrains
 RACED = "raced:"  # how the reason of a trial that lost the seed race starts
 # The attrs that summarise a trial in a line (``studies show``, the rankings): small scalars and lists.
 SUMMARY_ATTRS = (REASON_ATTR, REUSED_FROM_ATTR, "seeds", "value_mean", "value_std", "test_value", "epochs_run", "wall_time")
+# What ranking and choosing read of a trial besides its state and values (see Standing): the cell kind,
+# μ (confirmation's best μ = 0 and μ > 0), whether it is a twin or lost the seed race and its mean then.
+STANDING_PARAMS = (CELL_PARAMETER, "mu")
+STANDING_ATTRS = (REASON_ATTR, REUSED_FROM_ATTR, "value_mean")
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -133,8 +139,7 @@ class TrialRecord:
         attrs = trial.user_attrs
         state = trial.state.name
         complete = state == "COMPLETE" and trial.values is not None
-        raced = state == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith(RACED)
-        value = trial.values[0] if complete else attrs.get("value_mean") if raced else None
+        value, raced = _ranking_value(state, trial.values, attrs)
         seed_values = tuple(v for v in attrs.get("seed_values") or () if v is not None and math.isfinite(v))
         if not seed_values and value is not None:
             seed_values = (value,)
@@ -151,7 +156,7 @@ class TrialRecord:
             cell=trial.params.get(CELL_PARAMETER),
             params={k: v for k, v in trial.params.items() if k != CELL_PARAMETER},
             values=tuple(trial.values) if trial.values is not None else None,
-            value=value if value is None or math.isfinite(value) else None,
+            value=value,
             value_std=attrs.get("value_std"),
             seeds=tuple(attrs.get("seeds") or ()),
             seed_values=seed_values,
@@ -197,6 +202,70 @@ class TrialRecord:
         return self.state == "COMPLETE" and self.values is not None
 
 
+def _ranking_value(state: str, values: Sequence[float] | None, attrs: Mapping[str, Any]) -> tuple[float | None, bool]:
+    """The value a trial ranks by (None: it does not rank) and whether it lost the seed race: a
+    COMPLETE trial's first objective, a raced trial's mean over the seeds it ran; never a non-finite one."""
+    raced = state == "PRUNED" and str(attrs.get(REASON_ATTR) or "").startswith(RACED)
+    value = values[0] if state == "COMPLETE" and values is not None else attrs.get("value_mean") if raced else None
+    return (value if value is None or math.isfinite(value) else None), raced
+
+
+class Standing(NamedTuple):
+    """A trial as ranking and choosing read it, and no more: the fields of :class:`TrialRecord` that
+    :func:`ranked`, :func:`best_trials` and confirmation's candidates use, each the same as there.
+    ``params`` holds only the ``STANDING_PARAMS`` other than the cell kind."""
+
+    number: int
+    state: str
+    cell: str | None
+    params: dict[str, Any]
+    values: tuple[float, ...] | None
+    value: float | None
+    raced: bool
+    reused_from: int | None
+
+    @classmethod
+    def of(
+        cls, number: int, state: str, values: tuple[float, ...] | None, params: Mapping[str, Any], attrs: Mapping[str, Any]
+    ) -> Standing:
+        """The standing of a trial from its state's name, values, ``STANDING_PARAMS`` and ``STANDING_ATTRS``."""
+        value, raced = _ranking_value(state, values, attrs)
+        rest = {k: v for k, v in params.items() if k != CELL_PARAMETER}
+        return cls(number, state, params.get(CELL_PARAMETER), rest, values, value, raced, attrs.get(REUSED_FROM_ATTR))
+
+    @property
+    def twin(self) -> bool:
+        return self.reused_from is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE" and self.values is not None
+
+
+class Ranks(Protocol):
+    """What the rules below read of a trial: a :class:`TrialRecord` or a :class:`Standing` has it."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def cell(self) -> str | None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def values(self) -> tuple[float, ...] | None: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def raced(self) -> bool: ...
+    @property
+    def twin(self) -> bool: ...
+    @property
+    def complete(self) -> bool: ...
+
+
+_R = TypeVar("_R", bound=Ranks)
+
+
 # ---- ranking ------------------------------------------------------------------------------------
 
 
@@ -205,19 +274,19 @@ def better(a: float, b: float, direction: str) -> bool:
     return a < b if direction == "minimize" else a > b
 
 
-def ranked(records: Iterable[TrialRecord], direction: str) -> list[TrialRecord]:
+def ranked(records: Iterable[_R], direction: str) -> list[_R]:
     """The records with a value, twins left out, best first; the earlier trial first on a tie."""
     sign = 1.0 if direction == "minimize" else -1.0
     return sorted((r for r in records if r.value is not None and not r.twin), key=lambda r: (sign * r.value, r.number))  # type: ignore[operator]
 
 
-def best(records: Iterable[TrialRecord], direction: str) -> TrialRecord | None:
+def best(records: Iterable[_R], direction: str) -> _R | None:
     """The record with the best value in ``direction``, the earliest on a tie; None if none has a value."""
     order = ranked(records, direction)
     return order[0] if order else None
 
 
-def best_trials(records: Iterable[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
+def best_trials(records: Iterable[_R], directions: Sequence[str]) -> list[_R]:
     """What Optuna's ``study.best_trials`` gives, twins left out, by number: the COMPLETE trials with
     the best value (ties included) for one objective, the Pareto front for more."""
     complete = [r for r in records if r.complete and not r.twin]
@@ -227,7 +296,7 @@ def best_trials(records: Iterable[TrialRecord], directions: Sequence[str]) -> li
     return [] if top is None else sorted((r for r in complete if r.value == top.value), key=lambda r: r.number)
 
 
-def pareto_front(records: Iterable[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
+def pareto_front(records: Iterable[_R], directions: Sequence[str]) -> list[_R]:
     """The COMPLETE trials (twins left out) no other trial dominates on every objective, by number.
 
     Dominance is transitive, so in lexicographic order a trial need only be checked against the front
@@ -237,7 +306,7 @@ def pareto_front(records: Iterable[TrialRecord], directions: Sequence[str]) -> l
     points = [(tuple(s * v for s, v in zip(signs, r.values, strict=True)), r)  # type: ignore[arg-type]
               for r in records if r.complete and not r.twin]  # fmt: skip
     points.sort(key=lambda item: (item[0], item[1].number))
-    front: list[tuple[tuple[float, ...], TrialRecord]] = []
+    front: list[tuple[tuple[float, ...], _R]] = []
     for point, record in points:
         if not any(_dominates(other, point) for other, _ in front):
             front.append((point, record))

@@ -18,9 +18,9 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from momentum_search.search import SOURCE_ATTR, SUMMARY_ATTRS, TrialRecord, point_key, ranked, trial_params
+from momentum_search.search import SOURCE_ATTR, SUMMARY_ATTRS, Ranks, TrialRecord, point_key, ranked, trial_params
 from momentum_search.studies._lifecycle import (
     create_or_resume,
     load,
@@ -46,6 +46,7 @@ HELD_OUT_FROM = 1000  # held-out seeds are the first integers from here on that 
 DEFAULT_TOP = 3
 DEFAULT_SEEDS = 5
 CONFIDENCE = 0.95
+_R = TypeVar("_R", bound=Ranks)
 
 
 def confirmation_name(study: str) -> str:
@@ -98,6 +99,11 @@ def candidates(trials: Sequence[TrialRecord], *, direction: str, top: int) -> li
     is still confirmed: its best raced trial (by its mean over the seeds it ran) stands for it. A
     trial that copied a twin's result is the same configuration as the twin and is left out.
     """
+    return [_candidate(trial, roles) for trial, roles in candidate_roles(trials, direction=direction, top=top)]
+
+
+def candidate_roles(trials: Sequence[_R], *, direction: str, top: int) -> list[tuple[_R, list[str]]]:
+    """:func:`candidates`' trials with their roles; ranking alone chooses them, so standings do too."""
     # COMPLETE first, then those that lost the race; within each, best first.
     order = ranked((t for t in trials if t.complete or t.raced), direction)
     order.sort(key=lambda t: not t.complete)
@@ -113,7 +119,7 @@ def candidates(trials: Sequence[TrialRecord], *, direction: str, top: int) -> li
             picks += [(t, f"best μ > 0 ({cell})") for t in of_cell if t.params["mu"] > 0][:1]
         for trial, role in picks:
             roles.setdefault(trial.number, []).append(role)
-    return [_candidate(trial, roles[trial.number]) for trial in order if trial.number in roles]
+    return [(trial, roles[trial.number]) for trial in order if trial.number in roles]
 
 
 def _candidate(trial: TrialRecord, roles: Sequence[str]) -> Candidate:
@@ -183,18 +189,26 @@ class Confirmation:
         return self.with_role(f"best {CELL_KINDS[cell].base}")
 
 
-def read_confirmation(study: optuna.Study, trials: Sequence[TrialRecord] | None = None) -> Confirmation:
-    """The candidates of search study ``study`` (its ``trials``, read if None) joined with their
-    confirmation trials; a study never confirmed has every row unconfirmed and no held-out seeds."""
+def held_study(study: optuna.Study) -> tuple[optuna.Study | None, int]:
+    """Search study ``study``'s confirmation study (None: never confirmed) and the K of its top K."""
     import optuna
 
+    name, storage = confirmation_name(study.study_name), storage_of(study)
+    held = load(storage, name) if name in optuna.get_all_study_names(storage) else None
+    return held, DEFAULT_TOP if held is None else int(held.user_attrs.get(TOP_ATTR, DEFAULT_TOP))
+
+
+def read_confirmation(
+    study: optuna.Study, trials: Sequence[TrialRecord] | None = None, *, held: tuple[optuna.Study | None, int] | None = None
+) -> Confirmation:
+    """The candidates of search study ``study`` (its ``trials``, read if None: every candidate must be
+    among them) joined with their confirmation trials; a study never confirmed has every row
+    unconfirmed and no held-out seeds. ``held``: what :func:`held_study` gave, if read already."""
     spec = study_spec(study)
     trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False) if trials is None else trials
     assert spec.objective.direction is not None
-    name, storage = confirmation_name(study.study_name), storage_of(study)
-    held = load(storage, name) if name in optuna.get_all_study_names(storage) else None
-    top = DEFAULT_TOP if held is None else int(held.user_attrs.get(TOP_ATTR, DEFAULT_TOP))
-    return _joined(study.study_name, spec, candidates(trials, direction=spec.objective.direction, top=top), held)
+    confirmation, top = held_study(study) if held is None else held
+    return _joined(study.study_name, spec, candidates(trials, direction=spec.objective.direction, top=top), confirmation)
 
 
 def top_confirmation(storage: RDBStorage, name: str, spec: StudySpec, best: TrialRecord, held: str | None) -> Confirmation:

@@ -9,16 +9,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import momentum_search
-from momentum_search.search import SUMMARY_ATTRS, TrialRecord, best_trials, ranked
-from momentum_search.studies._confirm import Confirmation, confirmation_name, read_confirmation
-from momentum_search.studies._lifecycle import load, study_spec, trial_records
+from momentum_search.search import SUMMARY_ATTRS, Ranks, TrialRecord, best_trials, ranked
+from momentum_search.studies._confirm import (
+    Confirmation,
+    candidate_roles,
+    confirmation_name,
+    held_study,
+    read_confirmation,
+)
+from momentum_search.studies._lifecycle import load, standings, study_spec, trial_records
 from momentum_search.studies._storage import mask_url, open_storage, resolve_url
 
 if TYPE_CHECKING:
     import optuna
+
+
+_R = TypeVar("_R", bound=Ranks)
 
 
 class NothingToExportError(LookupError):
@@ -69,13 +78,17 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
+@overload
+def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False, trials: None = None) -> list[TrialRecord]: ...
+@overload
+def select_trials(study: optuna.Study, *, top: int = 1, per_cell: bool = False, trials: Sequence[_R]) -> list[_R]: ...
 def select_trials(
-    study: optuna.Study, *, top: int = 1, per_cell: bool = False, trials: Sequence[TrialRecord] | None = None
-) -> list[TrialRecord]:
+    study: optuna.Study, *, top: int = 1, per_cell: bool = False, trials: Sequence[Ranks] | None = None
+) -> list[Any]:
     """The trials to export: the Pareto front for two objectives, else the best `top`, or each
     cell kind's best with `per_cell`. A twin (a trial that copied an earlier one's result) is the same
-    configuration as that trial and never exported beside it. Chosen among ``trials`` (by default the
-    COMPLETE ones, their summary attrs read).
+    configuration as that trial and never exported beside it. Chosen among ``trials`` (records or
+    standings; by default the COMPLETE ones, their summary attrs read).
 
     Raises:
         NothingToExportError: the study has no complete trial.
@@ -93,7 +106,7 @@ def select_trials(
         return best_trials(complete, directions)
     order = ranked(complete, directions[0])
     if per_cell:
-        best: dict[str | None, TrialRecord] = {}
+        best: dict[str | None, Ranks] = {}
         for trial in order:
             best.setdefault(trial.cell, trial)
         return list(best.values())
@@ -131,19 +144,26 @@ def _export(study: optuna.Study, trial: TrialRecord, storage_url: str, confirmat
 def export_study(
     name: str, *, storage: str | None = None, top: int = 1, per_cell: bool = False
 ) -> list[ExportedConfig]:
-    """Export study `name`'s best configuration(s); see :func:`select_trials`. Only those trials are
-    read whole; the ranking and the confirmation read the trials' summary attrs.
+    """Export study `name`'s best configuration(s); see :func:`select_trials`. They and the
+    confirmation's candidates are chosen from every trial's standing (:func:`standings`), then only
+    those trials are read whole.
 
     Raises:
         StorageError, StudyNotFoundError, NothingToExportError, ValueError: one line each.
     """
     url = resolve_url(storage)
     study = load(open_storage(url, read_only=True), name)
-    finished = trial_records(study, states=("COMPLETE", "PRUNED"), user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
-    chosen = select_trials(study, top=top, per_cell=per_cell, trials=finished)
-    confirmation = read_confirmation(study, finished) if len(study.directions) == 1 else None
-    whole = {t.number: t for t in trial_records(study, numbers=[t.number for t in chosen], curves=False)}
-    return [_export(study, whole[trial.number], url, confirmation) for trial in chosen]
+    ranks = standings(study)
+    wanted = {t.number for t in select_trials(study, top=top, per_cell=per_cell, trials=ranks)}
+    held = held_study(study) if len(study.directions) == 1 else None
+    if held is not None:
+        direction = study.directions[0].name.lower()
+        wanted |= {t.number for t, _ in candidate_roles(ranks, direction=direction, top=held[1])}
+    # The same rules on just these trials give the same answers: every trial they pick is here.
+    records = trial_records(study, numbers=wanted, curves=False)
+    chosen = select_trials(study, top=top, per_cell=per_cell, trials=records)
+    confirmation = None if held is None else read_confirmation(study, records, held=held)
+    return [_export(study, trial, url, confirmation) for trial in chosen]
 
 
 def _confirmed(confirmation: Confirmation | None, trial: TrialRecord) -> dict[str, Any] | None:

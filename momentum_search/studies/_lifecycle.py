@@ -6,27 +6,32 @@ import contextlib
 import math
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from momentum_search.search import (
+    STANDING_ATTRS,
+    STANDING_PARAMS,
     SUMMARY_ATTRS,
+    Standing,
     TrialCounts,
     TrialRecord,
     allow_experimental,
     best_trials,
-    count_trials,
     ranked,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import (
     Heartbeat,
     StorageError,
+    TrialOutline,
     describe_error,
     mask_url,
     open_storage,
     query_trials,
+    stored_outlines,
     stored_trials,
     study_aggregates,
 )
@@ -195,6 +200,15 @@ def trial_records(study: optuna.Study, **only: Any) -> list[TrialRecord]:
     return [TrialRecord.of(trial) for trial in stored_trials(study, **only)]
 
 
+def standings(study: optuna.Study) -> list[Standing]:
+    """Every trial's :class:`Standing`, by number: what ranking reads, a few columns a trial."""
+    return [_standing(outline) for outline in stored_outlines(study, params=STANDING_PARAMS, user_attrs=STANDING_ATTRS)]
+
+
+def _standing(outline: TrialOutline) -> Standing:
+    return Standing.of(outline.number, outline.state, outline.values, outline.params, outline.user_attrs)
+
+
 # A study of more trials than this lists only its best SHOW_TOP in ``studies show`` (all_trials: every one).
 # Beyond a few hundred rows a terminal no longer shows them anyway, and a browser slows on JSON that size.
 SHOW_ALL_UP_TO = 500
@@ -204,33 +218,44 @@ _RETRY_HISTORY = "retry_history"  # Optuna's system attr on a retried copy: the 
 
 def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
     """The summary of a momentum-search study: every trial up to ``SHOW_ALL_UP_TO``, else the best
-    ``SHOW_TOP`` (all of them with ``all_trials``). Reads the trials' summary attrs, no curve."""
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    ``SHOW_TOP`` (all of them with ``all_trials``). Reads the trials' summary attrs, no curve; of a
+    larger study only the trials it shows (listed, best, confirmation candidates), chosen by the same
+    rules from every trial's standing (:func:`standings`), which also gives the counts."""
+    # Imported here: it builds on this module.
+    from momentum_search.studies._confirm import CONFIRMS_ATTR, candidate_roles, held_study, read_confirmation
 
     spec = study_spec(study)
-    trials = stored_trials(study, user_attrs=SUMMARY_ATTRS, system_attrs=(_RETRY_HISTORY,), curves=False)
-    with allow_experimental():
-        histories = [RetryHeartbeatStaleTrialCallback.retry_history(trial) for trial in trials]
-    retried = {history[-1] for history in histories if history}
-    rows = [TrialRecord.of(trial) for trial in trials]
-    assert spec.objective.metric is not None and spec.objective.direction is not None
-    listed = rows if all_trials or len(rows) <= SHOW_ALL_UP_TO else ranked(rows, spec.objective.direction)[:SHOW_TOP]
-    from momentum_search.studies._confirm import CONFIRMS_ATTR, read_confirmation  # it builds on this module
-
-    confirmable = len(spec.objective.directions) == 1 and CONFIRMS_ATTR not in study.user_attrs
+    directions, direction = spec.objective.directions, spec.objective.direction
+    assert spec.objective.metric is not None and direction is not None
+    outlines = stored_outlines(study, params=STANDING_PARAMS, user_attrs=STANDING_ATTRS, system_attrs=(_RETRY_HISTORY,))
+    held = held_study(study) if len(directions) == 1 and CONFIRMS_ATTR not in study.user_attrs else None
+    only: dict[str, Any] = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
+    if all_trials or len(outlines) <= SHOW_ALL_UP_TO:
+        rows = listed = trial_records(study, **only)
+        omitted = 0
+    else:
+        ranks = [_standing(outline) for outline in outlines]
+        wanted = {t.number for t in (*ranked(ranks, direction)[:SHOW_TOP], *best_trials(ranks, directions))}
+        if held is not None:
+            wanted |= {t.number for t, _ in candidate_roles(ranks, direction=direction, top=held[1])}
+        # The same rules on just these trials give the same answers: every trial they pick is here.
+        rows = trial_records(study, numbers=wanted, **only)
+        listed = ranked(rows, direction)[:SHOW_TOP]
+        omitted = len(outlines) - len(listed)
+    retried = {o.system_attrs[_RETRY_HISTORY][-1] for o in outlines if o.system_attrs.get(_RETRY_HISTORY)}
     return StudySummary(
         name=study.study_name,
         task=spec.task,
         cells=spec.cells,
         metric=spec.objective.metric,
-        directions=spec.objective.directions,
+        directions=directions,
         budget=spec.trials,
-        counts=count_trials(trials),
-        best=[_row(record, retried) for record in best_trials(rows, spec.objective.directions)],
+        counts=_counts(Counter(outline.state for outline in outlines)),
+        best=[_row(record, retried) for record in best_trials(rows, directions)],
         spec=spec.to_json(),
         trials=[_row(record, retried) for record in listed],
-        confirmation=read_confirmation(study, rows) if confirmable else None,
-        omitted=len(rows) - len(listed),
+        confirmation=None if held is None else read_confirmation(study, rows, held=held),
+        omitted=omitted,
     )
 
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import optuna
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
@@ -390,6 +390,16 @@ def stored_trials(study: optuna.Study, **only: Any) -> list[FrozenTrial]:
     if storage is None:  # an Optuna that hides a study's storage: its public read, filtered here
         return _filtered(study.get_trials(deepcopy=False), **only)
     return query_trials(storage, _study_id(study, storage), **only)
+
+
+def stored_outlines(study: optuna.Study, **only: Any) -> list[TrialOutline]:
+    """Every trial of ``study`` by number in outline, with only the parameters and attrs ``only``
+    names (see :func:`query_outlines`)."""
+    storage = getattr(study, "_storage", None)
+    objectives = len(study.directions)
+    if storage is None:  # an Optuna that hides a study's storage: its public read, outlined here
+        return [_outline(trial, objectives=objectives, **only) for trial in study.get_trials(deepcopy=False)]
+    return query_outlines(storage, _study_id(study, storage), objectives=objectives, **only)
 
 
 def _study_id(study: optuna.Study, storage: BaseStorage) -> int:
@@ -919,3 +929,118 @@ def _filtered(
             trial.intermediate_values = {}
         chosen.append(trial)
     return sorted(chosen, key=lambda t: t.number)
+
+
+class TrialOutline(NamedTuple):
+    """A trial in one row (:func:`query_outlines`): no curve, only the parameters and attrs asked for."""
+
+    number: int
+    state: str  # its name: COMPLETE, PRUNED, FAIL, RUNNING or WAITING
+    values: tuple[float, ...] | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+    system_attrs: dict[str, Any]
+
+
+def query_outlines(
+    storage: Any,
+    study_id: int,
+    *,
+    objectives: int,
+    params: Collection[str] = (),
+    user_attrs: Collection[str] = (),
+    system_attrs: Collection[str] = (),
+) -> list[TrialOutline]:
+    """Every trial of study ``study_id`` by number with its ``objectives`` values and only the
+    ``params``, ``user_attrs`` and ``system_attrs`` named: what ranking reads of a large study.
+
+    One query, a row per trial (a join per key on Optuna's (trial_id, key) unique indexes), fetched
+    at once and without an ORM object or FrozenTrial: for 10,000 trials and a few keys, a tenth of
+    what :func:`query_trials` takes to read them.
+    """
+    sql = _sql_backend(storage)
+    if sql is None:
+        return [_outline(trial, objectives=objectives, params=params, user_attrs=user_attrs, system_attrs=system_attrs)
+                for trial in storage.get_all_trials(study_id, deepcopy=False)]  # fmt: skip
+    import json
+
+    import sqlalchemy as sa
+    from optuna.distributions import json_to_distribution
+
+    backend, models = sql
+    params, user_attrs, system_attrs = tuple(params), tuple(user_attrs), tuple(system_attrs)  # one order throughout
+    trials = models.TrialModel.__table__
+    # The enums as stored (their names): SQLAlchemy's conversion of each to Optuna's enum takes as
+    # long as the query.
+    selected: list[Any] = [trials.c.number, sa.type_coerce(trials.c.state, sa.String)]
+    joined = trials
+
+    def join(model: Any, column: str, key: Any) -> Any:
+        nonlocal joined
+        table = model.__table__.alias()
+        joined = joined.outerjoin(table, (table.c.trial_id == trials.c.trial_id) & (table.c[column] == key))
+        return table.c
+
+    for objective in range(objectives):
+        stored = join(models.TrialValueModel, "objective", objective)
+        selected += [stored.value, sa.type_coerce(stored.value_type, sa.String)]
+    selected += [join(models.TrialParamModel, "param_name", name).param_value for name in params]
+    for model, keys in ((models.TrialUserAttributeModel, user_attrs), (models.TrialSystemAttributeModel, system_attrs)):
+        selected += [join(model, "key", key).value_json for key in keys]
+    query = sa.select(*selected).select_from(joined).where(trials.c.study_id == study_id).order_by(trials.c.number)
+    with backend.engine.connect() as connection:
+        rows = _all(connection, query)
+        # Optuna refuses a parameter a distribution incompatible with the study's first (another class,
+        # other choices), so any one of them turns every stored value of it into the value searched.
+        param_table = models.TrialParamModel.__table__
+        distributions: dict[str, Any] = {}
+        for name in params:
+            text = connection.execute(
+                sa.select(param_table.c.distribution_json).join(trials, trials.c.trial_id == param_table.c.trial_id)
+                .where(trials.c.study_id == study_id, param_table.c.param_name == name).limit(1)
+            ).scalar()  # fmt: skip
+            if text is not None:  # else no trial has the parameter
+                distributions[name] = json_to_distribution(text)
+    if not rows:
+        return []
+    # Decoded a column at a time (a row at a time takes three times as long): number and state, a
+    # (value, kind) per objective, a value per parameter, a JSON text per attr.
+    columns = list(zip(*rows, strict=True))
+    kinds = {kind.name: kind for kind in models.TrialValueModel.TrialValueType}  # Enum[name] is slow
+    values: list[tuple[float, ...]] = [()] * len(rows)
+    for at in range(2, 2 + 2 * objectives, 2):
+        values = [found if kind is None else (*found, models.TrialValueModel.stored_repr_to_value(stored, kinds[kind]))
+                  for found, stored, kind in zip(values, columns[at], columns[at + 1], strict=True)]  # fmt: skip
+    found_params: list[dict[str, Any]] = [{} for _ in rows]
+    for name, at in zip(params, range(2 + 2 * objectives, len(columns))):
+        for found, stored in zip(found_params, columns[at], strict=True):
+            if stored is not None:
+                found[name] = distributions[name].to_external_repr(stored)
+    attrs: list[list[dict[str, Any]]] = [[{} for _ in rows], [{} for _ in rows]]  # user, system
+    at = 2 + 2 * objectives + len(params)
+    for found_attrs, key in [*((attrs[0], key) for key in user_attrs), *((attrs[1], key) for key in system_attrs)]:
+        present = [(row, text) for row, text in enumerate(columns[at]) if text is not None]
+        # One JSON document for the column: a parse per value costs more than the query.
+        for (row, _), parsed in zip(present, json.loads("[" + ",".join(text for _, text in present) + "]"), strict=True):
+            found_attrs[row][key] = parsed
+        at += 1
+    return list(map(TrialOutline, columns[0], columns[1], [found or None for found in values], found_params, *attrs))
+
+
+def _outline(
+    trial: FrozenTrial,
+    *,
+    objectives: int,
+    params: Collection[str] = (),
+    user_attrs: Collection[str] = (),
+    system_attrs: Collection[str] = (),
+) -> TrialOutline:
+    """:func:`query_outlines`'s row of a trial Optuna's public API read."""
+    return TrialOutline(
+        trial.number,
+        trial.state.name,
+        None if trial.values is None else tuple(trial.values[:objectives]),
+        {name: trial.params[name] for name in params if name in trial.params},
+        {key: trial.user_attrs[key] for key in user_attrs if key in trial.user_attrs},
+        {key: trial.system_attrs[key] for key in system_attrs if key in trial.system_attrs},
+    )

@@ -4,6 +4,7 @@ on SQLite, PostgreSQL and MariaDB, and the public-API fallback gives the same an
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from typing import Any
 
@@ -12,17 +13,23 @@ import pytest
 from optuna.trial import TrialState
 from study_specs import tiny_spec
 
-from momentum_search.search import SUMMARY_ATTRS, evaluation_attrs
+from momentum_search.search import STANDING_ATTRS, STANDING_PARAMS, SUMMARY_ATTRS, best_trials, evaluation_attrs, ranked
 from momentum_search.studies import (
     create_or_resume,
+    export_study,
     list_studies,
+    load_study,
     open_storage,
     parse_spec,
     query_trials,
+    read_confirmation,
+    resolve_url,
+    select_trials,
     show_study,
     study_aggregates,
+    trial_records,
 )
-from momentum_search.studies import _lifecycle, _storage
+from momentum_search.studies import _confirm, _export, _lifecycle, _storage
 
 
 def _attrs(values: list[float], **extra: Any) -> dict[str, Any]:
@@ -182,3 +189,133 @@ def test_engines_write_the_same_attrs_as_before() -> None:
                            "seed_learned", "seed_wall_times", "gradient_flow", "value_mean", "value_std", "test_value",
                            "metric", "epochs_run", "wall_time", "train_time", "diverged", "version"]  # fmt: skip
     assert attrs["seed_values"] == [0.2, 0.4] and attrs["value_mean"] == pytest.approx(0.3) and attrs["epochs_run"] == 4
+
+
+# ---- a large study: ranked first, then only what is printed read ----------------------------------------
+
+LARGE_SHOWN_UP_TO, LARGE_TOP = 40, 3  # show's thresholds here: the study is over the first, its best trials more than the second
+
+
+def _large(url: str, name: str, **changes: Any) -> optuna.Study:
+    """A study of more trials than ``show`` lists whole (with the thresholds above) holding all that ranking
+    must get right: a twin better than every trial (number 0), ties at the best value (9, 21, 40), μ = 0
+    and μ > 0 on the momentum cell, a cell (gru) whose every trial lost the seed race, one of them better
+    than every COMPLETE trial, pruned, failed, running and retried trials; the single-objective study also
+    has a confirmation study that asked for its top 5, with trial 9 confirmed."""
+    spec = parse_spec(tiny_spec(name, cells=["lstm", "momentum-lstm", "gru"], budget={"trials": 100, "epochs": 2}, **changes))
+    storage = open_storage(url)
+    study, _ = create_or_resume(storage, spec)
+    distributions = spec.search_space().distributions()
+    two = len(study.directions) > 1
+    rng = random.Random(0)
+    trials: list[optuna.trial.FrozenTrial] = []
+
+    def add(state: TrialState, value: float, cell: str, mu: float = 0.5, system_attrs: Any = None, **extra: Any) -> None:
+        params = {"cell": cell, **({"mu": mu, "s": 0.5} if cell == "momentum-lstm" else {})}
+        values = [value, round(rng.uniform(0, 1), 2)] if two else [value]
+        trials.append(optuna.trial.create_trial(
+            state=state, values=values if state == TrialState.COMPLETE else None, params=params,
+            distributions={k: distributions[k] for k in params}, user_attrs=_attrs([value], **extra),
+            system_attrs=system_attrs or {},
+        ))  # fmt: skip
+
+    add(TrialState.COMPLETE, 0.01, "momentum-lstm", 0.3, reused_from=5)
+    for number in range(1, 60):
+        if number in (9, 21, 40):
+            add(TrialState.COMPLETE, 0.1, "lstm" if number == 21 else "momentum-lstm", 0.0 if number == 40 else 0.6)
+            continue
+        cell, mu, value, kind = rng.choice(["lstm", "momentum-lstm"]), rng.choice([0.0, 0.7]), round(rng.uniform(0.2, 1), 2), rng.random()
+        if kind < 0.6:
+            add(TrialState.COMPLETE, value, cell, mu)
+        elif kind < 0.75:
+            add(TrialState.PRUNED, value, cell, mu, reason="pruned: seed 0 after epoch 1")
+        elif kind < 0.9:
+            add(TrialState.PRUNED, value, cell, mu, reason=f"raced: mean {value} on seed 0, worse than trial 9's")
+        else:
+            add(TrialState.FAIL, value, cell, mu, reason="error: boom")
+    for value in (0.3, 0.05, 0.4):
+        add(TrialState.PRUNED, value, "gru", reason=f"raced: mean {value} on seed 0, worse than trial 9's")
+    add(TrialState.RUNNING, 0.2, "lstm")
+    add(TrialState.FAIL, 0.2, "lstm", reason=None)
+    add(TrialState.WAITING, 0.2, "lstm", system_attrs={"retry_history": [len(trials) - 1], "failed_trial": len(trials) - 1})
+    with storage.one_transaction():
+        study.add_trials(trials)
+    if not two:
+        held, _ = create_or_resume(storage, _confirm.confirmation_spec(spec, seeds=2))
+        held.set_user_attr(_confirm.CONFIRMS_ATTR, name)
+        held.set_user_attr(_confirm.TOP_ATTR, 5)
+        held.add_trial(optuna.trial.create_trial(
+            state=TrialState.COMPLETE, value=0.12, params=trials[9].params, distributions=trials[9].distributions,
+            user_attrs={**_attrs([0.12, 0.13]), "source": 9},
+        ))  # fmt: skip
+    return study
+
+
+@pytest.fixture
+def large(storage_url: str, study_name: str) -> tuple[str, str, str]:
+    _large(storage_url, study_name)
+    _large(storage_url, study_name + "-two", objective={"train_time": True})
+    return storage_url, study_name, study_name + "-two"
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["private", "public"])
+def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
+    large: tuple[str, str, str], public: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, name, two = large
+    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", LARGE_SHOWN_UP_TO)
+    monkeypatch.setattr(_lifecycle, "SHOW_TOP", LARGE_TOP)
+    if public:
+        monkeypatch.setenv(_storage.PUBLIC_API_ENV, "1")
+    for study_name in (name, two):
+        study = load_study(open_storage(url), study_name)
+        frozen = study.get_trials(deepcopy=False)
+        assert len(frozen) > LARGE_SHOWN_UP_TO
+        directions = [d.name.lower() for d in study.directions]
+        # What show and export gave when they read every trial.
+        records = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+        retried = {t.system_attrs["retry_history"][-1] for t in frozen if "retry_history" in t.system_attrs}
+        confirmation = read_confirmation(study) if len(directions) == 1 else None
+
+        shown = show_study(study_name, storage=url)
+        assert shown.trials == [_lifecycle._row(r, retried) for r in ranked(records, directions[0])[:LARGE_TOP]]
+        assert shown.best == [_lifecycle._row(r, retried) for r in best_trials(records, directions)]
+        assert shown.counts == _lifecycle._counts(Counter(t.state.name for t in frozen))
+        assert shown.omitted == len(frozen) - LARGE_TOP
+        assert shown.confirmation == confirmation
+        for top, per_cell in ((1, False), (6, False), (1, True)):
+            chosen = select_trials(study, top=top, per_cell=per_cell)
+            whole = {t.number: t for t in trial_records(study, numbers=[t.number for t in chosen], curves=False)}
+            expected = [_export._export(study, whole[t.number], resolve_url(url), confirmation).document() for t in chosen]
+            found = [e.document() for e in export_study(study_name, storage=url, top=top, per_cell=per_cell)]
+            for document in (*expected, *found):
+                del document["provenance"]["exported_at"]
+            assert found == expected
+
+    # What a wrong choice would break: the twin better than all stays out, the ties are the best, the gru
+    # cell's best raced trial stands for it, the confirmation's own top 5 and its confirmed trial count.
+    shown = show_study(name, storage=url)
+    assert [row.number for row in shown.best] == [9, 21, 40] and shown.trials[0].state == "PRUNED"
+    assert 0 not in {row.number for row in shown.trials}
+    assert shown.confirmation is not None and shown.confirmation.with_role("top 5") is not None
+    gru = shown.confirmation.with_role("best gru")
+    assert gru is not None and gru.candidate.search_value == 0.05 and shown.trials[0].number == gru.candidate.source
+    top = shown.confirmation.with_role("top 1")
+    assert top is not None and top.candidate.source == 9 and top.confirmed
+    assert export_study(name, storage=url)[0].provenance["confirmed"]["trial"] == 0
+
+
+def test_outlines_are_the_full_read_in_a_row_each(large: tuple[str, str, str]) -> None:
+    url, name, two = large
+    storage = open_storage(url)
+    for study_name, objectives in ((name, 1), (two, 2)):
+        study_id = storage.get_study_id_from_name(study_name)
+        only: dict[str, Any] = {"params": STANDING_PARAMS, "user_attrs": STANDING_ATTRS, "system_attrs": ("retry_history",)}
+        outlines = _storage.query_outlines(storage, study_id, objectives=objectives, **only)
+        frozen = _full(url, study_name)
+        assert outlines == [_storage._outline(t, objectives=objectives, **only) for t in frozen]
+        assert [o.values for o in outlines] == [None if t.values is None else tuple(t.values) for t in frozen]
+    # A parameter's external value (the cell's a categorical choice), a null attr kept, a missing one absent.
+    assert outlines[0].params == {"cell": "momentum-lstm", "mu": 0.3} and outlines[0].user_attrs["reason"] is None
+    assert outlines[0].user_attrs["reused_from"] == 5 and "reused_from" not in outlines[1].user_attrs
+    assert outlines[-1].system_attrs == {"retry_history": [len(outlines) - 2]} and outlines[-1].state == "WAITING"
