@@ -112,7 +112,8 @@ def verdicts(size: int, found: dict[str, tuple[float, float]]) -> dict[str, str]
         notes["studies list"] = f"{'met' if ratio <= LIST_RATIO else 'missed'} ({ratio:.2f}× optuna ≤ {LIST_RATIO}×)"
     if size >= 100_000 and "studies list" in found:
         seconds = found["studies list"][0]
-        notes["studies list"] += f"; {'met' if seconds <= LIST_100K else 'missed'} (≤ {LIST_100K} s at 100,000)"
+        note = f"{'met' if seconds <= LIST_100K else 'missed'} (≤ {LIST_100K} s at 100,000)"
+        notes["studies list"] = "; ".join(filter(None, (notes["studies list"], note)))
     if size == 10_000:
         for command, target in TEN_THOUSAND.items():
             if command in found:
