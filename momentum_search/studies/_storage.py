@@ -199,14 +199,25 @@ def open_storage(url: str | None = None, *, heartbeat: Heartbeat = Heartbeat(), 
     return storage
 
 
-def _connection_dropped(error: BaseException) -> bool:
-    """Whether SQLAlchemy saw the server drop an open connection (its dialect's disconnect test)."""
+def _driver_error(error: BaseException) -> DBAPIError | None:
+    """The database driver's error behind ``error``, through the chain of causes and contexts.
+
+    The chain matters: a read that falls back after its connection dropped (Optuna's ``_get_trials``
+    does) fails again with SQLAlchemy's ``PendingRollbackError``, whose context is the dropped
+    connection, and Optuna wraps that in a ``StorageInternalError``.
+    """
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, DBAPIError):
-            return cause.connection_invalidated
+            return cause
         cause = cause.__cause__ or cause.__context__
-    return False
+    return None
+
+
+def _connection_dropped(error: BaseException) -> bool:
+    """Whether SQLAlchemy saw the server drop an open connection (its dialect's disconnect test)."""
+    cause = _driver_error(error)
+    return cause is not None and cause.connection_invalidated
 
 
 def _sqlite_writable(path: Path, *, read_only: bool) -> bool:
@@ -674,8 +685,8 @@ class Storage(TrialStore, RDBStorage):
         raise AssertionError("unreachable: the last try returns or raises")
 
     def _lost_connection(self, error: BaseException) -> bool:
-        cause = error.__cause__ if isinstance(error, StorageInternalError) else error
-        if not isinstance(cause, DBAPIError):
+        cause = _driver_error(error)
+        if cause is None:
             return False
         # A server's OperationalError is the connection or the server (refused, restarting, deadlock);
         # SQLite's is the file (locked past the busy timeout, full, read-only): trying again won't help.

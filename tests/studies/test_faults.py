@@ -62,6 +62,33 @@ def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6  # exactly the budget: none lost, none extra
 
 
+def test_a_connection_dropped_inside_optunas_trial_read_is_retried(
+    server_databases: dict[str, str | None], study_name: str
+) -> None:
+    # Optuna's _get_trials catches the first failure of its trial query and falls back, in the same
+    # session, to a slower query; after a dropped connection that fails as a PendingRollbackError.
+    # CI met this once in the launch test above, as "Can't reconnect until invalid transaction is
+    # rolled back"; here the connection is cut exactly there, every time.
+    url = server_databases["postgresql"]
+    if url is None:
+        pytest.skip("postgresql server not reachable on 127.0.0.1")
+    database = sqlalchemy.engine.make_url(url).database
+    assert database is not None
+    storage = open_storage(url)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    cut: list[int] = []
+
+    def cut_before_the_trial_query(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not cut and statement.lstrip().startswith("SELECT trials."):
+            cut.append(_terminate_other_backends(database))
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", cut_before_the_trial_query)
+    trials = study.get_trials()
+    assert cut and cut[0] >= 1  # the read's own connection was cut
+    assert [t.params["x"] for t in trials] == [t.params["x"] for t in optuna.load_study(study_name=study_name, storage=url).trials]
+
+
 @pytest.fixture
 def closed_database() -> Iterator[str]:
     """A PostgreSQL database that stops taking connections when the test says so."""
