@@ -430,14 +430,23 @@ def write_trials(url: str, spec: StudySpec, trials: list[FrozenTrial]) -> None:
     ``add_trials`` writes a trial with some 80 statements (a lookup before every attribute), ~75 ms a trial on
     this machine, so 10,000 would take longer than the whole benchmark; here each table of Optuna's schema
     gets one multi-row insert, and the study is read back through Optuna to check what was written.
+    Optuna's table models come from the one module that touches its storage internals, on the Optuna
+    versions that module was tested on.
     """
     import json
 
+    import optuna
     from optuna.distributions import distribution_to_json
-    from optuna.storages._rdb import models
     from sqlalchemy import insert
 
+    from momentum_search.studies._storage import _sql_backend
+
     storage = open_storage(url)
+    sql = _sql_backend(storage)
+    if sql is None:
+        raise RuntimeError(f"writing trials in bulk needs Optuna's table models, which this Optuna ({optuna.__version__}) "
+                           "lacks or MOMENTUM_SEARCH_PUBLIC_API switched off")  # fmt: skip
+    models = sql[1]
     study, _ = create_or_resume(storage, spec)
     study_id = storage.get_study_id_from_name(spec.name)
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # Optuna stores naive UTC
