@@ -40,14 +40,19 @@ def _terminate_other_backends(database: str) -> int:
             return cursor.fetchone()[0]
 
 
-def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget(
-    server_databases: dict[str, str | None], study_name: str
-) -> None:
+@pytest.fixture
+def postgres(server_databases: dict[str, str | None]) -> tuple[str, str]:
+    """The test session's PostgreSQL database: its URL, and its name to cut its connections by."""
     url = server_databases["postgresql"]
     if url is None:
         pytest.skip("postgresql server not reachable on 127.0.0.1")
     database = sqlalchemy.engine.make_url(url).database
     assert database is not None
+    return url, database
+
+
+def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget(postgres: tuple[str, str], study_name: str) -> None:
+    url, database = postgres
     cut: list[int] = []
 
     def cut_connections(progress: object) -> None:
@@ -62,18 +67,12 @@ def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6  # exactly the budget: none lost, none extra
 
 
-def test_a_connection_dropped_inside_optunas_trial_read_is_retried(
-    server_databases: dict[str, str | None], study_name: str
-) -> None:
+def test_a_connection_dropped_inside_optunas_trial_read_is_retried(postgres: tuple[str, str], study_name: str) -> None:
     # Optuna's _get_trials catches the first failure of its trial query and falls back, in the same
     # session, to a slower query; after a dropped connection that fails as a PendingRollbackError.
     # CI met this once in the launch test above, as "Can't reconnect until invalid transaction is
     # rolled back"; here the connection is cut exactly there, every time.
-    url = server_databases["postgresql"]
-    if url is None:
-        pytest.skip("postgresql server not reachable on 127.0.0.1")
-    database = sqlalchemy.engine.make_url(url).database
-    assert database is not None
+    url, database = postgres
     storage = open_storage(url)
     study = optuna.create_study(study_name=study_name, storage=storage)
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
