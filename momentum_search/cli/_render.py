@@ -23,6 +23,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from momentum_search.dashboards import AblationInfo, ConfirmationInfo, StudyReport, Verdict
+    from momentum_search.search import TrialCounts
     from momentum_search.studies import Confirmation, LaunchResult, PresetInfo, Progress, StudySummary, TrialRow
     from momentum_search.trainers import TrainResult
 
@@ -102,14 +103,20 @@ def format_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
+def tally(counts: TrialCounts, budget: int) -> str:
+    """How far a study's budget got, and in what states; twins are said, as they trained nothing."""
+    twins = f"; {_twins(counts.twins)} reused an earlier result, training nothing" if counts.twins else ""
+    return f"{counts.finished}/{budget} finished ({counts.complete} complete, {counts.pruned} pruned{twins}), {counts.failed} failed"
+
+
+def _twins(count: int) -> str:
+    return f"{count} twin" if count == 1 else f"{count} twins"
+
+
 def _progress_view(progress: Progress) -> Table:
-    counts = progress.counts
     view = Table.grid()
-    view.add_row(
-        f"{progress.study}: {counts.finished}/{progress.budget} finished ({counts.complete} complete, "
-        f"{counts.pruned} pruned), {counts.failed} failed, best {format_values(progress.best_values)}, "
-        f"{progress.elapsed:.0f} s"
-    )
+    view.add_row(f"{progress.study}: {tally(progress.counts, progress.budget)}, best {format_values(progress.best_values)}, "
+                 f"{progress.elapsed:.0f} s")  # fmt: skip
     if progress.running:
         running = Table(box=None, header_style="bold")
         for column in ("running", "cell", "parameters", "epoch", "valid"):
@@ -221,7 +228,8 @@ def study_list(summaries: list[StudySummary], *, location: str, as_json: bool) -
     for summary in summaries:
         counts = summary.counts
         table.add_row(
-            summary.name, summary.task, ", ".join(summary.cells), f"{counts.finished}/{summary.budget}",
+            summary.name, summary.task, ", ".join(summary.cells),
+            f"{counts.finished}/{summary.budget}" + (f" ({_twins(counts.twins)})" if counts.twins else ""),
             str(counts.failed), str(counts.pending), escape(_best_cell(summary)),
         )  # fmt: skip
     console.print(table)
@@ -256,11 +264,10 @@ def study(summary: StudySummary, *, as_json: bool) -> None:
     if as_json:
         print_json({**summary.to_json(with_trials=True), "confirmation": info and dashboards.confirmation_json(info)})
         return
-    counts = summary.counts
     console.print(
         f"study [bold]{summary.name}[/]: {summary.task}, cells {', '.join(summary.cells)}, "
-        f"{summary.metric} ({' / '.join(summary.directions)}); {counts.finished}/{summary.budget} finished "
-        f"({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, {counts.pending} pending",
+        f"{summary.metric} ({' / '.join(summary.directions)}); {tally(summary.counts, summary.budget)}, "
+        f"{summary.counts.pending} pending",
         highlight=False,
     )
     if info is not None:
@@ -275,15 +282,13 @@ def study(summary: StudySummary, *, as_json: bool) -> None:
 
 def launched(result: LaunchResult) -> None:
     """The one-line account of a launch: what ran where, how far the budget got."""
-    counts = result.progress.counts
     verb = "resumed" if result.resumed else "created"
     ran_on = (
         f"Ray: {result.workers} trial(s) at once × {result.threads} CPU(s)" if result.engine == "ray"
         else f"{result.workers} worker(s) × {result.threads} thread(s)"
     )  # fmt: skip
     console.print(
-        f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {counts.finished}/{result.progress.budget} "
-        f"finished ({counts.complete} complete, {counts.pruned} pruned), {counts.failed} failed, "
+        f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {tally(result.progress.counts, result.progress.budget)}, "
         f"{ran_on}, {result.progress.elapsed:.0f} s",
         highlight=False,
     )

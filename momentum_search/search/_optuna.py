@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._racing import RacingSpec
-from momentum_search.search._record import REASON_ATTR, finished_attrs, twin_attrs
+from momentum_search.search._record import REASON_ATTR, REUSED_FROM_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 
@@ -53,6 +53,7 @@ class TrialCounts:
     failed: int  # FAIL, including those re-enqueued as a copy
     waiting: int
     running: int
+    twins: int = 0  # of the COMPLETE, those that reused an earlier trial's result: nothing trained
 
     @property
     def pending(self) -> int:
@@ -62,6 +63,7 @@ class TrialCounts:
 def count_trials(trials: Iterable[FrozenTrial]) -> TrialCounts:
     from optuna.trial import TrialState
 
+    trials = list(trials)
     states = [trial.state for trial in trials]
     complete, pruned = states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED)
     return TrialCounts(
@@ -71,6 +73,7 @@ def count_trials(trials: Iterable[FrozenTrial]) -> TrialCounts:
         failed=states.count(TrialState.FAIL),
         waiting=states.count(TrialState.WAITING),
         running=states.count(TrialState.RUNNING),
+        twins=sum(trial.state == TrialState.COMPLETE and REUSED_FROM_ATTR in trial.user_attrs for trial in trials),
     )
 
 

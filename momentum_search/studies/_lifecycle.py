@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from momentum_search.search import (
+    REUSED_FROM_ATTR,
     STANDING_ATTRS,
     STANDING_PARAMS,
     SUMMARY_ATTRS,
@@ -189,10 +190,10 @@ def _row(record: TrialRecord, retried: set[int]) -> TrialRow:
     )
 
 
-def _counts(states: dict[str, int]) -> TrialCounts:
+def _counts(states: dict[str, int], twins: int) -> TrialCounts:
     complete, pruned = states.get("COMPLETE", 0), states.get("PRUNED", 0)
     return TrialCounts(finished=complete + pruned, complete=complete, pruned=pruned, failed=states.get("FAIL", 0),
-                       waiting=states.get("WAITING", 0), running=states.get("RUNNING", 0))  # fmt: skip
+                       waiting=states.get("WAITING", 0), running=states.get("RUNNING", 0), twins=twins)  # fmt: skip
 
 
 def trial_records(study: optuna.Study, **only: Any) -> list[TrialRecord]:
@@ -250,7 +251,7 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
         metric=spec.objective.metric,
         directions=directions,
         budget=spec.trials,
-        counts=_counts(Counter(outline.state for outline in outlines)),
+        counts=_counts(Counter(outline.state for outline in outlines), sum(REUSED_FROM_ATTR in o.user_attrs for o in outlines)),
         best=[_row(record, retried) for record in best_trials(rows, directions)],
         spec=spec.to_json(),
         trials=[_row(record, retried) for record in listed],
@@ -266,7 +267,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
 
     quiet_optuna()
     backend = open_storage(storage, read_only=True)
-    aggregates = study_aggregates(backend)
+    aggregates = study_aggregates(backend, count_attrs=(REUSED_FROM_ATTR,))
     names = {aggregate.name for aggregate in aggregates}
     summaries = []
     for aggregate in aggregates:
@@ -289,7 +290,7 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
         assert spec.objective.metric is not None
         summaries.append(StudySummary(
             name=aggregate.name, task=spec.task, cells=spec.cells, metric=spec.objective.metric, directions=directions,
-            budget=spec.trials, counts=_counts(aggregate.states), best=[_row(record, set()) for record in best],
+            budget=spec.trials, counts=_counts(aggregate.states, aggregate.attr_counts[REUSED_FROM_ATTR]), best=[_row(record, set()) for record in best],
             spec=spec.to_json(), confirmation=confirmation,
         ))  # fmt: skip
     return summaries

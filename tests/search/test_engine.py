@@ -185,6 +185,7 @@ def test_a_parameter_free_baseline_runs_once_and_first(storage: Storage) -> None
         assert twin.user_attrs["reused_from"] == 0
         assert twin.values == trials[0].values
         assert twin.user_attrs["seed_values"] == trials[0].user_attrs["seed_values"]
+    assert len(lstm) > 1 and count_trials(trials).twins == len(lstm) - 1  # counted apart: they trained nothing
     # Topping up again does not queue a second baseline.
     engine.top_up(study, 9)
     waiting = study.get_trials(states=(TrialState.WAITING,))

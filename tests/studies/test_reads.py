@@ -85,14 +85,17 @@ def _same(a: list[optuna.trial.FrozenTrial], b: list[optuna.trial.FrozenTrial]) 
 def test_aggregates_agree_with_a_full_read(studies_here: tuple[str, str, str]) -> None:
     url, *names = studies_here
     storage = open_storage(url)
-    for aggregates in (study_aggregates(storage), _storage._public_aggregates(storage)):
+    keys = ("reused_from", "reason", "absent")
+    for aggregates in (study_aggregates(storage, count_attrs=keys), _storage._public_aggregates(storage, keys)):
         found = {a.name: a for a in aggregates}
         for name in names:
             trials = _full(url, name)
             assert found[name].states == dict(Counter(t.state.name for t in trials))
+            assert found[name].attr_counts == {key: sum(key in t.user_attrs for t in trials) for key in keys}
             assert found[name].best_value == min(t.values[0] for t in trials if t.state == TrialState.COMPLETE)
             assert found[name].directions == tuple(d.name.lower() for d in optuna.load_study(study_name=name, storage=storage).directions)
         assert found[names[0]].states == {"COMPLETE": 4, "PRUNED": 2, "FAIL": 1, "WAITING": 1}
+        assert found[names[0]].attr_counts == {"reused_from": 1, "reason": 7, "absent": 0}
 
 
 def test_partial_reads_are_the_full_read_filtered(studies_here: tuple[str, str, str]) -> None:
@@ -153,8 +156,13 @@ def test_the_cli_says_what_show_left_out_and_how_many_seeds_stand_behind_a_value
     listed = runner.invoke(app, ["studies", "list", "--storage", url])
     assert listed.exit_code == 0, listed.output
     assert "0.21 (search, 2 seeds, not confirmed)" in listed.stdout
+    assert "6/20 (1 twin)" in listed.stdout  # the twin trained nothing: said wherever the budget is counted
     shown = runner.invoke(app, ["studies", "show", name, "--storage", url])
     assert "mse 0.21 ± 0.01 (2 seeds, test 1.21)" in shown.stdout and "best 3 of" not in shown.stdout, shown.stdout
+    assert "6/20 finished (4 complete, 2 pruned; 1 twin reused an earlier result, training nothing), 1 failed" in shown.stdout
+    listed_json = json.loads(runner.invoke(app, ["studies", "list", "--json", "--storage", url]).stdout)
+    shown_json = json.loads(runner.invoke(app, ["studies", "show", name, "--json", "--storage", url]).stdout)
+    assert [s["counts"]["twins"] for s in listed_json if s["name"] == name] == [shown_json["counts"]["twins"]] == [1]
     rows = json.loads(runner.invoke(app, ["studies", "show", name, "--json", "--storage", url]).stdout)["trials"]
     assert [row["seeds"] for row in rows] == [2, 2, 2, 2, 1, 1, 1, 0]  # the waiting trial trained none
 
