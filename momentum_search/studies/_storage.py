@@ -745,8 +745,8 @@ def _sql_backend(storage: Any) -> tuple[RDBStorage, Any] | None:
 
 def study_aggregates(storage: Any, *, count_attrs: Collection[str] = ()) -> list[StudyAggregate]:
     """Every study in ``storage`` with its trial counts by state, its best value and how many trials
-    have each user attr in ``count_attrs``, in six queries whatever the studies' size; without SQL,
-    through Optuna's public reads (every trial read)."""
+    have each user attr in ``count_attrs``: five queries and one per key, whatever the studies' size;
+    without SQL, through Optuna's public reads (every trial read)."""
     sql = _sql_backend(storage)
     if sql is None:
         return _public_aggregates(storage, count_attrs)
@@ -773,14 +773,12 @@ def study_aggregates(storage: Any, *, count_attrs: Collection[str] = ()) -> list
         ):
             states[study_id][state.name] = count
         attr_counts: dict[int, dict[str, int]] = {study_id: dict.fromkeys(count_attrs, 0) for study_id in names}
-        if count_attrs:
-            trial_attrs = models.TrialUserAttributeModel.__table__
-            for study_id, key, count in _all(connection,
-                sa.select(trials.c.study_id, trial_attrs.c.key, sa.func.count())
-                .join(trials, trials.c.trial_id == trial_attrs.c.trial_id)
-                .where(trial_attrs.c.key.in_(list(count_attrs)))
-                .group_by(trials.c.study_id, trial_attrs.c.key)
-            ):  # fmt: skip
+        trial_attrs = models.TrialUserAttributeModel.__table__
+        for key in count_attrs:
+            # Trial by trial through the (trial_id, key) index: the attrs table has no index on key
+            # alone, and scanning it took 2.5× as long at 100,000 trials on SQLite.
+            has_key = sa.exists().where(trial_attrs.c.trial_id == trials.c.trial_id, trial_attrs.c.key == key)
+            for study_id, count in _all(connection, sa.select(trials.c.study_id, sa.func.count()).where(has_key).group_by(trials.c.study_id)):
                 attr_counts[study_id][key] = count
         extremes = {
             study_id: (low, high)

@@ -170,26 +170,41 @@ def test_a_crashing_trial_fails_with_its_error_and_stops_the_worker(storage: Sto
     assert engine.top_up(study, 2) == 1  # a crash does not count toward the budget
 
 
-def test_a_parameter_free_baseline_runs_once_and_first(storage: Storage) -> None:
-    engine = make_engine(MOMENTUM_SPACE, epochs=1)
+THREE_KINDS = SearchSpace(
+    cells=("lstm", "momentum-lstm", "adam-lstm"),
+    dimensions={"mu": Dimension(low=0.0, high=0.9), "s": Dimension(low=0.1, high=1.0), "beta": Dimension(low=0.1, high=0.99)},
+)
+
+
+def test_a_baseline_runs_once_and_first_and_the_searched_kinds_share_the_rest(storage: Storage) -> None:
+    # TPE: left to choose the kind it chose the leading plain cell again and again, each a twin.
+    engine = make_engine(THREE_KINDS, sampler="tpe", epochs=1)
     study = new_study(storage)
-    engine.top_up(study, 8)
+    engine.top_up(study, 7)
     engine.run(storage, "s")
     trials = study.get_trials()
-    assert trials[0].params["cell"] == "lstm" and "reused_from" not in trials[0].user_attrs
-    lstm = [t for t in trials if t.params["cell"] == "lstm"]
-    trained = [t for t in lstm if "reused_from" not in t.user_attrs]
-    assert trained == [trials[0]]
-    # Every later lstm trial is the same configuration: it reuses the first one's numbers.
-    for twin in lstm[1:]:
+    assert [t.params["cell"] for t in trials] == ["lstm", *["momentum-lstm", "adam-lstm"] * 3]
+    assert count_trials(trials).twins == 0 and all("reused_from" not in t.user_attrs for t in trials)
+    assert {name for t in trials if t.params["cell"] == "adam-lstm" for name in t.params} == {"cell", "mu", "s", "beta"}
+    # Topping up again queues no second baseline, and goes on sharing.
+    engine.top_up(study, 9)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [{"cell": "momentum-lstm"}, {"cell": "adam-lstm"}]
+
+
+def test_a_trial_that_repeats_a_finished_one_reuses_its_result(storage: Storage) -> None:
+    # Only a plain cell: after its baseline every trial the sampler draws is the same configuration.
+    engine = make_engine(SearchSpace(cells=("lstm",), dimensions={}), epochs=1)
+    study = new_study(storage)
+    engine.top_up(study, 3)
+    engine.run(storage, "s")
+    trials = study.get_trials()
+    assert [t.params for t in trials] == [{"cell": "lstm"}] * 3 and "reused_from" not in trials[0].user_attrs
+    for twin in trials[1:]:
         assert twin.user_attrs["reused_from"] == 0
         assert twin.values == trials[0].values
         assert twin.user_attrs["seed_values"] == trials[0].user_attrs["seed_values"]
-    assert len(lstm) > 1 and count_trials(trials).twins == len(lstm) - 1  # counted apart: they trained nothing
-    # Topping up again does not queue a second baseline.
-    engine.top_up(study, 9)
-    waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert len(waiting) == 1 and "cell" not in waiting[0].system_attrs.get("fixed_params", {})
+    assert count_trials(trials).twins == 2  # counted apart: they trained nothing
 
 
 def test_the_pruner_never_stops_the_baseline(storage: Storage) -> None:

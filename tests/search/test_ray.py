@@ -21,6 +21,7 @@ from momentum_search.cli import app
 from momentum_search.search import CELL_PARAMETER, Dimension, SamplerSpec, SchedulerSpec, SearchSpace
 from momentum_search.studies import (
     Progress,
+    StudySpec,
     create_or_resume,
     launch,
     open_storage,
@@ -135,22 +136,28 @@ def test_a_study_on_ray_is_the_same_study_as_on_optuna(ray_runtime: None, tmp_pa
 
 
 def test_baselines_run_to_the_end_and_twins_copy_their_result(ray_runtime: None, tmp_path: Path) -> None:
-    spec = parse_spec({
-        "name": "baselines", "task": "adding", "task_params": TASK_PARAMS, "cells": ["lstm", "momentum-lstm"],
-        "space": {"mu": {"low": 0.0, "high": 0.9}}, "fixed": {"hidden_size": 8, "batch_size": 32},
-        "budget": {"trials": 4, "epochs": 2}, "sampler": {"name": "random", "seed": 1},
-        "scheduler": {"name": "asha", "reduction_factor": 2},
-    })  # fmt: skip
+    def spec(name: str, cells: list[str], space: dict[str, Any]) -> StudySpec:
+        return parse_spec({
+            "name": name, "task": "adding", "task_params": TASK_PARAMS, "cells": cells,
+            "space": space, "fixed": {"hidden_size": 8, "batch_size": 32},
+            "budget": {"trials": 4, "epochs": 2}, "sampler": {"name": "random", "seed": 1},
+            "scheduler": {"name": "asha", "reduction_factor": 2},
+        })  # fmt: skip
+
     url = f"sqlite:///{tmp_path / 'baselines.db'}"
-    assert launch(spec, storage=url, engine="ray", cpus_per_trial=2).errors == []
+    # The baseline is queued first, runs once and is never stopped by ASHA; the searched kind gets the rest.
+    assert launch(spec("baselines", ["lstm", "momentum-lstm"], {"mu": {"low": 0.0, "high": 0.9}}), storage=url, engine="ray", cpus_per_trial=2).errors == []
     trials = load(url, "baselines").get_trials()
-    lstm = [trial for trial in trials if trial.params[CELL_PARAMETER] == "lstm"]
-    # The baseline is queued first and never stopped by ASHA; the random sampler (seeded by trial
-    # number) draws lstm again for trials 1 and 3, and trial 3, asked after trial 0 completed, copies it.
-    assert [trial.number for trial in lstm] == [0, 1, 3]
-    assert all(t.state == TrialState.COMPLETE and list(t.intermediate_values) == [1, 2] for t in lstm)
-    assert [trial.user_attrs.get("reused_from") for trial in lstm] == [None, None, 0]
-    assert lstm[2].values == lstm[0].values and lstm[2].intermediate_values == lstm[0].intermediate_values
+    assert [trial.params[CELL_PARAMETER] for trial in trials] == ["lstm", *["momentum-lstm"] * 3]
+    assert trials[0].state == TrialState.COMPLETE and list(trials[0].intermediate_values) == [1, 2]
+    # With only a plain cell every trial is the same configuration: one asked after the first completed
+    # copies it; one asked before (Ray asks ahead) trains it again.
+    assert launch(spec("plain", ["lstm"], {}), storage=url, engine="ray", cpus_per_trial=2).errors == []
+    first, *later = load(url, "plain").get_trials()
+    assert "reused_from" not in first.user_attrs and all(t.state == TrialState.COMPLETE for t in later)
+    twins = [t for t in later if "reused_from" in t.user_attrs]
+    assert twins and all(t.user_attrs["reused_from"] == 0 for t in twins)
+    assert all(t.values == first.values and t.intermediate_values == first.intermediate_values for t in twins)
 
 
 def test_population_based_training_records_each_members_mu_s_schedule(ray_runtime: None, tmp_path: Path) -> None:

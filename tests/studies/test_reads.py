@@ -288,7 +288,7 @@ def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
         shown = show_study(study_name, storage=url)
         assert shown.trials == [_lifecycle._row(r, retried) for r in ranked(records, directions[0])[:LARGE_TOP]]
         assert shown.best == [_lifecycle._row(r, retried) for r in best_trials(records, directions)]
-        assert shown.counts == _lifecycle._counts(Counter(t.state.name for t in frozen))
+        assert shown.counts == _lifecycle._counts(Counter(t.state.name for t in frozen), sum("reused_from" in t.user_attrs for t in frozen))
         assert shown.omitted == len(frozen) - LARGE_TOP
         assert shown.confirmation == confirmation
         for top, per_cell in ((1, False), (6, False), (1, True)):
