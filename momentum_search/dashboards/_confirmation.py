@@ -27,6 +27,7 @@ class ConfirmationRow(NamedTuple):
     params: dict[str, object]  # without the cell
     search_value: float  # mean over the search seeds: the optimistic value
     search_seeds: int
+    searched: int | None  # configurations of its kind the search trained, its best chosen among them; None: not read
     status: str  # "confirmed", "not confirmed", or the confirmation trial's state and reason
     mean: float | None  # on the held-out seeds, when confirmed
     low: float | None  # its 95 % interval
@@ -78,7 +79,7 @@ def get_confirmation_info(confirmation: Confirmation) -> ConfirmationInfo:
         rows.append(ConfirmationRow(
             candidate.cell, candidate.roles, candidate.source,
             {k: v for k, v in candidate.params.items() if k != CELL_PARAMETER},
-            candidate.search_value, len(candidate.search_seeds), status, row.mean,
+            candidate.search_value, len(candidate.search_seeds), confirmation.searched.get(candidate.cell), status, row.mean,
             None if interval is None else interval[0], None if interval is None else interval[1],
             len(row.seed_values) if row.confirmed else 0, row.test_mean, candidate.baseline, against_plain,
         ))  # fmt: skip
@@ -106,7 +107,8 @@ def confirmation_cells(info: ConfirmationInfo) -> list[list[str]]:
     """Table cells: every number with the seeds behind it; an unconfirmed value says it is optimistic."""
     table = []
     for row in info.rows:
-        search = f"{row.search_value:.4g} ({_seeds(row.search_seeds)})"
+        chosen = "" if row.searched is None else f"; best of {row.searched} configs" if row.searched > 1 else "; 1 config"
+        search = f"{row.search_value:.4g} ({_seeds(row.search_seeds)}{chosen})"
         if row.mean is not None and row.low is not None and row.high is not None:
             confirmed = f"{row.mean:.4g} [{row.low:.4g}, {row.high:.4g}] ({_seeds(row.seeds)})"
         else:
@@ -154,7 +156,7 @@ def confirmation_json(info: ConfirmationInfo) -> dict[str, object]:
     """The info for ``--json``: each row with its numbers, seeds and verdict sentence."""
     rows = [
         {"cell": row.cell, "roles": list(row.roles), "source_trial": row.source, "params": row.params,
-         "search_value": row.search_value, "search_seeds": row.search_seeds, "status": row.status,
+         "search_value": row.search_value, "search_seeds": row.search_seeds, "searched": row.searched, "status": row.status,
          "confirmed_mean": row.mean, "ci95": None if row.low is None else [row.low, row.high],
          "held_out_seeds": row.seeds, "test_mean": row.test_mean,
          "verdict": None if row.verdict is None else {"outcome": row.verdict.outcome, "diff": row.verdict.diff,

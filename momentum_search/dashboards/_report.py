@@ -15,7 +15,7 @@ from momentum_search.dashboards._confirmation import ConfirmationInfo, confirmat
 from momentum_search.dashboards._fits import ImportanceGroup, Surface, fit_importances, interpolate
 from momentum_search.dashboards._time_to import time_to_html
 from momentum_search.dashboards._worker import Worker
-from momentum_search.search import SUMMARY_ATTRS
+from momentum_search.search import SUMMARY_ATTRS, searched_per_kind
 from momentum_search.dashboards._trials import (
     LABELS,
     Axes,
@@ -139,7 +139,7 @@ def _confirmation(study: optuna.Study, trials: StudyTrials) -> ConfirmationInfo 
     if trials.objectives > 1:
         return None
     try:
-        return get_confirmation_info(read_confirmation(study, trials.trials))
+        return get_confirmation_info(read_confirmation(study, trials.trials, searched=searched_per_kind(trials.trials)))
     except StudyNotFoundError:  # not made by momentum-search: no spec, no candidates
         return None
 

@@ -33,6 +33,7 @@ from momentum_search.search._record import (
     finished_attrs,
     pareto_front,
     ranked,
+    searched_per_kind,
     twin_attrs,
 )
 from momentum_search.search._recovery import OWNER_ATTR, fail_orphaned_trials
@@ -91,6 +92,7 @@ __all__ = [
     "pareto_front",
     "point_key",
     "ranked",
+    "searched_per_kind",
     "takes_gain",
     "trial_params",
     "twin_attrs",

@@ -248,6 +248,8 @@ class Ranks(Protocol):
     @property
     def number(self) -> int: ...
     @property
+    def state(self) -> str: ...
+    @property
     def cell(self) -> str | None: ...
     @property
     def params(self) -> dict[str, Any]: ...
@@ -294,6 +296,17 @@ def best_trials(records: Iterable[_R], directions: Sequence[str]) -> list[_R]:
         return pareto_front(complete, directions)
     top = best(complete, directions[0])
     return [] if top is None else sorted((r for r in complete if r.value == top.value), key=lambda r: r.number)
+
+
+def searched_per_kind(records: Iterable[Ranks]) -> dict[str, int]:
+    """How many configurations of each cell kind the search trained: finished trials (COMPLETE or
+    PRUNED), twins left out. What a kind's best was chosen from, and so how optimistic its search
+    value is."""
+    found: dict[str, int] = {}
+    for r in records:
+        if r.state in ("COMPLETE", "PRUNED") and not r.twin and r.cell is not None:
+            found[r.cell] = found.get(r.cell, 0) + 1
+    return found
 
 
 def pareto_front(records: Iterable[_R], directions: Sequence[str]) -> list[_R]:

@@ -14,13 +14,23 @@ again; that run trains only what is not confirmed yet.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from momentum_search.search import SOURCE_ATTR, SUMMARY_ATTRS, Ranks, TrialRecord, point_key, ranked, trial_params
+from momentum_search.search import (
+    SOURCE_ATTR,
+    SUMMARY_ATTRS,
+    Ranks,
+    TrialRecord,
+    point_key,
+    ranked,
+    searched_per_kind,
+    trial_params,
+)
 from momentum_search.studies._lifecycle import (
     create_or_resume,
     load,
@@ -171,6 +181,7 @@ class Confirmation:
     direction: str
     seeds: tuple[int, ...]  # the held-out seeds; () before the first confirmation
     rows: list[Confirmed] = field(default_factory=list)
+    searched: dict[str, int] = field(default_factory=dict)  # configurations trained per kind (searched_per_kind); {}: not read
 
     @property
     def complete(self) -> bool:
@@ -199,16 +210,25 @@ def held_study(study: optuna.Study) -> tuple[optuna.Study | None, int]:
 
 
 def read_confirmation(
-    study: optuna.Study, trials: Sequence[TrialRecord] | None = None, *, held: tuple[optuna.Study | None, int] | None = None
+    study: optuna.Study,
+    trials: Sequence[TrialRecord] | None = None,
+    *,
+    held: tuple[optuna.Study | None, int] | None = None,
+    searched: dict[str, int] | None = None,
 ) -> Confirmation:
     """The candidates of search study ``study`` (its ``trials``, read if None: every candidate must be
     among them) joined with their confirmation trials; a study never confirmed has every row
-    unconfirmed and no held-out seeds. ``held``: what :func:`held_study` gave, if read already."""
+    unconfirmed and no held-out seeds. ``held``: what :func:`held_study` gave, if read already.
+    ``searched``: :func:`searched_per_kind` of every trial; counted here when the trials are read
+    here, else left empty (``trials`` may be only some of them)."""
     spec = study_spec(study)
-    trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False) if trials is None else trials
+    if trials is None:
+        trials = trial_records(study, user_attrs=SUMMARY_ATTRS, system_attrs=(), curves=False)
+        searched = searched_per_kind(trials) if searched is None else searched
     assert spec.objective.direction is not None
     confirmation, top = held_study(study) if held is None else held
-    return _joined(study.study_name, spec, candidates(trials, direction=spec.objective.direction, top=top), confirmation)
+    chosen = candidates(trials, direction=spec.objective.direction, top=top)
+    return dataclasses.replace(_joined(study.study_name, spec, chosen, confirmation), searched=searched or {})
 
 
 def top_confirmation(storage: RDBStorage, name: str, spec: StudySpec, best: TrialRecord, held: str | None) -> Confirmation:
@@ -329,4 +349,4 @@ def confirm(
     result = None
     if waiting:
         result = launch(target, storage=backend.url, workers=workers, on_progress=on_progress)
-    return ConfirmResult(read_confirmation(study, trials), len(new), result)
+    return ConfirmResult(read_confirmation(study, trials, searched=searched_per_kind(trials)), len(new), result)

@@ -22,6 +22,7 @@ from momentum_search.search import (
     allow_experimental,
     best_trials,
     ranked,
+    searched_per_kind,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.studies._storage import (
@@ -255,7 +256,7 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
         best=[_row(record, retried) for record in best_trials(rows, directions)],
         spec=spec.to_json(),
         trials=[_row(record, retried) for record in listed],
-        confirmation=None if held is None else read_confirmation(study, rows, held=held),
+        confirmation=None if held is None else read_confirmation(study, rows, held=held, searched=searched_per_kind(map(_standing, outlines))),
         omitted=omitted,
     )
 

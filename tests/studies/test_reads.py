@@ -165,6 +165,9 @@ def test_the_cli_says_what_show_left_out_and_how_many_seeds_stand_behind_a_value
     assert [s["counts"]["twins"] for s in listed_json if s["name"] == name] == [shown_json["counts"]["twins"]] == [1]
     rows = json.loads(runner.invoke(app, ["studies", "show", name, "--json", "--storage", url]).stdout)["trials"]
     assert [row["seeds"] for row in rows] == [2, 2, 2, 2, 1, 1, 1, 0]  # the waiting trial trained none
+    # A kind's search value is the best of the configurations it trained: 3 complete and 2 pruned, not the
+    # twin, the failed or the waiting one.
+    assert "0.21 (2 seeds; best of 5 configs)" in shown.stdout, shown.stdout
 
     monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", 5)
     monkeypatch.setattr(_lifecycle, "SHOW_TOP", 3)
