@@ -6,6 +6,7 @@ figure (too few trials, a parameter not searched, ...); the report lists that re
 
 from __future__ import annotations
 
+import functools
 import statistics
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -140,10 +141,12 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str, *, surface: Surface | None
     records = _mu_s_records(trials, cell)
     if not records:
         raise FigureUnavailableError(f"{cell} has no complete trial that searches both μ and {LABELS[axis]}")
-    best = _map_point(trials.best(_prefer_complete(records)), axis)  # type: ignore[arg-type]
+    top = trials.best(_prefer_complete(records))
+    assert top is not None  # records has a value each
     mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
     s_log = log_scale(s_dist)
-    common = dict(cell=cell, metric=trials.metric, direction=trials.direction, axis=axis, s_log=s_log, best=best)
+    info = functools.partial(MuSMapInfo, cell=cell, metric=trials.metric, direction=trials.direction, axis=axis,
+                             s_log=s_log, best=_map_point(top, axis))  # fmt: skip
     if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
         mu_axis = sorted(float(v) for v in mu_dist.choices if isinstance(v, int | float))
         s_axis = sorted(float(v) for v in s_dist.choices if isinstance(v, int | float))
@@ -154,17 +157,17 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str, *, surface: Surface | None
                 here = trials.best(t for t in records if t.params["mu"] == mu and t.params[axis] == s)
                 if here is not None:
                     z[i][j], z_std[i][j] = here.value, here.std if len(here.seed_values) > 1 else None
-        return MuSMapInfo(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, points=_map_points(records, axis), **common)  # type: ignore[arg-type]
+        return info(grid=True, mu=mu_axis, s=s_axis, z=z, z_std=z_std, points=_map_points(records, axis))
     distinct = len({(float(t.params["mu"]), float(t.params[axis])) for t in records})
     if distinct < MIN_SURFACE_POINTS:
         # A surface through a handful of noisy points shows the interpolation, not the landscape.
         note = (f"{distinct} distinct (μ, {LABELS[axis]}) points: too few for a surface (it needs "
                 f"{MIN_SURFACE_POINTS}); each trial is drawn with its value")  # fmt: skip
-        return MuSMapInfo(grid=False, mu=[], s=[], z=None, z_std=None, points=_map_points(records, axis), note=note, **common)  # type: ignore[arg-type]
+        return info(grid=False, mu=[], s=[], z=None, z_std=None, points=_map_points(records, axis), note=note)
     mu_axis, s_axis, z_mesh = surface or interpolate(*_surface_input(records, axis, s_log))
     # The surface is fitted on every trial; the figure draws up to MAX_POINTS of them over it.
     points = _map_points(shown(records, trials.direction, MAX_POINTS), axis)
-    return MuSMapInfo(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, points=points, **common)  # type: ignore[arg-type]
+    return info(grid=False, mu=mu_axis, s=s_axis, z=z_mesh, z_std=None, points=points)
 
 
 def mu_s_surface_input(trials: StudyTrials, cell: str) -> tuple[list[float], list[float], list[float], bool] | None:
@@ -183,7 +186,7 @@ def mu_s_surface_input(trials: StudyTrials, cell: str) -> tuple[list[float], lis
 
 def _surface_input(records: list[TrialRecord], axis: str, s_log: bool) -> tuple[list[float], list[float], list[float], bool]:
     return ([float(t.params["mu"]) for t in records], [float(t.params[axis]) for t in records],
-            [t.value for t in records], s_log)  # type: ignore[misc]  # fmt: skip
+            [t.scored for t in records], s_log)  # fmt: skip
 
 
 def _map_points(records: list[TrialRecord], axis: str) -> list[MapPoint]:
@@ -191,7 +194,7 @@ def _map_points(records: list[TrialRecord], axis: str) -> list[MapPoint]:
 
 
 def _map_point(t: TrialRecord, axis: str) -> MapPoint:
-    return MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.value,  # type: ignore[arg-type]
+    return MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.scored,
                     t.std if len(t.seed_values) > 1 else None, len(t.seed_values))  # fmt: skip
 
 
@@ -225,7 +228,7 @@ def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
         if records:
             series.append(SliceSeries(
                 cell, [t.number for t in records], [float(t.params[param]) for t in records],
-                [t.value for t in records], [t.std if len(t.seed_values) > 1 else None for t in records],  # type: ignore[misc]
+                [t.scored for t in records], [t.std if len(t.seed_values) > 1 else None for t in records],
                 [len(t.seed_values) for t in records],
             ))  # fmt: skip
     if not series:
@@ -315,7 +318,7 @@ def get_history_info(trials: StudyTrials) -> HistoryInfo:
     complete = shown(complete, trials.direction, MAX_POINTS // 2)
     pruned = [t for t in pruned_drawn(trials.trials, trials.direction) if t.curve]
     return HistoryInfo(
-        trials.metric, trials.direction, [t.number for t in complete], [t.value for t in complete],  # type: ignore[misc]
+        trials.metric, trials.direction, [t.number for t in complete], [t.scored for t in complete],
         [t.cell for t in complete], [best_at[t.number] for t in complete], [t.number for t in pruned],
         [t.curve[-1][1] for t in pruned],
     )  # fmt: skip
@@ -385,7 +388,7 @@ def get_cell_comparison_info(trials: StudyTrials, confirmation: ConfirmationInfo
             continue
         values = [t.value for t in records if t.value is not None]
         rows.append(CellStats(
-            cell, is_plain(cell), len(records), best.number, best.value,  # type: ignore[arg-type]
+            cell, is_plain(cell), len(records), best.number, best.scored,
             best.std if len(best.seed_values) > 1 else None, len(best.seed_values), best.test_value,
             statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None,
             confirmed.get(cell),
@@ -457,7 +460,7 @@ def _entry(record: TrialRecord | None, label: str, cell: str, axis: str) -> Zero
         return None
     mu, s = record.params.get("mu"), record.params.get(axis)
     seeds = len(record.seed_values)
-    return ZeroEntry(label, cell, record.number, mu, s, record.value, record.std if seeds > 1 else None, seeds)  # type: ignore[arg-type]
+    return ZeroEntry(label, cell, record.number, mu, s, record.scored, record.std if seeds > 1 else None, seeds)
 
 
 # ---- gradient flow ------------------------------------------------------------------------------
@@ -491,7 +494,9 @@ def get_gradient_flow_info(trials: StudyTrials) -> GradientFlowInfo:
         best = trials.best(t for t in trials.complete(cell) if t.gradient_flow and "trained" in t.gradient_flow)
         if best is None:
             continue
-        init, trained = best.gradient_flow["init"], best.gradient_flow["trained"]  # type: ignore[index]
+        flow = best.gradient_flow
+        assert flow is not None  # chosen among those with one
+        init, trained = flow["init"], flow["trained"]
         series.append(FlowSeries(
             cell, best.number, trained["t"], init["norms"], trained["norms"], init["loss"], trained["loss"],
             [epoch for epoch, _ in best.curve], [value for _, value in best.curve],
@@ -529,5 +534,6 @@ def get_pareto_info(trials: StudyTrials) -> ParetoInfo:
     # The whole front, and the other trials thinned to what a scatter draws.
     others = shown([t for t in records if t.number not in front], trials.direction, max(0, MAX_POINTS - len(front)))
     records = sorted([t for t in records if t.number in front] + others, key=lambda t: t.number)
-    points = [ParetoPoint(t.number, t.cell, t.value, t.train_time, t.number in front) for t in records]  # type: ignore[arg-type]
+    points = [ParetoPoint(t.number, t.cell, t.scored, time, t.number in front)
+              for t in records if (time := t.train_time) is not None]  # all of them: filtered above
     return ParetoInfo(trials.metric, trials.direction, points)

@@ -201,6 +201,13 @@ class TrialRecord:
     def complete(self) -> bool:
         return self.state == "COMPLETE" and self.values is not None
 
+    @property
+    def scored(self) -> float:
+        """``value``, of a record known to have one (the figures draw finished trials only)."""
+        if self.value is None:
+            raise ValueError(f"trial {self.number} has no value")
+        return self.value
+
 
 def _ranking_value(state: str, values: Sequence[float] | None, attrs: Mapping[str, Any]) -> tuple[float | None, bool]:
     """The value a trial ranks by (None: it does not rank) and whether it lost the seed race: a
