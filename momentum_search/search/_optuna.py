@@ -108,10 +108,11 @@ class OptunaEngine:
         """Enqueue WAITING trials until finished + waiting + running reaches ``budget``; returns how many.
 
         A kind with nothing to search (a plain cell) is the baseline every comparison needs: it is
-        queued first, once. The other trials are shared evenly among the kinds that have something to
-        search, each queued with its kind fixed and the sampler choosing the rest. Left to choose the
-        kind, TPE kept choosing a plain cell once it led the study, and each choice was a twin that
-        trained nothing (9 of the quick start's 16 trials), starving the kinds the study compares.
+        queued first, once. With the sampler's ``kinds="shared"`` (the default) the other trials are
+        shared evenly among the kinds that have something to search, each queued with its kind fixed
+        and the sampler choosing the rest. Left to choose the kind (``kinds="sampled"``), TPE kept
+        choosing a plain cell once it led the study, and each choice was a twin that trained nothing
+        (9 of the quick start's 16 trials), starving the kinds the study compares.
 
         With the grid sampler the enqueued trials are grid points, each with all its parameters fixed,
         that no finished or pending trial holds yet, so the study visits every point exactly once.
@@ -127,14 +128,15 @@ class OptunaEngine:
         if self.sampler.name != "grid":
             queued = Counter(trial_params(trial).get(CELL_PARAMETER) for trial in trials if trial.state in live)
             baselines = [cell for cell in self.space.cells if not self.space.parameters(cell) and not queued[cell]]
-            searched = [cell for cell in self.space.cells if self.space.parameters(cell)]
+            shared = self.sampler.kinds == "shared"
+            searched = [cell for cell in self.space.cells if shared and self.space.parameters(cell)]
             for _ in range(missing):
                 if baselines:
                     cell: str | None = baselines.pop(0)
                 elif searched:
                     cell = min(searched, key=lambda c: queued[c])  # the fewest so far; the spec's order on a tie
                 else:
-                    cell = None  # only plain cells, each run once: the sampler's picks are twins
+                    cell = None  # the sampler chooses the kind (kinds: sampled, or only plain cells)
                 study.enqueue_trial({} if cell is None else {CELL_PARAMETER: cell})
                 queued[cell] += 1
             return missing

@@ -35,6 +35,12 @@ class SamplerSpec(BaseModel):
 
     ``name=None`` picks ``tpe`` for one objective and ``nsga2`` for a Pareto front. ``grid`` visits
     the explicit ``points`` of every dimension exactly once (see :meth:`SearchSpace.grid`).
+
+    ``kinds``: ``shared`` queues each trial with its cell kind fixed, so that the kinds with something
+    to search share the budget evenly (what a comparison of kinds wants); ``sampled`` lets the sampler
+    choose the kind as well, so that it can spend more on a promising one (what a search for the best
+    configuration may want), at the price of twins once a plain cell leads. Plain baselines run first
+    either way.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -42,6 +48,7 @@ class SamplerSpec(BaseModel):
     name: SamplerName | None = None
     seed: int | None = Field(default=0, ge=0)
     n_startup_trials: int | None = Field(default=None, ge=0)
+    kinds: Literal["shared", "sampled"] = "shared"
 
     @model_validator(mode="after")
     def _options_fit_sampler(self) -> SamplerSpec:
@@ -49,6 +56,8 @@ class SamplerSpec(BaseModel):
             raise ValueError(
                 f"n_startup_trials applies to samplers {', '.join(sorted(_STARTUP_SAMPLERS))}, not {self.name}"
             )
+        if self.kinds == "sampled" and self.name == "grid":
+            raise ValueError("kinds: sampled does not apply to the grid sampler, which visits every kind's points")
         return self
 
     def resolved(self, *, objectives: int) -> SamplerSpec:

@@ -192,6 +192,17 @@ def test_a_baseline_runs_once_and_first_and_the_searched_kinds_share_the_rest(st
     assert [t.system_attrs["fixed_params"] for t in waiting] == [{"cell": "momentum-lstm"}, {"cell": "adam-lstm"}]
 
 
+def test_kinds_sampled_leaves_the_kind_to_the_sampler_after_the_baseline(storage: Storage) -> None:
+    engine = make_engine(THREE_KINDS, sampler="tpe")
+    engine.sampler = SamplerSpec(name="tpe", kinds="sampled")
+    study = new_study(storage)
+    engine.top_up(study, 4)
+    queued = [t.system_attrs.get("fixed_params") for t in study.get_trials(states=(TrialState.WAITING,))]
+    assert queued == [{"cell": "lstm"}, {}, {}, {}]
+    with pytest.raises(ValueError, match="kinds: sampled does not apply to the grid sampler"):
+        SamplerSpec(name="grid", kinds="sampled")
+
+
 def test_a_trial_that_repeats_a_finished_one_reuses_its_result(storage: Storage) -> None:
     # Only a plain cell: after its baseline every trial the sampler draws is the same configuration.
     engine = make_engine(SearchSpace(cells=("lstm",), dimensions={}), epochs=1)
