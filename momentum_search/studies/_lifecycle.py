@@ -232,11 +232,11 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
     outlines = stored_outlines(study, params=STANDING_PARAMS, user_attrs=STANDING_ATTRS, system_attrs=(_RETRY_HISTORY,))
     held = held_study(study) if len(directions) == 1 and CONFIRMS_ATTR not in study.user_attrs else None
     only: dict[str, Any] = {"user_attrs": SUMMARY_ATTRS, "system_attrs": (), "curves": False}
+    ranks = [_standing(outline) for outline in outlines]
     if all_trials or len(outlines) <= SHOW_ALL_UP_TO:
         rows = listed = trial_records(study, **only)
         omitted = 0
     else:
-        ranks = [_standing(outline) for outline in outlines]
         wanted = {t.number for t in (*ranked(ranks, direction)[:SHOW_TOP], *best_trials(ranks, directions))}
         if held is not None:
             wanted |= {t.number for t, _ in candidate_roles(ranks, direction=direction, top=held[1])}
@@ -252,11 +252,11 @@ def summarize(study: optuna.Study, *, all_trials: bool = False) -> StudySummary:
         metric=spec.objective.metric,
         directions=directions,
         budget=spec.trials,
-        counts=_counts(Counter(outline.state for outline in outlines), sum(REUSED_FROM_ATTR in o.user_attrs for o in outlines)),
+        counts=_counts(Counter(t.state for t in ranks), sum(t.twin for t in ranks)),
         best=[_row(record, retried) for record in best_trials(rows, directions)],
         spec=spec.to_json(),
         trials=[_row(record, retried) for record in listed],
-        confirmation=None if held is None else read_confirmation(study, rows, held=held, searched=searched_per_kind(map(_standing, outlines))),
+        confirmation=None if held is None else read_confirmation(study, rows, held=held, searched=searched_per_kind(ranks)),
         omitted=omitted,
     )
 
