@@ -128,8 +128,7 @@ class OptunaEngine:
         if self.sampler.name != "grid":
             queued = Counter(trial_params(trial).get(CELL_PARAMETER) for trial in trials if trial.state in live)
             baselines = [cell for cell in self.space.cells if not self.space.parameters(cell) and not queued[cell]]
-            shared = self.sampler.kinds == "shared"
-            searched = [cell for cell in self.space.cells if shared and self.space.parameters(cell)]
+            searched = [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
             for _ in range(missing):
                 if baselines:
                     cell: str | None = baselines.pop(0)

@@ -1,8 +1,8 @@
 """The conditional search space: the cell kind first, then only the parameters that kind uses.
 
-The cell kind is itself a categorical parameter named ``cell``, so one study compares cells (the
-engines queue each trial with its kind fixed, so that the kinds share the budget: see
-``OptunaEngine.top_up``); every other parameter keeps one distribution across kinds (``mu`` means the
+The cell kind is itself a categorical parameter named ``cell``, so one study compares cells (by
+default the engines queue each trial with its kind fixed, so that the kinds share the budget: see
+``OptunaEngine.top_up`` and the sampler's ``kinds``); every other parameter keeps one distribution across kinds (``mu`` means the
 same range for ``momentum-lstm`` and ``adam-lstm``), which is what Optuna needs to learn from all
 trials at once.
 """

@@ -14,7 +14,6 @@ again; that run trains only what is not confirmed yet.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -228,7 +227,7 @@ def read_confirmation(
     assert spec.objective.direction is not None
     confirmation, top = held_study(study) if held is None else held
     chosen = candidates(trials, direction=spec.objective.direction, top=top)
-    return dataclasses.replace(_joined(study.study_name, spec, chosen, confirmation), searched=searched or {})
+    return _joined(study.study_name, spec, chosen, confirmation, searched or {})
 
 
 def top_confirmation(storage: RDBStorage, name: str, spec: StudySpec, best: TrialRecord, held: str | None) -> Confirmation:
@@ -237,10 +236,13 @@ def top_confirmation(storage: RDBStorage, name: str, spec: StudySpec, best: Tria
     return _joined(name, spec, [_candidate(best, ["top 1"])], None if held is None else load(storage, held))
 
 
-def _joined(name: str, spec: StudySpec, chosen: list[Candidate], held: optuna.Study | None) -> Confirmation:
+def _joined(
+    name: str, spec: StudySpec, chosen: list[Candidate], held: optuna.Study | None, searched: dict[str, int] | None = None
+) -> Confirmation:
     assert spec.objective.direction is not None and spec.objective.metric is not None
+    searched = searched or {}
     if held is None:
-        return Confirmation(name, spec.objective.metric, spec.objective.direction, (), [Confirmed(c) for c in chosen])
+        return Confirmation(name, spec.objective.metric, spec.objective.direction, (), [Confirmed(c) for c in chosen], searched)
     # The latest trial of each configuration: a failed one may have been queued again.
     retrained = {point_key(trial_params(t)): t for t in stored_trials(held)}
     rows = []
@@ -252,7 +254,7 @@ def _joined(name: str, spec: StudySpec, chosen: list[Candidate], held: optuna.St
         record = TrialRecord.of(trial)
         rows.append(Confirmed(candidate, record.number, record.state, record.seeds, record.seed_values,
                               record.seed_test_values, record.reason, record.seed_histories, record.seed_wall_times))  # fmt: skip
-    return Confirmation(name, spec.objective.metric, spec.objective.direction, study_spec(held).seeds, rows)
+    return Confirmation(name, spec.objective.metric, spec.objective.direction, study_spec(held).seeds, rows, searched)
 
 
 # ---- running ------------------------------------------------------------------------------------
