@@ -81,12 +81,12 @@ def run(command: list[str]) -> tuple[float, float]:
     return float(seconds), int(kib) / 1024  # ru_maxrss is in KiB on Linux
 
 
-def build(url: str, size: int) -> float:
-    """Write a study of ``size`` trials into ``url``; returns the seconds it took."""
+def build(url: str, size: int, *, name: str = STUDY) -> float:
+    """Write a study ``name`` of ``size`` trials into ``url``; returns the seconds it took."""
     from service_overhead import stored_spec, synthetic_trials, write_trials
 
     started = time.perf_counter()
-    spec = stored_spec(STUDY, size)
+    spec = stored_spec(name, size)
     distinct = synthetic_trials(spec, min(size, DISTINCT))
     write_trials(url, spec, [distinct[i % len(distinct)] for i in range(size)])
     return time.perf_counter() - started

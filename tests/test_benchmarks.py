@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def test_read_commands_benchmark_runs_tiny() -> None:
+@pytest.mark.parametrize("public", [False, True], ids=["private", "public"])
+def test_read_commands_benchmark_runs_tiny(public: bool) -> None:
+    # With Optuna's internals off, the trials are written through its public add_trials, and it says so.
+    env = {**os.environ, "MOMENTUM_SEARCH_PUBLIC_API": "1" if public else "0"}
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "read_commands.py"), "--sizes", "30", "--repeats", "1", "--backends", "sqlite",
          "--commands", "optuna studies,studies list,studies show,export"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if "│ sqlite" in line]
     assert [row.split("│")[3].strip() for row in rows] == ["optuna studies", "studies list", "studies show", "export",
                                                             "(writing the trials)"]  # fmt: skip
     assert "× optuna" in rows[1] and "targets missed:" in done.stdout
+    assert ("public add_trials" in done.stdout) == public

@@ -167,10 +167,12 @@ class OptunaEngine:
         """
         import optuna
 
-        pruner = self.pruner.build(max_epochs=self.plan.max_epochs)
+        # One study for the worker's life: its storage cache keeps the finished trials it has read, so
+        # a claim reads only what is new or unfinished and costs the same at any study size (a study
+        # loaded per claim read the whole study again each time).
+        study = optuna.load_study(study_name=study_name, storage=storage, pruner=self.pruner.build(max_epochs=self.plan.max_epochs))
         ran = 0
         while not should_stop() and (deadline is None or time.monotonic() < deadline):
-            study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
             fail_stale_trials(study)
             trial = storage.claim_trial(study, sampler=lambda number: self.sampler.build(trial_number=number))
             if trial is not None:

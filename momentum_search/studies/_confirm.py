@@ -309,8 +309,9 @@ def confirm(
 
     from momentum_search.studies._launch import launch  # here: reading a confirmation needs no worker processes
 
-    if top is not None and not 0 <= top <= 100:
-        raise ValueError(f"top must be in [0, 100], got {top}")
+    if top is not None and not 1 <= top <= 100:
+        # 0 would confirm nothing it was asked for, and print the earlier confirmation as if it had.
+        raise ValueError(f"top must be in [1, 100], got {top}")
     if seeds is not None and not 2 <= seeds <= 100:
         raise ValueError(f"seeds must be in [2, 100] (an interval needs 2), got {seeds}")
     quiet_optuna()

@@ -73,7 +73,7 @@ class ConfirmSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    top: Integer = Field(default=3, ge=0, le=100)
+    top: Integer = Field(default=3, ge=1, le=100)
     seeds: Integer = Field(default=5, ge=2, le=100)
 
 

@@ -30,6 +30,7 @@ import inspect
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -281,14 +282,44 @@ def describe_error(error: BaseException) -> str:
 
 # ---- the trial store: the one place that touches Optuna's internals --------------------------------
 #
-# A private call is used only where it buys speed or a guarantee, only on the Optuna versions it was
-# tested on (both ends of the pin), and only if it is still there; otherwise the public API does the
-# same thing more slowly. PUBLIC_API_ENV forces the public path (the contract tests run both).
+# A private call is used only where it buys speed or a guarantee, and only where this Optuna still has
+# it as it was tested: the probe below checks every name, column and signature the fast paths use, and
+# the schema revision, once per process. A release that keeps them (5.1 changed none) gets the fast
+# paths; one that changes any falls back to the public API, which does the same things more slowly, and
+# says so once on stderr. PUBLIC_API_ENV forces the public path (the contract tests run both).
 
-TESTED_OPTUNA = ((4, 9), (5, 0))  # (major, minor): the oldest and newest Optuna the private paths ran on
-# The alembic revision of the tables both of them make (RDBStorage.get_head_version()): the only schema
-# the fast read-only open reads (see _open_for_reading).
+# The alembic revision of the tables the tested Optuna versions (4.9 to 5.1) make: the only schema the
+# fast read-only open reads (see _open_for_reading), and the head the probe asks of Optuna's scripts.
 TESTED_SCHEMA = "v3.2.0.a"
+
+# What the fast paths read and write of Optuna's table models: each model's columns.
+_COLUMNS = {
+    "StudyModel": ("study_id", "study_name"),
+    "StudyDirectionModel": ("study_id", "objective", "direction"),
+    "StudyUserAttributeModel": ("study_id", "key", "value_json"),
+    "TrialModel": ("trial_id", "number", "study_id", "state", "datetime_start", "datetime_complete"),
+    "TrialValueModel": ("trial_id", "objective", "value", "value_type"),
+    "TrialParamModel": ("trial_id", "param_name", "param_value", "distribution_json"),
+    "TrialUserAttributeModel": ("trial_id", "key", "value_json"),
+    "TrialSystemAttributeModel": ("trial_id", "key", "value_json"),
+    "TrialIntermediateValueModel": ("trial_id", "step", "intermediate_value", "intermediate_value_type"),
+}
+# The private callables, by the parameters they are called with.
+_SIGNATURES = {
+    "RDBStorage._set_trial_attr_without_commit": ["self", "session", "model_cls", "trial_id", "key", "value"],
+    "RDBStorage._set_trial_intermediate_value_without_commit": ["self", "session", "trial_id", "step", "intermediate_value"],
+    "RDBStorage._fill_storage_url_template": ["template"],
+    "_create_scoped_session": ["scoped_session", "ignore_integrity_error"],
+    "_VersionManager": ["url", "engine", "scoped_session"],
+    "TrialValueModel.stored_repr_to_value": ["value", "float_type"],
+    "TrialIntermediateValueModel.stored_repr_to_intermediate_value": ["value", "float_type"],
+}
+# What RDBStorage.__init__ sets on itself, which the fast open sets instead (tests/studies/test_fast_open.py
+# compares the two storages attribute by attribute).
+_INIT_ATTRIBUTES = frozenset({
+    "engine_kwargs", "url", "skip_compatibility_check", "heartbeat_interval", "grace_period",
+    "heartbeat_stale_trial_callback", "failed_trial_callback", "engine", "scoped_session", "_version_manager",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -300,26 +331,68 @@ class _Privates:
     version_manager: type  # optuna.storages._rdb.storage._VersionManager
 
 
-@functools.cache
-def _probe() -> _Privates | None:
-    version = tuple(int(part) for part in optuna.__version__.split(".")[:2] if part.isdigit())
-    if not TESTED_OPTUNA[0] <= version <= TESTED_OPTUNA[1]:
-        return None
+def _missing_internals() -> tuple[_Privates | None, list[str]]:
+    """Optuna's internals if every piece the fast paths use is there as tested, and what is missing or changed."""
+    import dis
+
     try:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session, _VersionManager
-    except ImportError:
+    except ImportError as error:
+        return None, [f"import: {error}"]
+    missing = []
+    for name, columns in _COLUMNS.items():
+        table = getattr(getattr(models, name, None), "__table__", None)
+        absent = [c for c in columns if table is None or c not in table.c]
+        if absent:
+            missing.append(f"{name} columns {', '.join(absent)}" if table is not None else name)
+    if not hasattr(getattr(models, "TrialValueModel", None), "TrialValueType"):
+        missing.append("TrialValueModel.TrialValueType")
+    found = {"RDBStorage": RDBStorage, "_create_scoped_session": _create_scoped_session, "_VersionManager": _VersionManager,
+             "TrialValueModel": getattr(models, "TrialValueModel", None),
+             "TrialIntermediateValueModel": getattr(models, "TrialIntermediateValueModel", None)}  # fmt: skip
+    for path, expected in _SIGNATURES.items():
+        owner, _, attribute = path.partition(".")
+        target = getattr(found[owner], attribute, None) if attribute else found[owner]
+        try:
+            if target is None or list(inspect.signature(target).parameters) != expected:
+                missing.append(f"{path}({', '.join(expected)})")
+        except (TypeError, ValueError):
+            missing.append(f"{path}({', '.join(expected)})")
+    stored = {i.argval for i in dis.get_instructions(RDBStorage.__init__) if i.opname == "STORE_ATTR"}
+    if stored != _INIT_ATTRIBUTES:
+        missing.append(f"RDBStorage.__init__ attributes ({', '.join(sorted(stored ^ _INIT_ATTRIBUTES))} differ)")
+    head = _schema_head(Path(models.__file__).parent / "alembic" / "versions")
+    if head != TESTED_SCHEMA:
+        missing.append(f"schema revision {head or 'unknown'} (tested: {TESTED_SCHEMA})")
+    return (None if missing else _Privates(models, _create_scoped_session, _VersionManager)), missing
+
+
+def _schema_head(versions: Path) -> str | None:
+    """The head of Optuna's alembic scripts in ``versions``, if it is ``TESTED_SCHEMA``: that script is
+    there and none revises it (a text search of ten small files, not alembic's 0.2 s import)."""
+    import re
+
+    try:
+        scripts = [p.read_text(encoding="utf-8") for p in versions.glob("*.py")]
+    except OSError:
         return None
-    tables = ("TrialModel", "TrialValueModel", "TrialParamModel", "TrialUserAttributeModel",
-              "TrialSystemAttributeModel", "TrialIntermediateValueModel")  # fmt: skip
-    found = (
-        all(hasattr(models, name) for name in tables),
-        all(hasattr(RDBStorage, name) for name in ("_set_trial_attr_without_commit", "_set_trial_intermediate_value_without_commit",
-                                                   "_fill_storage_url_template")),
-        list(inspect.signature(optuna.Trial).parameters) == ["study", "trial_id"],
-        list(inspect.signature(_VersionManager).parameters) == ["url", "engine", "scoped_session"],
-    )  # fmt: skip
-    return _Privates(models, _create_scoped_session, _VersionManager) if all(found) else None
+    quoted = rf"""["']{re.escape(TESTED_SCHEMA)}["']"""
+    if not any(re.search(rf"^revision\s*=\s*{quoted}", s, re.M) for s in scripts):
+        return None
+    later = [re.search(r"""^revision\s*=\s*["']([^"']+)["']""", s, re.M) for s in scripts
+             if re.search(rf"^down_revision\s*=\s*{quoted}", s, re.M)]  # fmt: skip
+    return next((m.group(1) if m else "unknown" for m in later), TESTED_SCHEMA)
+
+
+@functools.cache
+def _probe() -> _Privates | None:
+    privates, missing = _missing_internals()
+    if missing:
+        # Once per process, on stderr: the service still works, slower, and the user should know why.
+        print(f"momentum-search: Optuna {optuna.__version__} changed internals the store's fast paths use "
+              f"({'; '.join(missing)}); using Optuna's public API instead (slower, same results)", file=sys.stderr)  # fmt: skip
+    return privates
 
 
 def _privates() -> _Privates | None:
@@ -369,7 +442,7 @@ def _open_for_reading(url: str, engine_kwargs: dict[str, Any], heartbeat: Heartb
     # Optuna's version manager as its __init__ leaves it on a store at the head revision: nothing written.
     manager: Any = object.__new__(privates.version_manager)
     vars(manager).update(url=url, engine=engine, scoped_session=session)
-    # The attributes RDBStorage.__init__ sets, alike in the tested Optuna versions (tests/studies/
+    # The attributes RDBStorage.__init__ sets (_INIT_ATTRIBUTES, checked by the probe; tests/studies/
     # test_fast_open.py compares them with a full open's); engine_kwargs already hold the pool_pre_ping
     # that Optuna adds for MySQL.
     storage = object.__new__(Storage)
@@ -471,13 +544,17 @@ class TrialStore(BaseStorage):
         self, study: optuna.Study, *, sampler: Callable[[int], BaseSampler] | None = None
     ) -> optuna.Trial | None:
         """Take one of ``study``'s WAITING trials and return it RUNNING, or None if every one is
-        taken; it never adds a trial that counts toward the budget. ``sampler(number)`` becomes the
-        study's sampler before the trial is built (samplers are seeded by the trial number).
+        taken; it never creates a trial. ``sampler(number)`` becomes the study's sampler before the
+        trial is built (samplers are seeded by the trial number).
 
         The claim is atomic: ``set_trial_state_values(RUNNING)`` answers True to one caller only (a
         row lock on PostgreSQL and MySQL, ``BEGIN IMMEDIATE`` on SQLite). The heartbeat is recorded
         first: a worker killed in between leaves a trial that goes stale and is retried, rather than
         one RUNNING for ever with no heartbeat at all.
+
+        Public API only, on both of the store's paths: what ``Study.ask`` does with a queued trial,
+        without what it does when the queue emptied under it (create a new trial, which four workers
+        on a server database made a 17th of a budget of 16).
         """
         from optuna.trial import TrialState
 
@@ -485,8 +562,6 @@ class TrialStore(BaseStorage):
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:
             return None
-        if _privates() is None:
-            return self._ask(study, waiting, sampler)
         study_id = self.study_id(study)
         for frozen in waiting:
             trial_id = self.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
@@ -500,31 +575,6 @@ class TrialStore(BaseStorage):
             if sampler is not None:
                 study.sampler = sampler(frozen.number)
             return optuna.Trial(study, trial_id)  # what Study.ask does once it took a trial from the queue
-        return None
-
-    def _ask(
-        self, study: optuna.Study, waiting: list[FrozenTrial], sampler: Callable[[int], BaseSampler] | None
-    ) -> optuna.Trial | None:
-        """The public path: ``Study.ask`` claims a WAITING trial the same way, but creates a new one
-        when other workers took the last meanwhile; that one is failed at once (a FAIL never counts
-        toward the budget). The heartbeat follows the claim here."""
-        import warnings
-
-        from optuna.trial import TrialState
-
-        if sampler is not None:
-            study.sampler = sampler(waiting[0].number)  # the trial ask takes unless another worker is first
-        with warnings.catch_warnings():
-            # Study.ask warns that heartbeats are meant for Study.optimize; the engines beat for their trials.
-            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            trial = study.ask()
-        trial_id = self.trial_id(study, trial)
-        self.record_heartbeat(trial_id)
-        if trial.number in {t.number for t in waiting}:
-            return trial
-        if self.get_trial(trial_id).system_attrs.keys() & {"fixed_params", "failed_trial"}:
-            return trial  # queued since the read: enqueued, or a retried copy
-        self.finish_trial(study, trial, TrialState.FAIL, attrs={REASON_ATTR: "never run: created by Study.ask after the queue emptied"})
         return None
 
     def finish_trial(

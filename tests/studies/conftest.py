@@ -88,3 +88,20 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 def study_name(request: pytest.FixtureRequest) -> str:
     """A study name unique to this test run, readable in a shared server database."""
     return f"t-{re.sub(r'[^A-Za-z0-9_.-]+', '-', request.node.name)[:60]}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(params=["private", "public"])
+def api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which path the store takes (Optuna's internals, or its public API); set in the environment, so
+    spawned workers take it too."""
+    import optuna
+
+    from momentum_search.studies._storage import PUBLIC_API_ENV, uses_private_api
+
+    monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
+    if request.param == "public":
+        monkeypatch.setenv(PUBLIC_API_ENV, "1")
+    # Never skipped: an Optuna whose internals the probe refuses fails here, so CI says so (users get
+    # the public path and a warning).
+    assert uses_private_api() == (request.param == "private"), f"Optuna {optuna.__version__}: the private path is off"
+    return request.param

@@ -144,8 +144,9 @@ def test_the_confirm_command(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     _search(url)
     storage = ["--storage", url]
-    bad = runner.invoke(app, ["confirm", "searched", "--seeds", "1", *storage])
-    assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and "seeds must be in [2, 100]" in bad.stderr
+    for option, message in (("--seeds", "seeds must be in [2, 100]"), ("--top", "top must be in [1, 100], got 0")):
+        bad = runner.invoke(app, ["confirm", "searched", option, "1" if option == "--seeds" else "0", *storage])
+        assert bad.exit_code == 1 and bad.stderr.count("\n") == 1 and message in bad.stderr
     assert "searched.confirm" not in optuna.get_all_study_names(open_storage(url))  # nothing written
     missing = runner.invoke(app, ["confirm", "nope", *storage])
     assert missing.exit_code == 1 and "no study named 'nope'" in missing.stderr

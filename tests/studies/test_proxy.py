@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
-from momentum_search.studies import StorageError, create_or_resume, open_storage, parse_spec
+from momentum_search.studies import StorageError, create_or_resume, launch, open_storage, parse_spec
 from momentum_search.studies._proxy import HEARTBEAT_ATTR, serve_proxy
 
 
@@ -87,6 +87,18 @@ def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(
     assert len(retried[0].intermediate_values) == 3
     assert len({t.user_attrs["worker"] for t in trials if t.state == TrialState.COMPLETE}) <= 2
     assert not any(HEARTBEAT_ATTR in t.system_attrs for t in trials)  # recorded as heartbeats, not as attrs
+
+
+@pytest.mark.usefixtures("api")
+def test_four_workers_behind_the_proxy_finish_exactly_the_budget(proxy: tuple[str, str], study_name: str) -> None:
+    url, database = proxy
+    spec = parse_spec(tiny_spec(study_name, budget={"trials": 16, "epochs": 2}))
+    # The workers beat as often as the proxy expects (its fixture's FAST_HEARTBEAT), or it reaps their trials.
+    assert launch(spec, storage=url, workers=4, heartbeat=FAST_HEARTBEAT, poll_interval=0.2).errors == []
+    trials = optuna.load_study(study_name=study_name, storage=open_storage(database)).get_trials()
+    # None lost, none duplicated, none created beyond the queue.
+    assert [t.number for t in trials] == list(range(16))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
 
 
 def _work_together(url: str, name: str, ready: Barrier) -> None:

@@ -68,6 +68,7 @@ def _wait_for_a_reported_epoch(study: optuna.Study, worker: multiprocessing.proc
         time.sleep(0.1)
 
 
+@pytest.mark.usefixtures("api")
 class TestStorageContract:
     def test_claims_are_atomic_across_processes(self, storage_url: str, study_name: str) -> None:
         # The primitive the exact budget rests on: 3 processes race for 80 WAITING trials, and each
@@ -110,10 +111,11 @@ class TestStorageContract:
             read = stored_trials(study)
         assert read == study.get_trials(deepcopy=False) and len(read) == 3
 
-    def test_four_workers_finish_exactly_the_budget(self, storage_url: str, study_name: str) -> None:
+    @pytest.mark.parametrize("workers", [4, 8])
+    def test_many_workers_finish_exactly_the_budget(self, storage_url: str, study_name: str, workers: int) -> None:
         spec = parse_spec(tiny_spec(study_name, budget={"trials": 16, "epochs": 2}))
-        result = launch(spec, storage=storage_url, workers=4, poll_interval=0.2)
-        assert result.errors == [] and result.threads == max(1, len(os.sched_getaffinity(0)) // 4)
+        result = launch(spec, storage=storage_url, workers=workers, poll_interval=0.2)
+        assert result.errors == [] and result.threads == max(1, len(os.sched_getaffinity(0)) // workers)
         trials = trials_of(storage_url, study_name)
         # None lost, none duplicated, none created beyond the queue: exactly 16 trials, all complete.
         assert [t.number for t in trials] == list(range(16))

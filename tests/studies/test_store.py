@@ -15,27 +15,18 @@ import optuna
 import psycopg2
 import pytest
 import sqlalchemy
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
 from optuna.trial import TrialState
 from study_specs import tiny_spec
 
 import momentum_search
 from momentum_search.studies import Storage, StorageError, launch, open_storage, parse_spec
+from momentum_search.studies import _storage
 from momentum_search.studies._storage import PUBLIC_API_ENV, stored_trials, uses_private_api
 
 ATTRS = {"config": {"cell": "lstm"}, "seed_values": [0.5, 0.7], "value_mean": 0.6, "reason": None}
 CURVE = {1: 0.9, 2: 0.6}
-
-
-@pytest.fixture(params=["private", "public"])
-def api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Which path the store takes; set in the environment, so spawned workers take it too."""
-    monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
-    if request.param == "public":
-        monkeypatch.setenv(PUBLIC_API_ENV, "1")
-    elif not uses_private_api():
-        pytest.skip(f"Optuna {optuna.__version__} is not one the private paths were tested on, or lacks them")
-    assert uses_private_api() == (request.param == "private")
-    return request.param
 
 
 def _new_study(storage: Storage, name: str, *, queued: int = 0) -> optuna.Study:
@@ -77,10 +68,7 @@ class TestTrialStore:
             racer.join()
         assert sorted(claims) == list(range(30))
         trials = optuna.load_study(study_name=study_name, storage=open_storage(storage_url)).get_trials()
-        assert [t.state for t in trials[:30]] == [TrialState.RUNNING] * 30
-        # The public path's Study.ask may create a trial when the queue empties under it: never run, never counted.
-        assert all(t.state == TrialState.FAIL and t.user_attrs["reason"].startswith("never run") for t in trials[30:])
-        assert api == "public" or len(trials) == 30
+        assert [t.state for t in trials] == [TrialState.RUNNING] * 30  # on both paths: no trial created
 
     def test_a_finished_trial_is_recorded_whole(self, api: str, storage_url: str, study_name: str) -> None:
         storage = open_storage(storage_url)
@@ -129,13 +117,12 @@ class TestTrialStore:
         assert _whole(study.get_trials()[0]) == (TrialState.COMPLETE, [0.6], ATTRS, CURVE)
 
     def test_a_public_launch_finishes_exactly_its_budget(self, storage_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        # Claims through Study.ask, one transaction of public calls per finish, in two spawned workers.
+        # One transaction of public calls per finish, in two spawned workers.
         monkeypatch.setenv(PUBLIC_API_ENV, "1")
         spec = parse_spec(tiny_spec(study_name, budget={"trials": 6, "epochs": 2}))
         assert launch(spec, storage=storage_url, workers=2, poll_interval=0.2).errors == []
         trials = optuna.load_study(study_name=study_name, storage=open_storage(storage_url)).get_trials()
-        assert [t.state for t in trials if t.state != TrialState.FAIL] == [TrialState.COMPLETE] * 6
-        assert all(t.user_attrs["reason"].startswith("never run") for t in trials if t.state == TrialState.FAIL)
+        assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
         assert all(set(t.intermediate_values) == {1, 2} for t in trials if t.state == TrialState.COMPLETE)
 
 
@@ -204,3 +191,63 @@ def test_only_the_store_touches_optuna_internals() -> None:
     ]
     assert found == []
     assert PRIVATE.search(STORE.read_text())  # the pattern still finds what the store does use
+
+
+# ---- the probe: the private paths are gated on what they use, not on Optuna's version ----------------
+
+
+def _probed(capsys: pytest.CaptureFixture[str]) -> tuple[bool, list[str]]:
+    """Probe afresh (twice, to see the warning once) and return whether the fast paths are on, and stderr's lines."""
+    _storage._probe.cache_clear()
+    try:
+        on = [uses_private_api() for _ in range(2)]
+        assert on[0] == on[1]
+        return on[0], capsys.readouterr().err.splitlines()
+    finally:
+        _storage._probe.cache_clear()  # the next test probes the real Optuna again
+
+
+def _without_column(model: Any, column: str) -> type:
+    """A stand-in for Optuna's table model ``model`` whose table lacks ``column``."""
+    table = sqlalchemy.Table(model.__tablename__, sqlalchemy.MetaData(),
+                             *(sqlalchemy.Column(c.name, c.type) for c in model.__table__.c if c.name != column))  # fmt: skip
+    return type(model.__name__, (), {"__table__": table, **{k: v for k, v in vars(model).items() if k[0].isupper()}})
+
+
+def test_this_optuna_passes_the_probe_silently(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
+    assert _probed(capsys) == (True, [])
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda m: m.delattr(RDBStorage, "_set_trial_attr_without_commit"), "RDBStorage._set_trial_attr_without_commit"),
+        (lambda m: m.setattr(RDBStorage, "_fill_storage_url_template", staticmethod(lambda url, extra: url)),
+         "RDBStorage._fill_storage_url_template(template)"),
+        (lambda m: m.setattr(models, "TrialValueModel", _without_column(models.TrialValueModel, "value_type")),
+         "TrialValueModel columns value_type"),
+        (lambda m: m.delattr(models, "TrialIntermediateValueModel"), "TrialIntermediateValueModel"),
+        (lambda m: m.setattr(_storage, "TESTED_SCHEMA", "v3.0.0.d"), "schema revision v3.2.0.a (tested: v3.0.0.d)"),
+    ],
+    ids=["method gone", "signature changed", "column gone", "model gone", "newer schema"],
+)
+def test_a_changed_internal_turns_the_fast_paths_off_and_says_so_once(
+    change: Any, named: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
+    change(monkeypatch)
+    on, err = _probed(capsys)
+    assert not on
+    assert len(err) == 1 and err[0].startswith(f"momentum-search: Optuna {optuna.__version__} changed internals") and named in err[0]
+    assert err[0].endswith("using Optuna's public API instead (slower, same results)")
+
+
+def test_the_fast_open_attributes_are_those_rdbstorage_sets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An Optuna whose RDBStorage.__init__ sets one more attribute would leave the fast open's storage without it.
+    monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
+    monkeypatch.setattr(_storage, "_INIT_ATTRIBUTES", _storage._INIT_ATTRIBUTES - {"grace_period"})
+    on, err = _probed(capsys)
+    assert not on and "RDBStorage.__init__ attributes (grace_period differ)" in err[0]

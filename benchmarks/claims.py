@@ -1,0 +1,152 @@
+"""What one claim costs a worker, at 100 and 10,000 finished trials, direct and through the storage proxy.
+
+    python benchmarks/claims.py                               # SQLite, PostgreSQL and the proxy; 100 and 10,000 trials
+    python benchmarks/claims.py --sizes 100 --claims 5 --backends sqlite   # a smoke test
+
+A claim is what a worker does before it trains: fail the trials whose worker died, then take a WAITING
+trial (``fail_stale_trials`` and ``TrialStore.claim_trial``, as ``OptunaEngine.run`` calls them). Each
+store holds one study of ``size`` finished trials that look like the Optuna engine's (attrs and a value
+per epoch, written in bulk as ``read_commands.py`` writes them) and ``--claims`` queued ones. Two ways
+are timed side by side, round-robin, each claimed trial finished (untimed) before the next claim:
+
+- ``kept``: the worker keeps its study between claims, as workers do now; Optuna's storage cache then
+  reads only what is new or unfinished;
+- ``reloaded``: the study loaded again for every claim, as workers did before (a fresh cache reads the
+  whole study).
+
+The sampler is Optuna's RandomSampler, so the figures are the store's cost and not a sampler's (TPE's
+own cost grows with the trials it models, whatever the store does). The goal: a kept claim at 10,000
+trials ≤ 1.5× one at 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from _common import console, load_line, postgres_database, print_table
+
+BACKENDS = ("sqlite", "postgresql", "proxy")
+STUDY = "claims"
+RATIO = 1.5  # a kept claim at the largest size ÷ at the smallest
+
+
+def build(url: str, size: int, claims: int) -> None:
+    """A study of ``size`` finished trials and ``claims`` queued ones in ``url``."""
+    import optuna
+    from read_commands import build as build_trials
+
+    build_trials(url, size, name=STUDY)
+    from momentum_search.studies import open_storage
+
+    study = optuna.load_study(study_name=STUDY, storage=open_storage(url))
+    for _ in range(claims):
+        study.enqueue_trial({})
+
+
+def _serve(url: str, port: int) -> None:
+    from momentum_search.studies import serve_proxy
+
+    serve_proxy(url, port=port)
+
+
+@contextmanager
+def proxy_of(database: str) -> Iterator[str]:
+    """A storage proxy process on ``database``; yields its grpc:// URL."""
+    from momentum_search.studies import open_storage
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(database, port), daemon=True)
+    server.start()
+    url = f"grpc://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        open_storage(url).close()
+        yield url
+    finally:
+        server.terminate()
+        server.join()
+
+
+def measure(url: str, claims: int) -> dict[str, float]:
+    """Median milliseconds of a kept and of a reloaded claim, alternating, until ``claims`` are taken."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from momentum_search.search._optuna import fail_stale_trials
+    from momentum_search.studies import open_storage
+
+    storage = open_storage(url)
+
+    def load() -> optuna.Study:
+        return optuna.load_study(study_name=STUDY, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
+
+    kept = load()
+    kept.get_trials(deepcopy=False)  # the worker's first read, before its first claim
+    times: dict[str, list[float]] = {"kept": [], "reloaded": []}
+    for index in range(claims):
+        way = ("kept", "reloaded")[index % 2]
+        started = time.perf_counter()
+        study = kept if way == "kept" else load()
+        fail_stale_trials(study)
+        trial = storage.claim_trial(study)
+        times[way].append(time.perf_counter() - started)
+        assert trial is not None, "the queue ran out"
+        storage.finish_trial(study, trial, TrialState.COMPLETE, attrs={}, values=[0.5])
+    return {way: statistics.median(found) * 1000 for way, found in times.items() if found}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,10000", help="finished trials per study, comma-separated")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite, postgresql, proxy (on PostgreSQL)")
+    parser.add_argument("--claims", type=int, default=20, help="claims timed per store, half each way (medians shown)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    backends = [b.strip() for b in args.backends.split(",")]
+    if unknown := set(backends) - set(BACKENDS):
+        parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    console.print(f"claim latency; start: {load_line()}")
+    rows, kept = [], {}
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        for size in sizes:
+            for backend in backends:
+                if backend == "sqlite":
+                    url = f"sqlite:///{Path(folder) / f'claims-{size}.db'}"
+                else:
+                    database = stack.enter_context(postgres_database())
+                    url = stack.enter_context(proxy_of(database)) if backend == "proxy" else database
+                build(database if backend == "proxy" else url, size, args.claims)
+                found = measure(url, args.claims)
+                kept[backend, size] = found["kept"]
+                rows.append([backend, f"{size:,}", f"{found['kept']:.1f}", f"{found.get('reloaded', float('nan')):.1f}"])
+    print_table("Milliseconds per claim (median)", ["backend", "finished trials", "kept study", "reloaded per claim"], rows,
+                numeric_from=1)  # fmt: skip
+    low, high = min(sizes), max(sizes)
+    if low != high:
+        ratios = {b: kept[b, high] / kept[b, low] for b in backends}
+        met = all(r <= RATIO for r in ratios.values())
+        console.print(f"kept claim at {high:,} ÷ at {low:,}: " + ", ".join(f"{b} {r:.2f}×" for b, r in ratios.items())
+                      + f" (goal ≤ {RATIO}×: {'met' if met else 'missed'})")  # fmt: skip
+    console.print(f"end: {load_line()}")
+
+
+if __name__ == "__main__":
+    main()
