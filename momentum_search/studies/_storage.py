@@ -369,8 +369,9 @@ def _missing_internals() -> tuple[_Privates | None, list[str]]:
 
 
 def _schema_head(versions: Path) -> str | None:
-    """The head of Optuna's alembic scripts in ``versions``, if it is ``TESTED_SCHEMA``: that script is
-    there and none revises it (a text search of ten small files, not alembic's 0.2 s import)."""
+    """``TESTED_SCHEMA`` if Optuna's alembic scripts in ``versions`` have it as their head (its script is
+    there and none revises it), else the revision that revises it, or None if it is gone. A text search
+    of ten small files, not alembic's 0.2 s import."""
     import re
 
     try:
