@@ -7,7 +7,8 @@ A claim is what a worker does before it trains: fail the trials whose worker die
 trial (``fail_stale_trials`` and ``TrialStore.claim_trial``, as ``OptunaEngine.run`` calls them). Each
 store holds one study of ``size`` finished trials that look like the Optuna engine's (attrs and a value
 per epoch, written in bulk as ``read_commands.py`` writes them) and ``--claims`` queued ones. Two ways
-are timed side by side, round-robin, each claimed trial finished (untimed) before the next claim:
+are timed side by side, round-robin over both ways and both sizes, each claimed trial finished
+(untimed) before the next claim:
 
 - ``kept``: the worker keeps its study between claims, as workers do now; Optuna's storage cache then
   reads only what is new or unfinished;
@@ -82,32 +83,35 @@ def proxy_of(database: str) -> Iterator[str]:
         server.join()
 
 
-def measure(url: str, claims: int) -> dict[str, float]:
-    """Median milliseconds of a kept and of a reloaded claim, alternating, until ``claims`` are taken."""
+def measure(urls: dict[int, str], claims: int) -> dict[tuple[int, str], float]:
+    """Median milliseconds of a kept and of a reloaded claim on each store (by its size), round-robin
+    over the stores and the two ways, so that a change of load hits all alike."""
     import optuna
     from optuna.trial import TrialState
 
     from momentum_search.search._optuna import fail_stale_trials
     from momentum_search.studies import open_storage
 
-    storage = open_storage(url)
+    storages = {size: open_storage(url) for size, url in urls.items()}
 
-    def load() -> optuna.Study:
-        return optuna.load_study(study_name=STUDY, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
+    def load(size: int) -> optuna.Study:
+        return optuna.load_study(study_name=STUDY, storage=storages[size], sampler=optuna.samplers.RandomSampler(seed=0))
 
-    kept = load()
-    kept.get_trials(deepcopy=False)  # the worker's first read, before its first claim
-    times: dict[str, list[float]] = {"kept": [], "reloaded": []}
-    for index in range(claims):
-        way = ("kept", "reloaded")[index % 2]
-        started = time.perf_counter()
-        study = kept if way == "kept" else load()
-        fail_stale_trials(study)
-        trial = storage.claim_trial(study)
-        times[way].append(time.perf_counter() - started)
-        assert trial is not None, "the queue ran out"
-        storage.finish_trial(study, trial, TrialState.COMPLETE, attrs={}, values=[0.5])
-    return {way: statistics.median(found) * 1000 for way, found in times.items() if found}
+    kept = {size: load(size) for size in urls}
+    for study in kept.values():
+        study.get_trials(deepcopy=False)  # the worker's first read, before its first claim
+    times: dict[tuple[int, str], list[float]] = {(size, way): [] for size in urls for way in ("kept", "reloaded")}
+    for _ in range(claims // 2):
+        for size, way in times:
+            storage = storages[size]
+            started = time.perf_counter()
+            study = kept[size] if way == "kept" else load(size)
+            fail_stale_trials(study)
+            trial = storage.claim_trial(study)
+            times[size, way].append(time.perf_counter() - started)
+            assert trial is not None, "the queue ran out"
+            storage.finish_trial(study, trial, TrialState.COMPLETE, attrs={}, values=[0.5])
+    return {key: statistics.median(found) * 1000 for key, found in times.items()}
 
 
 def main() -> None:
@@ -124,24 +128,26 @@ def main() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console.print(f"claim latency; start: {load_line()}")
-    rows, kept = [], {}
+    rows, found = [], {}
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
-        for size in sizes:
-            for backend in backends:
+        for backend in backends:
+            urls = {}
+            for size in sizes:
                 if backend == "sqlite":
-                    url = f"sqlite:///{Path(folder) / f'claims-{size}.db'}"
-                else:
-                    database = stack.enter_context(postgres_database())
-                    url = stack.enter_context(proxy_of(database)) if backend == "proxy" else database
-                build(database if backend == "proxy" else url, size, args.claims)
-                found = measure(url, args.claims)
-                kept[backend, size] = found["kept"]
-                rows.append([backend, f"{size:,}", f"{found['kept']:.1f}", f"{found.get('reloaded', float('nan')):.1f}"])
-    print_table("Milliseconds per claim (median)", ["backend", "finished trials", "kept study", "reloaded per claim"], rows,
-                numeric_from=1)  # fmt: skip
+                    urls[size] = f"sqlite:///{Path(folder) / f'claims-{size}.db'}"
+                    build(urls[size], size, args.claims)
+                    continue
+                database = stack.enter_context(postgres_database())
+                build(database, size, args.claims)
+                urls[size] = stack.enter_context(proxy_of(database)) if backend == "proxy" else database
+            for (size, way), ms in measure(urls, args.claims).items():
+                found[backend, size, way] = ms
+            rows += [[backend, f"{size:,}", f"{found[backend, size, 'kept']:.1f}", f"{found[backend, size, 'reloaded']:.1f}"]
+                     for size in sizes]  # fmt: skip
+    print_table("Milliseconds per claim (median)", ["backend", "finished trials", "kept study", "reloaded per claim"], rows)
     low, high = min(sizes), max(sizes)
     if low != high:
-        ratios = {b: kept[b, high] / kept[b, low] for b in backends}
+        ratios = {b: found[b, high, "kept"] / found[b, low, "kept"] for b in backends}
         met = all(r <= RATIO for r in ratios.values())
         console.print(f"kept claim at {high:,} ÷ at {low:,}: " + ", ".join(f"{b} {r:.2f}×" for b, r in ratios.items())
                       + f" (goal ≤ {RATIO}×: {'met' if met else 'missed'})")  # fmt: skip

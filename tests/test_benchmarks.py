@@ -27,3 +27,15 @@ def test_read_commands_benchmark_runs_tiny(public: bool) -> None:
                                                             "(writing the trials)"]  # fmt: skip
     assert "× optuna" in rows[1] and "targets missed:" in done.stdout
     assert ("public add_trials" in done.stdout) == public
+
+
+def test_claims_benchmark_runs_tiny() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "claims.py"), "--sizes", "10,20", "--claims", "2", "--backends", "sqlite"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("│")[1:5] for line in done.stdout.splitlines() if "│ sqlite" in line]
+    assert [row[1].strip() for row in rows] == ["10", "20"]
+    assert all(float(cell) > 0 for row in rows for cell in row[2:4])
+    assert "kept claim at 20 ÷ at 10: sqlite" in done.stdout
