@@ -57,6 +57,15 @@ def error(message: str) -> None:
 # ---- train ------------------------------------------------------------------------------------
 
 
+def task_inferred(task: str, params: dict[str, Any]) -> None:
+    """For the user's own data, what its file implies (head, classes, metric), on stderr; else nothing."""
+    from momentum_search.trainers.tasks import DATA_TASK
+    from momentum_search.trainers.tasks._npz import describe
+
+    if task == DATA_TASK:
+        err_console.print(escape(describe(params)), highlight=False, soft_wrap=True)
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:

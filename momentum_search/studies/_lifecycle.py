@@ -25,6 +25,7 @@ from momentum_search.search import (
     searched_per_kind,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
+from momentum_search.trainers.tasks import DATA_TASK
 from momentum_search.studies._storage import (
     Heartbeat,
     StorageError,
@@ -99,6 +100,12 @@ def create_or_resume(storage: RDBStorage, spec: StudySpec) -> tuple[optuna.Study
     if spec.name in optuna.get_all_study_names(storage):
         study = load(storage, spec.name)
         stored = study_spec(study)
+        ours, theirs = spec.task_params.get("sha256", ""), stored.task_params.get("sha256", "")
+        if stored.task == spec.task == DATA_TASK and ours != theirs:
+            raise SpecError(
+                f"study {spec.name!r} was launched on other data: {spec.task_params['path']} has sha256 "
+                f"{ours[:12]}…, the study's {theirs[:12]}…"
+            )
         if not stored.same_search(spec):
             raise SpecError(
                 f"study {spec.name!r} exists with a different spec; only budget and description may change "
@@ -385,6 +392,8 @@ def run_worker(
     quiet_optuna()
     backend = open_storage(storage, heartbeat=heartbeat)
     spec = study_spec(load(backend, study_name))
+    if spec.task == DATA_TASK:
+        check_task(spec)  # a worker whose data file differs from the study's (or is missing) does not join
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         with sigterm_as_interrupt():

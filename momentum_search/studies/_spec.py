@@ -26,8 +26,11 @@ from momentum_search.search import (
     SearchSpace,
     TrialPlan,
 )
-from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, TASK_INFO, Integer, Real, check_device, task_info
+from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, Integer, Real, check_device, task_info
+from momentum_search.trainers.tasks import DATA_TASK, task_defaults
 
+# What `task: {data: PATH, ...}` may say besides the path (sha256 is the study's own, filled in).
+_DATA_OPTIONS = ("head", "metric", "direction", "classes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Bounds on the budget: a typo such as 1000000000000 trials would otherwise queue WAITING rows until the
 # disk fills.
@@ -132,10 +135,28 @@ class StudySpec(BaseModel):
             )
         return name
 
+    @model_validator(mode="before")
+    @classmethod
+    def _data_task(cls, data: Any) -> Any:
+        # `task: {data: PATH, head: ..., metric: ...}` is the data task with those parameters.
+        task = data.get("task") if isinstance(data, dict) else None
+        if not isinstance(task, dict):
+            return data
+        if set(task) - {"data"} - set(_DATA_OPTIONS) or "data" not in task:
+            raise ValueError(
+                f"task: a mapping names an .npz file, {{data: PATH}}, with optional {', '.join(_DATA_OPTIONS)}; "
+                f"got keys {', '.join(map(str, task))}"
+            )
+        if data.get("task_params"):
+            raise ValueError("task_params: the data task takes its options inside task: {data: PATH, head: ...}")
+        params = {"path": task["data"], **{key: value for key, value in task.items() if key != "data"}}
+        return {**data, "task": DATA_TASK, "task_params": params}
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, task: str) -> str:
-        return task_info(task).name
+        task_defaults(task)  # a ValueError naming the known tasks
+        return task
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -187,6 +208,11 @@ class StudySpec(BaseModel):
         if {"s", GAIN} <= {*self.space, *self.fixed}:
             where = {name: "space" if name in self.space else "fixed" for name in ("s", GAIN)}
             raise ValueError(f"give s or g (the gain s/(1−μ), which sets s), not both: s in {where['s']}, g in {where[GAIN]}")
+        if self.task == DATA_TASK and (info.context or {}).get("here", True):
+            # Read and check the file here, once; the study stores what it implies and its hash.
+            from momentum_search.trainers.tasks._npz import resolve_params
+
+            object.__setattr__(self, "task_params", resolve_params(self.task_params))
         plan = self.trial_plan()
         for cell in self.cells:
             try:
@@ -200,7 +226,7 @@ class StudySpec(BaseModel):
                 check_device(self.fixed.get("device", "cpu"))
             except ValueError as error:
                 raise ValueError(f"fixed.device: {error}") from None
-        task = TASK_INFO[self.task]
+        task = task_info(self.task, self.task_params)
         if self.objective.metric not in (None, task.metric.name):
             raise ValueError(
                 f"objective.metric: task {self.task} reports {task.metric.name!r}, not {self.objective.metric!r}"

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from momentum_search.trainers.cells import CELL_KINDS, HYPERPARAMETERS, Init
-from momentum_search.trainers.tasks import TASK_INFO, task_info
+from momentum_search.trainers.tasks import DATA_TASK, task_defaults
 
 Optimizer = Literal["rmsprop", "adam", "sgd"]
 MAX_EPOCHS = 100_000
@@ -87,7 +87,8 @@ class TrainConfig(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
-        return task_info(value).name
+        task_defaults(value)  # a ValueError naming the known tasks
+        return value
 
     @field_validator("cell")
     @classmethod
@@ -115,7 +116,9 @@ class TrainConfig(BaseModel):
         # The kind's own checks, the ones building the cell runs: its init's rules (chrono's, cayley's,
         # forget_bias's) with the init that will run, then the ranges and the "kind does not use it" rule.
         # A chrono t_max left to the trainer is checked with a stand-in.
-        init = self.init if self.init is not None else TASK_INFO[self.task].defaults.init
+        if self.task == DATA_TASK and not isinstance(self.task_params.get("path"), str):
+            raise ValueError(f"task {DATA_TASK} needs task_params.path, the .npz file (train --data PATH)")
+        init = self.init if self.init is not None else task_defaults(self.task).init
         t_max = 2.0 if init == "chrono" and self.t_max is None else self.t_max
         kind.check_init(init, t_max=t_max, forget_bias=self.forget_bias)
         kind.resolve(self.hyperparameters(only_set=True))
@@ -135,7 +138,7 @@ class TrainConfig(BaseModel):
 
     def resolved(self) -> TrainConfig:
         """A copy with every `None` replaced by the task's or the cell kind's default."""
-        defaults = TASK_INFO[self.task].defaults
+        defaults = task_defaults(self.task)
         kind = CELL_KINDS[self.cell]
         update: dict[str, Any] = {
             name: kind.defaults[name]

@@ -70,7 +70,7 @@ def evaluate(model: SequenceModel, task: Task, split: Split, batch_size: int, de
     total, count, state = 0.0, 0, _fresh_state(task)
     for batch in task.batches(split, batch_size):
         batch = _to(batch, device)
-        output, state = model(batch.x, state if task.stateful else None)
+        output, state = model(batch.x, state if task.stateful else None, mask=batch.mask)
         batch_sum, batch_count = task.metric_sums(output, batch)
         total += batch_sum
         count += batch_count
@@ -91,7 +91,7 @@ def measure_gradient_flow(model: SequenceModel, task: Task, device: torch.device
     x = batch.x if model.embedding is None else model.embedding(batch.x)
 
     def loss(out: Tensor) -> Tensor:
-        return task.loss(model.decoder(out[-1] if model.head.endswith("_last") else out), batch)
+        return task.loss(model.decoder(model.read_out(out, batch.mask)), batch)
 
     norms = gradient_flow(model.cell, x, loss).tolist()
     with torch.no_grad():
@@ -165,7 +165,7 @@ class Trainer:
         num_batches = self.task.num_batches("train", self.batch_size)
         for index, batch in enumerate(self.task.batches("train", self.batch_size, generator=self.generator), 1):
             batch = _to(batch, self.device)
-            output, state = self.model(batch.x, state if self.task.stateful else None)
+            output, state = self.model(batch.x, state if self.task.stateful else None, mask=batch.mask)
             if self.task.stateful:
                 state = detach_state(state)
             loss = self.task.loss(output, batch)

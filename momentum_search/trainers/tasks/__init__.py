@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 from momentum_search._lazy import lazy_exports
 
-from ._registry import SPLITS, TASK_INFO, Head, Metric, Split, TaskDefaults, TaskInfo, task_info
+from ._registry import DATA_DEFAULTS, DATA_TASK, SPLITS, TASK_INFO, Head, Metric, Split, TaskDefaults, TaskInfo, task_defaults, task_info
 
 if TYPE_CHECKING:
     from ._base import Batch, ExampleTask, Task
     from ._classes import TASKS, get_task, task_parameters
+    from ._data import DataTask
     from ._digits import DigitsTask, PermutedDigitsTask
     from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
     from ._ptb import PTBTask
@@ -28,6 +29,9 @@ __all__ = [
     "AddingTask",
     "Batch",
     "CopyTask",
+    "DATA_DEFAULTS",
+    "DATA_TASK",
+    "DataTask",
     "DigitsTask",
     "ExampleTask",
     "Head",
@@ -43,6 +47,7 @@ __all__ = [
     "TaskInfo",
     "get_task",
     "read_idx",
+    "task_defaults",
     "task_info",
     "task_parameters",
 ]
@@ -54,5 +59,6 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
     "PTBTask": "._ptb",
     "AddingTask": "._synthetic", "CopyTask": "._synthetic",
+    "DataTask": "._data",
     "TIMITTask": "._timit",
 })  # fmt: skip

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ._base import Task
+from ._data import DataTask
 from ._digits import DigitsTask, PermutedDigitsTask
 from ._mnist import MNISTTask, PermutedMNISTTask
 from ._ptb import PTBTask
@@ -24,13 +25,15 @@ TASKS: dict[str, type[Task]] = {
         PermutedMNISTTask,
         TIMITTask,
         PTBTask,
+        DataTask,
     )
 }
 
 
 def task_parameters(name: str) -> dict[str, Any]:
     """The parameters task ``name`` accepts, with their defaults."""
-    task_info(name)  # a ValueError for an unknown name
+    if name not in TASKS:
+        task_info(name)  # a ValueError naming the known tasks
     signature = inspect.signature(TASKS[name].__init__)
     return {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
 
