@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from momentum_search.cli import app
 from momentum_search.studies import parse_spec
+from momentum_search.trainers import TrainConfig, UserObjective, train
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 runner = CliRunner()
@@ -31,3 +32,11 @@ def test_the_digits_rows_data_trains_and_its_spec_is_valid(tmp_path: Path) -> No
     spec["task"]["data"] = str(out)
     parsed = parse_spec(spec)
     assert (parsed.task_params["head"], parsed.objective.metric, parsed.task_params["classes"]) == ("classify_last", "accuracy", 10)
+
+
+def test_the_own_loop_objective_trains_a_model_with_a_momentum_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    objective = UserObjective(function="own_loop:train", metric="accuracy", direction="maximize")
+    config = TrainConfig(task="objective", objective=objective, cell="momentum-lstm", hidden_size=8, batch_size=32, epochs=2)
+    result = train(config, on_epoch=lambda epoch, value: False)
+    assert result.best_value == max(result.history) and len(result.history) == 2 and result.best_value > 20  # chance: 10 %

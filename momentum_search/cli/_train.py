@@ -50,7 +50,7 @@ def train(
     """Train one configuration and print its validation and test metric."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from momentum_search.trainers import TrainConfig, train as train_one
+    from momentum_search.trainers import ObjectiveError, TrainConfig, train as train_one
     from momentum_search.trainers.tasks import DATA_TASK
     from momentum_search.trainers.tasks._npz import resolve_params
 
@@ -91,7 +91,7 @@ def train(
                 progress.update(epochs_bar, completed=epoch, info=f"valid {value:.4f}")
                 return False
 
-            with reported(ValueError, FileNotFoundError):
+            with reported(ValueError, FileNotFoundError, ObjectiveError):
                 results.append(train_one(config, on_epoch=on_epoch, on_batch=on_batch))
             progress.remove_task(batches_bar)
             progress.remove_task(epochs_bar)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from momentum_search.search._gain import GAIN, drive_scale
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
-from momentum_search.trainers import TrainConfig, TrainResult
+from momentum_search.trainers import TrainConfig, TrainResult, UserObjective
 from momentum_search.trainers.tasks import task_defaults
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
@@ -40,6 +40,7 @@ class TrialPlan(BaseModel):
     epochs: int | None = Field(default=None, ge=1)
     seeds: tuple[int, ...] = Field(default=(0,), min_length=1)
     threads: int | None = Field(default=None, ge=1)
+    objective: UserObjective | None = None  # the user's own loop trains each seed (task "objective")
 
     @property
     def max_epochs(self) -> int:
@@ -75,6 +76,7 @@ class TrialPlan(BaseModel):
             epochs=self.epochs,
             seed=seed,
             threads=self.threads,
+            objective=self.objective,
             **values,
         )
 

@@ -121,11 +121,11 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, task: Task | None = None) -> None:
         check_device(config.device)
-        self.config = config.resolved()
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        self.task = task if task is not None else get_task(config.task, **config.task_params)
+        self.config = config.resolved(self.task.defaults)
         self.device = torch.device(self.config.device)
-        self.task = task if task is not None else get_task(self.config.task, **self.config.task_params)
         if self.config.init == "chrono" and self.config.t_max is None:
             steps = next(iter(self.task.batches("train", self.batch_size))).x.size(0)
             self.config = self.config.model_copy(update={"t_max": float(steps)})
@@ -272,7 +272,13 @@ def train(
             from 1); returning True stops the run, which is then reported with `stopped=True`.
         on_batch: called as `on_batch(batch_index, num_batches)` after every training batch
             (indices count from 1), for progress bars.
+
+    A config with an `objective` (the user's own loop) calls that function instead (`_user_loop.py`).
     """
+    if config.objective is not None:
+        from momentum_search.trainers._user_loop import run_objective
+
+        return run_objective(config, on_epoch=on_epoch)
     trainer = Trainer(config)
     while not trainer.done:
         value = trainer.run_epoch(on_batch)

@@ -10,7 +10,23 @@ from typing import TYPE_CHECKING
 
 from momentum_search._lazy import lazy_exports
 
-from ._registry import DATA_DEFAULTS, DATA_TASK, SPLITS, TASK_INFO, Head, Metric, Split, TaskDefaults, TaskInfo, task_defaults, task_info
+from ._registry import (
+    DATA_DEFAULTS,
+    DATA_TASK,
+    ENTRY_POINT_GROUP,
+    OBJECTIVE_TASK,
+    SPLITS,
+    TASK_INFO,
+    Head,
+    Metric,
+    Split,
+    TaskDefaults,
+    TaskInfo,
+    code_tasks,
+    is_code_task,
+    task_defaults,
+    task_info,
+)
 
 if TYPE_CHECKING:
     from ._base import Batch, ExampleTask, Task
@@ -32,11 +48,13 @@ __all__ = [
     "DATA_DEFAULTS",
     "DATA_TASK",
     "DataTask",
+    "ENTRY_POINT_GROUP",
     "DigitsTask",
     "ExampleTask",
     "Head",
     "MNISTTask",
     "Metric",
+    "OBJECTIVE_TASK",
     "PTBTask",
     "PermutedDigitsTask",
     "PermutedMNISTTask",
@@ -45,7 +63,9 @@ __all__ = [
     "Task",
     "TaskDefaults",
     "TaskInfo",
+    "code_tasks",
     "get_task",
+    "is_code_task",
     "read_idx",
     "task_defaults",
     "task_info",

@@ -6,11 +6,12 @@ import inspect
 from typing import Any
 
 from ._base import Task
+from ._code import build_code_task
 from ._data import DataTask
 from ._digits import DigitsTask, PermutedDigitsTask
 from ._mnist import MNISTTask, PermutedMNISTTask
 from ._ptb import PTBTask
-from ._registry import task_info
+from ._registry import is_code_task, task_info
 from ._synthetic import AddingTask, CopyTask
 from ._timit import TIMITTask
 
@@ -39,12 +40,15 @@ def task_parameters(name: str) -> dict[str, Any]:
 
 
 def get_task(name: str, **params: Any) -> Task:
-    """Build task ``name`` from its keyword parameters, e.g. ``get_task("adding", length=50, seed=0)``.
+    """Build task ``name`` from its keyword parameters, e.g. ``get_task("adding", length=50, seed=0)``;
+    ``name`` may be a code task (``module:function`` or an installed name, see ``_code.py``).
 
     Raises:
         ValueError: unknown task name, unknown parameter or out-of-range value.
         FileNotFoundError: a file-backed task cannot find its data.
     """
+    if name not in TASKS and is_code_task(name):
+        return build_code_task(name, params)
     allowed = task_parameters(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from ._base import Batch, ExampleTask
-from ._npz import load_data
+from ._npz import Data, load_data
 from ._registry import DATA_DEFAULTS, DATA_TASK, Metric, Split
 
 
-class DataTask(ExampleTask):
-    """The splits of an `.npz` file; head, metric and sizes as the file implies or the options say.
+class ArrayTask(ExampleTask):
+    """Checked arrays (`_npz.Data`: an `.npz` file's, or those a code task returns) as a task: head,
+    metric and sizes as the arrays imply or the options said; the trainer defaults of `DATA_DEFAULTS`.
 
-    Args:
-        path: the `.npz` file (see `_npz.py` and `docs/your-own-problem.md` for its arrays).
-        head, metric, direction, classes: override what the arrays imply.
-        sha256: the content the study was launched on; a file that differs is refused.
+    `params` are what the task records for provenance."""
 
-    Raises:
-        DataError: a ValueError of one line naming the file (`_npz.load_data`).
-    """
-
-    name = DATA_TASK
+    name = "arrays"
     defaults = DATA_DEFAULTS
 
-    def __init__(
-        self,
-        *,
-        path: str,
-        head: str | None = None,
-        metric: str | None = None,
-        direction: str | None = None,
-        classes: int | None = None,
-        sha256: str | None = None,
-    ) -> None:
-        options = {"head": head, "metric": metric, "direction": direction, "classes": classes, "sha256": sha256}
-        data = load_data(path, **{name: value for name, value in options.items() if value is not None})
-        super().__init__(**data.params())
+    def __init__(self, data: Data, **params: Any) -> None:
+        super().__init__(**params)
         self.data = data
         self.head = data.head
         self.metric = Metric(data.metric, data.direction)  # type: ignore[arg-type]
@@ -61,6 +46,35 @@ class DataTask(ExampleTask):
             mask = torch.arange(steps).unsqueeze(1) < lengths.unsqueeze(0)
         # Time-major, as every task's batches: (B, T, ...) -> (T, B, ...); a per-sequence y stays (B, ...).
         return Batch(x=x.transpose(0, 1).contiguous(), y=y.transpose(0, 1).contiguous() if self.head.endswith("_each") else y, mask=mask)
+
+
+class DataTask(ArrayTask):
+    """The splits of an `.npz` file; head, metric and sizes as the file implies or the options say.
+
+    Args:
+        path: the `.npz` file (see `_npz.py` and `docs/your-own-problem.md` for its arrays).
+        head, metric, direction, classes: override what the arrays imply.
+        sha256: the content the study was launched on; a file that differs is refused.
+
+    Raises:
+        DataError: a ValueError of one line naming the file (`_npz.load_data`).
+    """
+
+    name = DATA_TASK
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        head: str | None = None,
+        metric: str | None = None,
+        direction: str | None = None,
+        classes: int | None = None,
+        sha256: str | None = None,
+    ) -> None:
+        options = {"head": head, "metric": metric, "direction": direction, "classes": classes, "sha256": sha256}
+        data = load_data(path, **{name: value for name, value in options.items() if value is not None})
+        super().__init__(data, **data.params())
 
     def __repr__(self) -> str:
         return f"DataTask(path={self.data.path!r})"
