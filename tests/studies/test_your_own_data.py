@@ -3,7 +3,7 @@ in one line with nothing written."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
+from round_trip import round_trip, write_spec
 
 if TYPE_CHECKING:
     from conftest import NpzData
@@ -50,39 +50,14 @@ def data_spec(name: str, task: dict[str, Any], **changes: Any) -> dict[str, Any]
     return spec
 
 
-def write_spec(tmp_path: Path, spec: dict[str, Any]) -> str:
-    path = tmp_path / f"{spec['name']}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
-
-
 def test_a_study_of_your_own_data_launches_confirms_plots_exports_and_retrains(tmp_path: Path) -> None:
     data = planted(tmp_path / "planted.npz")
-    url = f"sqlite:///{tmp_path / 'own.db'}"
-    launched = runner.invoke(app, ["launch", write_spec(tmp_path, data_spec("own", {"data": str(data)})), "--workers", "2", "--storage", url])
-    assert launched.exit_code == 0, launched.output
-    assert f"data {data} (sha256 " in launched.stderr and "head classify_last (2 classes), metric accuracy ↑" in launched.stderr
-    study = optuna.load_study(study_name="own", storage=url)
+    study, document, stderr = round_trip(tmp_path, data_spec("own", {"data": str(data)}), "--workers", "2")
+    assert f"data {data} (sha256 " in stderr and "head classify_last (2 classes), metric accuracy ↑" in stderr
     stored = study.user_attrs["spec"]["task_params"]
-    assert stored["sha256"] == __import__("hashlib").sha256(data.read_bytes()).hexdigest()
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert {t.user_attrs["config"]["cell"] for t in complete} == {"lstm", "momentum-lstm"}
-    assert max(t.value for t in complete) > 60  # the planted signal is found (chance is 50 %)
-    assert "confirmation (held-out seeds)" in launched.stdout
-
-    report = tmp_path / "report.html"
-    assert runner.invoke(app, ["plot", "own", "--storage", url, "--out", str(report)]).exit_code == 0
-    assert report.stat().st_size > 10_000
-
-    best = tmp_path / "best.yaml"
-    exported = runner.invoke(app, ["export", "own", "--storage", url, "--out", str(best)])
-    assert exported.exit_code == 0, exported.output
-    document = yaml.safe_load(best.read_text())
+    assert stored["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert max(t.value for t in study.trials if t.value is not None) > 60  # the planted signal is found (chance: 50 %)
     assert document["config"]["task"] == "data" and document["config"]["task_params"]["sha256"] == stored["sha256"]
-    retrained = runner.invoke(app, ["train", "--config", str(best), "--json"])
-    assert retrained.exit_code == 0, retrained.output
-    trial = study.trials[document["provenance"]["trial"]]
-    assert json.loads(retrained.stdout)["runs"][0]["best_value"] == trial.user_attrs["seed_values"][0]
 
 
 def test_a_worker_or_a_resume_on_other_data_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -206,17 +181,5 @@ def ray_runtime() -> Iterator[None]:
 
 def test_the_same_study_on_ray(ray_runtime: None, tmp_path: Path) -> None:
     data = planted(tmp_path / "planted.npz")
-    url = f"sqlite:///{tmp_path / 'ray.db'}"
-    spec = write_spec(tmp_path, data_spec("own-ray", {"data": str(data)}))
-    launched = runner.invoke(app, ["launch", spec, "--engine", "ray", "--cpus-per-trial", "1", "--storage", url])
-    assert launched.exit_code == 0, launched.output
-    study = optuna.load_study(study_name="own-ray", storage=url)
+    study, _, _ = round_trip(tmp_path, data_spec("own-ray", {"data": str(data)}), "--engine", "ray")
     assert {t.user_attrs["engine"] for t in study.trials} == {"ray"}
-    assert "confirmation (held-out seeds)" in launched.stdout
-    best = tmp_path / "best.yaml"
-    assert runner.invoke(app, ["export", "own-ray", "--storage", url, "--out", str(best)]).exit_code == 0
-    document = yaml.safe_load(best.read_text())
-    retrained = runner.invoke(app, ["train", "--config", str(best), "--json"])
-    assert retrained.exit_code == 0, retrained.output
-    trial = study.trials[document["provenance"]["trial"]]
-    assert json.loads(retrained.stdout)["runs"][0]["best_value"] == trial.user_attrs["seed_values"][0]

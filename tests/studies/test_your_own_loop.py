@@ -3,7 +3,6 @@ launch, confirm, plot, export, retrain, on both engines; and what happens when t
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
+from round_trip import round_trip, write_spec
 from momentum_search.trainers import TrainConfig, UserObjective, train
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -60,36 +60,15 @@ def loop_spec(name: str, **changes: Any) -> dict[str, Any]:
     return spec
 
 
-def write(tmp_path: Path, spec: dict[str, Any]) -> str:
-    path = tmp_path / f"{spec['name']}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
-
-
-def launch_confirm_export_retrain(tmp_path: Path, name: str, *engine: str) -> optuna.Study:
-    url = f"sqlite:///{tmp_path / 'loop.db'}"
-    launched = runner.invoke(app, ["launch", write(tmp_path, loop_spec(name)), *engine, "--storage", url])
-    assert launched.exit_code == 0, launched.output
-    assert "confirmation (held-out seeds)" in launched.stdout
-    study = optuna.load_study(study_name=name, storage=url)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert {t.user_attrs["config"]["cell"] for t in complete} == {"lstm", "momentum-lstm"}
-    assert max(t.value for t in complete) > 20  # the digits are learnt (chance is 10 %)
-    report = tmp_path / "report.html"
-    assert runner.invoke(app, ["plot", name, "--storage", url, "--out", str(report)]).exit_code == 0
-    best = tmp_path / "best.yaml"
-    assert runner.invoke(app, ["export", name, "--storage", url, "--out", str(best)]).exit_code == 0
-    document = yaml.safe_load(best.read_text())
+def loop_round_trip(tmp_path: Path, name: str, *options: str) -> optuna.Study:
+    study, document, _ = round_trip(tmp_path, loop_spec(name), *options)
+    assert max(t.value for t in study.trials if t.value is not None) > 20  # the digits are learnt (chance: 10 %)
     assert document["config"]["objective"] == {"function": "own_loop:train", "metric": "accuracy", "direction": "maximize"}
-    retrained = runner.invoke(app, ["train", "--config", str(best), "--json"])
-    assert retrained.exit_code == 0, retrained.output
-    trial = study.trials[document["provenance"]["trial"]]
-    assert json.loads(retrained.stdout)["runs"][0]["best_value"] == trial.user_attrs["seed_values"][0]
     return study
 
 
 def test_your_own_loop_launches_on_two_workers_confirms_plots_exports_and_retrains(user_code: Path, tmp_path: Path) -> None:
-    study = launch_confirm_export_retrain(tmp_path, "loop", "--workers", "2")
+    study = loop_round_trip(tmp_path, "loop", "--workers", "2")
     assert study.user_attrs["spec"]["task"] == "objective" and study.metric_names == ["accuracy"]
 
 
@@ -104,7 +83,7 @@ def ray_runtime(user_code: Path) -> Iterator[None]:
 
 
 def test_your_own_loop_on_ray(ray_runtime: None, tmp_path: Path) -> None:
-    study = launch_confirm_export_retrain(tmp_path, "loop-ray", "--engine", "ray")
+    study = loop_round_trip(tmp_path, "loop-ray", "--engine", "ray")
     assert {t.user_attrs["engine"] for t in study.trials} == {"ray"}
 
 
@@ -112,7 +91,7 @@ def test_a_failing_objective_fails_its_trial_with_the_reason_and_the_study_goes_
     url = f"sqlite:///{tmp_path / 'flaky.db'}"
     spec = loop_spec("flaky", objective="flaky_loop:train", cells=["lstm", "momentum-lstm", "adam-lstm"],
                      space={"mu": {"low": 0.0, "high": 0.9}}, budget={"trials": 5}, confirm=None)  # fmt: skip
-    runner.invoke(app, ["launch", write(tmp_path, spec), "--storage", url])
+    runner.invoke(app, ["launch", write_spec(tmp_path, spec), "--storage", url])
     study = optuna.load_study(study_name="flaky", storage=url)
     states = {t.number: (t.user_attrs.get("config", {}).get("cell") or t.params.get("cell"), t.state.name) for t in study.trials}
     assert len(states) == 5 and sum(state == "COMPLETE" for _, state in states.values()) >= 1
@@ -138,11 +117,11 @@ def test_report_prunes_and_the_loop_ends_as_stopped(user_code: Path) -> None:
 )
 def test_an_objective_that_does_not_import_is_one_line_and_nothing_written(user_code: Path, tmp_path: Path, objective: str, message: str) -> None:
     store = tmp_path / "none.db"
-    result = runner.invoke(app, ["launch", write(tmp_path, loop_spec("none", objective=objective)), "--storage", f"sqlite:///{store}"])
+    result = runner.invoke(app, ["launch", write_spec(tmp_path, loop_spec("none", objective=objective)), "--storage", f"sqlite:///{store}"])
     assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not store.exists()
 
 
 def test_an_objective_brings_its_own_data(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["launch", write(tmp_path, loop_spec("both", task="digits")), "--storage", f"sqlite:///{tmp_path / 'x.db'}"])
+    result = runner.invoke(app, ["launch", write_spec(tmp_path, loop_spec("both", task="digits")), "--storage", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code == 1 and "task: an objective function brings its own data and training loop; leave task out" in result.stderr

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from momentum_search.trainers import TrainConfig, build_model, train
-from momentum_search.trainers.tasks import DataTask, task_info
+from momentum_search.trainers.tasks import DataTask, task_defaults, task_info
 from momentum_search.trainers.tasks._npz import EMBEDDING_SIZE, file_sha256, load_data, resolve_params
 
 if TYPE_CHECKING:
@@ -81,3 +81,12 @@ def test_a_file_other_than_the_studys_is_refused(npz: NpzData, tmp_path: Path) -
     path = npz.write(tmp_path / "d.npz", npz.arrays())
     with pytest.raises(ValueError, match=r"^data .*d\.npz: the file differs from the study's \(sha256 [0-9a-f]{12}…, the study's 000000000000…\)$"):
         DataTask(path=path, sha256="0" * 64)
+
+
+def test_the_page_states_the_embedding_size_and_the_defaults_the_code_has() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "your-own-problem.md").read_text()
+    defaults = task_defaults("data")
+    assert f"embedded, {EMBEDDING_SIZE} dimensions" in page
+    stated = (f"{defaults.optimizer}, lr {defaults.lr:.0e}".replace("e-0", "e-") + f", batch {defaults.batch_size}, "
+              f"{defaults.epochs} epochs, clip {defaults.grad_clip}, hidden {defaults.hidden_size}")  # fmt: skip
+    assert " ".join(page.split()).count(stated) == 1, stated
