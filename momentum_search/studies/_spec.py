@@ -26,8 +26,16 @@ from momentum_search.search import (
     SearchSpace,
     TrialPlan,
 )
-from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, Integer, Real, check_device, task_info
-from momentum_search.trainers import FunctionName, UserObjective
+from momentum_search.trainers import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    FunctionName,
+    Integer,
+    Real,
+    UserObjective,
+    check_device,
+    task_info,
+)
 from momentum_search.trainers._imports import load_function
 from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, Metric, is_code_task, task_defaults
 

@@ -160,10 +160,10 @@ def test_bad_data_is_one_line_and_nothing_in_the_store(npz: NpzData, tmp_path: P
         assert trained.exit_code == 1 and BAD[case] in trained.stderr and trained.stderr.count("\n") == 1
 
 
-def test_the_task_mapping_takes_only_the_data_options(tmp_path: Path) -> None:
+def test_the_task_mapping_takes_only_the_data_or_module_options(tmp_path: Path) -> None:
     data = planted(tmp_path / "planted.npz")
     for task, message in (
-        ({"data": str(data), "sha256": "0" * 64}, "task: a mapping names an .npz file, {data: PATH}, with optional head, metric"),
+        ({"data": str(data), "sha256": "0" * 64}, "task: a mapping is {data: PATH} (optional head, metric, direction, classes) or {module: "),
         ({"path": str(data)}, "got keys path"),
     ):
         result = runner.invoke(app, ["launch", write_spec(tmp_path, data_spec("opts", task)), "--storage", f"sqlite:///{tmp_path / 'x.db'}"])

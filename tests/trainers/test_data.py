@@ -90,3 +90,12 @@ def test_the_page_states_the_embedding_size_and_the_defaults_the_code_has() -> N
     stated = (f"{defaults.optimizer}, lr {defaults.lr:.0e}".replace("e-0", "e-") + f", batch {defaults.batch_size}, "
               f"{defaults.epochs} epochs, clip {defaults.grad_clip}, hidden {defaults.hidden_size}")  # fmt: skip
     assert " ".join(page.split()).count(stated) == 1, stated
+
+
+def test_integer_features_may_be_negative_where_token_ids_and_labels_may_not(npz: NpzData, tmp_path: Path) -> None:
+    features = npz.arrays(x_train=npz.rng.integers(-5, 5, (12, 6, 3)), x_valid=npz.rng.integers(-5, 5, (12, 6, 3)))
+    data = load_data(npz.write(tmp_path / "f.npz", features))
+    assert data.splits["train"].x.dtype == np.float32 and data.splits["train"].x.min() < 0 and data.vocab_size is None
+    tokens = npz.arrays((12, 6), x_valid=npz.rng.integers(-1, 5, (12, 6)))
+    with pytest.raises(ValueError, match=r"x_valid holds a negative token id \(-1\)"):
+        load_data(npz.write(tmp_path / "t.npz", tokens))

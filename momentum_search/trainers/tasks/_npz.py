@@ -222,7 +222,8 @@ def _split(where: str, arrays: Mapping[str, np.ndarray], split: Split) -> Arrays
     for name, array in ((f"x_{split}", x), (f"y_{split}", y)):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise DataError(f"{where}: {name} holds NaN or inf")
-        if array.dtype.kind == "i" and array.min() < 0:
+        # Token ids (2-D x) and labels index tables; integer features (3-D x) may be negative.
+        if array.dtype.kind == "i" and array.ndim < 3 and array.min() < 0:
             what = "token id" if name.startswith("x") else "label"
             raise DataError(f"{where}: {name} holds a negative {what} ({array.min()})")
     if lengths is not None:
