@@ -37,7 +37,7 @@ from momentum_search.trainers import (
     task_info,
 )
 from momentum_search.trainers._imports import load_function
-from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, Metric, is_code_task, task_defaults
+from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, Metric, code_tasks, is_code_task, task_defaults
 
 # What `task: {data: PATH, ...}` may say besides the path (sha256 is the study's own, filled in).
 _DATA_OPTIONS = ("head", "metric", "direction", "classes")
@@ -247,6 +247,10 @@ class StudySpec(BaseModel):
         if {"s", GAIN} <= {*self.space, *self.fixed}:
             where = {name: "space" if name in self.space else "fixed" for name in ("s", GAIN)}
             raise ValueError(f"give s or g (the gain s/(1−μ), which sets s), not both: s in {where['s']}, g in {where[GAIN]}")
+        if is_code_task(self.task) and ":" not in self.task:
+            # An installed package's task name is stored as what it names, so that machines without the
+            # package (reading the study, say) still know a code task.
+            object.__setattr__(self, "task", code_tasks()[self.task])
         if self.task == DATA_TASK and (info.context or {}).get("here", True):
             # Read and check the file here, once; the study stores what it implies and its hash.
             from momentum_search.trainers.tasks._npz import resolve_params

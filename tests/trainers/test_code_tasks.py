@@ -14,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
+from momentum_search.studies import parse_spec
 from momentum_search.trainers import TrainConfig, get_task, train
 from momentum_search.trainers.tasks import ExampleTask, code_tasks, is_code_task
 
@@ -104,6 +105,9 @@ def test_an_installed_package_registers_tasks_by_name(user_code: Path) -> None:
     assert result.metric == "accuracy"
     with pytest.raises(ValueError, match=r"unknown task 'nothing'; known tasks: copy, .*, ptb, planted, data \(an \.npz file\) or module:function"):
         TrainConfig(task="nothing")
+    # A study stores what the name stands for: readers without the package still know it.
+    spec = parse_spec({"name": "named", "task": "planted", "task_params": {"n": 16}, "cells": ["lstm"], "budget": {"trials": 1}})
+    assert (spec.task, spec.objective.metric) == ("user_tasks:planted_arrays", "accuracy")
 
 
 @pytest.mark.parametrize(
