@@ -41,6 +41,8 @@ def launch(
                 engine=engine, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,  # type: ignore[arg-type]
                 on_progress=on_progress,
             )  # fmt: skip
+    if spec is not None:  # after the launch, so that a refused one prints its error alone
+        render.task_inferred(spec.task, spec.task_params)
     render.launched(result)
     render.best(studies.show_study(result.study, storage=storage))
     errors, interrupted = list(result.errors), result.interrupted

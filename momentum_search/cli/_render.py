@@ -51,10 +51,20 @@ def note(text: str) -> None:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is text: `pkg.mod:train:` is no emoji code, `[1, 6]` no markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
 
 
 # ---- train ------------------------------------------------------------------------------------
+
+
+def task_inferred(task: str, params: dict[str, Any]) -> None:
+    """For the user's own data, what its file implies (head, classes, metric), on stderr; else nothing."""
+    from momentum_search.trainers.tasks import DATA_TASK
+    from momentum_search.trainers.tasks._npz import describe
+
+    if task == DATA_TASK:
+        err_console.print(escape(describe(params)), highlight=False, soft_wrap=True, emoji=False)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -19,9 +19,10 @@ TRAIN_FIELDS = (
 
 def train(
     config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file of settings; options override it.")] = None,
-    task: Annotated[Optional[str], typer.Option(help="copy, adding, digits, pdigits, mnist, pmnist, timit, ptb.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="copy, adding, digits, pdigits, mnist, pmnist, timit, ptb, data.")] = None,
     task_param: Annotated[list[str], typer.Option(help="Task parameter KEY=VALUE (repeatable), e.g. length=100.")] = [],
     data_dir: Annotated[Optional[Path], typer.Option(help="Data folder of mnist, pmnist, timit and ptb.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Your own data: an .npz of x_train, y_train, x_valid, y_valid (task data).")] = None,
     cell: Annotated[Optional[str], typer.Option(help="Cell kind, e.g. lstm, momentum-lstm, adam-gru, sr-exprnn.")] = None,
     mu: Annotated[Optional[float], typer.Option(help="Momentum μ, 0 ≤ μ < 1.")] = None,
     s: Annotated[Optional[float], typer.Option(help="Step size s > 0.")] = None,
@@ -49,7 +50,9 @@ def train(
     """Train one configuration and print its validation and test metric."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from momentum_search.trainers import TrainConfig, train as train_one
+    from momentum_search.trainers import ObjectiveError, TrainConfig, train as train_one
+    from momentum_search.trainers.tasks import DATA_TASK
+    from momentum_search.trainers.tasks._npz import resolve_params
 
     settings = read_yaml(config_file) if config_file is not None else {}
     # An exported study config carries its trainer settings under "config", next to provenance.
@@ -59,6 +62,14 @@ def train(
     task_params = {**settings.get("task_params", {}), **parse_pairs(task_param, "--task-param")}
     if data_dir is not None:
         task_params["data_dir"] = str(data_dir)
+    if data is not None:
+        settings["task"], task_params["path"] = DATA_TASK, str(data)
+    if settings.get("task") == DATA_TASK:
+        # The file is read and checked before torch loads; what it implies is printed and then trained.
+        with reported(ValueError):
+            task_params = resolve_params(task_params)
+        if not as_json:
+            render.task_inferred(DATA_TASK, task_params)
     settings["task_params"] = task_params
     with reported(ValueError, TypeError):  # pydantic's ValidationError is a ValueError
         base = TrainConfig(**settings)
@@ -80,7 +91,7 @@ def train(
                 progress.update(epochs_bar, completed=epoch, info=f"valid {value:.4f}")
                 return False
 
-            with reported(ValueError, FileNotFoundError):
+            with reported(ValueError, FileNotFoundError, ObjectiveError):
                 results.append(train_one(config, on_epoch=on_epoch, on_batch=on_batch))
             progress.remove_task(batches_bar)
             progress.remove_task(epochs_bar)

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from momentum_search.search._gain import GAIN, drive_scale
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
-from momentum_search.trainers import TASK_INFO, TrainConfig, TrainResult
+from momentum_search.trainers import TrainConfig, TrainResult, UserObjective
+from momentum_search.trainers.tasks import task_defaults
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
@@ -39,11 +40,12 @@ class TrialPlan(BaseModel):
     epochs: int | None = Field(default=None, ge=1)
     seeds: tuple[int, ...] = Field(default=(0,), min_length=1)
     threads: int | None = Field(default=None, ge=1)
+    objective: UserObjective | None = None  # the user's own loop trains each seed (task "objective")
 
     @property
     def max_epochs(self) -> int:
         """The epochs of one trial's first seed: the plan's, else its task's default."""
-        return self.epochs if self.epochs is not None else TASK_INFO[self.task].defaults.epochs
+        return self.epochs if self.epochs is not None else task_defaults(self.task).epochs
 
     def config(self, params: Mapping[str, Any], *, seed: int) -> TrainConfig:
         """The trainer config of sampled ``params`` (``cell`` included) on ``seed``.
@@ -74,6 +76,7 @@ class TrialPlan(BaseModel):
             epochs=self.epochs,
             seed=seed,
             threads=self.threads,
+            objective=self.objective,
             **values,
         )
 

@@ -33,6 +33,7 @@ from momentum_search.search._racing import RacingSpec
 from momentum_search.search._record import REASON_ATTR, REUSED_FROM_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
+from momentum_search.trainers import ObjectiveError
 
 if TYPE_CHECKING:
     import optuna
@@ -231,6 +232,9 @@ class OptunaEngine:
             except UpdateFinishedTrialError:
                 _dropped(trial)  # raised by trial.report() after an epoch
                 return False
+            except ObjectiveError as error:
+                # The user's own loop failed this configuration: the trial fails with why, the study goes on.
+                return _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error}"})
             except Exception as error:
                 _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
                 raise

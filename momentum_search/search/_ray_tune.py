@@ -40,7 +40,7 @@ from ray.tune.search import Searcher
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book
-from momentum_search.search._space import SearchSpace
+from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 from momentum_search.trainers import Trainer, TrainResult
 
 if TYPE_CHECKING:
@@ -382,6 +382,16 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
         return
     plan = setup.plan
     params = dict(config[PARAMS])
+    if plan.objective is not None:
+        # The user's own loop trains each seed whole, so Tune hears of the trial once, at its end (the
+        # scheduler cannot stop it early); an ObjectiveError fails the trial with its message.
+        evaluation = evaluate(plan, params)
+        first = evaluation.results[0]
+        tune.report(_metrics(
+            evaluation, evaluation.attrs(), setup, direction=plan.objective.direction, epoch=first.epochs_run,
+            cell=params[CELL_PARAMETER], last=first.history[-1], diverged=evaluation.diverged, final=True,
+        ))  # fmt: skip
+        return
     trainer = Trainer(plan.config(params, seed=plan.seeds[0]))
     schedule: dict[str, list[float]] = {name: [] for name in setup.perturbed if name in params}
     checkpoint = tune.get_checkpoint()
@@ -409,6 +419,24 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
     _report(Evaluation(results, plan.seeds), trainer, schedule, setup, final=True)
 
 
+def _metrics(
+    evaluation: Evaluation, attrs: dict[str, Any], setup: TrialSetup, *, direction: str, epoch: int, cell: str,
+    last: float, diverged: bool, final: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """What a trial reports to Tune after an epoch (``final``: after its last seed), attrs included."""
+    worst = math.inf if direction == "minimize" else -math.inf
+    return {
+        VALUE: worst if diverged else last,
+        TRAIN_TIME: evaluation.train_time,
+        EPOCH: epoch,
+        **({} if final or cell in setup.baselines else {STEP: epoch}),
+        "attrs": attrs,
+        "reason": evaluation.reason(),
+        "diverged_epoch": epoch if diverged else None,
+        "final": final,
+    }
+
+
 def _snapshot(trainer: Trainer, previous: TrainResult | None) -> TrainResult:
     """``trainer.result(stopped=True)``, which runs a test pass: skipped while the best epoch, and
     so the test metric at it, stays the same as in ``previous``."""
@@ -430,17 +458,10 @@ def _report(
     attrs = evaluation.attrs()
     if setup.perturbed:
         attrs["schedule"] = {name: list(values) for name, values in schedule.items()}
-    worst = math.inf if trainer.task.metric.direction == "minimize" else -math.inf
-    metrics = {
-        VALUE: worst if trainer.diverged else trainer.history[-1],
-        TRAIN_TIME: evaluation.train_time,
-        EPOCH: trainer.epoch,
-        **({} if final or trainer.config.cell in setup.baselines else {STEP: trainer.epoch}),
-        "attrs": attrs,
-        "reason": evaluation.reason(),
-        "diverged_epoch": trainer.epoch if trainer.diverged else None,
-        "final": final,
-    }
+    metrics = _metrics(
+        evaluation, attrs, setup, direction=trainer.task.metric.direction, epoch=trainer.epoch, cell=trainer.config.cell,
+        last=trainer.history[-1] if trainer.history else math.nan, diverged=trainer.diverged, final=final,
+    )  # fmt: skip
     if not setup.perturbed:
         tune.report(metrics)
         return

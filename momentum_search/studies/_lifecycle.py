@@ -25,6 +25,7 @@ from momentum_search.search import (
     searched_per_kind,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
+from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK
 from momentum_search.studies._storage import (
     Heartbeat,
     StorageError,
@@ -99,6 +100,12 @@ def create_or_resume(storage: RDBStorage, spec: StudySpec) -> tuple[optuna.Study
     if spec.name in optuna.get_all_study_names(storage):
         study = load(storage, spec.name)
         stored = study_spec(study)
+        ours, theirs = spec.task_params.get("sha256", ""), stored.task_params.get("sha256", "")
+        if stored.task == spec.task == DATA_TASK and ours != theirs:
+            raise SpecError(
+                f"study {spec.name!r} was launched on other data: {spec.task_params['path']} has sha256 "
+                f"{ours[:12]}…, the study's {theirs[:12]}…"
+            )
         if not stored.same_search(spec):
             raise SpecError(
                 f"study {spec.name!r} exists with a different spec; only budget and description may change "
@@ -324,15 +331,21 @@ def delete_study(name: str, *, storage: str | None = None) -> None:
 
 
 def check_task(spec: StudySpec) -> None:
-    """Build the spec's task once, so that missing data or bad task parameters fail before any work.
+    """Build the spec's task once (import an objective function's module), so that missing data, bad task
+    parameters or code that does not import fail before any work.
 
     Raises:
         SpecError: naming ``task_params`` and the task's complaint.
     """
     from momentum_search.trainers import get_task
+    from momentum_search.trainers._imports import load_function
 
+    user = spec.user_objective()
     try:
-        get_task(spec.task, **spec.task_params)
+        if user is not None:
+            load_function(user.function, f"objective {user.function}")
+        else:
+            get_task(spec.task, **spec.task_params)
     except (ValueError, TypeError, OSError) as error:
         raise SpecError(f"task_params (task {spec.task}): {error}") from None
 
@@ -385,6 +398,8 @@ def run_worker(
     quiet_optuna()
     backend = open_storage(storage, heartbeat=heartbeat)
     spec = study_spec(load(backend, study_name))
+    if spec.task in (DATA_TASK, OBJECTIVE_TASK):
+        check_task(spec)  # a worker whose data file differs from the study's, or whose code does not import, does not join
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         with sigterm_as_interrupt():

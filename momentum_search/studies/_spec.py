@@ -26,8 +26,21 @@ from momentum_search.search import (
     SearchSpace,
     TrialPlan,
 )
-from momentum_search.trainers import MAX_EPOCHS, MAX_SEED, TASK_INFO, Integer, Real, check_device, task_info
+from momentum_search.trainers import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    FunctionName,
+    Integer,
+    Real,
+    UserObjective,
+    check_device,
+    task_info,
+)
+from momentum_search.trainers._imports import load_function
+from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, Metric, code_tasks, is_code_task, task_defaults
 
+# What `task: {data: PATH, ...}` may say besides the path (sha256 is the study's own, filled in).
+_DATA_OPTIONS = ("head", "metric", "direction", "classes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # Bounds on the budget: a typo such as 1000000000000 trials would otherwise queue WAITING rows until the
 # disk fills.
@@ -80,10 +93,15 @@ class ConfirmSpec(BaseModel):
 class Objective(BaseModel):
     """What to optimise: the task's validation ``metric`` in its ``direction`` (both filled in from
     the task; give them only to be explicit), and optionally ``train_time``, the mean training time
-    per seed, as a minimised second objective: the study then finds a Pareto front."""
+    per seed, as a minimised second objective: the study then finds a Pareto front.
+
+    ``function`` (``package.module:function``; ``objective: "pkg.mod:train"`` for short) is the user's
+    own training loop: it trains each trial's configuration and returns the value, named ``metric``
+    (default ``value``) and to ``direction`` (default ``minimize``, as Optuna's). No task then."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    function: FunctionName | None = None
     metric: str | None = None
     direction: Literal["maximize", "minimize"] | None = None
     train_time: bool = False
@@ -132,10 +150,52 @@ class StudySpec(BaseModel):
             )
         return name
 
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_function(cls, data: Any) -> Any:
+        # `objective: "pkg.mod:train"` is the user's own loop; its study has no task of ours.
+        if not isinstance(data, dict):
+            return data
+        objective = data.get("objective")
+        if isinstance(objective, str):
+            objective = {"function": objective}
+            data = {**data, "objective": objective}
+        if isinstance(objective, dict) and objective.get("function") is not None:
+            if data.get("task", OBJECTIVE_TASK) != OBJECTIVE_TASK or data.get("task_params"):
+                raise ValueError("task: an objective function brings its own data and training loop; leave task out")
+            data = {**data, "task": OBJECTIVE_TASK}
+        elif data.get("task") == OBJECTIVE_TASK:
+            raise ValueError(f"task: {OBJECTIVE_TASK!r} is the task of an objective function (objective: \"pkg.mod:train\")")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_mapping(cls, data: Any) -> Any:
+        # `task: {data: PATH, head: ...}` is the data task with those parameters; `task: {module:
+        # "pkg.mod:make_task", params: {...}}` the code task `pkg.mod:make_task` with its parameters.
+        task = data.get("task") if isinstance(data, dict) else None
+        if not isinstance(task, dict):
+            return data
+        if data.get("task_params"):
+            raise ValueError("task_params: a task given as a mapping takes its parameters inside it")
+        if "data" in task and not set(task) - {"data", *_DATA_OPTIONS}:
+            params = {"path": task["data"], **{key: value for key, value in task.items() if key != "data"}}
+            return {**data, "task": DATA_TASK, "task_params": params}
+        if "module" in task and not set(task) - {"module", "params"}:
+            module, params = task["module"], task.get("params") or {}
+            if not isinstance(module, str) or ":" not in module or not isinstance(params, dict):
+                raise ValueError(f"task.module: expected \"package.module:function\" and params a mapping, got {module!r}")
+            return {**data, "task": module, "task_params": params}
+        raise ValueError(
+            f"task: a mapping is {{data: PATH}} (optional {', '.join(_DATA_OPTIONS)}) or "
+            f"{{module: \"pkg.mod:make_task\", params: {{...}}}}; got keys {', '.join(map(str, task))}"
+        )
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, task: str) -> str:
-        return task_info(task).name
+        task_defaults(task)  # a ValueError naming the known tasks
+        return task
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -187,6 +247,15 @@ class StudySpec(BaseModel):
         if {"s", GAIN} <= {*self.space, *self.fixed}:
             where = {name: "space" if name in self.space else "fixed" for name in ("s", GAIN)}
             raise ValueError(f"give s or g (the gain s/(1−μ), which sets s), not both: s in {where['s']}, g in {where[GAIN]}")
+        if is_code_task(self.task) and ":" not in self.task:
+            # An installed package's task name is stored as what it names, so that machines without the
+            # package (reading the study, say) still know a code task.
+            object.__setattr__(self, "task", code_tasks()[self.task])
+        if self.task == DATA_TASK and (info.context or {}).get("here", True):
+            # Read and check the file here, once; the study stores what it implies and its hash.
+            from momentum_search.trainers.tasks._npz import resolve_params
+
+            object.__setattr__(self, "task_params", resolve_params(self.task_params))
         plan = self.trial_plan()
         for cell in self.cells:
             try:
@@ -200,18 +269,18 @@ class StudySpec(BaseModel):
                 check_device(self.fixed.get("device", "cpu"))
             except ValueError as error:
                 raise ValueError(f"fixed.device: {error}") from None
-        task = TASK_INFO[self.task]
-        if self.objective.metric not in (None, task.metric.name):
+        metric, default_epochs = self._task_metric(here=(info.context or {}).get("here", True))
+        if self.objective.metric not in (None, metric.name):
             raise ValueError(
-                f"objective.metric: task {self.task} reports {task.metric.name!r}, not {self.objective.metric!r}"
+                f"objective.metric: task {self.task} reports {metric.name!r}, not {self.objective.metric!r}"
             )
-        if self.objective.direction not in (None, task.metric.direction):
+        if self.objective.direction not in (None, metric.direction):
             raise ValueError(
-                f"objective.direction: {task.metric.name} of task {self.task} is to {task.metric.direction}, "
+                f"objective.direction: {metric.name} of task {self.task} is to {metric.direction}, "
                 f"not {self.objective.direction}"
             )
         objective = self.objective.model_copy(
-            update={"metric": task.metric.name, "direction": task.metric.direction}
+            update={"metric": metric.name, "direction": metric.direction}
         )
         objectives = len(objective.directions)
         if self.racing is not None:
@@ -224,8 +293,10 @@ class StudySpec(BaseModel):
         sampler = self.sampler.resolved(objectives=objectives)
         pruner = self.pruner.resolved(objectives=objectives)
         scheduler = self.scheduler.resolved(objectives=objectives)
-        epochs = self.budget.epochs or task.defaults.epochs
+        epochs = self.budget.epochs or default_epochs or task_defaults(self.task).epochs
         scheduler.check(space=space, sampler=sampler, seeds=self.seeds, epochs=epochs, timeout=self.budget.timeout)
+        if scheduler.name == "pbt" and self.objective.function is not None:
+            raise ValueError("scheduler.name: pbt checkpoints the service's trainer between epochs; not with an objective function")
         if scheduler.name == "pbt" and GAIN in {*self.space, *self.fixed}:
             # PBT moves μ and s between epochs; it would not hold the gain.
             raise ValueError("scheduler.name: pbt perturbs μ and s, not the gain g; search s instead of g")
@@ -240,11 +311,34 @@ class StudySpec(BaseModel):
             raise ValueError("budget.trials is required (an integer ≥ 1) unless the sampler is grid")
         # The spec is frozen for its users; the defaults that depend on other fields are filled in here,
         # once, so that the stored JSON says exactly what ran.
+        if is_code_task(self.task) and budget.epochs is None:
+            # A code task's default epochs come from its code: stored, so that readers need not run it.
+            budget = budget.model_copy(update={"epochs": epochs})
         resolved = (("objective", objective), ("sampler", sampler), ("pruner", pruner), ("scheduler", scheduler),
                     ("budget", budget))  # fmt: skip
         for field, value in resolved:
             object.__setattr__(self, field, value)
         return self
+
+    def _task_metric(self, *, here: bool) -> tuple[Metric, int | None]:
+        """The task's metric and its default epochs per trial. A code task is built to say them where the
+        study is to run; a stored spec holds them already, in its objective and budget."""
+        if self.objective.function is not None:
+            user = self.user_objective()
+            assert user is not None
+            if here:
+                load_function(user.function, f"objective {user.function}")  # one line if it does not import
+            return Metric(user.metric, user.direction), None  # type: ignore[arg-type]
+        if not is_code_task(self.task):
+            info = task_info(self.task, self.task_params)
+            return info.metric, info.defaults.epochs
+        if not here:
+            assert self.objective.metric is not None and self.objective.direction is not None
+            return Metric(self.objective.metric, self.objective.direction), self.budget.epochs  # type: ignore[arg-type]
+        from momentum_search.trainers import get_task
+
+        built = get_task(self.task, **self.task_params)
+        return built.metric, built.defaults.epochs
 
     # ---- views for the engine ---------------------------------------------------------------
 
@@ -256,6 +350,13 @@ class StudySpec(BaseModel):
     def search_space(self) -> SearchSpace:
         return SearchSpace(cells=self.cells, dimensions=self.space)
 
+    def user_objective(self) -> UserObjective | None:
+        """The user's own loop (``objective.function``) with its metric and direction; None without one."""
+        if self.objective.function is None:
+            return None
+        given = {"metric": self.objective.metric, "direction": self.objective.direction}
+        return UserObjective.model_validate({"function": self.objective.function, **{k: v for k, v in given.items() if v is not None}})
+
     def trial_plan(self, *, threads: int | None = None) -> TrialPlan:
         return TrialPlan(
             task=self.task,
@@ -264,6 +365,7 @@ class StudySpec(BaseModel):
             epochs=self.budget.epochs,
             seeds=self.seeds,
             threads=threads,
+            objective=self.user_objective(),
         )
 
     def engine(self, *, threads: int | None = None) -> OptunaEngine:

@@ -9,7 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from momentum_search._lazy import lazy_exports
-from momentum_search.trainers._config import MAX_EPOCHS, MAX_SEED, Integer, Real, TrainConfig, TrainResult, check_device
+from momentum_search.trainers._config import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    FunctionName,
+    Integer,
+    Real,
+    TrainConfig,
+    TrainResult,
+    UserObjective,
+    check_device,
+)
+from momentum_search.trainers._user_loop import ObjectiveError, TrialConfig, TrialPruned
 from momentum_search.trainers.cells import CELL_KINDS, CellKind
 from momentum_search.trainers.tasks import TASK_INFO, TaskInfo, task_info
 
@@ -22,9 +33,11 @@ __all__ = [
     "CELL_KINDS",
     "MAX_EPOCHS",
     "MAX_SEED",
+    "ObjectiveError",
     "TASKS",
     "TASK_INFO",
     "CellKind",
+    "FunctionName",
     "Integer",
     "Real",
     "StreamState",
@@ -33,6 +46,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "TrialConfig",
+    "TrialPruned",
+    "UserObjective",
     "build_cell",
     "build_model",
     "check_device",

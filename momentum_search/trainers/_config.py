@@ -4,13 +4,14 @@ the CPU is asked for: specs and the read-only commands build configs to validate
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from momentum_search.trainers.cells import CELL_KINDS, HYPERPARAMETERS, Init
-from momentum_search.trainers.tasks import TASK_INFO, task_info
+from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, TaskDefaults, task_defaults
 
 Optimizer = Literal["rmsprop", "adam", "sgd"]
 MAX_EPOCHS = 100_000
@@ -41,6 +42,26 @@ def check_device(device: str) -> None:
 
 Integer = Annotated[int, BeforeValidator(_not_a_bool)]  # an int field that refuses booleans
 Real = Annotated[float, BeforeValidator(_not_a_bool)]  # a float field that refuses booleans
+
+
+def _function_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+        raise ValueError(f"expected package.module:function, got {value!r}")
+    return value
+
+
+FunctionName = Annotated[str, AfterValidator(_function_name)]  # `package.module:function`, the user's code
+
+
+class UserObjective(BaseModel):
+    """The user's own training loop, `function` (`package.module:function`, see `_user_loop.py`), and
+    what its return value is: `metric` (a name for reports) to `direction`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    function: FunctionName
+    metric: str = "value"
+    direction: Literal["maximize", "minimize"] = "minimize"
 
 
 class TrainConfig(BaseModel):
@@ -83,11 +104,13 @@ class TrainConfig(BaseModel):
     seed: Integer = Field(default=0, ge=0, le=MAX_SEED)
     threads: Integer | None = Field(default=None, ge=1)
     device: str = "cpu"
+    objective: UserObjective | None = None  # with task "objective": the user's loop trains instead
 
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
-        return task_info(value).name
+        task_defaults(value)  # a ValueError naming the known tasks
+        return value
 
     @field_validator("cell")
     @classmethod
@@ -115,7 +138,11 @@ class TrainConfig(BaseModel):
         # The kind's own checks, the ones building the cell runs: its init's rules (chrono's, cayley's,
         # forget_bias's) with the init that will run, then the ranges and the "kind does not use it" rule.
         # A chrono t_max left to the trainer is checked with a stand-in.
-        init = self.init if self.init is not None else TASK_INFO[self.task].defaults.init
+        if (self.task == OBJECTIVE_TASK) != (self.objective is not None):
+            raise ValueError(f"objective (a function) and task {OBJECTIVE_TASK!r} go together; got task {self.task!r}")
+        if self.task == DATA_TASK and not isinstance(self.task_params.get("path"), str):
+            raise ValueError(f"task {DATA_TASK} needs task_params.path, the .npz file (train --data PATH)")
+        init = self.init if self.init is not None else task_defaults(self.task).init
         t_max = 2.0 if init == "chrono" and self.t_max is None else self.t_max
         kind.check_init(init, t_max=t_max, forget_bias=self.forget_bias)
         kind.resolve(self.hyperparameters(only_set=True))
@@ -133,9 +160,10 @@ class TrainConfig(BaseModel):
             return {name: value for name, value in values.items() if value is not None}
         return {name: values[name] for name in used}
 
-    def resolved(self) -> TrainConfig:
-        """A copy with every `None` replaced by the task's or the cell kind's default."""
-        defaults = TASK_INFO[self.task].defaults
+    def resolved(self, defaults: TaskDefaults | None = None) -> TrainConfig:
+        """A copy with every `None` replaced by the task's (`defaults`, else its registered ones) or the
+        cell kind's default. A code task says its defaults once built: the trainer passes them."""
+        defaults = defaults if defaults is not None else task_defaults(self.task)
         kind = CELL_KINDS[self.cell]
         update: dict[str, Any] = {
             name: kind.defaults[name]

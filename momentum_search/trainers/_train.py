@@ -70,7 +70,7 @@ def evaluate(model: SequenceModel, task: Task, split: Split, batch_size: int, de
     total, count, state = 0.0, 0, _fresh_state(task)
     for batch in task.batches(split, batch_size):
         batch = _to(batch, device)
-        output, state = model(batch.x, state if task.stateful else None)
+        output, state = model(batch.x, state if task.stateful else None, mask=batch.mask)
         batch_sum, batch_count = task.metric_sums(output, batch)
         total += batch_sum
         count += batch_count
@@ -91,7 +91,7 @@ def measure_gradient_flow(model: SequenceModel, task: Task, device: torch.device
     x = batch.x if model.embedding is None else model.embedding(batch.x)
 
     def loss(out: Tensor) -> Tensor:
-        return task.loss(model.decoder(out[-1] if model.head.endswith("_last") else out), batch)
+        return task.loss(model.decoder(model.read_out(out, batch.mask)), batch)
 
     norms = gradient_flow(model.cell, x, loss).tolist()
     with torch.no_grad():
@@ -121,11 +121,11 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, task: Task | None = None) -> None:
         check_device(config.device)
-        self.config = config.resolved()
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        self.task = task if task is not None else get_task(config.task, **config.task_params)
+        self.config = config.resolved(self.task.defaults)
         self.device = torch.device(self.config.device)
-        self.task = task if task is not None else get_task(self.config.task, **self.config.task_params)
         if self.config.init == "chrono" and self.config.t_max is None:
             steps = next(iter(self.task.batches("train", self.batch_size))).x.size(0)
             self.config = self.config.model_copy(update={"t_max": float(steps)})
@@ -165,7 +165,7 @@ class Trainer:
         num_batches = self.task.num_batches("train", self.batch_size)
         for index, batch in enumerate(self.task.batches("train", self.batch_size, generator=self.generator), 1):
             batch = _to(batch, self.device)
-            output, state = self.model(batch.x, state if self.task.stateful else None)
+            output, state = self.model(batch.x, state if self.task.stateful else None, mask=batch.mask)
             if self.task.stateful:
                 state = detach_state(state)
             loss = self.task.loss(output, batch)
@@ -272,7 +272,13 @@ def train(
             from 1); returning True stops the run, which is then reported with `stopped=True`.
         on_batch: called as `on_batch(batch_index, num_batches)` after every training batch
             (indices count from 1), for progress bars.
+
+    A config with an `objective` (the user's own loop) calls that function instead (`_user_loop.py`).
     """
+    if config.objective is not None:
+        from momentum_search.trainers._user_loop import run_objective
+
+        return run_objective(config, on_epoch=on_epoch)
     trainer = Trainer(config)
     while not trainer.done:
         value = trainer.run_epoch(on_batch)

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from momentum_search.trainers import CELL_KINDS, TASK_INFO, TASKS, TrainConfig, build_cell, train
+from momentum_search.trainers.tasks import DATA_TASK, task_defaults
 from momentum_search.trainers.cells import INITS
 from momentum_search.trainers.cells._kinds import HYPERPARAMETERS
 
@@ -58,9 +59,11 @@ def test_a_config_refuses_exactly_what_building_its_cell_refuses(name: str) -> N
 
 
 def test_the_task_registry_names_every_task_class_and_gives_it_its_head_metric_and_defaults() -> None:
-    assert list(TASKS) == list(TASK_INFO)
-    for name, task in TASKS.items():
-        info = TASK_INFO[name]
+    # The data task's head and metric come from its file; its defaults are DATA_DEFAULTS.
+    assert list(TASKS) == [*TASK_INFO, DATA_TASK]
+    assert TASKS[DATA_TASK].defaults == task_defaults(DATA_TASK)
+    for name, info in TASK_INFO.items():
+        task = TASKS[name]
         assert (task.name, task.head, task.metric, task.defaults) == (info.name, info.head, info.metric, info.defaults)
 
 

@@ -14,11 +14,16 @@ from momentum_search.trainers.cells._kinds import CELL_KINDS, HYPERPARAMETERS, I
 if TYPE_CHECKING:
     from momentum_search.trainers.cells._cell import MomentumCell, StreamState, build_cell
     from momentum_search.trainers.cells._gradient_flow import gradient_flow
+    from momentum_search.trainers.cells._rnn import MomentumRNN
 
-__all__ = ["CELL_KINDS", "HYPERPARAMETERS", "INITS", "CellKind", "Init", "MomentumCell", "StreamState", "build_cell", "gradient_flow"]
+__all__ = [
+    "CELL_KINDS", "HYPERPARAMETERS", "INITS", "CellKind", "Init", "MomentumCell", "MomentumRNN", "StreamState", "build_cell",
+    "gradient_flow",
+]  # fmt: skip
 
 __getattr__, __dir__ = lazy_exports(globals(), {
     "MomentumCell": "._cell",
+    "MomentumRNN": "._rnn",
     "StreamState": "._cell",
     "build_cell": "._cell",
     "gradient_flow": "._gradient_flow",

@@ -111,6 +111,8 @@ class MomentumCell(nn.Module):
         mu, s, beta, eps, restart: the variant's hyperparameters; `None` takes the kind's default.
             Passing one the kind does not use raises ValueError.
         num_layers: stacked layers.
+        dropout: the probability of zeroing each output of every layer but the last while training, as
+            `torch.nn.LSTM`'s `dropout` (0: none).
         init: `"paper"`, exactly the authors' (orthogonal input weights; recurrent weight
             `nn.init.eye_` on the whole `(G·H, H)` matrix, i.e. identity in the first gate block only,
             zeros elsewhere; LSTM forget-gate bias `forget_bias` and GRU reset-gate bias 1, each in
@@ -170,6 +172,7 @@ class MomentumCell(nn.Module):
         eps: float | None = None,
         restart: int | None = None,
         num_layers: int = 1,
+        dropout: float = 0.0,
         init: str = "paper",
         t_max: float | None = None,
         forget_bias: float | None = None,
@@ -181,11 +184,15 @@ class MomentumCell(nn.Module):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        real = isinstance(dropout, numbers.Real) and not isinstance(dropout, bool)
+        if not real or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
         self.kind.check_init(init, t_max=t_max, forget_bias=forget_bias)
         self.hyperparameters = self.kind.resolve({"mu": mu, "s": s, "beta": beta, "eps": eps, "restart": restart})
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
+        self.dropout = float(dropout)
         self.init = init
         self.t_max = None if t_max is None else float(t_max)
         self.forget_bias = None if forget_bias is None else float(forget_bias)
@@ -378,6 +385,8 @@ class MomentumCell(nn.Module):
         parts = [repr(self.kind.name), str(self.input_size), str(self.hidden_size)]
         if self.num_layers != 1:
             parts.append(f"num_layers={self.num_layers}")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout!r}")
         parts += [f"{name}={value!r}" for name, value in self.hyperparameters.items()]
         if self.init != "paper":
             parts.append(f"init={self.init!r}")
@@ -432,6 +441,7 @@ class MomentumCell(nn.Module):
             else:
                 x, h = _FUSED_KERNELS[self.kind.base](x, h0[layer : layer + 1], params, *options)
             hs.append(h)
+            x = self._between_layers(x, layer)
         final_h = torch.cat(hs)
         return x, ((final_h, torch.cat(cs)) if c0 is not None else final_h), finals
 
@@ -485,6 +495,7 @@ class MomentumCell(nn.Module):
                     x = torch.stack(hs) if layer + 1 < self.num_layers else hs  # type: ignore[assignment]
                 else:
                     x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu)
+                x = self._between_layers(x, layer)
                 finals.append(tuple(last))
                 if nesterov and final is not None:
                     final.v = last[2]
@@ -493,6 +504,12 @@ class MomentumCell(nn.Module):
                 moments.append(final or Moments())
         h = torch.stack([final[0] for final in finals])
         return x, h if c0 is None else (h, torch.stack([final[1] for final in finals])), moments
+
+    def _between_layers(self, out: Tensor, layer: int) -> Tensor:
+        """Layer `layer`'s output as the next layer's input: with `dropout` while training, as `nn.LSTM`."""
+        if layer + 1 == self.num_layers or not self.dropout or not self.training:
+            return out
+        return F.dropout(out, self.dropout, training=True)
 
     def _weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """`(W, U, b_ih, b_hh)` of one layer; exprnn gives its modReLU bias in place of `b_hh`."""
@@ -572,6 +589,7 @@ def build_cell(
     eps: float | None = None,
     restart: int | None = None,
     num_layers: int = 1,
+    dropout: float = 0.0,
     init: str = "paper",
     t_max: float | None = None,
     forget_bias: float | None = None,
@@ -585,12 +603,12 @@ def build_cell(
     Raises:
         ValueError: unknown kind; a hyperparameter the kind does not use; a value out of its range
             (`0 <= mu < 1`, `s > 0`, `0 <= beta < 1`, `eps > 0`, `restart >= 0` an integer); sizes or
-            `num_layers` below 1; `init` not in `INITS`; `init="chrono"` on a kind without a keep gate
+            `num_layers` below 1; `dropout` outside [0, 1]; `init` not in `INITS`; `init="chrono"` on a kind without a keep gate
             (rnn, exprnn, ur-lstm) or without `t_max`; `init="cayley"` on a kind other than exprnn's;
             `t_max` below 2 or without `init="chrono"`; `forget_bias` on a kind other than an LSTM's or
             with another init.
     """
     return MomentumCell(
         kind, input_size, hidden_size, mu=mu, s=s, beta=beta, eps=eps, restart=restart,
-        num_layers=num_layers, init=init, t_max=t_max, forget_bias=forget_bias, device=device, dtype=dtype,
+        num_layers=num_layers, dropout=dropout, init=init, t_max=t_max, forget_bias=forget_bias, device=device, dtype=dtype,
     )

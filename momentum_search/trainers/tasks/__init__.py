@@ -10,11 +10,28 @@ from typing import TYPE_CHECKING
 
 from momentum_search._lazy import lazy_exports
 
-from ._registry import SPLITS, TASK_INFO, Head, Metric, Split, TaskDefaults, TaskInfo, task_info
+from ._registry import (
+    DATA_DEFAULTS,
+    DATA_TASK,
+    ENTRY_POINT_GROUP,
+    OBJECTIVE_TASK,
+    SPLITS,
+    TASK_INFO,
+    Head,
+    Metric,
+    Split,
+    TaskDefaults,
+    TaskInfo,
+    code_tasks,
+    is_code_task,
+    task_defaults,
+    task_info,
+)
 
 if TYPE_CHECKING:
     from ._base import Batch, ExampleTask, Task
     from ._classes import TASKS, get_task, task_parameters
+    from ._data import DataTask
     from ._digits import DigitsTask, PermutedDigitsTask
     from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
     from ._ptb import PTBTask
@@ -28,11 +45,16 @@ __all__ = [
     "AddingTask",
     "Batch",
     "CopyTask",
+    "DATA_DEFAULTS",
+    "DATA_TASK",
+    "DataTask",
+    "ENTRY_POINT_GROUP",
     "DigitsTask",
     "ExampleTask",
     "Head",
     "MNISTTask",
     "Metric",
+    "OBJECTIVE_TASK",
     "PTBTask",
     "PermutedDigitsTask",
     "PermutedMNISTTask",
@@ -41,8 +63,11 @@ __all__ = [
     "Task",
     "TaskDefaults",
     "TaskInfo",
+    "code_tasks",
     "get_task",
+    "is_code_task",
     "read_idx",
+    "task_defaults",
     "task_info",
     "task_parameters",
 ]
@@ -54,5 +79,6 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
     "PTBTask": "._ptb",
     "AddingTask": "._synthetic", "CopyTask": "._synthetic",
+    "DataTask": "._data",
     "TIMITTask": "._timit",
 })  # fmt: skip

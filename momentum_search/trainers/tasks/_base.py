@@ -43,8 +43,9 @@ class Task(ABC):
 
     name: ClassVar[str]
     head: Head
-    input_size: int  # features per step; the embedding size for language_model
+    input_size: int  # features per step; the embedding size for token ids
     output_size: int  # classes, regression dimensions or vocabulary size
+    vocab_size: int | None = None  # token-id inputs (language_model, data of token ids): the ids' count
     metric: Metric
     defaults: TaskDefaults
     stateful: bool = False  # True: the trainer carries the hidden state across consecutive batches
@@ -52,8 +53,8 @@ class Task(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A concrete task's head, metric and defaults are its registry entry's, which specs and the
-        # read-only commands consult without importing torch.
-        if "name" in vars(cls):
+        # read-only commands consult without importing torch (the data task's come from its file).
+        if "name" in vars(cls) and cls.name in TASK_INFO:
             info = TASK_INFO[cls.name]
             cls.head, cls.metric, cls.defaults = info.head, info.metric, info.defaults
 
@@ -134,10 +135,10 @@ class Task(ABC):
         flat = F.cross_entropy(output.reshape(-1, self.output_size), batch.y.reshape(-1), reduction="none")
         return flat.view(batch.y.shape)
 
-    @staticmethod
-    def _valid(terms: Tensor, batch: Batch) -> Tensor:
-        # Boolean indexing on the leading (T, B) dimensions keeps every output dimension of valid steps.
-        return terms if batch.mask is None else terms[batch.mask]
+    def _valid(self, terms: Tensor, batch: Batch) -> Tensor:
+        # Boolean indexing on the leading (T, B) dimensions keeps every output dimension of valid steps;
+        # a *_last head's terms are per sequence, read at each one's last valid step already.
+        return terms if batch.mask is None or self.head.endswith("_last") else terms[batch.mask]
 
 
 class ExampleTask(Task):

@@ -6,10 +6,12 @@ import inspect
 from typing import Any
 
 from ._base import Task
+from ._code import build_code_task
+from ._data import DataTask
 from ._digits import DigitsTask, PermutedDigitsTask
 from ._mnist import MNISTTask, PermutedMNISTTask
 from ._ptb import PTBTask
-from ._registry import task_info
+from ._registry import is_code_task, task_info
 from ._synthetic import AddingTask, CopyTask
 from ._timit import TIMITTask
 
@@ -24,24 +26,29 @@ TASKS: dict[str, type[Task]] = {
         PermutedMNISTTask,
         TIMITTask,
         PTBTask,
+        DataTask,
     )
 }
 
 
 def task_parameters(name: str) -> dict[str, Any]:
     """The parameters task ``name`` accepts, with their defaults."""
-    task_info(name)  # a ValueError for an unknown name
+    if name not in TASKS:
+        task_info(name)  # a ValueError naming the known tasks
     signature = inspect.signature(TASKS[name].__init__)
     return {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
 
 
 def get_task(name: str, **params: Any) -> Task:
-    """Build task ``name`` from its keyword parameters, e.g. ``get_task("adding", length=50, seed=0)``.
+    """Build task ``name`` from its keyword parameters, e.g. ``get_task("adding", length=50, seed=0)``;
+    ``name`` may be a code task (``module:function`` or an installed name, see ``_code.py``).
 
     Raises:
         ValueError: unknown task name, unknown parameter or out-of-range value.
         FileNotFoundError: a file-backed task cannot find its data.
     """
+    if name not in TASKS and is_code_task(name):
+        return build_code_task(name, params)
     allowed = task_parameters(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:

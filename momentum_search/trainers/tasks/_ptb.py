@@ -70,7 +70,7 @@ class PTBTask(Task):
             )
         train_words = _words(paths["train"])
         self.vocabulary: list[str] = list(dict.fromkeys(train_words))
-        self.output_size = len(self.vocabulary)
+        self.output_size = self.vocab_size = len(self.vocabulary)
         ids = {word: i for i, word in enumerate(self.vocabulary)}
         self._tokens: dict[Split, Tensor] = {}
         for split, path in paths.items():

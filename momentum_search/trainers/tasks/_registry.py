@@ -6,8 +6,9 @@ take their head, metric and defaults from it, so the two cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 Split = Literal["train", "valid", "test"]
 Head = Literal["classify_last", "classify_each", "regress_last", "regress_each", "language_model"]
@@ -85,8 +86,54 @@ TASK_INFO: dict[str, TaskInfo] = {
 }  # fmt: skip
 
 
-def task_info(name: str) -> TaskInfo:
-    """The registered task called ``name``; a ValueError lists the known tasks otherwise."""
+# The user's own data (`_npz.py`): its head and metric come from the file, its trainer defaults are these.
+DATA_TASK = "data"
+DATA_DEFAULTS = TaskDefaults(optimizer="adam", lr=1e-2, batch_size=32, epochs=10, grad_clip=1.0, hidden_size=64)
+
+
+# The task of a study whose objective function brings its own data and loop (`objective: "pkg.mod:train"`).
+OBJECTIVE_TASK = "objective"
+
+# Installed packages name their tasks in this entry-point group: `name = "pkg.mod:make_task"`.
+ENTRY_POINT_GROUP = "momentum_search.tasks"
+
+
+def code_tasks() -> dict[str, str]:
+    """The tasks installed packages register (entry-point group ``momentum_search.tasks``): name →
+    ``module:function``."""
+    from importlib.metadata import entry_points
+
+    return {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def is_code_task(name: str) -> bool:
+    """Whether ``name`` is a code task: ``module:function``, or a name an installed package registers."""
+    return ":" in name or (name not in (*TASK_INFO, DATA_TASK, OBJECTIVE_TASK) and name in code_tasks())
+
+
+def task_defaults(name: str) -> TaskDefaults:
+    """The trainer defaults of task ``name``: a registered task's; ``DATA_DEFAULTS`` for ``data``, for an
+    objective function's trials and, until the task is built and says its own, for a code task. A ValueError lists the known tasks otherwise."""
+    if name in (DATA_TASK, OBJECTIVE_TASK) or is_code_task(name):
+        return DATA_DEFAULTS
+    return task_info(name).defaults
+
+
+def task_info(name: str, params: Mapping[str, Any] | None = None) -> TaskInfo:
+    """The registered task called ``name``; a ValueError lists the known tasks otherwise.
+
+    ``data`` is the user's own data: its ``params`` must be resolved (``_npz.resolve_params``: they name
+    the head, metric and direction the file implies), as a study stores them.
+    """
+    if name == DATA_TASK:
+        params = params or {}
+        if not {"head", "metric", "direction"} <= set(params):
+            raise ValueError(f"task {DATA_TASK}: its head, metric and direction are not resolved from the file yet")
+        return TaskInfo(DATA_TASK, params["head"], Metric(params["metric"], params["direction"]), DATA_DEFAULTS)
     if name not in TASK_INFO:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASK_INFO)}")
+        installed = "".join(f", {task}" for task in code_tasks())
+        raise ValueError(
+            f"unknown task {name!r}; known tasks: {', '.join(TASK_INFO)}{installed}, {DATA_TASK} (an .npz file) "
+            f"or module:function (a code task)"
+        )
     return TASK_INFO[name]
