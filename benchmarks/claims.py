@@ -23,6 +23,7 @@ trials ≤ 1.5× one at 100.
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import socket
 import statistics
@@ -104,6 +105,7 @@ def measure(urls: dict[int, str], claims: int) -> dict[tuple[int, str], float]:
     for _ in range(claims // 2):
         for size, way in times:
             storage = storages[size]
+            gc.collect()  # untimed: a reload's 10,000 dropped trials are not the next claim's cost
             started = time.perf_counter()
             study = kept[size] if way == "kept" else load(size)
             fail_stale_trials(study)
