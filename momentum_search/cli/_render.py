@@ -51,7 +51,8 @@ def note(text: str) -> None:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message may quote brackets (``pip install 'momentum-search[data]'``) that rich reads as markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 # ---- train ------------------------------------------------------------------------------------

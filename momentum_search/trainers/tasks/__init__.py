@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ._classes import TASKS, get_task, task_parameters
     from ._digits import DigitsTask, PermutedDigitsTask
     from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
+    from ._mnist5k import MNIST5kTask, PermutedMNIST5kTask
     from ._ptb import PTBTask
     from ._synthetic import AddingTask, CopyTask
     from ._timit import TIMITTask
@@ -31,10 +32,12 @@ __all__ = [
     "DigitsTask",
     "ExampleTask",
     "Head",
+    "MNIST5kTask",
     "MNISTTask",
     "Metric",
     "PTBTask",
     "PermutedDigitsTask",
+    "PermutedMNIST5kTask",
     "PermutedMNISTTask",
     "Split",
     "TIMITTask",
@@ -52,6 +55,7 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     "TASKS": "._classes", "get_task": "._classes", "task_parameters": "._classes",
     "DigitsTask": "._digits", "PermutedDigitsTask": "._digits",
     "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
+    "MNIST5kTask": "._mnist5k", "PermutedMNIST5kTask": "._mnist5k",
     "PTBTask": "._ptb",
     "AddingTask": "._synthetic", "CopyTask": "._synthetic",
     "TIMITTask": "._timit",

@@ -8,6 +8,7 @@ from typing import Any
 from ._base import Task
 from ._digits import DigitsTask, PermutedDigitsTask
 from ._mnist import MNISTTask, PermutedMNISTTask
+from ._mnist5k import MNIST5kTask, PermutedMNIST5kTask
 from ._ptb import PTBTask
 from ._registry import task_info
 from ._synthetic import AddingTask, CopyTask
@@ -22,6 +23,8 @@ TASKS: dict[str, type[Task]] = {
         PermutedDigitsTask,
         MNISTTask,
         PermutedMNISTTask,
+        MNIST5kTask,
+        PermutedMNIST5kTask,
         TIMITTask,
         PTBTask,
     )
