@@ -187,7 +187,7 @@ def test_the_held_out_seeds_of_one_candidate_train_on_both_workers_at_once(tmp_p
     # One candidate (lstm alone), 2 held-out seeds, 2 workers, spawned together: one trial per seed lets
     # each take one. (Trained one after the other, both seeds would be on one worker.)
     spec = tiny_spec("busy", cells=["lstm"], space={}, budget={"trials": 1, "epochs": 3},
-                     task_params={"length": 20, "n_train": 300, "n_valid": 32, "n_test": 32})  # fmt: skip
+                     task_params={"length": 30, "n_train": 600, "n_valid": 32, "n_test": 32})  # fmt: skip
     assert launch(parse_spec(spec), storage=url).errors == []
     result = confirm("busy", storage=url, top=1, seeds=2, workers=2)
     assert result.queued == 1 and result.launch is not None and result.launch.errors == []
