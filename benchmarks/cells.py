@@ -3,11 +3,17 @@
     python benchmarks/cells.py                                  # all 43 kinds, both paper shapes, CPU
     python benchmarks/cells.py --kinds lstm,momentum-lstm,adam-lstm --shapes 784x64x1x128 --repeats 5
     python benchmarks/cells.py --device cuda
+    python benchmarks/cells.py --task pmnist5k --shapes 784x128x1x64 --kinds lstm,momentum-lstm,adam-lstm,nesterov-lstm \
+        --no-reference --threads 1 --repeats 7 --stat median        # seconds per epoch at 784 steps, real digits
 
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
 device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
-rounds after one warm-up round, and the minimum is reported: on a shared machine the minimum is the
-measurement least disturbed by other processes.
+rounds after one warm-up round, and the minimum is reported (`--stat median`: the median): on a
+shared machine the minimum is the measurement least disturbed by other processes.
+
+With `--task`, `x` is the task's training batches (a new one each round, the same for every kind
+in that round; the shape's T and I must be the task's) and the table adds the seconds of one epoch:
+the time per batch times the task's training batches at that batch size.
 
 Baselines:
 - torch: `nn.LSTM` / `nn.GRU` / `nn.RNN` of the same size (none for exprnn);
@@ -19,6 +25,7 @@ Baselines:
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -29,6 +36,7 @@ from rich.table import Table
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from momentum_search.trainers import get_task
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell
 
 Shape = tuple[int, int, int, int]  # T, B, I, H
@@ -110,13 +118,13 @@ def check_same(cell: MomentumCell, x: Tensor) -> None:
         raise RuntimeError(f"{cell.kind.name}: cell and per-step reference differ (relative error {error:.1e})")
 
 
-def timer(run: Callable[[], Tensor], module: nn.Module, device: torch.device) -> Callable[[], float]:
-    def once() -> float:
+def timer(run: Callable[[Tensor], Tensor], module: nn.Module, device: torch.device) -> Callable[[Tensor], float]:
+    def once(x: Tensor) -> float:
         module.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        run().sum().backward()
+        run(x).sum().backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
@@ -124,39 +132,59 @@ def timer(run: Callable[[], Tensor], module: nn.Module, device: torch.device) ->
     return once
 
 
-def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results:
-    """The best time of every kind, its torch module and its per-step reference: `{name: {what: s}}`."""
+def inputs_of(shape: Shape, args: argparse.Namespace) -> list[Tensor]:
+    """One input per round (the warm-up's first): random, or ``--task``'s training batches."""
     steps, batch, inputs, hidden = shape
     device = torch.device(args.device)
     torch.manual_seed(0)
-    x = torch.randn(steps, batch, inputs, device=device)
-    timers: dict[tuple[str, str], Callable[[], float]] = {}
+    if args.task is None:
+        return [torch.randn(steps, batch, inputs, device=device)] * (args.repeats + 1)
+    task = get_task(args.task)
+    batches = task.batches("train", batch, generator=torch.Generator().manual_seed(0))
+    xs = [next(batches).x.to(device) for _ in range(min(args.repeats + 1, task.num_batches("train", batch)))]
+    if tuple(xs[0].shape) != (steps, batch, inputs):
+        raise SystemExit(f"error: --task {args.task} has batches of T×B×I {'x'.join(map(str, xs[0].shape))}, not the shape's")
+    return [xs[round_ % len(xs)] for round_ in range(args.repeats + 1)]
+
+
+def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results:
+    """The best (or median) time of every kind, its torch module and its per-step reference: `{name: {what: s}}`."""
+    steps, batch, inputs, hidden = shape
+    device = torch.device(args.device)
+    xs = inputs_of(shape, args)
+    timers: dict[tuple[str, str], Callable[[Tensor], float]] = {}
     for kind in kinds:
         cell = build_cell(kind, inputs, hidden, device=device)
-        timers[kind, "cell"] = timer(lambda cell=cell: cell(x)[0], cell, device)
+        timers[kind, "cell"] = timer(lambda x, cell=cell: cell(x)[0], cell, device)
         if not args.no_reference:
-            check_same(cell, x)
-            timers[kind, "per-step"] = timer(lambda cell=cell: per_step(cell, x), cell, device)
+            check_same(cell, xs[0])
+            timers[kind, "per-step"] = timer(lambda x, cell=cell: per_step(cell, x), cell, device)
         base = CELL_KINDS[kind].base
         if base in TORCH_MODULES and (base, "torch") not in timers:
             module = TORCH_MODULES[base](inputs, hidden, device=device)
-            timers[base, "torch"] = timer(lambda module=module: module(x)[0], module, device)
-    best = {key: float("inf") for key in timers}
-    for round_ in range(args.repeats + 1):
+            timers[base, "torch"] = timer(lambda x, module=module: module(x)[0], module, device)
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in timers}
+    for round_, x in enumerate(xs):
         for key, once in timers.items():
-            seconds = once()
+            seconds = once(x)
             if round_ > 0:  # round 0 warms up (allocations, cached filters)
-                best[key] = min(best[key], seconds)
+                times[key].append(seconds)
+    pick = statistics.median if args.stat == "median" else min
     results: Results = {}
-    for (name, what), seconds in best.items():
-        results.setdefault(name, {})[what] = seconds
+    for (name, what), seconds in times.items():
+        results.setdefault(name, {})[what] = pick(seconds)
     return results
 
 
-def table(shape: Shape, kinds: list[str], results: Results, device: str) -> Table:
+def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Namespace) -> Table:
     steps, batch, inputs, hidden = shape
-    grid = Table(title=f"T={steps} B={batch} I={inputs} H={hidden} on {device}: forward+backward, min over rounds")
+    data = f"{args.task}'s training batches" if args.task else "random inputs"
+    grid = Table(title=f"T={steps} B={batch} I={inputs} H={hidden} on {args.device}, {data}: forward+backward, {args.stat} over rounds")
     columns = ("kind", "cell ms", "torch ms", "cell/torch", "target", "per-step ms", "speed-up", "target", "met")
+    epoch = None
+    if args.task:  # seconds of one epoch's forward+backward, the cell's and torch's
+        epoch = get_task(args.task).num_batches("train", batch)
+        columns = (*columns[:3], "cell s/epoch", "torch s/epoch", *columns[3:])
     for column in columns:
         grid.add_column(column, justify="left" if column == "kind" else "right")
     for kind in kinds:
@@ -174,10 +202,14 @@ def table(shape: Shape, kinds: list[str], results: Results, device: str) -> Tabl
         if reference_target is not None:
             checks.append(speedup >= reference_target)
         met = "—" if not checks else ("[green]yes[/]" if all(checks) else "[red]no[/]")
+        per_epoch = []
+        if epoch is not None:
+            per_epoch = [f"{seconds * epoch:.1f}", f"{torch_seconds * epoch:.1f}" if torch_seconds else "—"]
         grid.add_row(
             kind,
             milliseconds(seconds),
             milliseconds(torch_seconds) if torch_seconds else "—",
+            *per_epoch,
             f"{ratio:.2f}×" if ratio else "—",
             f"≤ {module_target:.2f}×" if module_target else "—",
             milliseconds(reference) if reference else "—",
@@ -213,6 +245,8 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(CELL_KINDS), help="comma-separated cell kinds (default: all 43)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--no-reference", action="store_true", help="skip the (slow) per-step reference")
+    parser.add_argument("--task", default=None, help="time on this task's training batches and add seconds per epoch")
+    parser.add_argument("--stat", choices=("min", "median"), default="min", help="report each time's min or median over rounds")
     args = parser.parse_args()
     kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
     unknown = [kind for kind in kinds if kind not in CELL_KINDS]
@@ -224,10 +258,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     console = Console()
     if not console.is_terminal:  # keep the table's columns readable when printed to a file
-        console = Console(width=120)
+        console = Console(width=160)
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}")
     for shape in args.shapes:
-        console.print(table(shape, kinds, measure(shape, kinds, args), args.device))
+        console.print(table(shape, kinds, measure(shape, kinds, args), args))
 
 
 if __name__ == "__main__":

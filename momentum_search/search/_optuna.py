@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._racing import RacingSpec
-from momentum_search.search._record import REASON_ATTR, REUSED_FROM_ATTR, finished_attrs, twin_attrs
+from momentum_search.search._record import REASON_ATTR, REUSED_FROM_ATTR, TRIAL_SEEDS_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 from momentum_search.trainers import ObjectiveError
@@ -216,16 +216,18 @@ class OptunaEngine:
             number, seed_values = incumbent
             return racing.loses(values, seed_values, direction=study.direction.name.lower(), against=f"trial {number}")
 
+        seeds = trial.user_attrs.get(TRIAL_SEEDS_ATTR)
+        plan = self.plan if seeds is None else self.plan.model_copy(update={"seeds": tuple(seeds)})
         with _Heartbeat(storage, storage.trial_id(study, trial)):
             try:
                 params = self.space.suggest(trial)
                 baseline = not self.space.parameters(params[CELL_PARAMETER])
-                twin = _complete_twin(study, trial.number, params)
+                twin = _complete_twin(study, trial.number, params, seeds=seeds)
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.
                     return _finish(storage, study, trial, TrialState.COMPLETE, twin_attrs(twin, worker=_WORKER),
                                    values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
-                evaluation = evaluate(self.plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
+                evaluation = evaluate(plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
                 _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
                 raise
@@ -292,12 +294,13 @@ def _values(evaluation: Evaluation, objectives: int) -> list[float]:
     return [evaluation.value, evaluation.train_time][:objectives]
 
 
-def _complete_twin(study: optuna.Study, number: int, params: dict[str, Any]) -> FrozenTrial | None:
-    """An earlier COMPLETE trial with exactly ``params``, if any."""
+def _complete_twin(study: optuna.Study, number: int, params: dict[str, Any], *, seeds: list[int] | None = None) -> FrozenTrial | None:
+    """An earlier COMPLETE trial with exactly ``params`` and the same seeds of its own (``TRIAL_SEEDS_ATTR``;
+    None: the plan's), if any."""
     from optuna.trial import TrialState
 
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != number and other.params == params:
+        if other.number != number and other.params == params and other.user_attrs.get(TRIAL_SEEDS_ATTR) == seeds:
             return other
     return None
 

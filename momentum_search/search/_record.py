@@ -35,6 +35,9 @@ REUSED_FROM_ATTR = "reused_from"  # a twin: the number of the COMPLETE trial who
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 ENGINE_ATTR = "engine"  # "ray" on trials the Ray engine ran
 SOURCE_ATTR = "source"  # on a confirmation trial: the search trial it retrains
+# Set when a trial is queued: the seeds it trains instead of its plan's (confirmation queues a configuration's
+# held-out seeds one trial each, so that every worker can take one).
+TRIAL_SEEDS_ATTR = "trial_seeds"
 RACED = "raced:"  # how the reason of a trial that lost the seed race starts
 # The attrs that summarise a trial in a line (``studies show``, the rankings): small scalars and lists.
 SUMMARY_ATTRS = (REASON_ATTR, REUSED_FROM_ATTR, "seeds", "value_mean", "value_std", "test_value", "epochs_run", "wall_time")
@@ -76,6 +79,32 @@ def evaluation_attrs(evaluation: Evaluation) -> dict[str, Any]:
         "train_time": evaluation.train_time,
         "diverged": evaluation.diverged,
         "version": momentum_search.__version__,
+    }
+
+
+# What evaluation_attrs records per seed, and what it records of the first seed alone.
+_PER_SEED_ATTRS = ("seeds", "seed_values", "seed_test_values", "seed_best_epochs", "seed_histories", "seed_learned",
+                   "seed_wall_times")  # fmt: skip
+_FIRST_SEED_ATTRS = ("config", "gain", "gradient_flow", "metric", "version")
+
+
+def merged_attrs(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What :func:`evaluation_attrs` records for one configuration trained on the seeds of ``parts``, each
+    the attrs of some of those seeds (in seed order): the same as had one trial trained them all."""
+    merged: dict[str, Any] = {key: parts[0][key] for key in _FIRST_SEED_ATTRS}
+    for key in _PER_SEED_ATTRS:
+        merged[key] = [value for part in parts for value in part[key]]
+    values, tests, times = merged["seed_values"], merged["seed_test_values"], merged["seed_wall_times"]
+    finite = None not in values  # evaluation_attrs stores a NaN as None
+    return {
+        **merged,
+        "value_mean": statistics.fmean(values) if finite else None,
+        "value_std": (statistics.stdev(values) if len(values) > 1 else 0.0) if finite else None,
+        "test_value": statistics.fmean(tests) if None not in tests else None,
+        "epochs_run": sum(part["epochs_run"] for part in parts),
+        "wall_time": sum(times),
+        "train_time": statistics.fmean(times),
+        "diverged": any(part["diverged"] for part in parts),
     }
 
 

@@ -5,11 +5,16 @@ curse). Confirmation retrains the candidates — the ``top`` K configurations, e
 (the plain kinds' best are the baselines), and for kinds searched at μ = 0 the best at μ = 0 and
 at μ > 0 — on fresh seeds, and the views lead with those values.
 
-Confirmations are trials of their own, in the study ``NAME.confirm``, which the ordinary workers
-run: each holds its source trial's parameters exactly and the source's number in user attr
-``source``. Which candidates a study has is recomputed from the search trials whenever it is read,
-so a search resumed after confirming shows its new best as not confirmed until ``confirm`` runs
-again; that run trains only what is not confirmed yet.
+Confirmations are trials of their own, in the study ``NAME.confirm``: each holds its source trial's
+parameters exactly and the source's number in user attr ``source``, and every held-out seed's
+values. The ordinary workers train them one held-out seed at a time, as trials of the study
+``NAME.confirm.seeds`` (one per candidate and seed, so that every worker has work until the last
+seed: three candidates' five seeds one after another left one of two workers idle a third of the
+time); once a candidate's seeds are all trained they are merged into its trial of ``NAME.confirm``,
+which reads exactly as one trial that trained them all (and as those stored before). The seed
+study is deleted once every candidate is merged. Which candidates a study has is recomputed from the
+search trials whenever it is read, so a search resumed after confirming shows its new best as not
+confirmed until ``confirm`` runs again; that run trains only what is not confirmed yet.
 """
 
 from __future__ import annotations
@@ -21,10 +26,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from momentum_search.search import (
+    REASON_ATTR,
     SOURCE_ATTR,
     SUMMARY_ATTRS,
+    TRIAL_SEEDS_ATTR,
+    WORKER_ATTR,
     Ranks,
     TrialRecord,
+    finished_attrs,
+    merged_attrs,
     point_key,
     ranked,
     searched_per_kind,
@@ -45,10 +55,12 @@ from momentum_search.trainers import CELL_KINDS
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
 
     from momentum_search.studies._launch import LaunchResult, Progress
 
 SUFFIX = ".confirm"
+SEEDS_SUFFIX = ".seeds"  # after SUFFIX: the study of the held-out seeds' trainings, one trial each
 CONFIRMS_ATTR = "confirms"  # on a confirmation study: the search study it confirms
 TOP_ATTR = "confirm_top"  # on a confirmation study: the K of its last run
 HELD_OUT_FROM = 1000  # held-out seeds are the first integers from here on that the search did not use
@@ -60,6 +72,11 @@ _R = TypeVar("_R", bound=Ranks)
 
 def confirmation_name(study: str) -> str:
     return study + SUFFIX
+
+
+def seed_runs_name(study: str) -> str:
+    """The study where ``study``'s candidates train on their held-out seeds, one trial per seed."""
+    return confirmation_name(study) + SEEDS_SUFFIX
 
 
 def held_out_seeds(search_seeds: Sequence[int], n: int) -> tuple[int, ...]:
@@ -307,8 +324,6 @@ def confirm(
     """
     import optuna
 
-    from momentum_search.studies._launch import launch  # here: reading a confirmation needs no worker processes
-
     if top is not None and not 1 <= top <= 100:
         # 0 would confirm nothing it was asked for, and print the earlier confirmation as if it had.
         raise ValueError(f"top must be in [1, 100], got {top}")
@@ -318,7 +333,7 @@ def confirm(
     backend = backend or open_storage(storage)
     study = load(backend, name)
     spec = study_spec(study)
-    if name.endswith(SUFFIX) and CONFIRMS_ATTR in study.user_attrs:
+    if CONFIRMS_ATTR in study.user_attrs:
         raise SpecError(f"study {name!r} is itself a confirmation (of {study.user_attrs[CONFIRMS_ATTR]!r})")
     if len(spec.objective.directions) > 1:
         raise SpecError(f"study {name!r} has two objectives: confirmation ranks configurations on one")
@@ -338,18 +353,94 @@ def confirm(
                             f"delete study {target.name!r} to confirm on other seeds")  # fmt: skip
         if not stored.same_search(target):
             raise SpecError(f"study {target.name!r} confirms a different spec; delete it to confirm {name!r} again")
-    live_states = ("COMPLETE", "PRUNED", "WAITING", "RUNNING")
-    live = {point_key(trial_params(t))
-            for t in (stored_trials(held) if held is not None else []) if t.state.name in live_states}  # fmt: skip
-    new = [c for c in chosen if point_key(c.params) not in live]
-    target = target.model_copy(update={"budget": target.budget.model_copy(update={"trials": max(1, len(live) + len(new))})})
+    # A candidate is confirmed once: its merged trial finished. (A FAIL is trained again, the seeds it lacks.)
+    done = {point_key(trial_params(t)) for t in (stored_trials(held) if held is not None else [])
+            if t.state.name in ("COMPLETE", "PRUNED")}  # fmt: skip
+    new = [c for c in chosen if point_key(c.params) not in done]
+    target = target.model_copy(update={"budget": target.budget.model_copy(update={"trials": max(1, len(done) + len(new))})})
     confirmation_study, _ = create_or_resume(backend, target)
     confirmation_study.set_user_attr(CONFIRMS_ATTR, name)
     confirmation_study.set_user_attr(TOP_ATTR, top)
-    for candidate in new:
-        confirmation_study.enqueue_trial(candidate.params, user_attrs={SOURCE_ATTR: candidate.source})
-    waiting = confirmation_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
     result = None
-    if waiting:
-        result = launch(target, storage=backend.url, workers=workers, on_progress=on_progress)
+    if new:
+        runs, result = _train_seeds(backend, name, target, new, workers=workers, on_progress=on_progress)
+        if _merge(confirmation_study, runs, new, target.seeds):
+            optuna.delete_study(study_name=runs.study_name, storage=backend)
     return ConfirmResult(read_confirmation(study, trials, searched=searched_per_kind(trials)), len(new), result)
+
+
+def _latest_runs(runs: optuna.Study) -> dict[tuple[Any, int], FrozenTrial]:
+    """Each (configuration, held-out seed)'s latest trial in the seed study: a failed one may be queued again."""
+    return {(point_key(trial_params(t)), t.user_attrs[TRIAL_SEEDS_ATTR][0]): t for t in stored_trials(runs)}
+
+
+def _train_seeds(
+    backend: RDBStorage, name: str, target: StudySpec, new: list[Candidate], *, workers: int,
+    on_progress: Callable[[Progress], None] | None,
+) -> tuple[optuna.Study, LaunchResult | None]:  # fmt: skip
+    """Queue and run, in the seed study, every held-out seed of ``new`` that has no live trial there yet
+    (an interrupted or failed run left the others); returns the seed study and the launch, if any."""
+    from optuna.trial import TrialState
+
+    from momentum_search.studies._launch import launch  # here: reading a confirmation needs no worker processes
+
+    spec = target.model_copy(update={"name": seed_runs_name(name), "description": f"{target.description}, one trial per seed"})
+    runs, _ = create_or_resume(backend, spec)
+    runs.set_user_attr(CONFIRMS_ATTR, name)
+    live = {key for key, trial in _latest_runs(runs).items() if trial.state != TrialState.FAIL}
+    for seed in target.seeds:  # seed by seed: the first seeds of every candidate come first
+        for candidate in new:
+            if (point_key(candidate.params), seed) not in live:
+                runs.enqueue_trial(candidate.params, user_attrs={SOURCE_ATTR: candidate.source, TRIAL_SEEDS_ATTR: [seed]})
+    pending = runs.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+    if not pending:
+        return runs, None
+    trials = len(runs.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))) + len(pending)
+    spec = spec.model_copy(update={"budget": spec.budget.model_copy(update={"trials": trials})})
+    return runs, launch(spec, storage=backend.url, workers=workers, on_progress=on_progress)
+
+
+def _merge(confirmation: optuna.Study, runs: optuna.Study, new: list[Candidate], seeds: Sequence[int]) -> bool:
+    """Add to ``confirmation`` the trial of each candidate of ``new`` whose every seed finished in ``runs``:
+    COMPLETE if every seed did, PRUNED if one diverged, FAIL if one failed (then its other seeds are
+    kept for the next ``confirm``). Whether every candidate was merged as finished."""
+    import optuna
+    from optuna.trial import TrialState
+
+    latest = _latest_runs(runs)
+    finished = True
+    for candidate in new:
+        parts = [latest.get((point_key(candidate.params), seed)) for seed in seeds]
+        if any(part is None or not part.state.is_finished() for part in parts):
+            finished = False  # interrupted: the next confirm runs what is left
+            continue
+        ran = [part for part in parts if part is not None]
+        states = {part.state for part in ran}
+        reason = next((part.user_attrs.get(REASON_ATTR) for part in ran if part.user_attrs.get(REASON_ATTR)), None)
+        if TrialState.FAIL in states:
+            state, attrs, values = TrialState.FAIL, {REASON_ATTR: reason}, None
+            finished = False
+        else:
+            state = TrialState.COMPLETE if states == {TrialState.COMPLETE} else TrialState.PRUNED
+            attrs = finished_attrs(merged_attrs([part.user_attrs for part in ran]), reason=reason,
+                                   worker=ran[0].user_attrs[WORKER_ATTR])  # fmt: skip
+            values = [attrs["value_mean"]] if state == TrialState.COMPLETE else None
+        trial = optuna.trial.create_trial(
+            state=state, values=values, params=ran[0].params, distributions=ran[0].distributions,
+            intermediate_values=ran[0].intermediate_values,  # the first seed's curve, as one trial reports it
+            user_attrs={**attrs, SOURCE_ATTR: candidate.source, **_seed_provenance(ran)},
+        )  # fmt: skip
+        starts = [part.datetime_start for part in ran if part.datetime_start is not None]
+        trial.datetime_start = min(starts) if starts else trial.datetime_start
+        trial.datetime_complete = max(part.datetime_complete for part in ran if part.datetime_complete is not None)
+        confirmation.add_trial(trial)
+    return finished
+
+
+def _seed_provenance(parts: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """Which worker trained each seed, and when (ISO start and end): seeds of one candidate run at once."""
+    return {
+        "seed_workers": [part.user_attrs.get(WORKER_ATTR) for part in parts],
+        "seed_times": [[part.datetime_start and part.datetime_start.isoformat(),
+                        part.datetime_complete and part.datetime_complete.isoformat()] for part in parts],  # fmt: skip
+    }

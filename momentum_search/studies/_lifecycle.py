@@ -318,13 +318,15 @@ def delete_study(name: str, *, storage: str | None = None) -> None:
     """
     import optuna
 
-    from momentum_search.studies._confirm import confirmation_name
+    from momentum_search.studies._confirm import confirmation_name, seed_runs_name
 
     backend = open_storage(storage)
     load(backend, name)
     optuna.delete_study(study_name=name, storage=backend)
-    if confirmation_name(name) in optuna.get_all_study_names(backend):
-        optuna.delete_study(study_name=confirmation_name(name), storage=backend)
+    names = optuna.get_all_study_names(backend)
+    for held in (confirmation_name(name), seed_runs_name(name)):
+        if held in names:
+            optuna.delete_study(study_name=held, storage=backend)
 
 
 # ---- running ----------------------------------------------------------------------------------

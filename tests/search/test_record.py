@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import statistics
 
 import optuna
 import pytest
 
-from momentum_search.search import TrialRecord, best, best_trials, pareto_front, ranked
+from momentum_search.search import (
+    TrialPlan,
+    TrialRecord,
+    best,
+    best_trials,
+    evaluate,
+    evaluation_attrs,
+    merged_attrs,
+    pareto_front,
+    ranked,
+)
 
 
 def record(number: int, values: tuple[float, ...] | None, *, state: str = "COMPLETE", **changes: object) -> TrialRecord:
@@ -40,3 +51,18 @@ def test_best_and_ranking_leave_twins_out_and_break_ties_by_number() -> None:
     assert best(records, "minimize").number == 4  # type: ignore[union-attr]
     # Optuna's best_trials: COMPLETE ones only, every tie, the twin once.
     assert [r.number for r in best_trials(records, ["minimize"])] == [1, 3]
+
+
+def test_seeds_trained_apart_merge_into_the_attrs_of_one_trial_that_trained_them_all() -> None:
+    plan = TrialPlan(task="adding", task_params={"length": 6, "n_train": 32, "n_valid": 16, "n_test": 16},
+                     fixed={"hidden_size": 4, "batch_size": 16}, epochs=2, seeds=(3, 4, 5))  # fmt: skip
+    params = {"cell": "momentum-lstm", "mu": 0.5, "s": 0.7}
+    together = evaluation_attrs(evaluate(plan, params))
+    apart = [evaluation_attrs(evaluate(plan.model_copy(update={"seeds": seeds}), params)) for seeds in [(3,), (4, 5)]]
+    merged = merged_attrs(apart)
+    # Training is deterministic given the seed; only the clock differs between runs.
+    clock = ("seed_wall_times", "wall_time", "train_time")
+    assert {k: v for k, v in merged.items() if k not in clock} == {k: v for k, v in together.items() if k not in clock}
+    assert merged.keys() == together.keys()
+    times = apart[0]["seed_wall_times"] + apart[1]["seed_wall_times"]
+    assert (merged["seed_wall_times"], merged["wall_time"], merged["train_time"]) == (times, sum(times), statistics.fmean(times))

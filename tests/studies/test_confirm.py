@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 from momentum_search import dashboards
 from momentum_search.cli import app
 from momentum_search.studies import (
+    candidates,
     confirm,
     confirmation_name,
+    create_or_resume,
     export_study,
     held_out_seeds,
     launch,
@@ -25,7 +27,10 @@ from momentum_search.studies import (
     open_storage,
     parse_spec,
     show_study,
+    study_spec,
+    trial_records,
 )
+from momentum_search.studies._confirm import CONFIRMS_ATTR, TOP_ATTR, confirmation_spec
 
 runner = CliRunner()
 SEARCH_SEEDS = [0, 1]
@@ -176,3 +181,55 @@ def test_a_spec_confirms_at_the_end_of_its_launch(tmp_path: Path) -> None:
     assert any(f"{outcome} lstm (Δ mse" in printed for outcome in ("better than", "worse than", "not distinguishable from"))
     held = optuna.load_study(study_name="ends.confirm", storage=open_storage(url)).get_trials()
     assert len(held) == 3 and all(t.user_attrs["seeds"] == [1000, 1001] for t in held)
+
+
+def test_the_held_out_seeds_of_one_candidate_train_on_both_workers_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    # One candidate (lstm alone), 2 held-out seeds, 2 workers, spawned together: one trial per seed lets
+    # each take one. (Trained one after the other, both seeds would be on one worker.)
+    spec = tiny_spec("busy", cells=["lstm"], space={}, budget={"trials": 1, "epochs": 3},
+                     task_params={"length": 30, "n_train": 600, "n_valid": 32, "n_test": 32})  # fmt: skip
+    assert launch(parse_spec(spec), storage=url).errors == []
+    result = confirm("busy", storage=url, top=1, seeds=2, workers=2)
+    assert result.queued == 1 and result.launch is not None and result.launch.errors == []
+    storage = open_storage(url)
+    (trial,) = optuna.load_study(study_name="busy.confirm", storage=storage).get_trials()
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["seeds"] == [1000, 1001]
+    # Each seed on its own worker, their trainings overlapping in time.
+    assert len(set(trial.user_attrs["seed_workers"])) == 2
+    (start_a, end_a), (start_b, end_b) = trial.user_attrs["seed_times"]
+    assert start_a < end_b and start_b < end_a
+    # One trial that trained both: its value is the seeds' mean, its curve the first seed's.
+    assert trial.values[0] == pytest.approx(statistics.fmean(trial.user_attrs["seed_values"]))
+    assert [trial.intermediate_values[e] for e in (1, 2, 3)] == trial.user_attrs["seed_histories"][0]
+    assert sum(trial.user_attrs["seed_wall_times"]) == pytest.approx(trial.user_attrs["wall_time"])
+    assert "busy.confirm.seeds" not in optuna.get_all_study_names(storage)  # merged, then deleted
+    confirmed = show_study("busy", storage=url).confirmation
+    assert confirmed.complete and confirmed.rows[0].seed_values == tuple(trial.user_attrs["seed_values"])
+
+
+def test_a_confirmation_stored_as_one_trial_per_candidate_still_reads_and_counts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _search(url, "old")
+    storage = open_storage(url)
+    study = optuna.load_study(study_name="old", storage=storage)
+    # As confirm stored it before each held-out seed was a trial of its own: one trial trained a candidate's seeds.
+    chosen = candidates(trial_records(study), direction="minimize", top=1)
+    target = confirmation_spec(study_spec(study), seeds=2)
+    target = target.model_copy(update={"budget": target.budget.model_copy(update={"trials": len(chosen)})})
+    held, _ = create_or_resume(storage, target)
+    held.set_user_attr(CONFIRMS_ATTR, "old")
+    held.set_user_attr(TOP_ATTR, 1)
+    for candidate in chosen:
+        held.enqueue_trial(candidate.params, user_attrs={"source": candidate.source})
+    assert launch(target, storage=url).errors == []
+    stored = {t.user_attrs["source"]: t for t in held.get_trials()}
+    assert all(t.user_attrs["seeds"] == [1000, 1001] and "seed_workers" not in t.user_attrs for t in stored.values())
+
+    confirmation = show_study("old", storage=url).confirmation
+    assert confirmation.complete and confirmation.seeds == (1000, 1001)
+    assert {row.candidate.source: row.seed_values for row in confirmation.rows} == {
+        source: tuple(t.user_attrs["seed_values"]) for source, t in stored.items()}  # fmt: skip
+    again = confirm("old", storage=url)  # confirmed already: nothing to train, no seed study
+    assert again.queued == 0 and again.launch is None
+    assert sorted(optuna.get_all_study_names(storage)) == ["old", "old.confirm"]

@@ -12,7 +12,7 @@ PAPER_EXPERIMENTS = ("mnist", "pmnist", "timit", "copy", "adding", "ptb")
 def test_every_promised_preset_ships_and_validates() -> None:
     names = preset_names()
     assert names[0] == "quickstart"
-    assert set(names) == {"quickstart", "paper-grid", *PAPER_EXPERIMENTS}
+    assert set(names) == {"quickstart", "paper-grid", "pmnist5k", *PAPER_EXPERIMENTS}
     for info in list_presets():
         assert info.description and info.trials >= 1
         assert load_preset(info.name).name == info.name
@@ -78,3 +78,14 @@ def test_table_one_cells_are_searched_on_their_own_hyperparameters() -> None:
 def test_unknown_preset_lists_the_known_ones() -> None:
     with pytest.raises(SpecError, match="unknown preset 'nope'; presets: quickstart, adding"):
         preset_text("nope")
+
+
+def test_pmnist5k_asks_table_ones_question_on_real_digits_at_784_steps() -> None:
+    spec = load_preset("pmnist5k")
+    assert (spec.task, spec.task_params) == ("pmnist5k", {})
+    # The paper's SRLSTM is the authors' NesterovLSTMCell; the kinds share the trials, then each kind's best
+    # is confirmed on held-out seeds against lstm.
+    assert spec.cells == ("lstm", "momentum-lstm", "adam-lstm", "nesterov-lstm") and spec.sampler.kinds == "shared"
+    assert spec.confirm is not None and spec.confirm.seeds >= 3
+    settings = {"optimizer": "rmsprop", "lr": 1e-3, "grad_clip": 1.0, "batch_size": 128, "eps": 1e-16}
+    assert {key: spec.fixed[key] for key in settings} == settings

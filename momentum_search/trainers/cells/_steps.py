@@ -393,18 +393,20 @@ class _Recurrence(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         start, chunks = inputs[:state_size], inputs[state_size:]
         states, saved_chunks, final = _forward(base, chunks, start, weight, bias, mu, keep=True)
-        # Intermediates live on ctx (not save_for_backward): they are neither inputs nor outputs.
-        ctx.base, ctx.states, ctx.saved_chunks = base, states, saved_chunks
+        # Intermediates live on ctx: they are neither inputs nor outputs. The output `out` (states[0]) must go
+        # through save_for_backward: on ctx it would hold its own grad_fn, a cycle that kept every
+        # training step's intermediates alive (~290 MB a step at T=784, B=128, H=64, until the process died).
+        ctx.base, ctx.states, ctx.saved_chunks = base, states[1:], saved_chunks
         ctx.mu = [0.0] * states[0].size(0) if mu is None else list(mu)
         ctx.sizes = [chunk.size(0) for chunk in chunks]
-        ctx.save_for_backward(weight, bias, *start)
+        ctx.save_for_backward(weight, bias, states[0], *start)
         return (states[0], *final)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:
-        weight, bias, *start = ctx.saved_tensors
-        states: list[Tensor] = ctx.states
+        weight, bias, out, *start = ctx.saved_tensors
+        states: list[Tensor] = [out, *ctx.states]
         backward = BASES[ctx.base].backward
         carry: Carry = tuple(g_final)
         g_weight = torch.zeros_like(weight)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._data import DataTask
     from ._digits import DigitsTask, PermutedDigitsTask
     from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
+    from ._mnist5k import MNIST5kTask, PermutedMNIST5kTask
     from ._ptb import PTBTask
     from ._synthetic import AddingTask, CopyTask
     from ._timit import TIMITTask
@@ -52,11 +53,13 @@ __all__ = [
     "DigitsTask",
     "ExampleTask",
     "Head",
+    "MNIST5kTask",
     "MNISTTask",
     "Metric",
     "OBJECTIVE_TASK",
     "PTBTask",
     "PermutedDigitsTask",
+    "PermutedMNIST5kTask",
     "PermutedMNISTTask",
     "Split",
     "TIMITTask",
@@ -77,6 +80,7 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     "TASKS": "._classes", "get_task": "._classes", "task_parameters": "._classes",
     "DigitsTask": "._digits", "PermutedDigitsTask": "._digits",
     "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
+    "MNIST5kTask": "._mnist5k", "PermutedMNIST5kTask": "._mnist5k",
     "PTBTask": "._ptb",
     "AddingTask": "._synthetic", "CopyTask": "._synthetic",
     "DataTask": "._data",

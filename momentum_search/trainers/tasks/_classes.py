@@ -10,6 +10,7 @@ from ._code import build_code_task
 from ._data import DataTask
 from ._digits import DigitsTask, PermutedDigitsTask
 from ._mnist import MNISTTask, PermutedMNISTTask
+from ._mnist5k import MNIST5kTask, PermutedMNIST5kTask
 from ._ptb import PTBTask
 from ._registry import is_code_task, task_info
 from ._synthetic import AddingTask, CopyTask
@@ -24,6 +25,8 @@ TASKS: dict[str, type[Task]] = {
         PermutedDigitsTask,
         MNISTTask,
         PermutedMNISTTask,
+        MNIST5kTask,
+        PermutedMNIST5kTask,
         TIMITTask,
         PTBTask,
         DataTask,

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
-from ._base import SPLITS, PixelSequenceTask, check_int
-
-_VALID_FRACTION = 0.1
-_TEST_FRACTION = 0.2
+from ._base import PixelSequenceTask, check_int
 
 
 class DigitsTask(PixelSequenceTask):
@@ -25,28 +19,13 @@ class DigitsTask(PixelSequenceTask):
     name = "digits"
 
     def __init__(self, *, split_seed: int = 0) -> None:
-        # Late imports: scikit-learn takes a second to import and only these tasks need it.
+        # Late import: scikit-learn takes a second to import and only these tasks need it.
         from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
 
         split_seed = check_int("split_seed", split_seed, minimum=0)
         super().__init__(split_seed=split_seed)
         images, labels = load_digits(return_X_y=True)
-        n = len(labels)
-        rest, test = train_test_split(
-            np.arange(n), test_size=round(_TEST_FRACTION * n), stratify=labels, random_state=split_seed
-        )
-        train, valid = train_test_split(
-            rest, test_size=round(_VALID_FRACTION * n), stratify=labels[rest], random_state=split_seed
-        )
-        pixels = torch.from_numpy(images.astype(np.uint8))
-        targets = torch.from_numpy(labels.astype(np.int64))
-        self._scale = 16.0
-        self._images, self._labels = {}, {}
-        for split, index in zip(SPLITS, (train, valid, test)):
-            index = torch.from_numpy(np.sort(index))
-            self._images[split] = pixels[index]
-            self._labels[split] = targets[index]
+        self._split_stratified(images, labels, scale=16.0, split_seed=split_seed)
 
 
 class PermutedDigitsTask(DigitsTask):
