@@ -563,9 +563,10 @@ class TrialStore(BaseStorage):
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:
             return None
-        study_id = self.study_id(study)
         for frozen in waiting:
-            trial_id = self.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+            # Its id as the cache read it where the private paths are on: looking it up by number scans
+            # the study's rows (no index on number), a cost that grew with the study.
+            trial_id = self.trial_id(study, frozen)
             # Two workers racing to insert the same heartbeat row is harmless: the storage ignores the duplicate.
             self.record_heartbeat(trial_id)
             try:
