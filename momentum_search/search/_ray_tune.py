@@ -41,7 +41,7 @@ from ray.tune.search import Searcher
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
 from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
-from momentum_search.trainers import Trainer, TrainResult
+from momentum_search.trainers import Trainer, TrainResult, loop_result
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -382,13 +382,26 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
         return
     plan = setup.plan
     params = dict(config[PARAMS])
-    if plan.objective is not None:
-        # The user's own loop trains each seed whole, so Tune hears of the trial once, at its end (the
-        # scheduler cannot stop it early); an ObjectiveError fails the trial with its message.
-        evaluation = evaluate(plan, params)
+    if (objective := plan.objective) is not None:
+        # The user's loop: its first seed's report(epoch, value) reaches Tune as the trainer's epochs do,
+        # so the scheduler can stop it there; an ObjectiveError fails the trial with its message.
+        first_seed, started, history = plan.config(params, seed=plan.seeds[0]).resolved(), time.perf_counter(), []
+
+        def on_epoch(epoch: int, value: float) -> bool:
+            history.append(value)
+            if epoch >= plan.max_epochs:  # the last epoch's report is the final one (at max_t ASHA stops a trial)
+                return False
+            so_far = Evaluation((loop_result(first_seed, history, wall_time=time.perf_counter() - started),), plan.seeds)
+            tune.report(_metrics(
+                so_far, so_far.attrs(), setup, direction=objective.direction, epoch=epoch,
+                cell=params[CELL_PARAMETER], last=value, diverged=not math.isfinite(value), final=False,
+            ))  # fmt: skip
+            return False
+
+        evaluation = evaluate(plan, params, on_epoch=on_epoch)
         first = evaluation.results[0]
         tune.report(_metrics(
-            evaluation, evaluation.attrs(), setup, direction=plan.objective.direction, epoch=first.epochs_run,
+            evaluation, evaluation.attrs(), setup, direction=objective.direction, epoch=first.epochs_run,
             cell=params[CELL_PARAMETER], last=first.history[-1], diverged=evaluation.diverged, final=True,
         ))  # fmt: skip
         return

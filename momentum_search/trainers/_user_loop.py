@@ -11,7 +11,7 @@ import math
 import numbers
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -98,27 +98,30 @@ def run_objective(config: TrainConfig, *, on_epoch: EpochCallback | None = None)
 
     trial = TrialConfig(config.cell, config.hyperparameters(), config.seed, config, report)
     start = time.perf_counter()
-    stopped = False
     try:
         value = function(trial)
     except TrialPruned:
-        stopped, value = True, _best(history, objective.direction)
+        return loop_result(config, history, wall_time=time.perf_counter() - start)
     except Exception as error:  # the user's code: the trial fails with the reason, the study goes on
         raise ObjectiveError(f"objective {name} raised {one_line(error)}") from None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ObjectiveError(f"objective {name} returned {value!r}, not a number")
-    value = float(value)
+    return loop_result(config, history, wall_time=time.perf_counter() - start, value=float(value))
+
+
+def loop_result(config: TrainConfig, history: Sequence[float], *, wall_time: float, value: float | None = None) -> TrainResult:
+    """The `TrainResult` of an own loop that returned ``value`` after reporting ``history``; with no
+    ``value``, of one stopped after its reports so far (its value: the best of them)."""
+    objective = config.objective
+    assert objective is not None
+    stopped = value is None
+    if value is None:
+        finite = [v for v in history if math.isfinite(v)]
+        value = (max if objective.direction == "maximize" else min)(finite) if finite else math.nan
     return TrainResult(
         best_value=value, best_epoch=len(history) or 1, test_value=math.nan, epochs_run=len(history) or 1,
-        wall_time=time.perf_counter() - start, diverged=not math.isfinite(value), stopped=stopped,
+        wall_time=wall_time, diverged=not math.isfinite(value), stopped=stopped,
         history=tuple(history) or (value,), metric=objective.metric, direction=objective.direction,
         config=config,
     )  # fmt: skip
-
-
-def _best(history: list[float], direction: str) -> float:
-    finite = [value for value in history if math.isfinite(value)]
-    if not finite:
-        return math.nan
-    return max(finite) if direction == "maximize" else min(finite)
 

@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
+from momentum_search.studies import launch, parse_spec
 from round_trip import round_trip, write_spec
 from momentum_search.trainers import TrainConfig, UserObjective, train
 
@@ -36,6 +37,13 @@ def pruned(trial):
     for epoch in range(1, 4):
         trial.report(epoch, float(epoch))
     return 99.0
+
+
+def by_lr(trial):
+    """Its learning rate at every epoch: a grid's smaller lr is plainly the worse trial."""
+    for epoch in range(1, 4):
+        trial.report(epoch, trial.config.lr)
+    return trial.config.lr
 '''
 
 
@@ -85,6 +93,18 @@ def ray_runtime(user_code: Path) -> Iterator[None]:
 def test_your_own_loop_on_ray(ray_runtime: None, tmp_path: Path) -> None:
     study = loop_round_trip(tmp_path, "loop-ray", "--engine", "ray")
     assert {t.user_attrs["engine"] for t in study.trials} == {"ray"}
+    # report() reaches Ray's scheduler as the trainer's epochs do: two grid points one after the other
+    # (2 CPUs a trial), and ASHA stops the worse after its first epoch.
+    spec = loop_spec("asha", objective={"function": "flaky_loop:by_lr", "metric": "lr", "direction": "maximize"}, cells=["lstm"], space={"lr": {"points": [0.03, 0.0001]}},
+                     fixed={}, sampler={"name": "grid"}, scheduler={"name": "asha", "reduction_factor": 2}, confirm=None,
+                     budget={"epochs": 3})  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'asha.db'}"
+    result = launch(parse_spec(spec), storage=url, engine="ray", cpus_per_trial=2, poll_interval=0.2)
+    assert (result.errors, result.progress.counts.complete, result.progress.counts.pruned) == ([], 1, 1)
+    complete, pruned = optuna.load_study(study_name="asha", storage=url).get_trials()
+    assert (complete.value, complete.intermediate_values) == (0.03, {1: 0.03, 2: 0.03, 3: 0.03})
+    assert (pruned.state, pruned.intermediate_values) == (optuna.trial.TrialState.PRUNED, {1: 0.0001})
+    assert pruned.user_attrs["reason"] == "pruned: seed 0 after epoch 1"
 
 
 def test_a_failing_objective_fails_its_trial_with_the_reason_and_the_study_goes_on(user_code: Path, tmp_path: Path) -> None:
