@@ -115,7 +115,7 @@ def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = Non
     """
     from optuna.distributions import CategoricalDistribution
 
-    from momentum_search.studies._lifecycle import stored_trials
+    from momentum_search.studies import stored_trials
 
     frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=(), curves=not drawn_curves)
     records = [TrialRecord.of(trial) for trial in frozen]
