@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from momentum_search.dashboards._confirmation import ConfirmationInfo, ConfirmationRow
 from momentum_search.dashboards._style import better_hint, color, new_figure
-from momentum_search.dashboards._trials import FigureUnavailableError, StudyTrials, is_plain
+from momentum_search.dashboards._trials import FigureUnavailableError, StudyTrials, is_baseline
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -48,7 +48,7 @@ def get_cell_comparison_info(trials: StudyTrials, confirmation: ConfirmationInfo
             continue
         values = [t.value for t in records if t.value is not None]
         rows.append(CellStats(
-            cell, is_plain(cell), len(records), best.number, best.scored,
+            cell, is_baseline(cell), len(records), best.number, best.scored,
             best.std if len(best.seed_values) > 1 else None, len(best.seed_values), best.test_value,
             statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None,
             confirmed.get(cell),

@@ -12,22 +12,11 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 PRUNED_COLOR = "black"
-# A hue per drive (the usual study compares drives on one base cell), lighter or darker per base cell.
-_VARIANT_COLORS = {"plain": (31, 119, 180), "momentum": (44, 160, 44), "nag": (148, 103, 189),
-                   "sr": (140, 86, 75), "adam": (255, 127, 14), "rmsprop": (214, 39, 40),
-                   "learnable-momentum": (23, 190, 207), "nesterov": (227, 119, 194)}  # fmt: skip
-_BASE_SHADES = {"lstm": 0.0, "gru": -0.4, "rnn": 0.35, "exprnn": 0.6, "janet": -0.65, "ur-lstm": 0.2}  # < 0 towards black, > 0 towards white
 
 
 def color(cell: str | None) -> str:
-    """One colour per cell kind, the same in every figure and every study."""
-    if cell not in CELL_KINDS:
-        return "#7f7f7f"
-    kind = CELL_KINDS[cell]
-    shade = _BASE_SHADES[kind.base]
-    target = 255 if shade > 0 else 0
-    r, g, b = (round(c + abs(shade) * (target - c)) for c in _VARIANT_COLORS[kind.variant])
-    return f"#{r:02x}{g:02x}{b:02x}"
+    """One colour per cell kind, the same in every figure and every study (the registry's), grey for no kind."""
+    return CELL_KINDS[cell].color if cell in CELL_KINDS else "#7f7f7f"
 
 
 def better_hint(direction: str) -> str:

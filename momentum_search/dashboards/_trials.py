@@ -180,9 +180,9 @@ def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
     return dataclasses.replace(record, params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
 
 
-def is_plain(cell: str) -> bool:
-    """Whether ``cell`` is a baseline kind without momentum (``lstm``, ``gru``, ``rnn``, ``exprnn``)."""
-    return CELL_KINDS[cell].variant == "plain"
+def is_baseline(cell: str) -> bool:
+    """Whether ``cell`` is the baseline of its base cell, the plain kind without momentum (``lstm``, ``gru``, ...)."""
+    return CELL_KINDS[cell].baseline
 
 
 def base_of(cell: str) -> str:
