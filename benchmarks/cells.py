@@ -195,7 +195,7 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
         ratio = seconds / torch_seconds if torch_seconds else None
         speedup = reference / seconds if reference else None
         module_target = MODULE_TARGETS.get(spec.variant) if torch_seconds else None
-        reference_target = REFERENCE_TARGET if spec.variant != "plain" and reference else None
+        reference_target = REFERENCE_TARGET if not spec.plain and reference else None
         checks = []
         if module_target is not None:
             checks.append(ratio <= module_target)

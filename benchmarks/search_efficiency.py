@@ -4,7 +4,7 @@
     python benchmarks/search_efficiency.py --epochs 3 --repetitions 1 --methods grid3,racing   # a quick look
     python benchmarks/search_efficiency.py --task pmnist5k --hidden 64 --epochs 4 --repetitions 1   # 784 steps, real digits
 
-The defaults train about 18,000 epochs: about 18 minutes on two quiet cores (README, Performance).
+The defaults train about 18,000 epochs: about 18 minutes on two quiet cores (benchmarks/README.md, Search efficiency).
 
 A search hands its user one configuration. This benchmark asks how good that configuration really is:
 every method's recommendation is retrained on ``--eval-seeds`` held-out seeds (5000, 5001, …) that no

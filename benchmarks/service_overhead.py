@@ -321,7 +321,7 @@ def throughput_section(urls: dict[str, str], engines: list[str], trials: int, ep
     for backend, url in urls.items():
         for engine in engines:
             # (workers, torch threads each): launch's own split of the cores, and on Optuna one worker with one
-            # thread too: several torch threads on a shared machine can be slower than one (see the README).
+            # thread too: several torch threads on a shared machine can be slower than one (benchmarks/README.md, Service overhead).
             runs = [(1, None), (2, None)] + ([(1, 1)] if engine == "optuna" else [])
             rates: dict[tuple[int, int | None], tuple[float, float]] = {}
             for workers, threads in runs:

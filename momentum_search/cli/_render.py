@@ -11,15 +11,17 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from momentum_search.dashboards import AblationInfo, ConfirmationInfo, StudyReport, Verdict
@@ -34,6 +36,8 @@ err_console = Console(stderr=True)
 # print as plain aligned columns.
 RICH_TABLE_ROWS = 500
 _NUMERIC_COLUMNS = ("trial", "seeds", "epochs", "time [s]")
+# What a trial table leaves out, first to last, where the terminal is too narrow for all of it.
+_OPTIONAL_TRIAL_COLUMNS = ("time [s]", "epochs", "test", "seeds")
 
 
 def print_json(data: Any) -> None:
@@ -53,6 +57,80 @@ def note(text: str) -> None:
 def error(message: str) -> None:
     # The message is text: `pkg.mod:train:` is no emoji code, `[data]` or `[1, 6]` no markup.
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Collection[str] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        # Only short numbers refuse to wrap: on a narrow terminal the text columns share the width
+        # instead of the parameters being squeezed to nothing.
+        right = column in numeric
+        table.add_column(escape(column), justify="right" if right else "left", no_wrap=right)  # "[s]" is markup
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    return table
+
+
+def fitted(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    numeric: Collection[str] = (),
+    optional: Sequence[str] = (),
+) -> RenderableType:
+    """A table that cuts no name or number to "…" at the console's width (a pipe, a CI log and a default
+    terminal have 80 columns).
+
+    The whole table as rich lays it out where it fits; else each column as wide as its longest word at
+    least, the text wrapped at spaces (rich would squeeze the widest columns below that); else without as
+    few of the ``optional`` columns (left out first to last) as it takes, its caption naming them; else
+    every row stacked as ``column  value`` lines.
+    """
+    for count in range(len(optional) + 1):
+        left_out = optional[:count]
+        kept = [i for i, column in enumerate(columns) if column not in left_out]
+        names, cells = [columns[i] for i in kept], [[row[i] for i in kept] for row in rows]
+        widths = _widths(names, cells, numeric)
+        if widths is None:
+            continue
+        table = _table(title, names, cells, numeric=numeric)
+        for laid_out, width in zip(table.columns, widths, strict=True):
+            laid_out.width = width
+        if left_out:
+            table.caption = escape(f"{', '.join(left_out)}: left out to fit {console.width} columns (--json has them)")
+            table.caption_justify = "left"
+        return table
+    blocks: list[RenderableType] = [Text(title, style="table.title")]
+    for row in rows:
+        stacked = Table.grid(padding=(0, 2))
+        stacked.add_column(style="bold", no_wrap=True)
+        stacked.add_column(overflow="fold")
+        for column, cell in zip(columns, row, strict=True):
+            stacked.add_row(Text(column), Text(cell))
+        blocks += [Text(), stacked]
+    return Group(*blocks)
+
+
+def _widths(columns: Sequence[str], rows: Sequence[Sequence[str]], numeric: Collection[str]) -> list[int | None] | None:
+    """Each column's width in a table of :func:`_table`'s box at the console's width: None each where the
+    whole table fits (rich lays it out), else at least each column's longest word (its whole text for a
+    number) with the room left shared in proportion to what each would use; None when even that is too wide."""
+    room = console.width - (3 * len(columns) + 1)  # a space either side of each column and a rule between
+    shortest, longest = [], []
+    for index, column in enumerate(columns):
+        texts = [column, *(row[index] for row in rows)]
+        longest.append(max(cell_len(line) for text in texts for line in text.splitlines() or [""]))
+        words = [cell_len(word) for text in texts for word in (text.splitlines() if column in numeric else text.split())]
+        shortest.append(max(words, default=0))
+    if sum(longest) <= room:
+        return [None] * len(columns)
+    spare = room - sum(shortest)
+    if spare < 0:
+        return None
+    wanted = [high - low for low, high in zip(shortest, longest, strict=True)]
+    extra = [spare * want // sum(wanted) for want in wanted]
+    return [low + more for low, more in zip(shortest, extra, strict=True)]
 
 
 # ---- train ------------------------------------------------------------------------------------
@@ -169,22 +247,11 @@ def _trial_cells(row: TrialRow, reasons: bool) -> list[str]:
     return cells + [row.reason or ""] if reasons else cells
 
 
-def _trial_table(title: str, rows: Sequence[TrialRow], metric: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    columns = _trial_columns(metric, rows)
-    for column in columns:
-        # Only short numbers refuse to wrap: on a narrow terminal the text columns share the width
-        # instead of the parameters being squeezed to nothing.
-        numeric = column in _NUMERIC_COLUMNS
-        table.add_column(escape(column), justify="right" if numeric else "left", no_wrap=numeric)  # "[s]" is markup
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in _trial_cells(row, "reason" in columns)))
-    return table
-
-
 def trials(title: str, rows: Sequence[TrialRow], metric: str) -> None:
     if len(rows) <= RICH_TABLE_ROWS:
-        console.print(_trial_table(title, rows, metric))
+        columns = _trial_columns(metric, rows)
+        cells = [_trial_cells(row, "reason" in columns) for row in rows]
+        console.print(fitted(title, columns, cells, numeric=_NUMERIC_COLUMNS, optional=_OPTIONAL_TRIAL_COLUMNS))
         return
     columns = _trial_columns(metric, rows)
     lines = [columns] + [_trial_cells(row, "reason" in columns) for row in rows]
@@ -232,17 +299,13 @@ def study_list(summaries: list[StudySummary], *, location: str, as_json: bool) -
     if as_json:
         print_json([summary.to_json(with_trials=False) for summary in summaries])
         return
-    table = Table(title=f"studies in {location}", title_justify="left")
-    for column in ("name", "task", "cells", "finished", "failed", "pending", "best"):
-        table.add_column(column)
-    for summary in summaries:
-        counts = summary.counts
-        table.add_row(
-            summary.name, summary.task, ", ".join(summary.cells),
-            f"{counts.finished}/{summary.budget}" + (f" ({_twins(counts.twins)})" if counts.twins else ""),
-            str(counts.failed), str(counts.pending), escape(_best_cell(summary)),
-        )  # fmt: skip
-    console.print(table)
+    rows = [
+        [summary.name, summary.task, ", ".join(summary.cells),
+         f"{summary.counts.finished}/{summary.budget}" + (f" ({_twins(summary.counts.twins)})" if summary.counts.twins else ""),
+         str(summary.counts.failed), str(summary.counts.pending), _best_cell(summary)]
+        for summary in summaries
+    ]  # fmt: skip
+    console.print(fitted(f"studies in {location}", ("name", "task", "cells", "finished", "failed", "pending", "best"), rows))
 
 
 def _confirmation(info: ConfirmationInfo) -> None:
@@ -250,12 +313,7 @@ def _confirmation(info: ConfirmationInfo) -> None:
     from momentum_search import dashboards
 
     console.print(escape(dashboards.headline(info)), highlight=False)
-    table = Table(title="confirmation (held-out seeds)", title_justify="left")
-    for column in dashboards.confirmation_columns(info):
-        table.add_column(escape(column))
-    for row in dashboards.confirmation_cells(info):
-        table.add_row(*(escape(cell) for cell in row))
-    console.print(table)
+    console.print(fitted("confirmation (held-out seeds)", dashboards.confirmation_columns(info), dashboards.confirmation_cells(info)))
     for verdict in info.verdicts:
         console.print(f"- {escape(verdict.sentence)}", highlight=False)
 

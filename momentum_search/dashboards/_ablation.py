@@ -11,8 +11,9 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from momentum_search.dashboards._figures import _color, _figure
-from momentum_search.dashboards._report import _STYLE, _fmt, _table
+from momentum_search.dashboards._gradient_flow import FlowSeries, GradientFlowInfo, plot_gradient_flow
+from momentum_search.dashboards._html import STYLE, fmt, html_table
+from momentum_search.dashboards._style import color, new_figure
 from momentum_search.dashboards._time_to import TimeTo, time_to, time_to_best, time_to_html
 from momentum_search.dashboards._verdicts import Arm, Method, Verdict, compare, verdicts_html
 from momentum_search.search import TrialRecord
@@ -21,7 +22,6 @@ from momentum_search.studies import ABLATION_ATTR, SPEC_ATTR
 if TYPE_CHECKING:
     import plotly.graph_objects as go
     from optuna.storages import RDBStorage
-
 
 
 class ArmResult(NamedTuple):
@@ -155,17 +155,17 @@ def plot_ablation(info: AblationInfo) -> go.Figure:
     """Each arm's per-seed test values as points, with their mean."""
     import plotly.graph_objects as go
 
-    figure = _figure(f"Ablation {info.name}: test {info.metric} per seed (bars: mean)",
+    figure = new_figure(f"Ablation {info.name}: test {info.metric} per seed (bars: mean)",
                      yaxis={"title": {"text": f"test {info.metric}"}}, showlegend=False)  # fmt: skip
     for arm in info.arms:
         if not arm.test_values:
             continue
-        color = _color(arm.cell)
-        figure.add_trace(go.Bar(x=[arm.label], y=[statistics.fmean(arm.test_values)], marker={"color": color},
+        hue = color(arm.cell)
+        figure.add_trace(go.Bar(x=[arm.label], y=[statistics.fmean(arm.test_values)], marker={"color": hue},
                                 opacity=0.35, hovertemplate=f"{arm.label}: mean %{{y:.4g}}<extra></extra>"))  # fmt: skip
         figure.add_trace(go.Scatter(
             x=[arm.label] * len(arm.test_values), y=arm.test_values, mode="markers",
-            marker={"color": color, "size": 9, "line": {"width": 1, "color": "white"}},
+            marker={"color": hue, "size": 9, "line": {"width": 1, "color": "white"}},
             hovertemplate=f"{arm.label}: %{{y:.4g}}<extra>per seed</extra>",
         ))  # fmt: skip
     values = [v for arm in info.arms for v in arm.test_values]
@@ -186,7 +186,7 @@ def arm_rows(info: AblationInfo) -> list[list[str]]:
             ss = [s for seed in arm.learned for s in seed["s"]]
             learned = f"{statistics.fmean(mus):.3g} / {statistics.fmean(ss):.3g}"
         rows.append([
-            arm.label, arm.cell, _fmt(arm.mu), _fmt(arm.s), _fmt(arm.gain),
+            arm.label, arm.cell, fmt(arm.mu), fmt(arm.s), fmt(arm.gain),
             arm.state.lower() + (f" ({arm.reason})" if arm.reason else ""), str(len(arm.test_values)),
             _mean_std(arm.test_values), _mean_std(arm.valid_values), learned,
         ])  # fmt: skip
@@ -208,7 +208,7 @@ def ablation_html(info: AblationInfo) -> str:
                                          config={"displaylogo": False, "responsive": True})  # fmt: skip
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(info.name)} · momentum-search ablation</title>", f"<style>{_STYLE}</style>",
+        f"<title>{e(info.name)} · momentum-search ablation</title>", f"<style>{STYLE}</style>",
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>', "</head><body>",
         f"<h1>Ablation {e(info.name)}</h1>",
         f"<p>Task {e(info.task)}; {e(info.metric)} is to {e(info.direction)}. Every arm trains one configuration "
@@ -240,15 +240,12 @@ def ablation_html(info: AblationInfo) -> str:
     if info.skipped:
         parts.append('<div class="unavailable"><strong>Not compared:</strong><ul>'
                      + "".join(f"<li>{e(line)}</li>" for line in info.skipped) + "</ul></div>")  # fmt: skip
-    parts += ["<h2>Arms</h2>", _table(ARM_COLUMNS, arm_rows(info), numeric={2, 3, 4, 6, 7, 8, 9}),
+    parts += ["<h2>Arms</h2>", html_table(ARM_COLUMNS, arm_rows(info), numeric={2, 3, 4, 6, 7, 8, 9}),
               f'<section id="ablation">{figure}</section>', "</body></html>"]  # fmt: skip
     return "\n".join(parts)
 
 
 def _gradient_flow_html(info: AblationInfo) -> str:
-    from momentum_search.dashboards._figures import plot_gradient_flow
-    from momentum_search.dashboards._info import FlowSeries, GradientFlowInfo
-
     series = [
         FlowSeries(arm.cell, 0, flow["trained"]["t"], flow["init"]["norms"], flow["trained"]["norms"], flow["init"]["loss"],
                    flow["trained"]["loss"], list(range(1, len(arm.histories[0]) + 1)), arm.histories[0], label=arm.label)

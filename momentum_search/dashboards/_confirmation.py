@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from typing import NamedTuple
 
+from momentum_search.dashboards._html import html_table
 from momentum_search.dashboards._time_to import TimeTo, time_to, time_to_best
 from momentum_search.dashboards._trials import format_params
 from momentum_search.dashboards._verdicts import Arm, Verdict, compare, format_interval
@@ -142,11 +143,10 @@ def headline(info: ConfirmationInfo) -> str:
 
 def confirmation_html(info: ConfirmationInfo) -> str:
     """The headline, the table and the verdict sentences, an HTML fragment in the report's style."""
-    from momentum_search.dashboards._report import _table
 
     css = "" if info.confirmed else ' class="unavailable"'
     parts = [f"<p{css}>{html.escape(headline(info))}</p>",
-             _table(confirmation_columns(info), confirmation_cells(info), numeric={2, 4, 5, 6})]  # fmt: skip
+             html_table(confirmation_columns(info), confirmation_cells(info), numeric={2, 4, 5, 6})]  # fmt: skip
     if info.verdicts:
         parts.append("<ul>" + "".join(f"<li>{html.escape(v.sentence)}</li>" for v in info.verdicts) + "</ul>")
     return "".join(parts)

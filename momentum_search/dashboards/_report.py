@@ -10,12 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from momentum_search.dashboards import _figures, _info
+from momentum_search.dashboards._cell_comparison import get_cell_comparison_info, plot_cell_comparison
 from momentum_search.dashboards._confirmation import ConfirmationInfo, confirmation_html, get_confirmation_info
 from momentum_search.dashboards._fits import ImportanceGroup, Surface, fit_importances, interpolate
+from momentum_search.dashboards._gradient_flow import get_gradient_flow_info, plot_gradient_flow
+from momentum_search.dashboards._history import get_history_info, plot_history
+from momentum_search.dashboards._html import STYLE, fmt, html_table
+from momentum_search.dashboards._importances import importance_info, importance_scopes, plot_importances
+from momentum_search.dashboards._learning_curves import get_curves_info, plot_learning_curves
+from momentum_search.dashboards._momentum_zero import get_momentum_zero_info, plot_momentum_zero
+from momentum_search.dashboards._mu_s_map import get_mu_s_map_info, mu_s_cells, mu_s_surface_input, plot_mu_s_map
+from momentum_search.dashboards._pareto_front import get_pareto_info, plot_pareto_front
+from momentum_search.dashboards._slice import get_slice_info, plot_slice, searched_parameters
+from momentum_search.dashboards._summary import SummaryInfo, get_summary_info
 from momentum_search.dashboards._time_to import time_to_html
-from momentum_search.dashboards._worker import Worker
-from momentum_search.search import SUMMARY_ATTRS, searched_per_kind
 from momentum_search.dashboards._trials import (
     LABELS,
     Axes,
@@ -24,6 +32,8 @@ from momentum_search.dashboards._trials import (
     format_params,
     read_trials,
 )
+from momentum_search.dashboards._worker import Worker
+from momentum_search.search import SUMMARY_ATTRS, searched_per_kind
 
 if TYPE_CHECKING:
     import optuna
@@ -49,7 +59,7 @@ class Section(NamedTuple):
 class StudyReport(NamedTuple):
     study: str
     header: dict[str, str]  # task, cells, budget, ... from the stored spec
-    summary: _info.SummaryInfo
+    summary: SummaryInfo
     sections: list[Section]
     confirmation: ConfirmationInfo | None = None  # None: not a single-objective momentum-search study
 
@@ -82,50 +92,50 @@ def build_report(
         trials = trials.on_axis(axes)
     axis, label = trials.axis, LABELS[trials.axis]
     # The fits go to the worker first and their figures are drawn last: it fits while the others are drawn.
-    scopes, skipped = _info.importance_scopes(trials)
-    map_cells = _info.mu_s_cells(trials)
-    surfaces = {cell: found for cell in map_cells if (found := _info.mu_s_surface_input(trials, cell)) is not None}
+    scopes, skipped = importance_scopes(trials)
+    map_cells = mu_s_cells(trials)
+    surfaces = {cell: found for cell in map_cells if (found := mu_s_surface_input(trials, cell)) is not None}
     worker.submit([(fit_importances, (scopes, trials.direction)), *((interpolate, found) for found in surfaces.values())])
     groups: list[ImportanceGroup] = []  # the worker's results, in once the other figures are drawn
     meshes: dict[str, Surface] = {}  # by cell
 
     def fitted_map(cell: str) -> Callable[[], Section]:
         return lambda: _section(f"mu-{axis}-{cell}", f"μ × {label} map: {cell}",
-                                lambda t: _info.get_mu_s_map_info(t, cell, surface=meshes.get(cell)), _figures.plot_mu_s_map, trials)  # fmt: skip
+                                lambda t: get_mu_s_map_info(t, cell, surface=meshes.get(cell)), plot_mu_s_map, trials)  # fmt: skip
 
-    cells = _section("cells", "Cell against cell", lambda t: _info.get_cell_comparison_info(t, confirmation),
-                     _figures.plot_cell_comparison, trials)  # fmt: skip
+    cells = _section("cells", "Cell against cell", lambda t: get_cell_comparison_info(t, confirmation),
+                     plot_cell_comparison, trials)  # fmt: skip
     if confirmation is not None and confirmation.times:
         cells = cells._replace(html="<h4>Time to the plain cell's confirmed value (held-out seeds)</h4>"
                                     + time_to_html(confirmation.times))  # fmt: skip
     # A callable is a section drawn once the worker's results are in.
     sections: list[Section | Callable[[], Section]] = [
         cells,
-        _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", _info.get_momentum_zero_info,
-                 _figures.plot_momentum_zero, trials),  # fmt: skip
+        _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", get_momentum_zero_info,
+                 plot_momentum_zero, trials),  # fmt: skip
     ]
     sections += [fitted_map(cell) for cell in map_cells]
     if not map_cells:
         sections.append(Section(f"mu-{axis}", f"μ × {label} map", None,
                                 f"no cell kind in this study has complete trials searching both μ and {label}"))  # fmt: skip
-    searched = _info.searched_parameters(trials)
+    searched = searched_parameters(trials)
     # μ, the drive scale (s or g), β, ε and F always get a place (a missing one says why); lr and hidden size when searched.
     for param in [p for p in LABELS if p in ("mu", axis, "beta", "eps", "restart") or p in searched]:
         sections.append(_section(f"slice-{param.replace('_', '-')}", f"Slice: {LABELS[param]}",
-                                 functools.partial(_info.get_slice_info, param=param), _figures.plot_slice, trials))  # fmt: skip
+                                 functools.partial(get_slice_info, param=param), plot_slice, trials))  # fmt: skip
     sections += [
-        lambda: _section("importances", "Parameter importances", lambda t: _info.importance_info(t.metric, groups, skipped),
-                         _figures.plot_importances, trials),
-        _section("history", "Optimization history", _info.get_history_info, _figures.plot_history, trials),
-        _section("learning-curves", "Learning curves", _info.get_curves_info, _figures.plot_learning_curves, trials),
+        lambda: _section("importances", "Parameter importances", lambda t: importance_info(t.metric, groups, skipped),
+                         plot_importances, trials),
+        _section("history", "Optimization history", get_history_info, plot_history, trials),
+        _section("learning-curves", "Learning curves", get_curves_info, plot_learning_curves, trials),
     ]  # fmt: skip
     if gradient_flow:
-        sections.append(_section("gradient-flow", "Gradient flow", _info.get_gradient_flow_info,
-                                 _figures.plot_gradient_flow, trials))  # fmt: skip
+        sections.append(_section("gradient-flow", "Gradient flow", get_gradient_flow_info,
+                                 plot_gradient_flow, trials))  # fmt: skip
     else:
         sections.append(Section("gradient-flow", "Gradient flow", None, "skipped (--no-gradient-flow)"))
-    sections.append(_section("pareto-front", "Pareto front", _info.get_pareto_info, _figures.plot_pareto_front, trials))
-    header, summary = _header(study), _info.get_summary_info(trials)
+    sections.append(_section("pareto-front", "Pareto front", get_pareto_info, plot_pareto_front, trials))
+    header, summary = _header(study), get_summary_info(trials)
     importances, *surfaces_fitted = worker.results()
     groups += importances
     meshes.update(zip(surfaces, surfaces_fitted, strict=True))
@@ -156,12 +166,11 @@ def report_study(
     """
     import optuna
 
-    from momentum_search.studies import open_storage
-    from momentum_search.studies._lifecycle import load
+    from momentum_search.studies import load_study, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with contextlib.nullcontext(worker) if worker is not None else Worker.start() as started:
-        study = load(open_storage(storage, read_only=True), name)
+        study = load_study(open_storage(storage, read_only=True), name)
         return build_report(study, gradient_flow=gradient_flow, axes=axes, worker=started)
 
 
@@ -196,30 +205,12 @@ def _header(study: optuna.Study) -> dict[str, str]:
 
 # ---- HTML -----------------------------------------------------------------------------------------
 
-_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;
-       padding: 0 1rem; color: #222; }
-h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
-table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.92rem; }
-th, td { padding: 0.25rem 0.7rem; border-bottom: 1px solid #e5e5e5; text-align: left; }
-th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 0.15rem 1rem; margin: 0.8rem 0; }
-dt { font-weight: 600; } dd { margin: 0; }
-.unavailable { color: #8a5300; background: #fff7e6; border-left: 3px solid #f0a020; padding: 0.4rem 0.7rem; }
-nav ul { columns: 2; } section { margin-top: 1.6rem; }
-"""
-
-
-def _fmt(value: float | None, digits: str = ".4g") -> str:
-    return "–" if value is None else format(value, digits)
-
-
 def summary_rows(report: StudyReport) -> list[list[str]]:
     """The best trial of each cell kind as table cells: kind, trial, parameters, value ± std, seeds, test, time."""
     return [
         [row.cell, str(row.number), format_params(row.params) or "–",
          f"{row.value:.4g} ± {row.std:.2g}" if row.seeds > 1 else f"{row.value:.4g}",  # one seed has no spread
-         str(row.seeds), _fmt(row.test_value), _fmt(row.train_time, ".3g")]
+         str(row.seeds), fmt(row.test_value), fmt(row.train_time, ".3g")]
         for row in report.summary.best
     ]  # fmt: skip
 
@@ -237,7 +228,7 @@ def to_html(report: StudyReport) -> str:
     e = html.escape
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(report.study)} · momentum-search report</title>", f"<style>{_STYLE}</style>",
+        f"<title>{e(report.study)} · momentum-search report</title>", f"<style>{STYLE}</style>",
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>', "</head><body>",
         f"<h1>Study {e(report.study)}</h1>",
         f"<p>{e(summary.metric)} is to {e(summary.direction)}"
@@ -246,12 +237,12 @@ def to_html(report: StudyReport) -> str:
     if report.header:
         parts.append("<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in report.header.items()) + "</dl>")
     parts.append("<h2>Summary</h2><h3>Trials by state</h3>")
-    parts.append(_table(list(summary.states), [[str(n) for n in summary.states.values()]], numeric=set(range(len(summary.states)))))
+    parts.append(html_table(list(summary.states), [[str(n) for n in summary.states.values()]], numeric=set(range(len(summary.states)))))
     if report.confirmation is not None:
         parts.append("<h3>Confirmed on held-out seeds</h3>" + confirmation_html(report.confirmation))
     parts.append("<h3>Best search trial per cell kind (optimistic: the best of the search's noisy runs)</h3>")
     if summary.best:
-        parts.append(_table(summary_columns(report), summary_rows(report), numeric={1, 3, 4, 5, 6}))
+        parts.append(html_table(summary_columns(report), summary_rows(report), numeric={1, 3, 4, 5, 6}))
     else:
         parts.append('<p class="unavailable">No trial has completed yet.</p>')
     drawn = [s for s in report.sections if s.figure is not None]
@@ -268,16 +259,6 @@ def to_html(report: StudyReport) -> str:
         parts.append(f'<section id="{section.key}"><h3>{e(section.title)}</h3>{body}{section.html}</section>')
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def _table(columns: list[str], rows: list[list[str]], *, numeric: set[int]) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{e(v)}</td>' if i in numeric else f"<td>{e(v)}</td>" for i, v in enumerate(row)) + "</tr>"
-        for row in rows
-    )  # fmt: skip
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def write_html(report: StudyReport, path: str | Path) -> Path:

@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from momentum_search.dashboards._html import html_table
 from momentum_search.dashboards._verdicts import Arm, Verdict, compare
 
 Histories = Sequence[Sequence[float | None]]
@@ -76,7 +77,6 @@ def compare_times(arm: TimeTo, reference: TimeTo, *, unit: str) -> Verdict:
 
 def time_to_html(rows: Sequence[tuple[TimeTo, TimeTo]]) -> str:
     """A table of (arm, reference) pairs: seeds that reached, epochs and seconds with 95 % intervals, verdicts."""
-    from momentum_search.dashboards._report import _table
     from momentum_search.studies import mean_interval
 
     def cell(values: Sequence[float | None], digits: str) -> str:
@@ -96,4 +96,4 @@ def time_to_html(rows: Sequence[tuple[TimeTo, TimeTo]]) -> str:
                           cell(t.seconds, ".3g"), verdicts[0].outcome if t is arm else "reference"])  # fmt: skip
         sentences += [v.sentence for v in verdicts]
     columns = ["arm", "reaching", "seeds reached", "epochs [95 % CI]", "seconds [95 % CI]", "epochs verdict"]
-    return _table(columns, table, numeric={2, 3, 4}) + "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>"
+    return html_table(columns, table, numeric={2, 3, 4}) + "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>"

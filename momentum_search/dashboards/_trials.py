@@ -115,7 +115,7 @@ def read_trials(study: optuna.Study, *, user_attrs: Collection[str] | None = Non
     """
     from optuna.distributions import CategoricalDistribution
 
-    from momentum_search.studies._lifecycle import stored_trials
+    from momentum_search.studies import stored_trials
 
     frozen = stored_trials(study, user_attrs=user_attrs, system_attrs=(), curves=not drawn_curves)
     records = [TrialRecord.of(trial) for trial in frozen]
@@ -180,9 +180,9 @@ def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
     return dataclasses.replace(record, params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
 
 
-def is_plain(cell: str) -> bool:
-    """Whether ``cell`` is a baseline kind without momentum (``lstm``, ``gru``, ``rnn``, ``exprnn``)."""
-    return CELL_KINDS[cell].variant == "plain"
+def is_baseline(cell: str) -> bool:
+    """Whether ``cell`` is the baseline of its base cell, the plain kind without momentum (``lstm``, ``gru``, ...)."""
+    return CELL_KINDS[cell].baseline
 
 
 def base_of(cell: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from momentum_search.dashboards._html import html_table
 Method = Literal["welch", "bootstrap"]
 Outcome = Literal["better", "worse", "not distinguishable", "cannot compare"]
 METHODS: tuple[Method, ...] = ("welch", "bootstrap")
@@ -145,7 +146,6 @@ def format_interval(diff: float, low: float, high: float, metric: str) -> tuple[
 def verdicts_html(verdicts: Sequence[Verdict]) -> str:
     """The verdicts as an HTML table (arm, reference, Δ, interval, seeds, verdict) and their sentences,
     a fragment for a report page (its style is the report's)."""
-    from momentum_search.dashboards._report import _table
 
     if not verdicts:
         return '<p class="unavailable">No arm to compare.</p>'
@@ -158,7 +158,7 @@ def verdicts_html(verdicts: Sequence[Verdict]) -> str:
         shown = ["–", "–"] if math.isnan(v.low) else [d, f"{lo} … {hi}"]
         rows.append([v.arm, v.reference, *shown, f"{v.n_arm} / {v.n_reference}", v.outcome])
     sentences = "".join(f"<li>{html.escape(v.sentence)}</li>" for v in verdicts)
-    return _table(columns, rows, numeric={2, 3, 4}) + f"<ul>{sentences}</ul>"
+    return html_table(columns, rows, numeric={2, 3, 4}) + f"<ul>{sentences}</ul>"
 
 
 def _values(arm: Arm) -> np.ndarray:

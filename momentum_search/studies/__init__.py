@@ -78,6 +78,7 @@ if TYPE_CHECKING:
         open_storage,
         query_trials,
         resolve_url,
+        stored_trials,
         study_aggregates,
     )
 
@@ -146,6 +147,7 @@ __all__ = [
     "select_trials",
     "serve_proxy",
     "show_study",
+    "stored_trials",
     "study_aggregates",
     "study_spec",
     "summarize",
@@ -179,6 +181,6 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     ), "._spec"),
     **dict.fromkeys((
         "DEFAULT_STORAGE", "STORAGE_ENV", "Heartbeat", "Storage", "StorageError", "StudyAggregate", "mask_url",
-        "open_storage", "query_trials", "resolve_url", "study_aggregates",
+        "open_storage", "query_trials", "resolve_url", "stored_trials", "study_aggregates",
     ), "._storage"),
 })  # fmt: skip

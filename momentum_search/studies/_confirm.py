@@ -151,7 +151,7 @@ def candidate_roles(trials: Sequence[_R], *, direction: str, top: int) -> list[t
 def _candidate(trial: TrialRecord, roles: Sequence[str]) -> Candidate:
     assert trial.cell is not None and trial.value is not None
     return Candidate(source=trial.number, cell=trial.cell, params=trial.point, search_value=trial.value,
-                     search_seeds=trial.seeds, roles=tuple(roles), baseline=CELL_KINDS[trial.cell].variant == "plain")  # fmt: skip
+                     search_seeds=trial.seeds, roles=tuple(roles), baseline=CELL_KINDS[trial.cell].baseline)  # fmt: skip
 
 
 # ---- reading ------------------------------------------------------------------------------------

@@ -60,11 +60,11 @@ def test_reading_only_the_drawn_curves_draws_the_same(range_study, monkeypatch) 
 
 
 def test_the_map_is_fitted_on_every_trial_and_draws_a_capped_few(range_study, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from momentum_search.dashboards import _info, get_mu_s_map_info, read_trials
+    from momentum_search.dashboards import _mu_s_map, get_mu_s_map_info, read_trials
 
     trials = read_trials(range_study.study)
     whole = get_mu_s_map_info(trials, "momentum-lstm")
-    monkeypatch.setattr(_info, "MAX_POINTS", 20)
+    monkeypatch.setattr(_mu_s_map, "MAX_POINTS", 20)
     capped = get_mu_s_map_info(trials, "momentum-lstm")
     assert len(whole.points) == 40 and len(capped.points) == 20 and capped.best in capped.points
     assert capped.z == whole.z  # the surface is the same

@@ -114,3 +114,22 @@ def test_report_draws_the_drive_scale_on_either_axis(grid_study: StudyBuilder, t
                      "history", "learning-curves"]  # fmt: skip
     page = write_html(report, tmp_path / "report.html").read_text()
     assert f'id="figure-mu-{axis}-momentum-lstm"' in page and f'id="figure-slice-{axis}"' in page
+
+
+def test_a_kind_with_a_drive_the_report_has_never_seen_is_drawn(make_study, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from types import MappingProxyType
+
+    from momentum_search.trainers import CELL_KINDS, CellKind
+
+    # Registered as a new drive would be, without a colour or anything else the reports know of.
+    kind = CellKind("wavy-lstm", "lstm", "wavy", ("mu", "s"), MappingProxyType({"mu": 0.6, "s": 0.6}))  # type: ignore[arg-type]
+    monkeypatch.setitem(CELL_KINDS, kind.name, kind)
+    builder = make_study("wavy", cells=["lstm", "wavy-lstm"])
+    builder.add("lstm", [0.30, 0.32])
+    builder.add("wavy-lstm", [0.20, 0.21], mu=0.6, s=0.3)
+    report = build_report(builder.study, gradient_flow=False)
+    cells = next(s for s in report.sections if s.key == "cells")
+    assert cells.figure is not None, cells.reason
+    labels, colors = cells.figure.data[0].x, cells.figure.data[0].marker.color
+    assert dict(zip(labels, colors, strict=True)) == {"lstm (baseline)": CELL_KINDS["lstm"].color, "wavy-lstm": kind.color}
+    assert kind.color not in {k.color for k in CELL_KINDS.values() if k is not kind}

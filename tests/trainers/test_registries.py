@@ -79,3 +79,20 @@ def test_training_reports_the_registered_metric_and_direction(name: str, params:
     result = train(TrainConfig(task=name, task_params=params, hidden_size=2, epochs=1, batch_size=512))
     metric = TASK_INFO[name].metric
     assert (result.metric, result.direction) == (metric.name, metric.direction)
+
+
+def test_every_drive_answers_what_it_is_and_a_new_one_has_defaults() -> None:
+    from types import MappingProxyType
+
+    from momentum_search.trainers import CellKind
+    from momentum_search.trainers.cells import DRIVES
+
+    plain = {name for name, kind in CELL_KINDS.items() if kind.plain}
+    assert plain == {kind.base for kind in CELL_KINDS.values()}  # the plain kind of each base is named after it
+    assert all(kind.baseline == kind.plain for kind in CELL_KINDS.values())
+    assert all(kind.drive is DRIVES[kind.variant] and kind.drive.color is not None for kind in CELL_KINDS.values())
+    colors = [kind.color for kind in CELL_KINDS.values()]
+    assert len(set(colors)) == len(colors)  # one colour per kind in every figure
+    wavy = CellKind("wavy-gru", "gru", "wavy", ("s",), MappingProxyType({"s": 0.6}))  # type: ignore[arg-type]
+    assert (wavy.plain, wavy.baseline, wavy.drive.uses) == (False, False, ("s",))
+    assert wavy.color == "#4c4c4c"  # the default grey in the GRU's shade

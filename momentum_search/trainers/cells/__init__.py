@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from momentum_search._lazy import lazy_exports
-from momentum_search.trainers.cells._kinds import CELL_KINDS, HYPERPARAMETERS, INITS, CellKind, Init
+from momentum_search.trainers.cells._kinds import CELL_KINDS, DRIVES, HYPERPARAMETERS, INITS, CellKind, Drive, Init
 
 if TYPE_CHECKING:
     from momentum_search.trainers.cells._cell import MomentumCell, StreamState, build_cell
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from momentum_search.trainers.cells._rnn import MomentumRNN
 
 __all__ = [
-    "CELL_KINDS", "HYPERPARAMETERS", "INITS", "CellKind", "Init", "MomentumCell", "MomentumRNN", "StreamState", "build_cell",
+    "CELL_KINDS", "DRIVES", "HYPERPARAMETERS", "INITS", "CellKind", "Drive", "Init", "MomentumCell", "MomentumRNN", "StreamState", "build_cell",
     "gradient_flow",
 ]  # fmt: skip
 

@@ -422,7 +422,7 @@ class MomentumCell(nn.Module):
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer)
             final = Moments()
-            if self.kind.variant != "plain":
+            if not self.kind.plain:
                 hyperparameters = self._drive_hyperparameters(layer)
                 start, v0 = (0, None) if stream is None else (stream.steps, initial[layer].v)
                 x, weight_ih = momentum(

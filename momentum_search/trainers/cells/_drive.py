@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from momentum_search.trainers.cells._kinds import DRIVES
 from momentum_search.trainers.cells._scan import (
     Schedule,
     chunk_length,
@@ -156,14 +157,15 @@ def drive(
             yield linear(piece, weight_t, bias - s * bias_ih)
         return
     if variant in LINEAR_VARIANTS:
-        if variant == "plain":
+        plain = DRIVES[variant].plain
+        if plain:
             x_aug, weight, bias = x, weight_ih, bias_ih + bias
         else:
             x_aug, weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start, initial=initial.v)
         weight_t = weight.t().contiguous()
         for piece in x_aug.split(size):
             yield linear(piece, weight_t, bias)
-        if final is not None and variant != "plain":
+        if final is not None and not plain:
             final.v = linear(x_aug[-1:], weight_t)[0]
         return
     beta, eps = hyperparameters["beta"], hyperparameters["eps"]

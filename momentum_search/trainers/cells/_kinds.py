@@ -30,17 +30,39 @@ KEEP_BLOCK: Mapping[Base, int] = MappingProxyType({"lstm": 1, "gru": 1, "janet":
 # The paper's defaults (MNIST settings for μ, s, F; β and ε as in RMSprop/Adam).
 DEFAULTS: Mapping[str, float | int] = MappingProxyType({"mu": 0.6, "s": 0.6, "beta": 0.9, "eps": 1e-8, "restart": 2})
 
-_USES: dict[Variant, tuple[str, ...]] = {
-    "plain": (),
-    "momentum": ("mu", "s"),
-    "nag": ("s",),
-    "sr": ("s", "restart"),
-    "adam": ("mu", "s", "beta", "eps"),
-    "rmsprop": ("s", "beta", "eps"),
+@dataclass(frozen=True)
+class Drive:
+    """What a variant's drive is, as the code around the cells asks it (the cells ask their own module).
+
+    `plain`: the drive is the input itself, `d_t = a_t` (no momentum); a plain kind is the baseline its
+    base cell's other kinds are compared with. `color`: the drive's hue in every report, or `None` for
+    `DEFAULT_COLOR`, so that a drive added without one still draws.
+    """
+
+    name: str
+    uses: tuple[str, ...]  # the momentum hyperparameters, in `HYPERPARAMETERS` order
+    plain: bool = False
+    color: tuple[int, int, int] | None = None
+
+
+DEFAULT_COLOR = (127, 127, 127)
+# A hue per drive: the usual study compares drives on one base cell.
+DRIVES: Mapping[str, Drive] = MappingProxyType({drive.name: drive for drive in (
+    Drive("plain", (), plain=True, color=(31, 119, 180)),
+    Drive("momentum", ("mu", "s"), color=(44, 160, 44)),
+    Drive("nag", ("s",), color=(148, 103, 189)),
+    Drive("sr", ("s", "restart"), color=(140, 86, 75)),
+    Drive("adam", ("mu", "s", "beta", "eps"), color=(255, 127, 14)),
+    Drive("rmsprop", ("s", "beta", "eps"), color=(214, 39, 40)),
     # μ and s are trained; these are their initial values.
-    "learnable-momentum": ("mu", "s"),
-    "nesterov": ("s", "restart"),
-}
+    Drive("learnable-momentum", ("mu", "s"), color=(23, 190, 207)),
+    Drive("nesterov", ("s", "restart"), color=(227, 119, 194)),
+)})  # fmt: skip
+# Each base cell's shade of its drive's hue: < 0 towards black, > 0 towards white; 0 for a base not listed.
+BASE_SHADES: Mapping[str, float] = MappingProxyType(
+    {"lstm": 0.0, "gru": -0.4, "rnn": 0.35, "exprnn": 0.6, "janet": -0.65, "ur-lstm": 0.2}
+)
+
 
 _RANGES = {
     "mu": ("0 <= mu < 1", lambda v: 0 <= v < 1),
@@ -53,7 +75,7 @@ _RANGES = {
 
 @dataclass(frozen=True)
 class CellKind:
-    """One cell kind: a base cell (`lstm`, `gru`, `rnn`, `exprnn`) driven by one variant's drive `d_t`.
+    """One cell kind: a base cell (one of `BASES`) driven by one variant's drive `d_t` (see `Drive`).
 
     `hyperparameters` lists the momentum hyperparameters the kind uses, in the order
     `("mu", "s", "beta", "eps", "restart")`; `defaults` holds the value each takes when left as `None`.
@@ -75,6 +97,34 @@ class CellKind:
     def has_cell_state(self) -> bool:
         """Whether the state is `(h, c)` (LSTM, UR-LSTM) rather than `h` alone."""
         return self.base in ("lstm", "ur-lstm")
+
+    @property
+    def drive(self) -> Drive:
+        """The registered drive of the kind's variant; one without an entry uses the kind's hyperparameters,
+        is not plain and draws in the default colour."""
+        return DRIVES.get(self.variant) or Drive(self.variant, self.hyperparameters)
+
+    @property
+    def plain(self) -> bool:
+        """Whether the drive is the input itself (`lstm`, `gru`, ...): no momentum."""
+        return self.drive.plain
+
+    @property
+    def baseline(self) -> bool:
+        """Whether the kind is the reference its base cell's other kinds are compared with: the plain kind.
+
+        Not the same as having nothing to search: a kind whose hyperparameters are all fixed by a spec
+        has nothing to search either, and is still compared with its baseline.
+        """
+        return self.plain
+
+    @property
+    def color(self) -> str:
+        """`#rrggbb`: the drive's hue in the base cell's shade, the same in every figure and every study."""
+        shade = BASE_SHADES.get(self.base, 0.0)
+        target = 255 if shade > 0 else 0
+        r, g, b = (round(c + abs(shade) * (target - c)) for c in self.drive.color or DEFAULT_COLOR)
+        return f"#{r:02x}{g:02x}{b:02x}"
 
     @property
     def learnable(self) -> bool:
@@ -159,8 +209,9 @@ def _checked(name: str, value: object) -> float | int:
 
 
 def _kind(base: Base, variant: Variant) -> CellKind:
-    name = base if variant == "plain" else f"{variant}-{base}"
-    uses = _USES[variant]
+    drive = DRIVES[variant]
+    name = base if drive.plain else f"{variant}-{base}"
+    uses = drive.uses
     return CellKind(name, base, variant, uses, MappingProxyType({h: DEFAULTS[h] for h in uses}))
 
 
