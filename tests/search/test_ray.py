@@ -29,6 +29,9 @@ from momentum_search.studies import (
     run_worker,
 )
 
+# One Ray runtime at a time: every Ray test runs on one pytest-xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray")
+
 TASK_PARAMS = {"length": 10, "n_train": 128, "n_valid": 64, "n_test": 64}
 # Two grid points, the second hopeless (lr 1e-4): run one after the other, ASHA (rungs at epochs 1
 # and 2) compares the second with the first after its first epoch and stops it.

@@ -17,10 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from optuna.trial import TrialState
 
 from momentum_search.studies import open_storage
+
+# One Ray runtime at a time: every Ray test runs on one pytest-xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray")
 
 BIN = Path(sys.executable).parent  # the ray and momentum-search commands of this environment
 # Every port `ray start --head` would otherwise take at a fixed number, so that it cannot clash with

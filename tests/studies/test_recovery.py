@@ -23,6 +23,7 @@ def _launch_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "momentum_search.cli", "launch", *args, "--engine", "ray"]
 
 
+@pytest.mark.xdist_group("ray")  # one Ray runtime at a time (see pyproject.toml: --dist loadgroup)
 def test_a_killed_ray_launch_is_reaped_and_finished_by_the_next(
     server_databases: dict[str, str | None], study_name: str, tmp_path: Path
 ) -> None:

@@ -179,6 +179,7 @@ def ray_runtime() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.mark.xdist_group("ray")  # one Ray runtime at a time (see pyproject.toml: --dist loadgroup)
 def test_the_same_study_on_ray(ray_runtime: None, tmp_path: Path) -> None:
     data = planted(tmp_path / "planted.npz")
     study, _, _ = round_trip(tmp_path, data_spec("own-ray", {"data": str(data)}), "--engine", "ray")

@@ -90,6 +90,7 @@ def ray_runtime(user_code: Path) -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.mark.xdist_group("ray")  # one Ray runtime at a time (see pyproject.toml: --dist loadgroup)
 def test_your_own_loop_on_ray(ray_runtime: None, tmp_path: Path) -> None:
     study = loop_round_trip(tmp_path, "loop-ray", "--engine", "ray")
     assert {t.user_attrs["engine"] for t in study.trials} == {"ray"}
