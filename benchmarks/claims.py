@@ -98,7 +98,7 @@ def measure(urls: dict[int, str], claims: int) -> dict[tuple[int, str], float]:
     import optuna
     from optuna.trial import TrialState
 
-    from momentum_search.search._optuna import fail_stale_trials
+    from momentum_search.store import fail_stale_trials
     from momentum_search.studies import open_storage
 
     storages = {size: open_storage(url) for size, url in urls.items()}

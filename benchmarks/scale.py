@@ -89,7 +89,7 @@ def _no_training(epoch_seconds: float) -> Any:
 
 def _worker(url: str, study: str, epoch_seconds: float, timeout: float, results: Any) -> None:
     from momentum_search.search import _objective
-    from momentum_search.studies._storage import TrialStore
+    from momentum_search.store import TrialStore
 
     _objective.train = _no_training(epoch_seconds)
     claims: list[float] = []

@@ -439,10 +439,10 @@ def write_trials(url: str, spec: StudySpec, trials: list[FrozenTrial]) -> None:
     from optuna.distributions import distribution_to_json
     from sqlalchemy import insert
 
-    from momentum_search.studies._storage import _sql_backend
+    from momentum_search.store._internals import sql_backend
 
     storage = open_storage(url)
-    sql = _sql_backend(storage)
+    sql = sql_backend(storage)
     study, _ = create_or_resume(storage, spec)
     if sql is None:
         # Optuna's internals are off (changed in this Optuna, or MOMENTUM_SEARCH_PUBLIC_API): its public

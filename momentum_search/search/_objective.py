@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from momentum_search.search._gain import GAIN, drive_scale
+from momentum_search.search._record import evaluation_attrs
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
 from momentum_search.trainers import TrainConfig, TrainResult, UserObjective
 from momentum_search.trainers.tasks import task_defaults
@@ -130,8 +131,6 @@ class Evaluation:
 
     def attrs(self) -> dict[str, Any]:
         """What a trial records: see :func:`~momentum_search.search._record.evaluation_attrs`."""
-        from momentum_search.search._record import evaluation_attrs
-
         return evaluation_attrs(self)
 
 

@@ -6,7 +6,7 @@ Why not ``Study.optimize``: with several workers its ``MaxTrialsCallback`` can o
 - :meth:`OptunaEngine.top_up` enqueues ``budget - finished - waiting - running`` WAITING trials,
   where finished means COMPLETE or PRUNED (a FAIL never counts: a crashed trial is replaced).
 - A worker only ever runs WAITING trials, claimed atomically by the store
-  (``TrialStore.claim_trial`` in ``studies/_storage.py``), and ends each in one transaction there
+  (``TrialStore.claim_trial`` in ``store/_claims.py``), and ends each in one transaction there
   (``TrialStore.finish_trial``): attrs, intermediate values and state together, or nothing.
 - A trial whose worker died (heartbeat older than the grace period) is failed and re-enqueued as a
   WAITING copy with the same parameters (``RetryHeartbeatStaleTrialCallback``), and so is a trial
@@ -17,32 +17,28 @@ Why not ``Study.optimize``: with several workers its ``MaxTrialsCallback`` can o
 from __future__ import annotations
 
 import logging
-import math
-import os
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from momentum_search.search._engine import WORKER, TrialHeartbeat, complete_twin, dropped, finish
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
-from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._racing import RacingSpec
 from momentum_search.search._record import REASON_ATTR, REUSED_FROM_ATTR, TRIAL_SEEDS_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
+from momentum_search.store import fail_stale_trials
 from momentum_search.trainers import ObjectiveError
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial, TrialState
+    from optuna.trial import FrozenTrial
 
-    from momentum_search.studies._storage import TrialStore
+    from momentum_search.store import TrialStore
 
 _logger = logging.getLogger(__name__)
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial, for provenance
 
 
 @dataclass(frozen=True)
@@ -189,7 +185,7 @@ class OptunaEngine:
     def _run_trial(
         self, study: optuna.Study, storage: TrialStore, trial: optuna.Trial, should_stop: Callable[[], bool]
     ) -> bool:
-        """Run one claimed trial; False if its result was dropped (see :func:`_finish`)."""
+        """Run one claimed trial; False if its result was dropped (see :func:`finish`)."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
@@ -218,91 +214,42 @@ class OptunaEngine:
 
         seeds = trial.user_attrs.get(TRIAL_SEEDS_ATTR)
         plan = self.plan if seeds is None else self.plan.model_copy(update={"seeds": tuple(seeds)})
-        with _Heartbeat(storage, storage.trial_id(study, trial)):
+        with TrialHeartbeat(storage, storage.trial_id(study, trial)):
             try:
                 params = self.space.suggest(trial)
                 baseline = not self.space.parameters(params[CELL_PARAMETER])
-                twin = _complete_twin(study, trial.number, params, seeds=seeds)
+                twin = complete_twin(study, trial.number, params, seeds=seeds)
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.
-                    return _finish(storage, study, trial, TrialState.COMPLETE, twin_attrs(twin, worker=_WORKER),
+                    return finish(storage, study, trial, TrialState.COMPLETE, twin_attrs(twin, worker=WORKER),
                                    values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
                 evaluation = evaluate(plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
-                _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
+                finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
                 raise
             except UpdateFinishedTrialError:
-                _dropped(trial)  # raised by trial.report() after an epoch
+                dropped(trial)  # raised by trial.report() after an epoch
                 return False
             except ObjectiveError as error:
                 # The user's own loop failed this configuration: the trial fails with why, the study goes on.
-                return _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error}"})
+                return finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error}"})
             except Exception as error:
-                _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
+                finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
                 raise
-            attrs = finished_attrs(evaluation.attrs(), reason=evaluation.reason(), worker=_WORKER)
+            attrs = finished_attrs(evaluation.attrs(), reason=evaluation.reason(), worker=WORKER)
             if attrs[REASON_ATTR] is None:
                 values = _values(evaluation, len(study.directions))
-                return _finish(storage, study, trial, TrialState.COMPLETE, attrs, values=values)
+                return finish(storage, study, trial, TrialState.COMPLETE, attrs, values=values)
             if single and evaluation.results[0].diverged:
                 # NaN at the epoch that diverged: TPE ranks the trial worst among those stopped there,
                 # and MedianPruner ignores it; a FAIL would hide the region from the sampler.
-                return _finish(storage, study, trial, TrialState.PRUNED, attrs,
+                return finish(storage, study, trial, TrialState.PRUNED, attrs,
                                nan_step=evaluation.results[0].epochs_run + 1)  # fmt: skip
-            return _finish(storage, study, trial, TrialState.PRUNED, attrs)
-
-
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail the RUNNING trials whose worker stopped beating; the storage's callback re-enqueues them."""
-    import optuna
-
-    with allow_experimental():
-        optuna.storages.fail_stale_trials(study)
-
-
-def _finish(
-    storage: TrialStore,
-    study: optuna.Study,
-    trial: optuna.Trial,
-    state: TrialState,
-    attrs: dict[str, Any],
-    *,
-    values: list[float] | None = None,
-    nan_step: int | None = None,
-    curve: dict[int, float] | None = None,
-    requeue: bool = False,
-) -> bool:
-    """Record ``attrs`` (and a learning ``curve``, NaN at ``nan_step``) and end the trial in
-    ``state``, in one transaction; ``requeue`` also queues a copy of it. False if it had been failed
-    as stale meanwhile: nothing is written then."""
-    curve = dict(curve or {})
-    if nan_step is not None:
-        curve[nan_step] = math.nan
-    if storage.finish_trial(study, trial, state, attrs=attrs, values=values, curve=curve, requeue=requeue):
-        return True
-    _dropped(trial)
-    return False
-
-
-def _dropped(trial: optuna.Trial) -> None:
-    # This worker looked dead (paused or cut off longer than the grace period), so another one failed
-    # the trial and re-enqueued it: the copy counts, this result must not.
-    _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
+            return finish(storage, study, trial, TrialState.PRUNED, attrs)
 
 
 def _values(evaluation: Evaluation, objectives: int) -> list[float]:
     return [evaluation.value, evaluation.train_time][:objectives]
-
-
-def _complete_twin(study: optuna.Study, number: int, params: dict[str, Any], *, seeds: list[int] | None = None) -> FrozenTrial | None:
-    """An earlier COMPLETE trial with exactly ``params`` and the same seeds of its own (``TRIAL_SEEDS_ATTR``;
-    None: the plan's), if any."""
-    from optuna.trial import TrialState
-
-    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != number and other.params == params and other.user_attrs.get(TRIAL_SEEDS_ATTR) == seeds:
-            return other
-    return None
 
 
 def _incumbent(study: optuna.Study) -> tuple[int, dict[int, float]] | None:
@@ -332,32 +279,3 @@ def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end and not should_stop():
         time.sleep(min(0.1, seconds))
-
-
-class _Heartbeat:
-    """Record the trial's heartbeat every ``heartbeat_interval`` seconds in a thread while it runs."""
-
-    def __init__(self, storage: TrialStore, trial_id: int) -> None:
-        self._store = storage
-        self._id = trial_id
-        self._interval = storage.get_heartbeat_interval()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        if self._interval is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _beat(self) -> None:
-        assert self._interval is not None
-        while not self._done.wait(self._interval):
-            try:
-                self._store.record_heartbeat(self._id)
-            except Exception as error:  # a transient database error must not end the trial
-                _logger.warning("heartbeat of trial id %d failed: %s", self._id, error)

@@ -66,7 +66,7 @@ def _wilcoxon_worse(challenger: Mapping[int, float], incumbent: Mapping[int, flo
     """Optuna's WilcoxonPruner on an in-memory study that holds the incumbent, seeds as steps."""
     import optuna
 
-    from momentum_search.search._experimental import allow_experimental
+    from momentum_search._quiet import allow_experimental
 
     with allow_experimental():
         pruner = optuna.pruners.WilcoxonPruner(p_threshold=p)

@@ -39,7 +39,8 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, Populati
 from ray.tune.search import Searcher
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
-from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book
+from momentum_search.search._ray_books import Asked, Book, TuneRun
+from momentum_search.search._schedulers import PBT_PARAMETERS
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 from momentum_search.trainers import Trainer, TrainResult, loop_result
 
@@ -57,8 +58,8 @@ _NOISY_LOGGERS = ("ray.tune", "ray.train")
 
 
 def fit(
-    engine: RayEngine,
-    book: _Book,
+    engine: TuneRun,
+    book: Book,
     *,
     samples: int,
     address: str | None,
@@ -86,7 +87,7 @@ def fit(
         mode = _mode(book.study.directions[0])
         search_alg: Searcher | None = None
         param_space: dict[str, Any] = {}
-        if isinstance(book, _Asked):
+        if isinstance(book, Asked):
             search_alg = _StudySearch(engine, book, deadline=deadline)
         else:
             # Ray's own variant generator (PBT refuses any other) runs the population drawn here.
@@ -168,7 +169,7 @@ def _connected(address: str | None, *, quiet: bool) -> Iterator[None]:
         ray.shutdown()
 
 
-def _slots(engine: RayEngine) -> int:
+def _slots(engine: TuneRun) -> int:
     """How many trials the cluster runs at once; raises ValueError if not even one fits."""
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
@@ -184,13 +185,13 @@ def _mode(direction: optuna.study.StudyDirection) -> str:
     return "min" if direction == optuna.study.StudyDirection.MINIMIZE else "max"
 
 
-def _seed(engine: RayEngine, study: optuna.Study) -> int | None:
+def _seed(engine: TuneRun, study: optuna.Study) -> int | None:
     # A resumed study draws a population of its own, not the first launch's again.
     seed = engine.sampler.seed
     return None if seed is None else seed + len(study.get_trials(deepcopy=False))
 
 
-def _scheduler(engine: RayEngine, book: _Book, mode: str) -> TrialScheduler:
+def _scheduler(engine: TuneRun, book: Book, mode: str) -> TrialScheduler:
     spec, epochs = engine.scheduler, engine.plan.max_epochs
     if spec.name == "none":
         return FIFOScheduler()
@@ -231,7 +232,7 @@ class _StudySearch(Searcher):
     full last report (the searcher sees neither).
     """
 
-    def __init__(self, engine: RayEngine, book: _Asked, *, deadline: float | None) -> None:
+    def __init__(self, engine: TuneRun, book: Asked, *, deadline: float | None) -> None:
         directions = book.study.directions
         metric: Any = VALUE if len(directions) == 1 else [VALUE, TRAIN_TIME]
         mode: Any = _mode(directions[0]) if len(directions) == 1 else [_mode(d) for d in directions]
@@ -266,7 +267,7 @@ class _StudySearch(Searcher):
 class _Recorder(tune.Callback):
     """Feeds what Ray's trials report into the study through the book."""
 
-    def __init__(self, book: _Book) -> None:
+    def __init__(self, book: Book) -> None:
         self._book = book
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from momentum_search.search._space import CELL_PARAMETER
+from momentum_search.store import REASON_ATTR  # why a trial was pruned or failed; None when it completed
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from momentum_search.search._objective import Evaluation
+    from momentum_search.trainers import TrainResult
 
-REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
 REUSED_FROM_ATTR = "reused_from"  # a twin: the number of the COMPLETE trial whose result it copied
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 ENGINE_ATTR = "engine"  # "ray" on trials the Ray engine ran
@@ -50,7 +50,32 @@ STANDING_ATTRS = (REASON_ATTR, REUSED_FROM_ATTR, "value_mean")
 # ---- writing ------------------------------------------------------------------------------------
 
 
-def evaluation_attrs(evaluation: Evaluation) -> dict[str, Any]:
+class Trained(Protocol):
+    """What the record reads of a configuration trained on its seeds (``_objective.Evaluation`` is one)."""
+
+    @property
+    def results(self) -> tuple[TrainResult, ...]: ...
+
+    @property
+    def seeds(self) -> tuple[int, ...]: ...
+
+    @property
+    def diverged(self) -> bool: ...
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def std(self) -> float: ...
+
+    @property
+    def test_value(self) -> float: ...
+
+    @property
+    def train_time(self) -> float: ...
+
+
+def evaluation_attrs(evaluation: Trained) -> dict[str, Any]:
     """What a trained configuration records, JSON-ready (NaN becomes None); ``gain`` is the config's
     s/(1−μ) (None for a kind without s), whichever of s and g the study searched."""
     import momentum_search

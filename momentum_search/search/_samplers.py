@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from momentum_search.search._experimental import allow_experimental
+from momentum_search._quiet import allow_experimental
 
 if TYPE_CHECKING:
     import optuna

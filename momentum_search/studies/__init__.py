@@ -1,4 +1,4 @@
-"""Studies: specs and presets, their SQL storage, and their life from launch to deletion."""
+"""Studies: specs and presets, and their life from launch to deletion (their storage is ``momentum_search.store``)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     )
     from momentum_search.studies._lifecycle import load as load_study
     from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
-    from momentum_search.studies._proxy import DEFAULT_PROXY_PORT, PROXY_THREADS, serve_proxy
     from momentum_search.studies._spec import (
         Budget,
         ConfirmSpec,
@@ -67,7 +66,7 @@ if TYPE_CHECKING:
         parse_spec,
         with_overrides,
     )
-    from momentum_search.studies._storage import (
+    from momentum_search.store import (
         DEFAULT_STORAGE,
         STORAGE_ENV,
         Heartbeat,
@@ -175,12 +174,13 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     ), "._lifecycle"),
     "load_study": "._lifecycle:load",
     **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
-    **dict.fromkeys(("DEFAULT_PROXY_PORT", "PROXY_THREADS", "serve_proxy"), "._proxy"),
     **dict.fromkeys((
         "Budget", "ConfirmSpec", "Objective", "SpecError", "StudySpec", "load_spec", "parse_spec", "with_overrides",
     ), "._spec"),
+    # The store's names, for those who take them from here (the store is a package of its own below).
     **dict.fromkeys((
-        "DEFAULT_STORAGE", "STORAGE_ENV", "Heartbeat", "Storage", "StorageError", "StudyAggregate", "mask_url",
-        "open_storage", "query_trials", "resolve_url", "stored_trials", "study_aggregates",
-    ), "._storage"),
+        "DEFAULT_PROXY_PORT", "DEFAULT_STORAGE", "PROXY_THREADS", "STORAGE_ENV", "Heartbeat", "Storage", "StorageError",
+        "StudyAggregate", "mask_url", "open_storage", "query_trials", "resolve_url", "serve_proxy", "stored_trials",
+        "study_aggregates",
+    ), "momentum_search.store"),
 })  # fmt: skip

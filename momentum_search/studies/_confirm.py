@@ -40,16 +40,16 @@ from momentum_search.search import (
     searched_per_kind,
     trial_params,
 )
+from momentum_search._quiet import quiet_optuna
 from momentum_search.studies._lifecycle import (
     create_or_resume,
     load,
-    quiet_optuna,
     stored_trials,
     study_spec,
     trial_records,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
-from momentum_search.studies._storage import open_storage, storage_of
+from momentum_search.store import open_storage, storage_of
 from momentum_search.trainers import CELL_KINDS
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from momentum_search.studies._confirm import (
     read_confirmation,
 )
 from momentum_search.studies._lifecycle import load, standings, study_spec, trial_records
-from momentum_search.studies._storage import mask_url, open_storage, resolve_url
+from momentum_search.store import mask_url, open_storage, resolve_url
 
 if TYPE_CHECKING:
     import optuna

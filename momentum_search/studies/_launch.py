@@ -21,18 +21,18 @@ from momentum_search.search import (
     fail_orphaned_trials,
     fail_stale_trials,
 )
+from momentum_search._quiet import quiet_optuna
 from momentum_search.studies._lifecycle import (
     check_task,
     create_or_resume,
     handling_signal,
     load,
-    quiet_optuna,
     run_worker,
     sigterm_as_interrupt,
     study_spec,
 )
 from momentum_search.studies._spec import SpecError, StudySpec, with_overrides
-from momentum_search.studies._storage import Heartbeat, mask_url, open_storage
+from momentum_search.store import Heartbeat, mask_url, open_storage
 
 if TYPE_CHECKING:
     import optuna

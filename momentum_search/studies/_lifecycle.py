@@ -26,7 +26,9 @@ from momentum_search.search import (
 )
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
 from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK
-from momentum_search.studies._storage import (
+from momentum_search._quiet import quiet_optuna
+from momentum_search.store import (
+    describe_rpc_error,
     Heartbeat,
     StorageError,
     TrialOutline,
@@ -50,13 +52,6 @@ SPEC_ATTR = "spec"  # study user attr holding the validated spec as JSON
 
 class StudyNotFoundError(LookupError):
     """No study of that name in the storage (or not one made by momentum-search)."""
-
-
-def quiet_optuna() -> None:
-    import optuna
-
-    # Optuna's INFO lines repeat what the progress display shows, one per trial.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def study_spec(study: optuna.Study) -> StudySpec:
@@ -411,8 +406,6 @@ def run_worker(
     except StorageInternalError as error:
         raise StorageError(f"storage {mask_url(backend.url)} failed: {describe_error(error)}") from None
     except Exception as error:
-        from momentum_search.studies._proxy import describe_rpc_error
-
         message = describe_rpc_error(error)
         if message is None:
             raise

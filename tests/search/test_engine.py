@@ -238,7 +238,7 @@ def test_the_pruner_never_stops_the_baseline(storage: Storage) -> None:
 
 
 def test_a_result_is_recorded_whole_or_not_at_all(storage: Storage) -> None:
-    from momentum_search.search._optuna import _finish
+    from momentum_search.search._engine import finish as _finish
 
     study = optuna.create_study(storage=storage)
     attrs = {"config": {"cell": "lstm"}, "seed_values": [0.5, 0.7], "reason": None}

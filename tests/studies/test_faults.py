@@ -22,7 +22,8 @@ from study_specs import tiny_spec
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
-from momentum_search.studies import StorageError, _storage, create_or_resume, launch, open_storage, parse_spec
+from momentum_search.store import _rdb
+from momentum_search.studies import StorageError, create_or_resume, launch, open_storage, parse_spec
 
 runner = CliRunner()
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -107,7 +108,7 @@ def closed_database() -> Iterator[str]:
 def test_a_server_that_stays_away_fails_in_one_line_after_bounded_retries(
     closed_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_storage, "RETRY_DELAYS", (0.1, 0.2))
+    monkeypatch.setattr(_rdb, "RETRY_DELAYS", (0.1, 0.2))
     storage = open_storage(f"{POSTGRES}/{closed_database}")
     with contextlib.closing(psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")) as admin:
         admin.autocommit = True

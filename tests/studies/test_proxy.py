@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from momentum_search.cli import app
 from momentum_search.studies import StorageError, create_or_resume, launch, open_storage, parse_spec
-from momentum_search.studies._proxy import HEARTBEAT_ATTR, serve_proxy
+from momentum_search.store import HEARTBEAT_ATTR, serve_proxy
 
 
 def _serve(url: str, port: int) -> None:

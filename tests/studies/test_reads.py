@@ -29,7 +29,8 @@ from momentum_search.studies import (
     study_aggregates,
     trial_records,
 )
-from momentum_search.studies import _confirm, _export, _lifecycle, _storage
+from momentum_search.store import PUBLIC_API_ENV, _queries
+from momentum_search.studies import _confirm, _export, _lifecycle
 
 
 def _attrs(values: list[float], **extra: Any) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def test_aggregates_agree_with_a_full_read(studies_here: tuple[str, str, str]) -
     url, *names = studies_here
     storage = open_storage(url)
     keys = ("reused_from", "reason", "absent")
-    for aggregates in (study_aggregates(storage, count_attrs=keys), _storage._public_aggregates(storage, keys)):
+    for aggregates in (study_aggregates(storage, count_attrs=keys), _queries._public_aggregates(storage, keys)):
         found = {a.name: a for a in aggregates}
         for name in names:
             trials = _full(url, name)
@@ -114,7 +115,7 @@ def test_partial_reads_are_the_full_read_filtered(studies_here: tuple[str, str, 
 
 
 def _public(storage: Any, study_id: int, **only: Any) -> list[optuna.trial.FrozenTrial]:
-    return _storage._filtered(storage.get_all_trials(study_id, deepcopy=False), **only)
+    return _queries._filtered(storage.get_all_trials(study_id, deepcopy=False), **only)
 
 
 def test_list_and_show_agree(studies_here: tuple[str, str, str]) -> None:
@@ -277,7 +278,7 @@ def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
     monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", LARGE_SHOWN_UP_TO)
     monkeypatch.setattr(_lifecycle, "SHOW_TOP", LARGE_TOP)
     if public:
-        monkeypatch.setenv(_storage.PUBLIC_API_ENV, "1")
+        monkeypatch.setenv(PUBLIC_API_ENV, "1")
     for study_name in (name, two):
         study = load_study(open_storage(url), study_name)
         frozen = study.get_trials(deepcopy=False)
@@ -322,9 +323,9 @@ def test_outlines_are_the_full_read_in_a_row_each(large: tuple[str, str, str]) -
     for study_name, objectives in ((name, 1), (two, 2)):
         study_id = storage.get_study_id_from_name(study_name)
         only: dict[str, Any] = {"params": STANDING_PARAMS, "user_attrs": STANDING_ATTRS, "system_attrs": ("retry_history",)}
-        outlines = _storage.query_outlines(storage, study_id, objectives=objectives, **only)
+        outlines = _queries.query_outlines(storage, study_id, objectives=objectives, **only)
         frozen = _full(url, study_name)
-        assert outlines == [_storage._outline(t, objectives=objectives, **only) for t in frozen]
+        assert outlines == [_queries._outline(t, objectives=objectives, **only) for t in frozen]
         assert [o.values for o in outlines] == [None if t.values is None else tuple(t.values) for t in frozen]
     # A parameter's external value (the cell's a categorical choice), a null attr kept, a missing one absent.
     assert outlines[0].params == {"cell": "momentum-lstm", "mu": 0.3} and outlines[0].user_attrs["reason"] is None
