@@ -139,7 +139,7 @@ def _widths(columns: Sequence[str], rows: Sequence[Sequence[str]], numeric: Coll
 def task_inferred(task: str, params: dict[str, Any]) -> None:
     """For the user's own data, what its file implies (head, classes, metric), on stderr; else nothing."""
     from momentum_search.trainers.tasks import DATA_TASK
-    from momentum_search.trainers.tasks._npz import describe
+    from momentum_search.trainers.tasks import describe_data as describe
 
     if task == DATA_TASK:
         err_console.print(escape(describe(params)), highlight=False, soft_wrap=True, emoji=False)

@@ -52,7 +52,7 @@ def train(
 
     from momentum_search.trainers import ObjectiveError, TrainConfig, train as train_one
     from momentum_search.trainers.tasks import DATA_TASK
-    from momentum_search.trainers.tasks._npz import resolve_params
+    from momentum_search.trainers.tasks import resolve_data_params as resolve_params
 
     settings = read_yaml(config_file) if config_file is not None else {}
     # An exported study config carries its trainer settings under "config", next to provenance.

@@ -7,65 +7,6 @@ from typing import TYPE_CHECKING
 from momentum_search._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from momentum_search.studies._ablation import (
-        ABLATION_ATTR,
-        DEFAULT_MUS,
-        AblationPlan,
-        AblationRun,
-        ArmPlan,
-        plan_ablation,
-        run_ablation,
-    )
-    from momentum_search.studies._confirm import (
-        ConfirmResult,
-        Confirmation,
-        Confirmed,
-        Candidate,
-        candidates,
-        confirm,
-        confirmation_name,
-        held_out_seeds,
-        mean_interval,
-        read_confirmation,
-    )
-    from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
-    from momentum_search.studies._launch import (
-        LaunchResult,
-        Progress,
-        RunningTrial,
-        available_cores,
-        launch,
-        threads_per_worker,
-    )
-    from momentum_search.studies._lifecycle import (
-        SHOW_ALL_UP_TO,
-        SHOW_TOP,
-        SPEC_ATTR,
-        StudyNotFoundError,
-        StudySummary,
-        TrialRow,
-        check_task,
-        create_or_resume,
-        delete_study,
-        list_studies,
-        run_worker,
-        show_study,
-        study_spec,
-        summarize,
-        trial_records,
-    )
-    from momentum_search.studies._lifecycle import load as load_study
-    from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
-    from momentum_search.studies._spec import (
-        Budget,
-        ConfirmSpec,
-        Objective,
-        SpecError,
-        StudySpec,
-        load_spec,
-        parse_spec,
-        with_overrides,
-    )
     from momentum_search.store import (
         DEFAULT_STORAGE,
         STORAGE_ENV,
@@ -79,6 +20,66 @@ if TYPE_CHECKING:
         resolve_url,
         stored_trials,
         study_aggregates,
+    )
+    from momentum_search.studies._ablation import (
+        ABLATION_ATTR,
+        DEFAULT_MUS,
+        AblationPlan,
+        AblationRun,
+        ArmPlan,
+        plan_ablation,
+        run_ablation,
+    )
+    from momentum_search.studies._confirm import ConfirmResult, confirm
+    from momentum_search.studies._confirmation import (
+        Candidate,
+        Confirmation,
+        Confirmed,
+        candidates,
+        held_out_seeds,
+        mean_interval,
+        read_confirmation,
+    )
+    from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
+    from momentum_search.studies._launch import launch
+    from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
+    from momentum_search.studies._spec import (
+        Budget,
+        ConfirmSpec,
+        Objective,
+        SpecError,
+        StudySpec,
+        load_spec,
+        parse_spec,
+        with_overrides,
+    )
+    from momentum_search.studies._study import (
+        SPEC_ATTR,
+        StudyNotFoundError,
+        confirmation_name,
+        create_or_resume,
+        delete_study,
+        study_spec,
+        trial_records,
+    )
+    from momentum_search.studies._study import load as load_study
+    from momentum_search.studies._summary import (
+        SHOW_ALL_UP_TO,
+        SHOW_TOP,
+        StudySummary,
+        TrialRow,
+        list_studies,
+        show_study,
+        summarize,
+    )
+    from momentum_search.studies._workers import (
+        LaunchResult,
+        Progress,
+        RunningTrial,
+        available_cores,
+        check_task,
+        run_worker,
+        threads_per_worker,
     )
 
 __all__ = [
@@ -161,18 +162,23 @@ __getattr__, __dir__ = lazy_exports(globals(), {
     **dict.fromkeys((
         "ABLATION_ATTR", "DEFAULT_MUS", "AblationPlan", "AblationRun", "ArmPlan", "plan_ablation", "run_ablation",
     ), "._ablation"),
+    **dict.fromkeys(("ConfirmResult", "confirm"), "._confirm"),
     **dict.fromkeys((
-        "ConfirmResult", "Confirmation", "Confirmed", "Candidate", "candidates", "confirm", "confirmation_name",
-        "held_out_seeds", "mean_interval", "read_confirmation",
-    ), "._confirm"),
+        "Candidate", "Confirmation", "Confirmed", "candidates", "held_out_seeds", "mean_interval", "read_confirmation",
+    ), "._confirmation"),
     **dict.fromkeys(("ExportedConfig", "NothingToExportError", "export_study", "select_trials"), "._export"),
-    **dict.fromkeys(("LaunchResult", "Progress", "RunningTrial", "available_cores", "launch", "threads_per_worker"), "._launch"),
+    "launch": "._launch",
     **dict.fromkeys((
-        "SHOW_ALL_UP_TO", "SHOW_TOP", "SPEC_ATTR", "StudyNotFoundError", "StudySummary", "TrialRow", "check_task",
-        "create_or_resume", "delete_study", "list_studies", "run_worker", "show_study", "study_spec", "summarize",
+        "SPEC_ATTR", "StudyNotFoundError", "confirmation_name", "create_or_resume", "delete_study", "study_spec",
         "trial_records",
-    ), "._lifecycle"),
-    "load_study": "._lifecycle:load",
+    ), "._study"),
+    "load_study": "._study:load",
+    **dict.fromkeys((
+        "SHOW_ALL_UP_TO", "SHOW_TOP", "StudySummary", "TrialRow", "list_studies", "show_study", "summarize",
+    ), "._summary"),
+    **dict.fromkeys((
+        "LaunchResult", "Progress", "RunningTrial", "available_cores", "check_task", "run_worker", "threads_per_worker",
+    ), "._workers"),
     **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
     **dict.fromkeys((
         "Budget", "ConfirmSpec", "Objective", "SpecError", "StudySpec", "load_spec", "parse_spec", "with_overrides",

@@ -23,12 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from momentum_search.search import GAIN
-from momentum_search.studies._launch import LaunchResult, Progress, launch
 from momentum_search._quiet import quiet_optuna
-from momentum_search.studies._lifecycle import create_or_resume, load
-from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
+from momentum_search.search import GAIN
 from momentum_search.store import open_storage
+from momentum_search.studies._launch import launch
+from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
+from momentum_search.studies._study import create_or_resume, load
+from momentum_search.studies._workers import LaunchResult, Progress
 from momentum_search.trainers import CELL_KINDS, TASK_INFO
 
 if TYPE_CHECKING:

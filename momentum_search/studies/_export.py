@@ -13,15 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import momentum_search
 from momentum_search.search import SUMMARY_ATTRS, Ranks, TrialRecord, best_trials, ranked
-from momentum_search.studies._confirm import (
-    Confirmation,
-    candidate_roles,
-    confirmation_name,
-    held_study,
-    read_confirmation,
-)
-from momentum_search.studies._lifecycle import load, standings, study_spec, trial_records
 from momentum_search.store import mask_url, open_storage, resolve_url
+from momentum_search.studies._confirmation import Confirmation, candidate_roles, held_study, read_confirmation
+from momentum_search.studies._study import confirmation_name, load, standings, study_spec, trial_records
 
 if TYPE_CHECKING:
     import optuna

@@ -34,9 +34,9 @@ from momentum_search.trainers import (
     Real,
     UserObjective,
     check_device,
+    load_function,
     task_info,
 )
-from momentum_search.trainers._imports import load_function
 from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, Metric, code_tasks, is_code_task, task_defaults
 
 # What `task: {data: PATH, ...}` may say besides the path (sha256 is the study's own, filled in).
@@ -253,7 +253,7 @@ class StudySpec(BaseModel):
             object.__setattr__(self, "task", code_tasks()[self.task])
         if self.task == DATA_TASK and (info.context or {}).get("here", True):
             # Read and check the file here, once; the study stores what it implies and its hash.
-            from momentum_search.trainers.tasks._npz import resolve_params
+            from momentum_search.trainers.tasks import resolve_data_params as resolve_params
 
             object.__setattr__(self, "task_params", resolve_params(self.task_params))
         plan = self.trial_plan()

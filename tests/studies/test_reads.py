@@ -30,7 +30,7 @@ from momentum_search.studies import (
     trial_records,
 )
 from momentum_search.store import PUBLIC_API_ENV, _queries
-from momentum_search.studies import _confirm, _export, _lifecycle
+from momentum_search.studies import _confirm, _export, _summary
 
 
 def _attrs(values: list[float], **extra: Any) -> dict[str, Any]:
@@ -135,8 +135,8 @@ def test_list_and_show_agree(studies_here: tuple[str, str, str]) -> None:
 def test_show_summarises_a_large_study(studies_here: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     url, name, _ = studies_here
     assert show_study(name, storage=url).omitted == 0
-    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", 5)
-    monkeypatch.setattr(_lifecycle, "SHOW_TOP", 3)
+    monkeypatch.setattr(_summary, "SHOW_ALL_UP_TO", 5)
+    monkeypatch.setattr(_summary, "SHOW_TOP", 3)
     summary = show_study(name, storage=url)
     # The best three by value, twins left out; the raced trial's mean over its one seed counts.
     assert [row.number for row in summary.trials] == [5, 1, 0]
@@ -170,8 +170,8 @@ def test_the_cli_says_what_show_left_out_and_how_many_seeds_stand_behind_a_value
     # twin, the failed or the waiting one.
     assert "0.21 (2 seeds; best of 5 configs)" in shown.stdout, shown.stdout
 
-    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", 5)
-    monkeypatch.setattr(_lifecycle, "SHOW_TOP", 3)
+    monkeypatch.setattr(_summary, "SHOW_ALL_UP_TO", 5)
+    monkeypatch.setattr(_summary, "SHOW_TOP", 3)
     summarised = runner.invoke(app, ["studies", "show", name, "--storage", url]).stdout
     assert "best 3 of 8 trials (--all lists every one)" in summarised
     every = json.loads(runner.invoke(app, ["studies", "show", name, "--all", "--json", "--storage", url]).stdout)
@@ -275,8 +275,8 @@ def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
     large: tuple[str, str, str], public: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, name, two = large
-    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", LARGE_SHOWN_UP_TO)
-    monkeypatch.setattr(_lifecycle, "SHOW_TOP", LARGE_TOP)
+    monkeypatch.setattr(_summary, "SHOW_ALL_UP_TO", LARGE_SHOWN_UP_TO)
+    monkeypatch.setattr(_summary, "SHOW_TOP", LARGE_TOP)
     if public:
         monkeypatch.setenv(PUBLIC_API_ENV, "1")
     for study_name in (name, two):
@@ -290,9 +290,9 @@ def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
         confirmation = read_confirmation(study) if len(directions) == 1 else None
 
         shown = show_study(study_name, storage=url)
-        assert shown.trials == [_lifecycle._row(r, retried) for r in ranked(records, directions[0])[:LARGE_TOP]]
-        assert shown.best == [_lifecycle._row(r, retried) for r in best_trials(records, directions)]
-        assert shown.counts == _lifecycle._counts(Counter(t.state.name for t in frozen), sum("reused_from" in t.user_attrs for t in frozen))
+        assert shown.trials == [_summary._row(r, retried) for r in ranked(records, directions[0])[:LARGE_TOP]]
+        assert shown.best == [_summary._row(r, retried) for r in best_trials(records, directions)]
+        assert shown.counts == _summary._counts(Counter(t.state.name for t in frozen), sum("reused_from" in t.user_attrs for t in frozen))
         assert shown.omitted == len(frozen) - LARGE_TOP
         assert shown.confirmation == confirmation
         for top, per_cell in ((1, False), (6, False), (1, True)):

@@ -27,7 +27,7 @@ from momentum_search.studies import (
     run_worker,
     study_spec,
 )
-from momentum_search.studies._lifecycle import stored_trials
+from momentum_search.store import stored_trials
 
 FAST_HEARTBEAT = Heartbeat(interval=1, grace_period=3)
 
