@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from momentum_search._quiet import allow_experimental
+
 RacingTest = Literal["mean", "wilcoxon"]
 
 
@@ -65,8 +67,6 @@ class RacingSpec(BaseModel):
 def _wilcoxon_worse(challenger: Mapping[int, float], incumbent: Mapping[int, float], *, direction: str, p: float) -> bool:
     """Optuna's WilcoxonPruner on an in-memory study that holds the incumbent, seeds as steps."""
     import optuna
-
-    from momentum_search._quiet import allow_experimental
 
     with allow_experimental():
         pruner = optuna.pruners.WilcoxonPruner(p_threshold=p)

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
+import momentum_search
+from momentum_search.search._gain import gain
 from momentum_search.search._space import CELL_PARAMETER
 from momentum_search.store import REASON_ATTR  # why a trial was pruned or failed; None when it completed
 
@@ -78,9 +80,6 @@ class Trained(Protocol):
 def evaluation_attrs(evaluation: Trained) -> dict[str, Any]:
     """What a trained configuration records, JSON-ready (NaN becomes None); ``gain`` is the config's
     s/(1−μ) (None for a kind without s), whichever of s and g the study searched."""
-    import momentum_search
-    from momentum_search.search._gain import gain
-
     first = evaluation.results[0]
     config = first.config
     return {
