@@ -104,8 +104,8 @@ class OptunaEngine:
     def top_up(self, study: optuna.Study, budget: int) -> int:
         """Enqueue WAITING trials until finished + waiting + running reaches ``budget``; returns how many.
 
-        A kind with nothing to search (a plain cell) is the baseline every comparison needs: it is
-        queued first, once. With the sampler's ``kinds="shared"`` (the default) the other trials are
+        A kind with nothing to search (a plain cell, or one whose hyperparameters the spec fixes) is
+        queued first, once: it is the reference every comparison needs. With the sampler's ``kinds="shared"`` (the default) the other trials are
         shared evenly among the kinds that have something to search, each queued with its kind fixed
         and the sampler choosing the rest. Left to choose the kind (``kinds="sampled"``), TPE kept
         choosing a plain cell once it led the study, and each choice was a twin that trained nothing
@@ -124,11 +124,11 @@ class OptunaEngine:
         live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
         if self.sampler.name != "grid":
             queued = Counter(trial_params(trial).get(CELL_PARAMETER) for trial in trials if trial.state in live)
-            baselines = [cell for cell in self.space.cells if not self.space.parameters(cell) and not queued[cell]]
+            unsearched = [cell for cell in self.space.cells if not self.space.parameters(cell) and not queued[cell]]
             searched = [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
             for _ in range(missing):
-                if baselines:
-                    cell: str | None = baselines.pop(0)
+                if unsearched:
+                    cell: str | None = unsearched.pop(0)
                 elif searched:
                     cell = min(searched, key=lambda c: queued[c])  # the fewest so far; the spec's order on a tie
                 else:
@@ -190,23 +190,23 @@ class OptunaEngine:
         from optuna.trial import TrialState
 
         single = len(study.directions) == 1
-        baseline = False  # set once the cell is sampled
+        unsearched = False  # a kind with nothing to search; set once the cell is sampled
 
         def on_epoch(epoch: int, value: float) -> bool:
             if not single:
                 return False  # Optuna cannot report or prune multi-objective trials
             trial.report(value, step=epoch)
-            # A baseline runs to the end: stopped early, it would leave no reference to compare with.
-            return not baseline and trial.should_prune()
+            # A kind with nothing to search runs to the end: stopped early, it would leave no reference to compare with.
+            return not unsearched and trial.should_prune()
 
         def on_batch(index: int, total: int) -> None:
             if should_stop():
                 raise KeyboardInterrupt
 
         def on_seed(values: dict[int, float]) -> str | None:
-            # A baseline earns every seed, as it runs every epoch: it is the reference of every comparison.
+            # A kind with nothing to search earns every seed, as it runs every epoch: it is the reference of every comparison.
             racing = self.racing
-            incumbent = None if racing is None or baseline else _incumbent(study)
+            incumbent = None if racing is None or unsearched else _incumbent(study)
             if racing is None or incumbent is None:
                 return None
             number, seed_values = incumbent
@@ -217,7 +217,7 @@ class OptunaEngine:
         with TrialHeartbeat(storage, storage.trial_id(study, trial)):
             try:
                 params = self.space.suggest(trial)
-                baseline = not self.space.parameters(params[CELL_PARAMETER])
+                unsearched = not self.space.parameters(params[CELL_PARAMETER])
                 twin = complete_twin(study, trial.number, params, seeds=seeds)
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.

@@ -7,8 +7,8 @@ written by this process (the Ray driver) into the study's SQL storage; Ray's wor
 - ``asha``, ``hyperband``, ``none``: our Ray ``Searcher`` claims, through the store, the WAITING
   trials :meth:`OptunaEngine.top_up` enqueued and samples each with the study's own sampler, as an
   Optuna worker does, so the budget is exact,
-  grid points are visited once and baselines (cells with nothing to search) come first. A trial the
-  scheduler stops early is stored as PRUNED; a baseline is never stopped; a trial with the same
+  grid points are visited once and the kinds with nothing to search come first. A trial the
+  scheduler stops early is stored as PRUNED; a kind with nothing to search is never stopped; a trial with the same
   parameters as a COMPLETE one copies its result (user attr ``reused_from``), as on Optuna.
 - ``pbt``: Ray refuses a search algorithm next to population-based training, so the initial
   population is drawn at random from the space here and handed to Ray as fixed points. A member's

@@ -7,10 +7,10 @@ stored if it ended there, so a trial the scheduler stops needs nothing more from
 
 - ``value``: that epoch's validation metric, what the scheduler compares (the worst possible value
   once the run diverged); ``train_time``: the mean time per seed so far; ``epoch``: from 1.
-- ``step``: the epoch again, for the schedulers, but not in the final report, nor in a baseline's
-  (a cell with nothing to search): no scheduler acts on a trial without it. A trial that has ended
-  must not be acted on (PBT would make a finished member copy a better one), and a baseline must
-  run to the end, the reference every comparison needs.
+- ``step``: the epoch again, for the schedulers, but not in the final report, nor in the reports of a
+  kind with nothing to search: no scheduler acts on a trial without it. A trial that has ended must
+  not be acted on (PBT would make a finished member copy a better one), and a kind with nothing to
+  search must run to the end, the reference every comparison needs.
 - ``attrs``: :meth:`Evaluation.attrs` of the run so far (PBT adds ``schedule``); ``reason``: why it
   ended early if it ends here; ``diverged_epoch``: the epoch the first seed diverged at, or None.
 - ``final``: True on the last report, sent after the other seeds have trained too.
@@ -78,7 +78,7 @@ def fit(
         slots = _slots(engine)
         setup = TrialSetup(
             plan=engine.plan,
-            baselines=tuple(cell for cell in engine.space.cells if not engine.space.parameters(cell)),
+            unsearched=tuple(cell for cell in engine.space.cells if not engine.space.parameters(cell)),
             perturbed=PBT_PARAMETERS if engine.population else (),
         )
         trainable = tune.with_resources(
@@ -365,7 +365,7 @@ class TrialSetup:
     may change between epochs."""
 
     plan: TrialPlan
-    baselines: tuple[str, ...] = ()
+    unsearched: tuple[str, ...] = ()  # the kinds with nothing to search: they run to the end
     perturbed: tuple[str, ...] = ()  # checkpoints after every epoch when not empty
 
 
@@ -443,7 +443,7 @@ def _metrics(
         VALUE: worst if diverged else last,
         TRAIN_TIME: evaluation.train_time,
         EPOCH: epoch,
-        **({} if final or cell in setup.baselines else {STEP: epoch}),
+        **({} if final or cell in setup.unsearched else {STEP: epoch}),
         "attrs": attrs,
         "reason": evaluation.reason(),
         "diverged_epoch": epoch if diverged else None,
