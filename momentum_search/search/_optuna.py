@@ -104,12 +104,12 @@ class OptunaEngine:
     def top_up(self, study: optuna.Study, budget: int) -> int:
         """Enqueue WAITING trials until finished + waiting + running reaches ``budget``; returns how many.
 
-        A kind with nothing to search (a plain cell, or one whose hyperparameters the spec fixes) is
-        queued first, once: it is the reference every comparison needs. With the sampler's ``kinds="shared"`` (the default) the other trials are
-        shared evenly among the kinds that have something to search, each queued with its kind fixed
-        and the sampler choosing the rest. Left to choose the kind (``kinds="sampled"``), TPE kept
-        choosing a plain cell once it led the study, and each choice was a twin that trained nothing
-        (9 of the quick start's 16 trials), starving the kinds the study compares.
+        A kind with nothing to search (a plain cell, or one whose hyperparameters the spec fixes) is queued
+        first, once: it is the reference every comparison needs. With the sampler's ``kinds="shared"`` (the
+        default) the other trials are shared evenly among the kinds that have something to search, each
+        queued with its kind fixed and the sampler choosing the rest. Left to choose the kind
+        (``kinds="sampled"``), TPE kept choosing a plain cell once it led the study, and each choice was a
+        twin that trained nothing (9 of the quick start's 16 trials), starving the kinds the study compares.
 
         With the grid sampler the enqueued trials are grid points, each with all its parameters fixed,
         that no finished or pending trial holds yet, so the study visits every point exactly once.
@@ -124,7 +124,7 @@ class OptunaEngine:
         live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
         if self.sampler.name != "grid":
             queued = Counter(trial_params(trial).get(CELL_PARAMETER) for trial in trials if trial.state in live)
-            unsearched = [cell for cell in self.space.cells if not self.space.parameters(cell) and not queued[cell]]
+            unsearched = [c for c in self.space.cells if not self.space.parameters(c) and not queued[c]]
             searched = [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
             for _ in range(missing):
                 if unsearched:
