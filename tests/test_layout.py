@@ -6,6 +6,9 @@ deferred import or one for type checking only hides an edge, it does not remove 
 - No circles between modules.
 - A private module (``_x.py``) is imported only from inside the package that holds it, and a private
   name (``_x``) only from inside its own module.
+- A dashboard figure's module never imports the report that assembles the figures.
+
+(This replaces ``tests/dashboards/test_layout.py``, which checked the dashboards alone.)
 """
 
 from __future__ import annotations
@@ -128,3 +131,10 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
 
 def test_private_modules_and_names_stay_in_their_package() -> None:
     assert _crossing() == []
+
+
+def test_no_figure_imports_the_report_that_assembles_the_figures() -> None:
+    # The figures share style and HTML helpers from modules of their own; only the dashboard launcher takes the report.
+    report = "momentum_search.dashboards._report"
+    takers = {module for module, targets in GRAPH.items() if report in targets}
+    assert takers <= {"momentum_search.dashboards", "momentum_search.dashboards._dashboard"}  # its exports, the launcher
