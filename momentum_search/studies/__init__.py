@@ -8,7 +8,9 @@ from momentum_search._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from momentum_search.store import (
+        DEFAULT_PROXY_PORT,
         DEFAULT_STORAGE,
+        PROXY_THREADS,
         STORAGE_ENV,
         Heartbeat,
         Storage,
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
         open_storage,
         query_trials,
         resolve_url,
+        serve_proxy,
         stored_trials,
         study_aggregates,
     )
