@@ -42,5 +42,8 @@ def test_the_studies_a_list_reads_leave_out_launch_and_ablation() -> None:
     probe = "import sys; from momentum_search import studies; studies.list_studies; print(*sys.modules)"
     loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
     assert "momentum_search.studies._summary" in loaded
-    left_out = {f"momentum_search.studies.{name}" for name in ("_launch", "_workers", "_ablation", "_export")} | {"momentum_search.store._proxy_server", "multiprocessing"}
+    left_out = {f"momentum_search.studies.{name}" for name in ("_launch", "_workers", "_ablation", "_export")} | {
+        "momentum_search.store._proxy_server",
+        "multiprocessing",
+    }
     assert not left_out & loaded

@@ -52,7 +52,9 @@ def dropped(trial: optuna.Trial) -> None:
     _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
 
 
-def complete_twin(study: optuna.Study, number: int, params: dict[str, Any], *, seeds: list[int] | None = None) -> FrozenTrial | None:
+def complete_twin(
+    study: optuna.Study, number: int, params: dict[str, Any], *, seeds: list[int] | None = None
+) -> FrozenTrial | None:
     """An earlier COMPLETE trial with exactly ``params`` and the same seeds of its own (``TRIAL_SEEDS_ATTR``;
     None: the plan's), if any."""
     from optuna.trial import TrialState

@@ -21,8 +21,26 @@ from momentum_search.trainers.tasks import task_defaults
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
-FIXABLE_FIELDS = ("mu", "s", GAIN, "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
-                  "forget_bias", "dtriv_k", "lr_orth", "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
+FIXABLE_FIELDS = (
+    "mu",
+    "s",
+    GAIN,
+    "beta",
+    "eps",
+    "restart",
+    "hidden_size",
+    "num_layers",
+    "init",
+    "t_max",
+    "forget_bias",
+    "dtriv_k",
+    "lr_orth",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "grad_clip",
+    "device",
+)
 _CELL_ONLY = ("mu", "s", GAIN, "beta", "eps", "restart")
 EpochCallback = Callable[[int, float], bool]
 BatchCallback = Callable[[int, int], None]

@@ -88,9 +88,14 @@ class OptunaEngine:
     """
 
     def __init__(
-        self, *, space: SearchSpace, plan: TrialPlan, sampler: SamplerSpec, pruner: PrunerSpec,
+        self,
+        *,
+        space: SearchSpace,
+        plan: TrialPlan,
+        sampler: SamplerSpec,
+        pruner: PrunerSpec,
         racing: RacingSpec | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if sampler.name is None or pruner.name is None:
             raise ValueError("sampler and pruner names must be resolved (call .resolved()) before building an engine")
         self.space = space
@@ -125,7 +130,9 @@ class OptunaEngine:
         if self.sampler.name != "grid":
             queued = Counter(trial_params(trial).get(CELL_PARAMETER) for trial in trials if trial.state in live)
             unsearched = [c for c in self.space.cells if not self.space.parameters(c) and not queued[c]]
-            searched = [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
+            searched = (
+                [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
+            )
             for _ in range(missing):
                 if unsearched:
                     cell: str | None = unsearched.pop(0)
@@ -167,7 +174,9 @@ class OptunaEngine:
         # One study for the worker's life: its storage cache keeps the finished trials it has read, so
         # a claim reads only what is new or unfinished and costs the same at any study size (a study
         # loaded per claim read the whole study again each time).
-        study = optuna.load_study(study_name=study_name, storage=storage, pruner=self.pruner.build(max_epochs=self.plan.max_epochs))
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, pruner=self.pruner.build(max_epochs=self.plan.max_epochs)
+        )
         ran = 0
         while not should_stop() and (deadline is None or time.monotonic() < deadline):
             fail_stale_trials(study)
@@ -182,9 +191,7 @@ class OptunaEngine:
             _sleep(poll_interval, should_stop)
         return ran
 
-    def _run_trial(
-        self, study: optuna.Study, storage: TrialStore, trial: optuna.Trial, should_stop: Callable[[], bool]
-    ) -> bool:
+    def _run_trial(self, study: optuna.Study, storage: TrialStore, trial: optuna.Trial, should_stop: Callable[[], bool]) -> bool:
         """Run one claimed trial; False if its result was dropped (see :func:`finish`)."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -221,8 +228,15 @@ class OptunaEngine:
                 twin = complete_twin(study, trial.number, params, seeds=seeds)
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.
-                    return finish(storage, study, trial, TrialState.COMPLETE, twin_attrs(twin, worker=WORKER),
-                                   values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
+                    return finish(
+                        storage,
+                        study,
+                        trial,
+                        TrialState.COMPLETE,
+                        twin_attrs(twin, worker=WORKER),
+                        values=list(twin.values),
+                        curve=twin.intermediate_values,
+                    )
                 evaluation = evaluate(plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
                 finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
@@ -243,8 +257,7 @@ class OptunaEngine:
             if single and evaluation.results[0].diverged:
                 # NaN at the epoch that diverged: TPE ranks the trial worst among those stopped there,
                 # and MedianPruner ignores it; a FAIL would hide the region from the sampler.
-                return finish(storage, study, trial, TrialState.PRUNED, attrs,
-                               nan_step=evaluation.results[0].epochs_run + 1)  # fmt: skip
+                return finish(storage, study, trial, TrialState.PRUNED, attrs, nan_step=evaluation.results[0].epochs_run + 1)
             return finish(storage, study, trial, TrialState.PRUNED, attrs)
 
 

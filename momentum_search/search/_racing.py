@@ -44,9 +44,13 @@ class RacingSpec(BaseModel):
         return self
 
     def loses(
-        self, challenger: Mapping[int, float], incumbent: Mapping[int, float], *, direction: str,
+        self,
+        challenger: Mapping[int, float],
+        incumbent: Mapping[int, float],
+        *,
+        direction: str,
         against: str = "the incumbent",
-    ) -> str | None:  # fmt: skip
+    ) -> str | None:
         """Why ``challenger`` (seed → value) stops against ``incumbent`` (named ``against``) on their
         shared seeds, or None while it can still beat it."""
         shared = [seed for seed in challenger if seed in incumbent]
@@ -71,9 +75,7 @@ def _wilcoxon_worse(challenger: Mapping[int, float], incumbent: Mapping[int, flo
     with allow_experimental():
         pruner = optuna.pruners.WilcoxonPruner(p_threshold=p)
     study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()], pruner=pruner)
-    study.add_trial(optuna.trial.create_trial(
-        value=statistics.fmean(incumbent.values()), intermediate_values=dict(incumbent)
-    ))  # fmt: skip
+    study.add_trial(optuna.trial.create_trial(value=statistics.fmean(incumbent.values()), intermediate_values=dict(incumbent)))
     trial = study.ask()
     for seed, value in challenger.items():
         trial.report(value, step=seed)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from momentum_search.store import TrialStore
 
+
 @dataclass(frozen=True)
 class RayRun:
     """What one :meth:`RayEngine.run` did: trials it stored as finished (COMPLETE or PRUNED), one

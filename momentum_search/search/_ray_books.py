@@ -71,8 +71,9 @@ class Outcome:
 
     @classmethod
     def of(cls, result: Mapping[str, Any], objectives: int) -> Outcome:
-        attrs = finished_attrs(result["attrs"], reason=result["reason"], engine="ray",
-                               worker=f"{result.get('hostname')}:{result.get('pid')}")  # fmt: skip
+        attrs = finished_attrs(
+            result["attrs"], reason=result["reason"], engine="ray", worker=f"{result.get('hostname')}:{result.get('pid')}"
+        )
         if result["final"] and result["reason"] is None:
             values = [attrs["value_mean"], attrs["train_time"]][:objectives]
             return cls("COMPLETE", values, attrs, None)
@@ -181,13 +182,21 @@ class Asked(Book):
         if twin is not None:
             # Same parameters, same plan, same seeds: training again would give the same numbers.
             attrs = twin_attrs(twin, worker=_engine.WORKER, engine="ray")
-            finished = _engine.finish(self.storage, self.study, trial, optuna.trial.TrialState.COMPLETE, attrs,
-                               values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
+            finished = _engine.finish(
+                self.storage,
+                self.study,
+                trial,
+                optuna.trial.TrialState.COMPLETE,
+                attrs,
+                values=list(twin.values),
+                curve=twin.intermediate_values,
+            )
         else:
             outcome = Outcome.of(result, self.objectives)
             state = optuna.trial.TrialState[outcome.state]
-            finished = _engine.finish(self.storage, self.study, trial, state, outcome.attrs, values=outcome.values,
-                               nan_step=outcome.nan_step)  # fmt: skip
+            finished = _engine.finish(
+                self.storage, self.study, trial, state, outcome.attrs, values=outcome.values, nan_step=outcome.nan_step
+            )
         if finished:
             self.finished += 1
         self._settled(ray_id)
@@ -244,8 +253,9 @@ class Population(Book):
         self.errors.append(f"population member {ray_id}: {message}")
         self.ended(ray_id)
 
-    def _add(self, params: dict[str, Any], state: str, values: list[float] | None, attrs: dict[str, Any],
-             curve: dict[int, float]) -> None:  # fmt: skip
+    def _add(
+        self, params: dict[str, Any], state: str, values: list[float] | None, attrs: dict[str, Any], curve: dict[int, float]
+    ) -> None:
         import optuna
 
         distributions = self.space.distributions()

@@ -216,9 +216,14 @@ def _scheduler(engine: TuneRun, book: Book, mode: str) -> TrialScheduler:
         while grace * factor**brackets <= epochs:
             brackets += 1
     return AsyncHyperBandScheduler(
-        time_attr=STEP, metric=VALUE, mode=mode, max_t=epochs, grace_period=grace, reduction_factor=factor,
+        time_attr=STEP,
+        metric=VALUE,
+        mode=mode,
+        max_t=epochs,
+        grace_period=grace,
+        reduction_factor=factor,
         brackets=brackets,
-    )  # fmt: skip
+    )
 
 
 # ---- the driver: asking trials, recording what they report ------------------------------------
@@ -273,9 +278,7 @@ class _Recorder(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._book.started(trial.trial_id, trial.config[PARAMS])
 
-    def on_trial_result(
-        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
-    ) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any) -> None:
         # A reused trial reports no epoch; the epoch that diverged has no value (see _Outcome).
         if EPOCH in result and result["diverged_epoch"] is None:
             self._book.reported(trial.trial_id, trial.config[PARAMS], result[EPOCH], result[VALUE])
@@ -393,18 +396,36 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
             if epoch >= plan.max_epochs:  # the last epoch's report is the final one (at max_t ASHA stops a trial)
                 return False
             so_far = Evaluation((loop_result(first_seed, history, wall_time=time.perf_counter() - started),), plan.seeds)
-            tune.report(_metrics(
-                so_far, so_far.attrs(), setup, direction=objective.direction, epoch=epoch,
-                cell=params[CELL_PARAMETER], last=value, diverged=not math.isfinite(value), final=False,
-            ))  # fmt: skip
+            tune.report(
+                _metrics(
+                    so_far,
+                    so_far.attrs(),
+                    setup,
+                    direction=objective.direction,
+                    epoch=epoch,
+                    cell=params[CELL_PARAMETER],
+                    last=value,
+                    diverged=not math.isfinite(value),
+                    final=False,
+                )
+            )
             return False
 
         evaluation = evaluate(plan, params, on_epoch=on_epoch)
         first = evaluation.results[0]
-        tune.report(_metrics(
-            evaluation, evaluation.attrs(), setup, direction=objective.direction, epoch=first.epochs_run,
-            cell=params[CELL_PARAMETER], last=first.history[-1], diverged=evaluation.diverged, final=True,
-        ))  # fmt: skip
+        tune.report(
+            _metrics(
+                evaluation,
+                evaluation.attrs(),
+                setup,
+                direction=objective.direction,
+                epoch=first.epochs_run,
+                cell=params[CELL_PARAMETER],
+                last=first.history[-1],
+                diverged=evaluation.diverged,
+                final=True,
+            )
+        )
         return
     trainer = Trainer(plan.config(params, seed=plan.seeds[0]))
     schedule: dict[str, list[float]] = {name: [] for name in setup.perturbed if name in params}
@@ -434,9 +455,17 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
 
 
 def _metrics(
-    evaluation: Evaluation, attrs: dict[str, Any], setup: TrialSetup, *, direction: str, epoch: int, cell: str,
-    last: float, diverged: bool, final: bool,
-) -> dict[str, Any]:  # fmt: skip
+    evaluation: Evaluation,
+    attrs: dict[str, Any],
+    setup: TrialSetup,
+    *,
+    direction: str,
+    epoch: int,
+    cell: str,
+    last: float,
+    diverged: bool,
+    final: bool,
+) -> dict[str, Any]:
     """What a trial reports to Tune after an epoch (``final``: after its last seed), attrs included."""
     worst = math.inf if direction == "minimize" else -math.inf
     return {
@@ -473,9 +502,16 @@ def _report(
     if setup.perturbed:
         attrs["schedule"] = {name: list(values) for name, values in schedule.items()}
     metrics = _metrics(
-        evaluation, attrs, setup, direction=trainer.task.metric.direction, epoch=trainer.epoch, cell=trainer.config.cell,
-        last=trainer.history[-1] if trainer.history else math.nan, diverged=trainer.diverged, final=final,
-    )  # fmt: skip
+        evaluation,
+        attrs,
+        setup,
+        direction=trainer.task.metric.direction,
+        epoch=trainer.epoch,
+        cell=trainer.config.cell,
+        last=trainer.history[-1] if trainer.history else math.nan,
+        diverged=trainer.diverged,
+        final=final,
+    )
     if not setup.perturbed:
         tune.report(metrics)
         return

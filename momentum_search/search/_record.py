@@ -107,8 +107,15 @@ def evaluation_attrs(evaluation: Trained) -> dict[str, Any]:
 
 
 # What evaluation_attrs records per seed, and what it records of the first seed alone.
-_PER_SEED_ATTRS = ("seeds", "seed_values", "seed_test_values", "seed_best_epochs", "seed_histories", "seed_learned",
-                   "seed_wall_times")  # fmt: skip
+_PER_SEED_ATTRS = (
+    "seeds",
+    "seed_values",
+    "seed_test_values",
+    "seed_best_epochs",
+    "seed_histories",
+    "seed_learned",
+    "seed_wall_times",
+)
 _FIRST_SEED_ATTRS = ("config", "gain", "gradient_flow", "metric", "version")
 
 
@@ -376,8 +383,11 @@ def pareto_front(records: Iterable[_R], directions: Sequence[str]) -> list[_R]:
     found so far: O(trials × front) instead of O(trials²).
     """
     signs = [1.0 if d == "minimize" else -1.0 for d in directions]
-    points = [(tuple(s * v for s, v in zip(signs, r.values, strict=True)), r)  # type: ignore[arg-type]
-              for r in records if r.complete and not r.twin]  # fmt: skip
+    points = [
+        (tuple(s * v for s, v in zip(signs, r.values, strict=True)), r)  # type: ignore[arg-type]
+        for r in records
+        if r.complete and not r.twin
+    ]
     points.sort(key=lambda item: (item[0], item[1].number))
     front: list[tuple[tuple[float, ...], _R]] = []
     for point, record in points:

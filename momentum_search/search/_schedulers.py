@@ -43,11 +43,15 @@ class SchedulerSpec(BaseModel):
 
     @model_validator(mode="after")
     def _options_fit_scheduler(self) -> SchedulerSpec:
-        check_options(self, "scheduler", {
-            "asha": {"grace_period", "reduction_factor"},
-            "hyperband": {"grace_period", "reduction_factor"},
-            "pbt": {"perturbation_interval"},
-        })  # fmt: skip
+        check_options(
+            self,
+            "scheduler",
+            {
+                "asha": {"grace_period", "reduction_factor"},
+                "hyperband": {"grace_period", "reduction_factor"},
+                "pbt": {"perturbation_interval"},
+            },
+        )
         return self
 
     def resolved(self, *, objectives: int) -> SchedulerSpec:
@@ -61,9 +65,14 @@ class SchedulerSpec(BaseModel):
         return self.model_copy(update={"name": self.name or ("asha" if objectives == 1 else "none")})
 
     def check(
-        self, *, space: SearchSpace, sampler: SamplerSpec, seeds: tuple[int, ...], epochs: int,
+        self,
+        *,
+        space: SearchSpace,
+        sampler: SamplerSpec,
+        seeds: tuple[int, ...],
+        epochs: int,
         timeout: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Raise ValueError unless the scheduler can run this study (``name`` must be resolved)."""
         if self.grace_period is not None and self.grace_period > epochs:
             raise ValueError(f"scheduler.grace_period: {self.grace_period} exceeds the {epochs} epochs of a trial")
@@ -75,8 +84,7 @@ class SchedulerSpec(BaseModel):
             raise ValueError(f"scheduler.name: pbt trains one seed per population member; got seeds {list(seeds)}")
         if sampler.name != "random":
             raise ValueError(
-                f"scheduler.name: pbt draws its initial population at random; set sampler.name to random, "
-                f"not {sampler.name}"
+                f"scheduler.name: pbt draws its initial population at random; set sampler.name to random, not {sampler.name}"
             )
         if timeout is not None:
             raise ValueError("budget.timeout: does not apply to scheduler pbt, whose population trains together")

@@ -71,18 +71,29 @@ __all__ = [
 
 # Each module is imported when one of its names is first used: the search package takes REASON_ATTR and
 # fail_stale_trials from here without Optuna, and only `storage-proxy` imports the proxy's server.
-__getattr__, __dir__ = lazy_exports(globals(), {
-    "TrialStore": "._claims",
-    **dict.fromkeys(("StorageError", "describe_error"), "._errors"),
-    **dict.fromkeys(("REASON_ATTR", "Heartbeat", "fail_stale_trials"), "._heartbeat"),
-    **dict.fromkeys(("PUBLIC_API_ENV", "TESTED_SCHEMA", "storage_of", "uses_private_api"), "._internals"),
-    **dict.fromkeys(("SQLITE_BUSY_TIMEOUT", "open_storage"), "._open"),
-    **dict.fromkeys(("DEFAULT_PROXY_PORT", "HEARTBEAT_ATTR", "PROXY_THREADS", "describe_rpc_error"), "._proxy_client"),
-    "serve_proxy": "._proxy_server",
-    **dict.fromkeys((
-        "StudyAggregate", "TrialOutline", "query_outlines", "query_trials", "stored_outlines", "stored_trials",
-        "study_aggregates",
-    ), "._queries"),
-    "Storage": "._rdb",
-    **dict.fromkeys(("CONNECT_TIMEOUT", "DEFAULT_STORAGE", "STORAGE_ENV", "mask_url", "resolve_url"), "._urls"),
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "TrialStore": "._claims",
+        **dict.fromkeys(("StorageError", "describe_error"), "._errors"),
+        **dict.fromkeys(("REASON_ATTR", "Heartbeat", "fail_stale_trials"), "._heartbeat"),
+        **dict.fromkeys(("PUBLIC_API_ENV", "TESTED_SCHEMA", "storage_of", "uses_private_api"), "._internals"),
+        **dict.fromkeys(("SQLITE_BUSY_TIMEOUT", "open_storage"), "._open"),
+        **dict.fromkeys(("DEFAULT_PROXY_PORT", "HEARTBEAT_ATTR", "PROXY_THREADS", "describe_rpc_error"), "._proxy_client"),
+        "serve_proxy": "._proxy_server",
+        **dict.fromkeys(
+            (
+                "StudyAggregate",
+                "TrialOutline",
+                "query_outlines",
+                "query_trials",
+                "stored_outlines",
+                "stored_trials",
+                "study_aggregates",
+            ),
+            "._queries",
+        ),
+        "Storage": "._rdb",
+        **dict.fromkeys(("CONNECT_TIMEOUT", "DEFAULT_STORAGE", "STORAGE_ENV", "mask_url", "resolve_url"), "._urls"),
+    },
+)

@@ -59,9 +59,7 @@ class TrialStore(BaseStorage):
         for step, value in curve.items():
             self.set_trial_intermediate_value(trial_id, step, value)
 
-    def claim_trial(
-        self, study: optuna.Study, *, sampler: Callable[[int], BaseSampler] | None = None
-    ) -> optuna.Trial | None:
+    def claim_trial(self, study: optuna.Study, *, sampler: Callable[[int], BaseSampler] | None = None) -> optuna.Trial | None:
         """Take one of ``study``'s WAITING trials and return it RUNNING, or None if every one is
         taken; it never creates a trial. ``sampler(number)`` becomes the study's sampler before the
         trial is built (samplers are seeded by the trial number).

@@ -39,4 +39,3 @@ def connection_dropped(error: BaseException) -> bool:
     """Whether SQLAlchemy saw the server drop an open connection (its dialect's disconnect test)."""
     cause = driver_error(error)
     return cause is not None and cause.connection_invalidated
-

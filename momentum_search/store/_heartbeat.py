@@ -28,9 +28,7 @@ class Heartbeat:
         if self.interval < 1:
             raise ValueError(f"heartbeat interval must be ≥ 1 second, got {self.interval}")
         if self.grace_period <= self.interval:
-            raise ValueError(
-                f"grace_period must exceed the heartbeat interval ({self.interval} s), got {self.grace_period}"
-            )
+            raise ValueError(f"grace_period must exceed the heartbeat interval ({self.interval} s), got {self.grace_period}")
         if self.max_retry < 0:
             raise ValueError(f"max_retry must be ≥ 0, got {self.max_retry}")
 

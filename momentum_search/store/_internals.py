@@ -62,10 +62,20 @@ _SIGNATURES = {
 }
 # What RDBStorage.__init__ sets on itself, which the fast open sets instead (tests/studies/test_fast_open.py
 # compares the two storages attribute by attribute).
-_INIT_ATTRIBUTES = frozenset({
-    "engine_kwargs", "url", "skip_compatibility_check", "heartbeat_interval", "grace_period",
-    "heartbeat_stale_trial_callback", "failed_trial_callback", "engine", "scoped_session", "_version_manager",
-})  # fmt: skip
+_INIT_ATTRIBUTES = frozenset(
+    {
+        "engine_kwargs",
+        "url",
+        "skip_compatibility_check",
+        "heartbeat_interval",
+        "grace_period",
+        "heartbeat_stale_trial_callback",
+        "failed_trial_callback",
+        "engine",
+        "scoped_session",
+        "_version_manager",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -94,9 +104,13 @@ def _missing_internals() -> tuple[Privates | None, list[str]]:
             missing.append(f"{name} columns {', '.join(absent)}" if table is not None else name)
     if not hasattr(getattr(models, "TrialValueModel", None), "TrialValueType"):
         missing.append("TrialValueModel.TrialValueType")
-    found = {"RDBStorage": RDBStorage, "_create_scoped_session": _create_scoped_session, "_VersionManager": _VersionManager,
-             "TrialValueModel": getattr(models, "TrialValueModel", None),
-             "TrialIntermediateValueModel": getattr(models, "TrialIntermediateValueModel", None)}  # fmt: skip
+    found = {
+        "RDBStorage": RDBStorage,
+        "_create_scoped_session": _create_scoped_session,
+        "_VersionManager": _VersionManager,
+        "TrialValueModel": getattr(models, "TrialValueModel", None),
+        "TrialIntermediateValueModel": getattr(models, "TrialIntermediateValueModel", None),
+    }
     for path, expected in _SIGNATURES.items():
         owner, _, attribute = path.partition(".")
         target = getattr(found[owner], attribute, None) if attribute else found[owner]
@@ -127,8 +141,11 @@ def _schema_head(versions: Path) -> str | None:
     quoted = rf"""["']{re.escape(TESTED_SCHEMA)}["']"""
     if not any(re.search(rf"^revision\s*=\s*{quoted}", s, re.M) for s in scripts):
         return None
-    later = [re.search(r"""^revision\s*=\s*["']([^"']+)["']""", s, re.M) for s in scripts
-             if re.search(rf"^down_revision\s*=\s*{quoted}", s, re.M)]  # fmt: skip
+    later = [
+        re.search(r"""^revision\s*=\s*["']([^"']+)["']""", s, re.M)
+        for s in scripts
+        if re.search(rf"^down_revision\s*=\s*{quoted}", s, re.M)
+    ]
     return next((m.group(1) if m else "unknown" for m in later), TESTED_SCHEMA)
 
 
@@ -137,8 +154,11 @@ def _probe() -> Privates | None:
     privates, missing = _missing_internals()
     if missing:
         # Once per process, on stderr: the service still works, slower, and the user should know why.
-        print(f"momentum-search: Optuna {optuna.__version__} changed internals the store's fast paths use "
-              f"({'; '.join(missing)}); using Optuna's public API instead (slower, same results)", file=sys.stderr)  # fmt: skip
+        print(
+            f"momentum-search: Optuna {optuna.__version__} changed internals the store's fast paths use "
+            f"({'; '.join(missing)}); using Optuna's public API instead (slower, same results)",
+            file=sys.stderr,
+        )
     return privates
 
 
@@ -196,11 +216,17 @@ def open_for_reading(
     # that Optuna adds for MySQL.
     storage = object.__new__(storage_class)
     vars(storage).update(
-        engine_kwargs=engine_kwargs, url=url, skip_compatibility_check=False,
-        heartbeat_interval=heartbeat.interval, grace_period=heartbeat.grace_period,
-        heartbeat_stale_trial_callback=retry, failed_trial_callback=retry,
-        engine=engine, scoped_session=session, _version_manager=manager,
-    )  # fmt: skip
+        engine_kwargs=engine_kwargs,
+        url=url,
+        skip_compatibility_check=False,
+        heartbeat_interval=heartbeat.interval,
+        grace_period=heartbeat.grace_period,
+        heartbeat_stale_trial_callback=retry,
+        failed_trial_callback=retry,
+        engine=engine,
+        scoped_session=session,
+        _version_manager=manager,
+    )
     return storage
 
 

@@ -139,4 +139,3 @@ def _begin_deferred(connection: Any) -> None:
     # A reader's transaction: one snapshot for all its queries, and no write lock, so in WAL mode a read
     # command answers while a launch writes (with BEGIN IMMEDIATE it queued behind every worker).
     connection.exec_driver_sql("BEGIN")
-

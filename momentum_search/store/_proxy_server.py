@@ -127,9 +127,11 @@ def serve_proxy(
     try:
         with allow_experimental():
             optuna.storages.run_grpc_proxy_server(
-                cast("BaseStorage", relay), host=host, port=port,
+                cast("BaseStorage", relay),
+                host=host,
+                port=port,
                 thread_pool=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
-            )  # fmt: skip
+            )
     finally:
         done.set()
         reaper.join()

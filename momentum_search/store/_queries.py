@@ -42,7 +42,6 @@ def stored_outlines(study: optuna.Study, **only: Any) -> list[TrialOutline]:
     return query_outlines(storage, _internals.study_id(study, storage), objectives=objectives, **only)
 
 
-
 def _local_time(moment: dt.datetime | None) -> dt.datetime | None:
     # Optuna stores naive UTC and hands out naive local time.
     return None if moment is None else moment.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
@@ -61,7 +60,6 @@ class StudyAggregate:
     attr_counts: dict[str, int]  # of each key asked for (``count_attrs``), how many trials have that user attr
 
 
-
 def study_aggregates(storage: Any, *, count_attrs: Collection[str] = ()) -> list[StudyAggregate]:
     """Every study in ``storage`` with its trial counts by state, its best value and how many trials
     have each user attr in ``count_attrs``: five queries and one per key, whatever the studies' size;
@@ -75,9 +73,15 @@ def study_aggregates(storage: Any, *, count_attrs: Collection[str] = ()) -> list
 
     backend, models = sql
     studies, directions = models.StudyModel.__table__, models.StudyDirectionModel.__table__
-    attrs, trials, values = models.StudyUserAttributeModel.__table__, models.TrialModel.__table__, models.TrialValueModel.__table__
+    attrs, trials, values = (
+        models.StudyUserAttributeModel.__table__,
+        models.TrialModel.__table__,
+        models.TrialValueModel.__table__,
+    )
     with backend.engine.connect() as connection:
-        names: dict[int, str] = dict(_all(connection, sa.select(studies.c.study_id, studies.c.study_name).order_by(studies.c.study_id)))
+        names: dict[int, str] = dict(
+            _all(connection, sa.select(studies.c.study_id, studies.c.study_name).order_by(studies.c.study_id))
+        )
         objectives: dict[int, dict[int, str]] = {study_id: {} for study_id in names}
         for study_id, objective, direction in _all(
             connection, sa.select(directions.c.study_id, directions.c.objective, directions.c.direction)
@@ -97,24 +101,32 @@ def study_aggregates(storage: Any, *, count_attrs: Collection[str] = ()) -> list
             # Trial by trial through the (trial_id, key) index: the attrs table has no index on key
             # alone, and scanning it took 2.5× as long at 100,000 trials on SQLite.
             has_key = sa.exists().where(trial_attrs.c.trial_id == trials.c.trial_id, trial_attrs.c.key == key)
-            for study_id, count in _all(connection, sa.select(trials.c.study_id, sa.func.count()).where(has_key).group_by(trials.c.study_id)):
+            for study_id, count in _all(
+                connection, sa.select(trials.c.study_id, sa.func.count()).where(has_key).group_by(trials.c.study_id)
+            ):
                 attr_counts[study_id][key] = count
         extremes = {
             study_id: (low, high)
-            for study_id, low, high in _all(connection,
+            for study_id, low, high in _all(
+                connection,
                 sa.select(trials.c.study_id, sa.func.min(values.c.value), sa.func.max(values.c.value))
                 .join(trials, trials.c.trial_id == values.c.trial_id)
-                .where(values.c.objective == 0, values.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
-                       trials.c.state == optuna.trial.TrialState.COMPLETE)
-                .group_by(trials.c.study_id)
+                .where(
+                    values.c.objective == 0,
+                    values.c.value_type == models.TrialValueModel.TrialValueType.FINITE,
+                    trials.c.state == optuna.trial.TrialState.COMPLETE,
+                )
+                .group_by(trials.c.study_id),
             )
-        }  # fmt: skip
+        }
     aggregates = []
     for study_id, name in names.items():
         found = tuple(objectives[study_id][i] for i in sorted(objectives[study_id]))
         low, high = extremes.get(study_id, (None, None))
         best = (low if found and found[0] == "minimize" else high) if study_id in extremes else None
-        aggregates.append(StudyAggregate(study_id, name, found, user_attrs[study_id], states[study_id], best, attr_counts[study_id]))
+        aggregates.append(
+            StudyAggregate(study_id, name, found, user_attrs[study_id], states[study_id], best, attr_counts[study_id])
+        )
     return aggregates
 
 
@@ -139,7 +151,9 @@ def _public_aggregates(storage: Any, count_attrs: Collection[str] = ()) -> list[
         best = (min if directions[0] == "minimize" else max)(finite) if finite else None
         states = dict(Counter(t.state.name for t in trials))
         attr_counts = {key: sum(key in t.user_attrs for t in trials) for key in count_attrs}
-        aggregates.append(StudyAggregate(study_id, study.study_name, directions, dict(study.user_attrs), states, best, attr_counts))
+        aggregates.append(
+            StudyAggregate(study_id, study.study_name, directions, dict(study.user_attrs), states, best, attr_counts)
+        )
     return aggregates
 
 
@@ -164,8 +178,15 @@ def query_trials(
     """
     sql = _internals.sql_backend(storage)
     if sql is None:
-        return _filtered(storage.get_all_trials(study_id, deepcopy=False), numbers=numbers, states=states,
-                         best_value=best_value, user_attrs=user_attrs, system_attrs=system_attrs, curves=curves)  # fmt: skip
+        return _filtered(
+            storage.get_all_trials(study_id, deepcopy=False),
+            numbers=numbers,
+            states=states,
+            best_value=best_value,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+            curves=curves,
+        )
     import json
     from collections import defaultdict
 
@@ -210,8 +231,10 @@ def query_trials(
             if text not in distributions:
                 distributions[text] = json_to_distribution(text)
             params[trial_id][name] = (value, distributions[text])
-        for found, model, keys in ((users, models.TrialUserAttributeModel, user_attrs),
-                                   (systems, models.TrialSystemAttributeModel, system_attrs)):  # fmt: skip
+        for found, model, keys in (
+            (users, models.TrialUserAttributeModel, user_attrs),
+            (systems, models.TrialSystemAttributeModel, system_attrs),
+        ):
             if keys is None or keys:
                 attr_rows = rows(model, "key", "value_json", keys=keys)
                 for (trial_id, key, _), value in zip(attr_rows, parsed(attr_rows), strict=True):
@@ -301,8 +324,10 @@ def query_outlines(
     """
     sql = _internals.sql_backend(storage)
     if sql is None:
-        return [_outline(trial, objectives=objectives, params=params, user_attrs=user_attrs, system_attrs=system_attrs)
-                for trial in storage.get_all_trials(study_id, deepcopy=False)]  # fmt: skip
+        return [
+            _outline(trial, objectives=objectives, params=params, user_attrs=user_attrs, system_attrs=system_attrs)
+            for trial in storage.get_all_trials(study_id, deepcopy=False)
+        ]
     import json
 
     import sqlalchemy as sa
@@ -337,9 +362,11 @@ def query_outlines(
         distributions: dict[str, Any] = {}
         for name in params:
             text = connection.execute(
-                sa.select(param_table.c.distribution_json).join(trials, trials.c.trial_id == param_table.c.trial_id)
-                .where(trials.c.study_id == study_id, param_table.c.param_name == name).limit(1)
-            ).scalar()  # fmt: skip
+                sa.select(param_table.c.distribution_json)
+                .join(trials, trials.c.trial_id == param_table.c.trial_id)
+                .where(trials.c.study_id == study_id, param_table.c.param_name == name)
+                .limit(1)
+            ).scalar()
             if text is not None:  # else no trial has the parameter
                 distributions[name] = json_to_distribution(text)
     if not rows:
@@ -350,8 +377,10 @@ def query_outlines(
     kinds = {kind.name: kind for kind in models.TrialValueModel.TrialValueType}  # Enum[name] is slow
     values: list[tuple[float, ...]] = [()] * len(rows)
     for at in range(2, 2 + 2 * objectives, 2):
-        values = [found if kind is None else (*found, models.TrialValueModel.stored_repr_to_value(stored, kinds[kind]))
-                  for found, stored, kind in zip(values, columns[at], columns[at + 1], strict=True)]  # fmt: skip
+        values = [
+            found if kind is None else (*found, models.TrialValueModel.stored_repr_to_value(stored, kinds[kind]))
+            for found, stored, kind in zip(values, columns[at], columns[at + 1], strict=True)
+        ]
     found_params: list[dict[str, Any]] = [{} for _ in rows]
     for name, at in zip(params, range(2 + 2 * objectives, len(columns))):
         for found, stored in zip(found_params, columns[at], strict=True):

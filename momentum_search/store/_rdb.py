@@ -34,21 +34,47 @@ _T = TypeVar("_T")
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each new try of a call that lost its server
 
 
-
 # Calls that touch the database. A call made from inside another (Optuna's defaults call each other,
 # one_transaction and finish_trial wrap many) is not tried again on its own: only the outermost is.
 _DATABASE_CALLS = (
-    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
-    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
-    "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_param", "set_trial_state_values",
-    "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
-    "get_trial", "get_all_trials", "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
-    "get_n_trials", "get_trial_params", "get_trial_number_from_id", "record_heartbeat", "_get_stale_trial_ids",
-    "set_trial_user_attrs", "set_trial_intermediate_values", "finish_trial",
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_all_studies",
+    "create_new_trial",
+    "set_trial_param",
+    "get_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "get_all_trials",
+    "get_best_trial",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_n_trials",
+    "get_trial_params",
+    "get_trial_number_from_id",
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+    "set_trial_user_attrs",
+    "set_trial_intermediate_values",
+    "finish_trial",
     # What Optuna's cache (every study on an RDB storage) calls instead of the public ones: reading a
     # study's trials, suggesting a parameter, Study.ask. A lost connection there stopped the worker.
-    "_get_trials", "_set_trial_param", "_create_new_trial", "_get_best_trial_id",
-)  # fmt: skip
+    "_get_trials",
+    "_set_trial_param",
+    "_create_new_trial",
+    "_get_best_trial_id",
+)
 _nesting = threading.local()  # per thread: how many storage calls are under way
 
 

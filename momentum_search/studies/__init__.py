@@ -161,35 +161,107 @@ __all__ = [
 
 # Each module is imported when one of its names is first used: `studies list` then imports the storage,
 # the spec and the lifecycle, not launch (and multiprocessing), ablation, export, presets or the proxy.
-__getattr__, __dir__ = lazy_exports(globals(), {
-    **dict.fromkeys((
-        "ABLATION_ATTR", "DEFAULT_MUS", "AblationPlan", "AblationRun", "ArmPlan", "plan_ablation", "run_ablation",
-    ), "._ablation"),
-    **dict.fromkeys(("ConfirmResult", "confirm"), "._confirm"),
-    **dict.fromkeys((
-        "Candidate", "Confirmation", "Confirmed", "candidates", "held_out_seeds", "mean_interval", "read_confirmation",
-    ), "._confirmation"),
-    **dict.fromkeys(("ExportedConfig", "NothingToExportError", "export_study", "select_trials"), "._export"),
-    "launch": "._launch",
-    **dict.fromkeys((
-        "SPEC_ATTR", "StudyNotFoundError", "confirmation_name", "create_or_resume", "delete_study", "study_spec",
-        "trial_records",
-    ), "._study"),
-    "load_study": "._study:load",
-    **dict.fromkeys((
-        "SHOW_ALL_UP_TO", "SHOW_TOP", "StudySummary", "TrialRow", "list_studies", "show_study", "summarize",
-    ), "._summary"),
-    **dict.fromkeys((
-        "LaunchResult", "Progress", "RunningTrial", "available_cores", "check_task", "run_worker", "threads_per_worker",
-    ), "._workers"),
-    **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
-    **dict.fromkeys((
-        "Budget", "ConfirmSpec", "Objective", "SpecError", "StudySpec", "load_spec", "parse_spec", "with_overrides",
-    ), "._spec"),
-    # The store's names, for those who take them from here (the store is a package of its own below).
-    **dict.fromkeys((
-        "DEFAULT_PROXY_PORT", "DEFAULT_STORAGE", "PROXY_THREADS", "STORAGE_ENV", "Heartbeat", "Storage", "StorageError",
-        "StudyAggregate", "mask_url", "open_storage", "query_trials", "resolve_url", "serve_proxy", "stored_trials",
-        "study_aggregates",
-    ), "momentum_search.store"),
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        **dict.fromkeys(
+            (
+                "ABLATION_ATTR",
+                "DEFAULT_MUS",
+                "AblationPlan",
+                "AblationRun",
+                "ArmPlan",
+                "plan_ablation",
+                "run_ablation",
+            ),
+            "._ablation",
+        ),
+        **dict.fromkeys(("ConfirmResult", "confirm"), "._confirm"),
+        **dict.fromkeys(
+            (
+                "Candidate",
+                "Confirmation",
+                "Confirmed",
+                "candidates",
+                "held_out_seeds",
+                "mean_interval",
+                "read_confirmation",
+            ),
+            "._confirmation",
+        ),
+        **dict.fromkeys(("ExportedConfig", "NothingToExportError", "export_study", "select_trials"), "._export"),
+        "launch": "._launch",
+        **dict.fromkeys(
+            (
+                "SPEC_ATTR",
+                "StudyNotFoundError",
+                "confirmation_name",
+                "create_or_resume",
+                "delete_study",
+                "study_spec",
+                "trial_records",
+            ),
+            "._study",
+        ),
+        "load_study": "._study:load",
+        **dict.fromkeys(
+            (
+                "SHOW_ALL_UP_TO",
+                "SHOW_TOP",
+                "StudySummary",
+                "TrialRow",
+                "list_studies",
+                "show_study",
+                "summarize",
+            ),
+            "._summary",
+        ),
+        **dict.fromkeys(
+            (
+                "LaunchResult",
+                "Progress",
+                "RunningTrial",
+                "available_cores",
+                "check_task",
+                "run_worker",
+                "threads_per_worker",
+            ),
+            "._workers",
+        ),
+        **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
+        **dict.fromkeys(
+            (
+                "Budget",
+                "ConfirmSpec",
+                "Objective",
+                "SpecError",
+                "StudySpec",
+                "load_spec",
+                "parse_spec",
+                "with_overrides",
+            ),
+            "._spec",
+        ),
+        # The store's names, for those who take them from here (the store is a package of its own below).
+        **dict.fromkeys(
+            (
+                "DEFAULT_PROXY_PORT",
+                "DEFAULT_STORAGE",
+                "PROXY_THREADS",
+                "STORAGE_ENV",
+                "Heartbeat",
+                "Storage",
+                "StorageError",
+                "StudyAggregate",
+                "mask_url",
+                "open_storage",
+                "query_trials",
+                "resolve_url",
+                "serve_proxy",
+                "stored_trials",
+                "study_aggregates",
+            ),
+            "momentum_search.store",
+        ),
+    },
+)

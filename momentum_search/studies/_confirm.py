@@ -115,13 +115,18 @@ def confirm(
     target = confirmation_spec(spec, seeds=seeds)
     if stored is not None:
         if stored.seeds != target.seeds:
-            raise SpecError(f"study {name!r} was confirmed on {len(stored.seeds)} held-out seeds, not {seeds}; "
-                            f"delete study {target.name!r} to confirm on other seeds")  # fmt: skip
+            raise SpecError(
+                f"study {name!r} was confirmed on {len(stored.seeds)} held-out seeds, not {seeds}; "
+                f"delete study {target.name!r} to confirm on other seeds"
+            )
         if not stored.same_search(target):
             raise SpecError(f"study {target.name!r} confirms a different spec; delete it to confirm {name!r} again")
     # A candidate is confirmed once: its merged trial finished. (A FAIL is trained again, the seeds it lacks.)
-    done = {point_key(trial_params(t)) for t in (stored_trials(held) if held is not None else [])
-            if t.state.name in ("COMPLETE", "PRUNED")}  # fmt: skip
+    done = {
+        point_key(trial_params(t))
+        for t in (stored_trials(held) if held is not None else [])
+        if t.state.name in ("COMPLETE", "PRUNED")
+    }
     new = [c for c in chosen if point_key(c.params) not in done]
     target = target.model_copy(update={"budget": target.budget.model_copy(update={"trials": max(1, len(done) + len(new))})})
     confirmation_study, _ = create_or_resume(backend, target)
@@ -141,9 +146,14 @@ def _latest_runs(runs: optuna.Study) -> dict[tuple[Any, int], FrozenTrial]:
 
 
 def _train_seeds(
-    backend: RDBStorage, name: str, target: StudySpec, new: list[Candidate], *, workers: int,
+    backend: RDBStorage,
+    name: str,
+    target: StudySpec,
+    new: list[Candidate],
+    *,
+    workers: int,
     on_progress: Callable[[Progress], None] | None,
-) -> tuple[optuna.Study, LaunchResult | None]:  # fmt: skip
+) -> tuple[optuna.Study, LaunchResult | None]:
     """Queue and run, in the seed study, every held-out seed of ``new`` that has no live trial there yet
     (an interrupted or failed run left the others); returns the seed study and the launch, if any."""
     from optuna.trial import TrialState
@@ -186,14 +196,18 @@ def _merge(confirmation: optuna.Study, runs: optuna.Study, new: list[Candidate],
             finished = False
         else:
             state = TrialState.COMPLETE if states == {TrialState.COMPLETE} else TrialState.PRUNED
-            attrs = finished_attrs(merged_attrs([part.user_attrs for part in ran]), reason=reason,
-                                   worker=ran[0].user_attrs[WORKER_ATTR])  # fmt: skip
+            attrs = finished_attrs(
+                merged_attrs([part.user_attrs for part in ran]), reason=reason, worker=ran[0].user_attrs[WORKER_ATTR]
+            )
             values = [attrs["value_mean"]] if state == TrialState.COMPLETE else None
         trial = optuna.trial.create_trial(
-            state=state, values=values, params=ran[0].params, distributions=ran[0].distributions,
+            state=state,
+            values=values,
+            params=ran[0].params,
+            distributions=ran[0].distributions,
             intermediate_values=ran[0].intermediate_values,  # the first seed's curve, as one trial reports it
             user_attrs={**attrs, SOURCE_ATTR: candidate.source, **_seed_provenance(ran)},
-        )  # fmt: skip
+        )
         starts = [part.datetime_start for part in ran if part.datetime_start is not None]
         trial.datetime_start = min(starts) if starts else trial.datetime_start
         trial.datetime_complete = max(part.datetime_complete for part in ran if part.datetime_complete is not None)
@@ -205,6 +219,11 @@ def _seed_provenance(parts: Sequence[FrozenTrial]) -> dict[str, Any]:
     """Which worker trained each seed, and when (ISO start and end): seeds of one candidate run at once."""
     return {
         "seed_workers": [part.user_attrs.get(WORKER_ATTR) for part in parts],
-        "seed_times": [[part.datetime_start and part.datetime_start.isoformat(),
-                        part.datetime_complete and part.datetime_complete.isoformat()] for part in parts],  # fmt: skip
+        "seed_times": [
+            [
+                part.datetime_start and part.datetime_start.isoformat(),
+                part.datetime_complete and part.datetime_complete.isoformat(),
+            ]
+            for part in parts
+        ],
     }

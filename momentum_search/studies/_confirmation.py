@@ -131,8 +131,15 @@ def candidate_roles(trials: Sequence[_R], *, direction: str, top: int) -> list[t
 
 def _candidate(trial: TrialRecord, roles: Sequence[str]) -> Candidate:
     assert trial.cell is not None and trial.value is not None
-    return Candidate(source=trial.number, cell=trial.cell, params=trial.point, search_value=trial.value,
-                     search_seeds=trial.seeds, roles=tuple(roles), baseline=CELL_KINDS[trial.cell].baseline)  # fmt: skip
+    return Candidate(
+        source=trial.number,
+        cell=trial.cell,
+        params=trial.point,
+        search_value=trial.value,
+        search_seeds=trial.seeds,
+        roles=tuple(roles),
+        baseline=CELL_KINDS[trial.cell].baseline,
+    )
 
 
 @dataclass(frozen=True)
@@ -247,6 +254,17 @@ def _joined(
             rows.append(Confirmed(candidate))
             continue
         record = TrialRecord.of(trial)
-        rows.append(Confirmed(candidate, record.number, record.state, record.seeds, record.seed_values,
-                              record.seed_test_values, record.reason, record.seed_histories, record.seed_wall_times))  # fmt: skip
+        rows.append(
+            Confirmed(
+                candidate,
+                record.number,
+                record.state,
+                record.seeds,
+                record.seed_values,
+                record.seed_test_values,
+                record.reason,
+                record.seed_histories,
+                record.seed_wall_times,
+            )
+        )
     return Confirmation(name, spec.objective.metric, spec.objective.direction, study_spec(held).seeds, rows, searched)

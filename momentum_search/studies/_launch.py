@@ -68,14 +68,25 @@ def launch(
         StudyNotFoundError: resuming a study that does not exist.
     """
     search = launch_search(
-        spec, study=study, storage=storage, trials=trials, timeout=timeout, workers=workers, heartbeat=heartbeat,
-        on_progress=on_progress, poll_interval=poll_interval, engine=engine, ray_address=ray_address,
-        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-    )  # fmt: skip
+        spec,
+        study=study,
+        storage=storage,
+        trials=trials,
+        timeout=timeout,
+        workers=workers,
+        heartbeat=heartbeat,
+        on_progress=on_progress,
+        poll_interval=poll_interval,
+        engine=engine,
+        ray_address=ray_address,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+    )
     result, spec = search.result, search.spec
     if spec.confirm is None or result.interrupted or result.errors or result.progress.counts.finished < spec.trials:
         return result
     # On the Optuna engine whatever the search ran on: a confirmation is a few fixed trials.
-    confirmation = confirm(spec.name, backend=search.backend, workers=result.workers if engine == "optuna" else 1,
-                           on_progress=on_progress)  # fmt: skip
+    confirmation = confirm(
+        spec.name, backend=search.backend, workers=result.workers if engine == "optuna" else 1, on_progress=on_progress
+    )
     return dataclasses.replace(result, confirmation=confirmation)

@@ -122,8 +122,15 @@ def _row(record: TrialRecord, retried: set[int]) -> TrialRow:
 
 def _counts(states: dict[str, int], twins: int) -> TrialCounts:
     complete, pruned = states.get("COMPLETE", 0), states.get("PRUNED", 0)
-    return TrialCounts(finished=complete + pruned, complete=complete, pruned=pruned, failed=states.get("FAIL", 0),
-                       waiting=states.get("WAITING", 0), running=states.get("RUNNING", 0), twins=twins)  # fmt: skip
+    return TrialCounts(
+        finished=complete + pruned,
+        complete=complete,
+        pruned=pruned,
+        failed=states.get("FAIL", 0),
+        waiting=states.get("WAITING", 0),
+        running=states.get("RUNNING", 0),
+        twins=twins,
+    )
 
 
 # A study of more trials than this lists only its best SHOW_TOP in ``studies show`` (all_trials: every one).
@@ -199,11 +206,20 @@ def list_studies(storage: str | None = None) -> list[StudySummary]:
             held = confirmation_name(aggregate.name)
             confirmation = top_confirmation(backend, aggregate.name, spec, best[0], held if held in names else None)
         assert spec.objective.metric is not None
-        summaries.append(StudySummary(
-            name=aggregate.name, task=spec.task, cells=spec.cells, metric=spec.objective.metric, directions=directions,
-            budget=spec.trials, counts=_counts(aggregate.states, aggregate.attr_counts[REUSED_FROM_ATTR]), best=[_row(record, set()) for record in best],
-            spec=spec.to_json(), confirmation=confirmation,
-        ))  # fmt: skip
+        summaries.append(
+            StudySummary(
+                name=aggregate.name,
+                task=spec.task,
+                cells=spec.cells,
+                metric=spec.objective.metric,
+                directions=directions,
+                budget=spec.trials,
+                counts=_counts(aggregate.states, aggregate.attr_counts[REUSED_FROM_ATTR]),
+                best=[_row(record, set()) for record in best],
+                spec=spec.to_json(),
+                confirmation=confirmation,
+            )
+        )
     return summaries
 
 

@@ -189,8 +189,7 @@ def launch_search(
     try:
         with sigterm_as_interrupt():  # SIGTERM stops the launch as Ctrl-C does
             if ray_engine is not None:
-                ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address,
-                                         timeout=spec.budget.timeout)  # fmt: skip
+                ray_run = ray_engine.run(backend, spec.name, budget=spec.trials, address=ray_address, timeout=spec.budget.timeout)
                 errors, interrupted = ray_run.errors, ray_run.interrupted
                 workers, threads = ray_run.slots, ray_engine.cpus_per_trial
             else:
@@ -245,9 +244,11 @@ class _Run:
         errors = context.Queue()
         processes = [
             context.Process(
-                target=_worker_process, args=(self, index, stop, errors), name=f"momentum-search-worker-{index}",
+                target=_worker_process,
+                args=(self, index, stop, errors),
+                name=f"momentum-search-worker-{index}",
                 daemon=True,
-            )  # fmt: skip
+            )
             for index in range(workers)
         ]
         interrupted = False

@@ -62,8 +62,18 @@ __all__ = [
     "train",
 ]
 
-__getattr__, __dir__ = lazy_exports(globals(), {
-    "Trainer": "._train", "build_model": "._train", "evaluate": "._train", "train": "._train",
-    "StreamState": ".cells", "build_cell": ".cells", "gradient_flow": ".cells",
-    "TASKS": ".tasks", "Task": ".tasks", "get_task": ".tasks",
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "Trainer": "._train",
+        "build_model": "._train",
+        "evaluate": "._train",
+        "train": "._train",
+        "StreamState": ".cells",
+        "build_cell": ".cells",
+        "gradient_flow": ".cells",
+        "TASKS": ".tasks",
+        "Task": ".tasks",
+        "get_task": ".tasks",
+    },
+)

@@ -52,7 +52,9 @@ def postgres(server_databases: dict[str, str | None]) -> tuple[str, str]:
     return url, database
 
 
-def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget(postgres: tuple[str, str], study_name: str) -> None:
+def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget(
+    postgres: tuple[str, str], study_name: str
+) -> None:
     url, database = postgres
     cut: list[int] = []
 
@@ -86,7 +88,9 @@ def test_a_connection_dropped_inside_optunas_trial_read_is_retried(postgres: tup
     sqlalchemy.event.listen(storage.engine, "before_cursor_execute", cut_before_the_trial_query)
     trials = study.get_trials()
     assert cut and cut[0] >= 1  # the read's own connection was cut
-    assert [t.params["x"] for t in trials] == [t.params["x"] for t in optuna.load_study(study_name=study_name, storage=url).trials]
+    assert [t.params["x"] for t in trials] == [
+        t.params["x"] for t in optuna.load_study(study_name=study_name, storage=url).trials
+    ]
 
 
 @pytest.fixture
@@ -185,8 +189,10 @@ def test_sigterm_stops_a_launch_like_ctrl_c(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     launcher = subprocess.Popen(
         [sys.executable, "-m", "momentum_search.cli", "launch", str(spec_file), "--storage", url, "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not (tmp_path / "studies.db").exists() or len(_running(url)) < 2:

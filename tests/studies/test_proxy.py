@@ -53,9 +53,7 @@ def proxy(server_databases: dict[str, str | None]) -> Iterator[tuple[str, str]]:
         server.join()
 
 
-def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(
-    proxy: tuple[str, str], study_name: str
-) -> None:
+def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(proxy: tuple[str, str], study_name: str) -> None:
     url, database = proxy
     spec = parse_spec(tiny_spec(study_name, **{**SLOW_TRIAL, "budget": {"trials": 3, "epochs": 3}}))
     study, _ = create_or_resume(open_storage(url, heartbeat=FAST_HEARTBEAT), spec)

@@ -116,7 +116,9 @@ class TestTrialStore:
         assert storage.finish_trial(study, trial, TrialState.COMPLETE, attrs=ATTRS, values=[0.6], curve=CURVE)
         assert _whole(study.get_trials()[0]) == (TrialState.COMPLETE, [0.6], ATTRS, CURVE)
 
-    def test_a_public_launch_finishes_exactly_its_budget(self, storage_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_public_launch_finishes_exactly_its_budget(
+        self, storage_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         # One transaction of public calls per finish, in two spawned workers.
         monkeypatch.setenv(PUBLIC_API_ENV, "1")
         spec = parse_spec(tiny_spec(study_name, budget={"trials": 6, "epochs": 2}))
@@ -175,7 +177,9 @@ def _failing(engine: sqlalchemy.engine.Engine, prefix: str) -> Iterator[None]:
 
 # What a rename in Optuna or Ray would break: private modules, attributes and constructors. Our own
 # module paths are not: studies._storage, and "._storage" in the package's lazy exports.
-PRIVATE = re.compile(r"optuna\.storages\._|(?<!studies)(?<!\")\._storage\b|\._backend\b|\._trial_id\b|\._study_id\b|\._ot_|optuna\.(trial\.)?Trial\(|without_commit|_create_scoped_session|_VersionManager|_fill_storage_url_template")
+PRIVATE = re.compile(
+    r"optuna\.storages\._|(?<!studies)(?<!\")\._storage\b|\._backend\b|\._trial_id\b|\._study_id\b|\._ot_|optuna\.(trial\.)?Trial\(|without_commit|_create_scoped_session|_VersionManager|_fill_storage_url_template"
+)
 STORE = Path(momentum_search.__file__).parent / "store" / "_internals.py"
 
 
@@ -209,8 +213,11 @@ def _probed(capsys: pytest.CaptureFixture[str]) -> tuple[bool, list[str]]:
 
 def _without_column(model: Any, column: str) -> type:
     """A stand-in for Optuna's table model ``model`` whose table lacks ``column``."""
-    table = sqlalchemy.Table(model.__tablename__, sqlalchemy.MetaData(),
-                             *(sqlalchemy.Column(c.name, c.type) for c in model.__table__.c if c.name != column))  # fmt: skip
+    table = sqlalchemy.Table(
+        model.__tablename__,
+        sqlalchemy.MetaData(),
+        *(sqlalchemy.Column(c.name, c.type) for c in model.__table__.c if c.name != column),
+    )
     return type(model.__name__, (), {"__table__": table, **{k: v for k, v in vars(model).items() if k[0].isupper()}})
 
 
@@ -223,10 +230,14 @@ def test_this_optuna_passes_the_probe_silently(capsys: pytest.CaptureFixture[str
     "change, named",
     [
         (lambda m: m.delattr(RDBStorage, "_set_trial_attr_without_commit"), "RDBStorage._set_trial_attr_without_commit"),
-        (lambda m: m.setattr(RDBStorage, "_fill_storage_url_template", staticmethod(lambda url, extra: url)),
-         "RDBStorage._fill_storage_url_template(template)"),
-        (lambda m: m.setattr(models, "TrialValueModel", _without_column(models.TrialValueModel, "value_type")),
-         "TrialValueModel columns value_type"),
+        (
+            lambda m: m.setattr(RDBStorage, "_fill_storage_url_template", staticmethod(lambda url, extra: url)),
+            "RDBStorage._fill_storage_url_template(template)",
+        ),
+        (
+            lambda m: m.setattr(models, "TrialValueModel", _without_column(models.TrialValueModel, "value_type")),
+            "TrialValueModel columns value_type",
+        ),
         (lambda m: m.delattr(models, "TrialIntermediateValueModel"), "TrialIntermediateValueModel"),
         (lambda m: m.setattr(_internals, "TESTED_SCHEMA", "v3.0.0.d"), "schema revision v3.2.0.a (tested: v3.0.0.d)"),
     ],
@@ -239,7 +250,9 @@ def test_a_changed_internal_turns_the_fast_paths_off_and_says_so_once(
     change(monkeypatch)
     on, err = _probed(capsys)
     assert not on
-    assert len(err) == 1 and err[0].startswith(f"momentum-search: Optuna {optuna.__version__} changed internals") and named in err[0]
+    assert (
+        len(err) == 1 and err[0].startswith(f"momentum-search: Optuna {optuna.__version__} changed internals") and named in err[0]
+    )
     assert err[0].endswith("using Optuna's public API instead (slower, same results)")
 
 

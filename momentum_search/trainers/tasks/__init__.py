@@ -79,15 +79,28 @@ __all__ = [
     "task_parameters",
 ]
 
-__getattr__, __dir__ = lazy_exports(globals(), {
-    "Batch": "._base", "ExampleTask": "._base", "Task": "._base",
-    "TASKS": "._classes", "get_task": "._classes", "task_parameters": "._classes",
-    "DigitsTask": "._digits", "PermutedDigitsTask": "._digits",
-    "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
-    "MNIST5kTask": "._mnist5k", "PermutedMNIST5kTask": "._mnist5k",
-    "PTBTask": "._ptb",
-    "AddingTask": "._synthetic", "CopyTask": "._synthetic",
-    "DataTask": "._data",
-    "describe_data": "._npz:describe", "resolve_data_params": "._npz:resolve_params",
-    "TIMITTask": "._timit",
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "Batch": "._base",
+        "ExampleTask": "._base",
+        "Task": "._base",
+        "TASKS": "._classes",
+        "get_task": "._classes",
+        "task_parameters": "._classes",
+        "DigitsTask": "._digits",
+        "PermutedDigitsTask": "._digits",
+        "MNISTTask": "._mnist",
+        "PermutedMNISTTask": "._mnist",
+        "read_idx": "._mnist",
+        "MNIST5kTask": "._mnist5k",
+        "PermutedMNIST5kTask": "._mnist5k",
+        "PTBTask": "._ptb",
+        "AddingTask": "._synthetic",
+        "CopyTask": "._synthetic",
+        "DataTask": "._data",
+        "describe_data": "._npz:describe",
+        "resolve_data_params": "._npz:resolve_params",
+        "TIMITTask": "._timit",
+    },
+)
