@@ -179,7 +179,9 @@ def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results
 def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Namespace) -> Table:
     steps, batch, inputs, hidden = shape
     data = f"{args.task}'s training batches" if args.task else "random inputs"
-    grid = Table(title=f"T={steps} B={batch} I={inputs} H={hidden} on {args.device}, {data}: forward+backward, {args.stat} over rounds")
+    grid = Table(
+        title=f"T={steps} B={batch} I={inputs} H={hidden} on {args.device}, {data}: forward+backward, {args.stat} over rounds"
+    )
     columns = ("kind", "cell ms", "torch ms", "cell/torch", "target", "per-step ms", "speed-up", "target", "met")
     epoch = None
     if args.task:  # seconds of one epoch's forward+backward, the cell's and torch's

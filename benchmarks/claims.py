@@ -98,7 +98,7 @@ def measure(urls: dict[int, str], claims: int) -> dict[tuple[int, str], float]:
     import optuna
     from optuna.trial import TrialState
 
-    from momentum_search.search._optuna import fail_stale_trials
+    from momentum_search.store import fail_stale_trials
     from momentum_search.studies import open_storage
 
     storages = {size: open_storage(url) for size, url in urls.items()}
@@ -155,15 +155,20 @@ def main() -> None:
                 urls[size] = stack.enter_context(proxy_of(database)) if backend == "proxy" else database
             for (size, way), ms in measure(urls, args.claims).items():
                 found[backend, size, way] = ms
-            rows += [[backend, f"{size:,}", f"{found[backend, size, 'kept']:.1f}", f"{found[backend, size, 'reloaded']:.1f}"]
-                     for size in sizes]  # fmt: skip
+            rows += [
+                [backend, f"{size:,}", f"{found[backend, size, 'kept']:.1f}", f"{found[backend, size, 'reloaded']:.1f}"]
+                for size in sizes
+            ]
     print_table("Milliseconds per claim (median)", ["backend", "finished trials", "kept study", "reloaded per claim"], rows)
     low, high = min(sizes), max(sizes)
     if low != high:
         ratios = {b: found[b, high, "kept"] / found[b, low, "kept"] for b in backends}
         met = all(r <= RATIO for r in ratios.values())
-        console.print(f"kept claim at {high:,} ÷ at {low:,}: " + ", ".join(f"{b} {r:.2f}×" for b, r in ratios.items())
-                      + f" (goal ≤ {RATIO}×: {'met' if met else 'missed'})")  # fmt: skip
+        console.print(
+            f"kept claim at {high:,} ÷ at {low:,}: "
+            + ", ".join(f"{b} {r:.2f}×" for b, r in ratios.items())
+            + f" (goal ≤ {RATIO}×: {'met' if met else 'missed'})"
+        )
     console.print(f"end: {load_line()}")
 
 

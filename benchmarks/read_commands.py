@@ -135,8 +135,10 @@ def main() -> None:
     if unknown or args.repeats < 1 or not sizes or min(sizes) < 1:
         parser.error(f"unknown backend or command: {', '.join(sorted(unknown))}" if unknown else "sizes and repeats must be ≥ 1")
 
-    console.print(f"read commands: {', '.join(backends)} × {', '.join(map(str, sizes))} trials, "
-                  f"median of {args.repeats}; start: {load_line()}")  # fmt: skip
+    console.print(
+        f"read commands: {', '.join(backends)} × {', '.join(map(str, sizes))} trials, "
+        f"median of {args.repeats}; start: {load_line()}"
+    )
     rows, missed = [], []
     with tempfile.TemporaryDirectory(prefix="ms-reads-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
@@ -151,8 +153,12 @@ def main() -> None:
                 for command, (seconds, mib) in found.items():
                     rows.append([backend, f"{size:,}", command, f"{seconds:.2f}", f"{mib:.0f}", notes[command]])
                 rows.append([backend, f"{size:,}", "(writing the trials)", f"{written:.1f}", "", ""])
-    print_table("whole processes: median seconds, peak resident MiB", ["backend", "trials", "command", "seconds", "MiB", "target"],
-                rows, numeric_from=3)  # fmt: skip
+    print_table(
+        "whole processes: median seconds, peak resident MiB",
+        ["backend", "trials", "command", "seconds", "MiB", "target"],
+        rows,
+        numeric_from=3,
+    )
     console.print("targets missed: " + ("; ".join(missed) if missed else "none"))
     console.print(f"end: {load_line()}")
 

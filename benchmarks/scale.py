@@ -58,12 +58,19 @@ class Outcome:
 
 
 def _spec(name: str, budget: int, epochs: int) -> Any:
-    return parse_spec({
-        "name": name, "task": "adding", "task_params": {"length": 8, "n_train": 32, "n_valid": 32, "n_test": 32},
-        "cells": ["momentum-lstm"], "space": {"mu": {"low": 0.0, "high": 0.9}, "s": {"low": 0.1, "high": 1.0}},
-        "fixed": {"hidden_size": 4}, "budget": {"trials": budget, "epochs": epochs}, "pruner": {"name": "none"},
-        "sampler": {"name": "random"},
-    })  # fmt: skip
+    return parse_spec(
+        {
+            "name": name,
+            "task": "adding",
+            "task_params": {"length": 8, "n_train": 32, "n_valid": 32, "n_test": 32},
+            "cells": ["momentum-lstm"],
+            "space": {"mu": {"low": 0.0, "high": 0.9}, "s": {"low": 0.1, "high": 1.0}},
+            "fixed": {"hidden_size": 4},
+            "budget": {"trials": budget, "epochs": epochs},
+            "pruner": {"name": "none"},
+            "sampler": {"name": "random"},
+        }
+    )
 
 
 def _no_training(epoch_seconds: float) -> Any:
@@ -79,17 +86,25 @@ def _no_training(epoch_seconds: float) -> Any:
             if on_epoch is not None and on_epoch(epoch, history[-1]):
                 break
         return TrainResult(
-            best_value=history[-1], best_epoch=len(history), test_value=history[-1], epochs_run=len(history),
-            wall_time=time.monotonic() - started, diverged=False, stopped=len(history) < config.epochs,
-            history=tuple(history), metric="mse", direction="minimize", config=config,
-        )  # fmt: skip
+            best_value=history[-1],
+            best_epoch=len(history),
+            test_value=history[-1],
+            epochs_run=len(history),
+            wall_time=time.monotonic() - started,
+            diverged=False,
+            stopped=len(history) < config.epochs,
+            history=tuple(history),
+            metric="mse",
+            direction="minimize",
+            config=config,
+        )
 
     return train
 
 
 def _worker(url: str, study: str, epoch_seconds: float, timeout: float, results: Any) -> None:
     from momentum_search.search import _objective
-    from momentum_search.studies._storage import TrialStore
+    from momentum_search.store import TrialStore
 
     _objective.train = _no_training(epoch_seconds)
     claims: list[float] = []
@@ -119,8 +134,18 @@ def _free_port() -> int:
 
 def _start_proxy(database: str, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    command = [sys.executable, "-m", "momentum_search.cli", "storage-proxy", "--storage", database,
-               "--port", str(port), "--threads", str(threads)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "momentum_search.cli",
+        "storage-proxy",
+        "--storage",
+        database,
+        "--port",
+        str(port),
+        "--threads",
+        str(threads),
+    ]
     proxy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proxy.poll() is None:
@@ -161,9 +186,17 @@ class _ConnectionPeak:
 
 
 def run(
-    database: str, mode: str, workers: int, *, per_worker: int, epochs: int, epoch_seconds: float,
-    proxy_threads: int, deadline: float, context: Any,
-) -> Outcome:  # fmt: skip
+    database: str,
+    mode: str,
+    workers: int,
+    *,
+    per_worker: int,
+    epochs: int,
+    epoch_seconds: float,
+    proxy_threads: int,
+    deadline: float,
+    context: Any,
+) -> Outcome:
     import optuna
     from optuna.trial import TrialState
 
@@ -180,8 +213,7 @@ def run(
         proxy, url = _start_proxy(database, proxy_threads)
     results = context.Queue()
     processes = [
-        context.Process(target=_worker, args=(url, name, epoch_seconds, deadline, results), daemon=True)
-        for _ in range(workers)
+        context.Process(target=_worker, args=(url, name, epoch_seconds, deadline, results), daemon=True) for _ in range(workers)
     ]
     started = time.monotonic()
     stopped = False
@@ -210,14 +242,21 @@ def run(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     span = (
         (max(t.datetime_complete for t in complete) - min(t.datetime_start for t in complete)).total_seconds()
-        if complete else float("nan")
-    )  # fmt: skip
+        if complete
+        else float("nan")
+    )
     return Outcome(
-        mode=mode, workers=workers, budget=budget, states={k: v for k, v in states.items() if v},
-        errors=[error for _, error in reports if error], peak_connections=connections.peak,
+        mode=mode,
+        workers=workers,
+        budget=budget,
+        states={k: v for k, v in states.items() if v},
+        errors=[error for _, error in reports if error],
+        peak_connections=connections.peak,
         trials_per_second=len(complete) / span if span > 0 else float("nan"),
-        claim_ms=[ms for claims, _ in reports for ms in claims], wall=wall, stopped=stopped,
-    )  # fmt: skip
+        claim_ms=[ms for claims, _ in reports for ms in claims],
+        wall=wall,
+        stopped=stopped,
+    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -253,10 +292,16 @@ def main() -> None:
         for workers in args.workers:
             for mode in args.modes:
                 outcome = run(
-                    database, mode, workers, per_worker=args.trials_per_worker, epochs=args.epochs,
-                    epoch_seconds=args.epoch_seconds, proxy_threads=args.proxy_threads, deadline=args.deadline,
+                    database,
+                    mode,
+                    workers,
+                    per_worker=args.trials_per_worker,
+                    epochs=args.epochs,
+                    epoch_seconds=args.epoch_seconds,
+                    proxy_threads=args.proxy_threads,
+                    deadline=args.deadline,
                     context=context,
-                )  # fmt: skip
+                )
                 outcomes.append(outcome)
                 console.print(f"  {mode} × {workers}: {outcome.states}, {outcome.wall:.1f} s; {load_line()}")
                 for error in sorted(set(outcome.errors)):
@@ -264,18 +309,41 @@ def main() -> None:
     rows = []
     for o in outcomes:
         exact = o.states.get("COMPLETE", 0) == o.budget and sum(o.states.values()) == o.budget and not o.stopped
-        rows.append([
-            o.mode, str(o.workers), str(o.budget), " ".join(f"{k.lower()} {v}" for k, v in o.states.items()),
-            "yes" if exact else "NO", str(len(o.errors)), str(o.peak_connections), f"{o.trials_per_second:.1f}",
-            f"{_percentile(o.claim_ms, 0.5):.0f}", f"{_percentile(o.claim_ms, 0.95):.0f}",
-            f"{statistics.fmean(o.claim_ms):.0f}" if o.claim_ms else "–", f"{o.wall:.0f}",
-        ])  # fmt: skip
+        rows.append(
+            [
+                o.mode,
+                str(o.workers),
+                str(o.budget),
+                " ".join(f"{k.lower()} {v}" for k, v in o.states.items()),
+                "yes" if exact else "NO",
+                str(len(o.errors)),
+                str(o.peak_connections),
+                f"{o.trials_per_second:.1f}",
+                f"{_percentile(o.claim_ms, 0.5):.0f}",
+                f"{_percentile(o.claim_ms, 0.95):.0f}",
+                f"{statistics.fmean(o.claim_ms):.0f}" if o.claim_ms else "–",
+                f"{o.wall:.0f}",
+            ]
+        )
     print_table(
         f"{args.epochs} epochs × {args.epoch_seconds} s per trial, no training; proxy --threads {args.proxy_threads}",
-        ["mode", "workers", "budget", "trials by state", "exact", "worker errors", "peak connections",
-         "trials/s", "claim p50 [ms]", "claim p95 [ms]", "claim mean [ms]", "wall [s]"],
-        rows, numeric_from=1,
-    )  # fmt: skip
+        [
+            "mode",
+            "workers",
+            "budget",
+            "trials by state",
+            "exact",
+            "worker errors",
+            "peak connections",
+            "trials/s",
+            "claim p50 [ms]",
+            "claim p95 [ms]",
+            "claim mean [ms]",
+            "wall [s]",
+        ],
+        rows,
+        numeric_from=1,
+    )
 
 
 if __name__ == "__main__":

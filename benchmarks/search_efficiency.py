@@ -135,12 +135,15 @@ def specs(args: argparse.Namespace, method: str, repetition: int) -> dict[str, A
     ranges = {"mu": {"low": MU_POINTS[0], "high": MU_POINTS[-1]}, "s": {"low": S_POINTS[0], "high": S_POINTS[-1]}}
     seed = 1000 * repetition
     if method in ("grid1", "grid3"):
-        return {**base, "seeds": 1 if method == "grid1" else GRID_SEEDS,
-                "space": {"mu": {"points": list(MU_POINTS)}, "s": {"points": list(S_POINTS)}},
-                "sampler": {"name": "grid", "seed": 0}, "pruner": {"name": "none"}}  # fmt: skip
+        return {
+            **base,
+            "seeds": 1 if method == "grid1" else GRID_SEEDS,
+            "space": {"mu": {"points": list(MU_POINTS)}, "s": {"points": list(S_POINTS)}},
+            "sampler": {"name": "grid", "seed": 0},
+            "pruner": {"name": "none"},
+        }
     if method == "racing":
-        return {**base, "seeds": args.racing_seeds, "racing": True, "space": ranges,
-                "sampler": {"name": "tpe", "seed": seed}}  # fmt: skip
+        return {**base, "seeds": args.racing_seeds, "racing": True, "space": ranges, "sampler": {"name": "tpe", "seed": seed}}
     sampler = {"random": "random", "tpe": "tpe", "gp": "gp", "tpe-hyperband": "tpe"}[method]
     pruner = {"name": "hyperband", "min_resource": 1} if method == "tpe-hyperband" else {"name": "none"}
     return {**base, "seeds": 1, "space": ranges, "sampler": {"name": sampler, "seed": seed}, "pruner": pruner}
@@ -171,7 +174,7 @@ def run_job(job: Job) -> Run:
 
     started = time.perf_counter()
     spec = parse_spec(job.spec)
-    picks, epochs = (_race(job, spec) if job.method == "racing" else _search(job, spec))
+    picks, epochs = _race(job, spec) if job.method == "racing" else _search(job, spec)
     trials = _trials(job.storage, spec.name)
     return Run(job.method, job.repetition, picks, epochs, len(trials), time.perf_counter() - started)
 
@@ -201,9 +204,9 @@ def _search(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
             finished += 1
             if trial.state.name == "COMPLETE" and (best is None or sign * trial.values[0] < sign * best.values[0]):
                 best = trial
-        picks[share] = None if best is None else Pick(
-            dict(best.params), best.values[0], len(best.user_attrs["seeds"]), cost, finished
-        )  # fmt: skip
+        picks[share] = (
+            None if best is None else Pick(dict(best.params), best.values[0], len(best.user_attrs["seeds"]), cost, finished)
+        )
     return picks, spent
 
 
@@ -252,8 +255,14 @@ def _race(job: Job, spec: Any) -> tuple[dict[float, Pick | None], int]:
         sign = 1.0 if direction == "minimize" else -1.0
         best = min(rows, key=lambda row: (sign * (row.mean or 0.0), row.candidate.source))
         confirm_epochs = sum(_epochs(held[row.number]) for row in result.confirmation.rows if row.number in held)
-        picks[share] = Pick(dict(best.candidate.params), float(best.mean or 0.0), len(best.seeds),
-                            spent + confirm_epochs, len(trials), confirm_epochs)  # fmt: skip
+        picks[share] = Pick(
+            dict(best.candidate.params),
+            float(best.mean or 0.0),
+            len(best.seeds),
+            spent + confirm_epochs,
+            len(trials),
+            confirm_epochs,
+        )
     trained = sum(_epochs(t) for t in _trials(job.storage, spec.name))
     trained += sum(_epochs(t) for t in _trials(job.storage, confirmation_name(spec.name)))
     return picks, trained
@@ -368,14 +377,21 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
             assert pick is not None
             out = held[key_of(pick.params)]
             low, high = out.interval or (math.nan, math.nan)
-            rows.append([METHODS[method], at(pick), f"{fmt(pick.chosen_by)} ({pick.seeds})",
-                         f"{fmt(out.mean)} [{fmt(low)} … {fmt(high)}]", fmt(statistics.fmean(out.test)),
-                         str(pick.cost), f"{pick.cost / budget:.2f}"])  # fmt: skip
+            rows.append(
+                [
+                    METHODS[method],
+                    at(pick),
+                    f"{fmt(pick.chosen_by)} ({pick.seeds})",
+                    f"{fmt(out.mean)} [{fmt(low)} … {fmt(high)}]",
+                    fmt(statistics.fmean(out.test)),
+                    str(pick.cost),
+                    f"{pick.cost / budget:.2f}",
+                ]
+            )
     print_table(
         f"the grids' recommendations, held-out = mean [95 % t interval] over the evaluation seeds; "
         f"the 3-seed grid's interval sets the bar: {metric} {'≥' if direction == 'maximize' else '≤'} {fmt(bar)}",
-        ["method", "recommends", f"search {metric} (seeds)", f"held-out {metric}", f"held-out test {metric}",
-         "epochs", "÷ G"],  # fmt: skip
+        ["method", "recommends", f"search {metric} (seeds)", f"held-out {metric}", f"held-out test {metric}", "epochs", "÷ G"],
         rows,
     )
 
@@ -385,17 +401,33 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
         present = [p for p in picks if p is not None]
         optimism = [sign * (value(p) - p.chosen_by) for p in present]  # type: ignore[operator]
         tests = [statistics.fmean(held[key_of(p.params)].test) for p in present]
-        rows.append([
-            METHODS[method], str(len(picks)), spread([r.epochs / budget for r in by_method[method]], ratio),
-            spread([float(r.trials) for r in by_method[method]], ratio), spread([p.chosen_by for p in present]),
-            spread([value(p) for p in picks]), spread(optimism), spread(tests),
-            f"{sum(reaches(p) for p in picks)}/{len(picks)}",
-        ])  # fmt: skip
+        rows.append(
+            [
+                METHODS[method],
+                str(len(picks)),
+                spread([r.epochs / budget for r in by_method[method]], ratio),
+                spread([float(r.trials) for r in by_method[method]], ratio),
+                spread([p.chosen_by for p in present]),
+                spread([value(p) for p in picks]),
+                spread(optimism),
+                spread(tests),
+                f"{sum(reaches(p) for p in picks)}/{len(picks)}",
+            ]
+        )
     print_table(
         "at G: median [min–max] over repetitions; optimism = chosen-by value − held-out value (in the worse "
         "direction, > 0 means the search promised more than the configuration gives); epochs ÷ G trained in all",
-        ["method", "runs", "epochs ÷ G", "trials", f"chosen by ({metric})", f"held-out {metric}", "optimism",
-         f"held-out test {metric}", "reach the bar"],  # fmt: skip
+        [
+            "method",
+            "runs",
+            "epochs ÷ G",
+            "trials",
+            f"chosen by ({metric})",
+            f"held-out {metric}",
+            "optimism",
+            f"held-out test {metric}",
+            "reach the bar",
+        ],
         rows,
     )
 
@@ -421,13 +453,32 @@ def report(runs: list[Run], held: dict[Key, HeldOut], *, budget: int, metric: st
                 if pick is None:
                     rows.append([f"#{run.repetition}", f"{share:.0%}", "—", "—", "—", "—", "no trial fits", "—", "—"])
                     continue
-                rows.append([f"#{run.repetition}", f"{share:.0%}", str(pick.trials), str(pick.cost - pick.confirm_epochs),
-                             str(pick.confirm_epochs), f"{pick.cost / budget:.2f}", at(pick),
-                             f"{fmt(pick.chosen_by)} ({pick.seeds})", fmt(value(pick))])  # fmt: skip
+                rows.append(
+                    [
+                        f"#{run.repetition}",
+                        f"{share:.0%}",
+                        str(pick.trials),
+                        str(pick.cost - pick.confirm_epochs),
+                        str(pick.confirm_epochs),
+                        f"{pick.cost / budget:.2f}",
+                        at(pick),
+                        f"{fmt(pick.chosen_by)} ({pick.seeds})",
+                        fmt(value(pick)),
+                    ]
+                )
         print_table(
             "racing + confirmation, run by run: its cost at a checkpoint is the search so far and one confirmation",
-            ["run", "checkpoint", "trials", "search epochs", "confirmation epochs", "cost ÷ G", "recommends",
-             f"confirmed {metric} (seeds)", f"held-out {metric}"],  # fmt: skip
+            [
+                "run",
+                "checkpoint",
+                "trials",
+                "search epochs",
+                "confirmation epochs",
+                "cost ÷ G",
+                "recommends",
+                f"confirmed {metric} (seeds)",
+                f"held-out {metric}",
+            ],
             rows,
         )
         picks = [run.picks[TARGET] for run in by_method["racing"]]
@@ -477,8 +528,16 @@ def main() -> None:
     console.print(f"start: {load_line()}")
     with tempfile.TemporaryDirectory(prefix="ms-bench-") as folder, pool(args.workers) as executor:
         jobs = [
-            Job(method, repetition, specs(args, method, repetition), f"sqlite:///{Path(folder) / f'{method}-{repetition}.db'}",
-                budget, args.epochs, args.confirm_top, args.confirm_seeds)  # fmt: skip
+            Job(
+                method,
+                repetition,
+                specs(args, method, repetition),
+                f"sqlite:///{Path(folder) / f'{method}-{repetition}.db'}",
+                budget,
+                args.epochs,
+                args.confirm_top,
+                args.confirm_seeds,
+            )
             for method in sorted(methods, key=list(ORDER).index)
             for repetition in (range(args.repetitions) if method in STOCHASTIC else (0,))
         ]
@@ -493,8 +552,10 @@ def main() -> None:
         for future in as_completed([executor.submit(run_job, job) for job in jobs]):
             run = future.result()
             runs.append(run)
-            console.print(f"  {METHODS[run.method]} #{run.repetition}: {run.trials} trials, {run.epochs} epochs = "
-                          f"{run.epochs / budget:.2f} G, {run.wall_time:.0f} s ({load_line()})")  # fmt: skip
+            console.print(
+                f"  {METHODS[run.method]} #{run.repetition}: {run.trials} trials, {run.epochs} epochs = "
+                f"{run.epochs / budget:.2f} G, {run.wall_time:.0f} s ({load_line()})"
+            )
             for pick in run.picks.values():
                 if pick is not None and key_of(pick.params) not in configs:
                     configs[key_of(pick.params)] = pick.params
@@ -511,7 +572,6 @@ def main() -> None:
     report(runs, held, budget=budget, metric=str(objective.metric), direction=str(objective.direction))
     wall = time.perf_counter() - started
     console.print(f"end: {load_line()}; wall time {wall // 60:.0f} min {wall % 60:.0f} s")
-
 
 
 if __name__ == "__main__":

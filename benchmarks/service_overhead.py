@@ -134,8 +134,13 @@ def instrumented() -> Iterator[Ledger]:
     # The engine's call of the trial function: everything the trainer does (task, model, epochs, test pass).
     targets: list[tuple[Any, str, tuple[str, ...] | None]] = [(optuna_engine, "trainer", ("evaluate",))]
     targets += [(optuna.storages.RDBStorage, "storage", None)]
-    targets += [(optuna.samplers.TPESampler, "sampler", ("infer_relative_search_space", "sample_relative",
-                 "sample_independent", "before_trial", "after_trial"))]  # fmt: skip
+    targets += [
+        (
+            optuna.samplers.TPESampler,
+            "sampler",
+            ("infer_relative_search_space", "sample_relative", "sample_independent", "before_trial", "after_trial"),
+        )
+    ]
     targets += [(optuna.pruners.MedianPruner, "pruner", ("prune",)), (optuna.pruners.HyperbandPruner, "pruner", ("prune",))]
     originals: list[tuple[Any, str, Any]] = []
     for owner, category, names in targets:
@@ -276,23 +281,51 @@ def overhead_section(urls: dict[str, str], engines: list[str], trials: int) -> b
             ms = 1000.0
             other = o.service - o.storage - o.sampler - o.pruner
             shares.append(o.service / TRIAL_SECONDS)
-            rows.append([
-                backend, engine, str(o.trials), f"{o.cycle * ms:.1f}", f"{o.trainer * ms:.1f}", f"{o.wall_time * ms:.1f}",
-                f"{o.service * ms:.1f}", f"{o.between * ms:.1f}", f"{(o.service - o.between) * ms:.1f}",
-                f"{o.storage * ms:.1f} ({o.statements:.0f})", f"{(o.sampler + o.pruner) * ms:.1f}", f"{other * ms:.1f}",
-                " / ".join(o.by_stage), f"{o.service / TRIAL_SECONDS:.2%}",
-            ])  # fmt: skip
+            rows.append(
+                [
+                    backend,
+                    engine,
+                    str(o.trials),
+                    f"{o.cycle * ms:.1f}",
+                    f"{o.trainer * ms:.1f}",
+                    f"{o.wall_time * ms:.1f}",
+                    f"{o.service * ms:.1f}",
+                    f"{o.between * ms:.1f}",
+                    f"{(o.service - o.between) * ms:.1f}",
+                    f"{o.storage * ms:.1f} ({o.statements:.0f})",
+                    f"{(o.sampler + o.pruner) * ms:.1f}",
+                    f"{other * ms:.1f}",
+                    " / ".join(o.by_stage),
+                    f"{o.service / TRIAL_SECONDS:.2%}",
+                ]
+            )
     print_table(
         "time per trial [ms]: service = cycle − trainer, split into between / within trials and into storage "
         "(SQL statements), sampler + pruner, other",
-        ["backend", "engine", "trials", "cycle", "trainer", "its epochs", "service", "between", "within", "storage",
-         "sampler+pruner", "other", "service by thirds of the study", "÷ 10-s trial"],  # fmt: skip
+        [
+            "backend",
+            "engine",
+            "trials",
+            "cycle",
+            "trainer",
+            "its epochs",
+            "service",
+            "between",
+            "within",
+            "storage",
+            "sampler+pruner",
+            "other",
+            "service by thirds of the study",
+            "÷ 10-s trial",
+        ],
         rows,
         numeric_from=2,
     )
     met = bool(shares) and max(shares) <= OVERHEAD_TARGET
-    console.print(f"overhead ÷ a 10-second trial: {', '.join(f'{s:.2%}' for s in shares)} "
-                  f"(target ≤ {OVERHEAD_TARGET:.0%}: {'met' if met else 'missed'}); {load_line()}")  # fmt: skip
+    console.print(
+        f"overhead ÷ a 10-second trial: {', '.join(f'{s:.2%}' for s in shares)} "
+        f"(target ≤ {OVERHEAD_TARGET:.0%}: {'met' if met else 'missed'}); {load_line()}"
+    )
     return met
 
 
@@ -315,8 +348,9 @@ def throughput_spec(name: str, trials: int, epochs: int, timeout: float) -> dict
 
 
 def throughput_section(urls: dict[str, str], engines: list[str], trials: int, epochs: int, timeout: float) -> bool:
-    console.print(f"\n2. throughput: {trials} trials of {epochs} digits epochs or {timeout:.0f} s, 1 and 2 workers "
-                  f"({load_line()})")  # fmt: skip
+    console.print(
+        f"\n2. throughput: {trials} trials of {epochs} digits epochs or {timeout:.0f} s, 1 and 2 workers ({load_line()})"
+    )
     rows, ratios = [], []
     for backend, url in urls.items():
         for engine in engines:
@@ -335,8 +369,19 @@ def throughput_section(urls: dict[str, str], engines: list[str], trials: int, ep
                 span = finished[-1].datetime_complete.timestamp() - first  # type: ignore[union-attr]
                 rates[workers, threads] = (60 * len(finished) / elapsed, 60 * len(finished) / span)
                 wall = statistics.fmean(trained(t) for t in finished)
-                rows.append([backend, engine, str(workers), str(threads or threads_per_worker(workers)), str(len(finished)), f"{wall:.2f}",
-                             f"{elapsed:.1f}", f"{rates[workers, threads][0]:.1f}", f"{rates[workers, threads][1]:.1f}"])  # fmt: skip
+                rows.append(
+                    [
+                        backend,
+                        engine,
+                        str(workers),
+                        str(threads or threads_per_worker(workers)),
+                        str(len(finished)),
+                        f"{wall:.2f}",
+                        f"{elapsed:.1f}",
+                        f"{rates[workers, threads][0]:.1f}",
+                        f"{rates[workers, threads][1]:.1f}",
+                    ]
+                )
             if (2, None) in rates and (ones := [rate for (workers, _), rate in rates.items() if workers == 1]):
                 # Against the faster single worker: two workers must beat one at its best, not at its worst.
                 one = max(ones, key=lambda rate: rate[1])
@@ -345,14 +390,25 @@ def throughput_section(urls: dict[str, str], engines: list[str], trials: int, ep
                 rows.append([backend, engine, "2 ÷ faster 1", "", "", "", "", f"{ratio[0]:.2f}×", f"{ratio[1]:.2f}×"])
     print_table(
         "trials per minute",
-        ["backend", "engine", "workers", "threads each", "trials", "trainer s/trial", "launch [s]", "whole launch",
-         "from first trial start"],  # fmt: skip
+        [
+            "backend",
+            "engine",
+            "workers",
+            "threads each",
+            "trials",
+            "trainer s/trial",
+            "launch [s]",
+            "whole launch",
+            "from first trial start",
+        ],
         rows,
         numeric_from=2,
     )
     met = bool(ratios) and min(ratios) >= SPEEDUP_TARGET
-    console.print(f"2 workers ÷ the faster single worker, from the first trial's start: {', '.join(f'{r:.2f}×' for r in ratios)} "
-                  f"(target ≥ {SPEEDUP_TARGET}×: {'met' if met else 'missed'}); {load_line()}")  # fmt: skip
+    console.print(
+        f"2 workers ÷ the faster single worker, from the first trial's start: {', '.join(f'{r:.2f}×' for r in ratios)} "
+        f"(target ≥ {SPEEDUP_TARGET}×: {'met' if met else 'missed'}); {load_line()}"
+    )
     return met
 
 
@@ -360,17 +416,19 @@ def throughput_section(urls: dict[str, str], engines: list[str], trials: int, ep
 
 
 def stored_spec(name: str, trials: int) -> StudySpec:
-    return parse_spec({
-        "name": name,
-        "task": "digits",
-        "cells": ["lstm", "momentum-lstm", "adam-lstm"],
-        "space": QUICKSTART_SPACE,
-        "fixed": {"hidden_size": 64},
-        "budget": {"trials": trials, "epochs": 20},
-        "seeds": 3,
-        "sampler": {"name": "tpe", "seed": 0},
-        "pruner": {"name": "median"},
-    })  # fmt: skip
+    return parse_spec(
+        {
+            "name": name,
+            "task": "digits",
+            "cells": ["lstm", "momentum-lstm", "adam-lstm"],
+            "space": QUICKSTART_SPACE,
+            "fixed": {"hidden_size": 64},
+            "budget": {"trials": trials, "epochs": 20},
+            "seeds": 3,
+            "sampler": {"name": "tpe", "seed": 0},
+            "pruner": {"name": "median"},
+        }
+    )
 
 
 def _draw(distribution: BaseDistribution, rng: random.Random) -> Any:
@@ -404,23 +462,36 @@ def synthetic_trials(spec: StudySpec, count: int, *, seed: int = 0) -> list[Froz
         results = []
         for train_seed in spec.seeds[:1] if pruned else spec.seeds:
             length = rng.randint(1, epochs - 1) if pruned else epochs
-            history = tuple(min(100.0, max(0.0, plateau * (1 - math.exp(-e / 5)) + rng.gauss(0, 2)))
-                            for e in range(1, length + 1))  # fmt: skip
+            history = tuple(
+                min(100.0, max(0.0, plateau * (1 - math.exp(-e / 5)) + rng.gauss(0, 2))) for e in range(1, length + 1)
+            )
             best = max(history)
-            results.append(TrainResult(
-                best_value=best, best_epoch=history.index(best) + 1, test_value=best - rng.uniform(0, 3),
-                epochs_run=length, wall_time=0.4 * length, diverged=False, stopped=pruned, history=history,
-                metric="accuracy", direction="maximize", config=plan.config(params, seed=train_seed),
-            ))  # fmt: skip
+            results.append(
+                TrainResult(
+                    best_value=best,
+                    best_epoch=history.index(best) + 1,
+                    test_value=best - rng.uniform(0, 3),
+                    epochs_run=length,
+                    wall_time=0.4 * length,
+                    diverged=False,
+                    stopped=pruned,
+                    history=history,
+                    metric="accuracy",
+                    direction="maximize",
+                    config=plan.config(params, seed=train_seed),
+                )
+            )
         evaluation = Evaluation(results=tuple(results), seeds=spec.seeds)
-        trials.append(optuna.trial.create_trial(
-            state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
-            value=None if pruned else evaluation.value,
-            params=params,
-            distributions={name: distributions[name] for name in params},
-            user_attrs={**evaluation.attrs(), "reason": evaluation.reason(), "worker": "benchmark:0"},
-            intermediate_values=dict(enumerate(results[0].history, start=1)),
-        ))  # fmt: skip
+        trials.append(
+            optuna.trial.create_trial(
+                state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
+                value=None if pruned else evaluation.value,
+                params=params,
+                distributions={name: distributions[name] for name in params},
+                user_attrs={**evaluation.attrs(), "reason": evaluation.reason(), "worker": "benchmark:0"},
+                intermediate_values=dict(enumerate(results[0].history, start=1)),
+            )
+        )
     return trials
 
 
@@ -439,16 +510,18 @@ def write_trials(url: str, spec: StudySpec, trials: list[FrozenTrial]) -> None:
     from optuna.distributions import distribution_to_json
     from sqlalchemy import insert
 
-    from momentum_search.studies._storage import _sql_backend
+    from momentum_search.store._internals import sql_backend
 
     storage = open_storage(url)
-    sql = _sql_backend(storage)
+    sql = sql_backend(storage)
     study, _ = create_or_resume(storage, spec)
     if sql is None:
         # Optuna's internals are off (changed in this Optuna, or MOMENTUM_SEARCH_PUBLIC_API): its public
         # add_trials writes the same rows, about 75 ms a trial.
-        console.print(f"[yellow]writing {len(trials):,} trials through Optuna's public add_trials (Optuna {optuna.__version__}: "
-                      "the store's internals are off); slower, the timings after it are not affected[/]")  # fmt: skip
+        console.print(
+            f"[yellow]writing {len(trials):,} trials through Optuna's public add_trials (Optuna {optuna.__version__}: "
+            "the store's internals are off); slower, the timings after it are not affected[/]"
+        )
         study.add_trials(trials)
         _check_written(url, spec, trials)
         return
@@ -457,31 +530,63 @@ def write_trials(url: str, spec: StudySpec, trials: list[FrozenTrial]) -> None:
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # Optuna stores naive UTC
     trial_table = models.TrialModel.__table__
     with storage.engine.begin() as connection:
-        ids = connection.execute(
-            insert(trial_table).returning(trial_table.c.trial_id, sort_by_parameter_order=True),
-            [{"number": number, "study_id": study_id, "state": trial.state, "datetime_start": now,
-              "datetime_complete": now} for number, trial in enumerate(trials)],  # fmt: skip
-        ).scalars().all()
-        rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in (
-            models.TrialValueModel, models.TrialParamModel, models.TrialUserAttributeModel,
-            models.TrialIntermediateValueModel)}  # fmt: skip
+        ids = (
+            connection.execute(
+                insert(trial_table).returning(trial_table.c.trial_id, sort_by_parameter_order=True),
+                [
+                    {
+                        "number": number,
+                        "study_id": study_id,
+                        "state": trial.state,
+                        "datetime_start": now,
+                        "datetime_complete": now,
+                    }
+                    for number, trial in enumerate(trials)
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        rows: dict[Any, list[dict[str, Any]]] = {
+            model: []
+            for model in (
+                models.TrialValueModel,
+                models.TrialParamModel,
+                models.TrialUserAttributeModel,
+                models.TrialIntermediateValueModel,
+            )
+        }
         for trial_id, trial in zip(ids, trials, strict=True):
             if trial.value is not None:
-                rows[models.TrialValueModel].append({"trial_id": trial_id, "objective": 0, "value": trial.value,
-                    "value_type": models.TrialValueModel.TrialValueType.FINITE})  # fmt: skip
+                rows[models.TrialValueModel].append(
+                    {
+                        "trial_id": trial_id,
+                        "objective": 0,
+                        "value": trial.value,
+                        "value_type": models.TrialValueModel.TrialValueType.FINITE,
+                    }
+                )
             rows[models.TrialParamModel] += [
-                {"trial_id": trial_id, "param_name": name, "param_value": trial.distributions[name].to_internal_repr(value),
-                 "distribution_json": distribution_to_json(trial.distributions[name])}
+                {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value": trial.distributions[name].to_internal_repr(value),
+                    "distribution_json": distribution_to_json(trial.distributions[name]),
+                }
                 for name, value in trial.params.items()
-            ]  # fmt: skip
+            ]
             rows[models.TrialUserAttributeModel] += [
                 {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in trial.user_attrs.items()
-            ]  # fmt: skip
+            ]
             rows[models.TrialIntermediateValueModel] += [
-                {"trial_id": trial_id, "step": step, "intermediate_value": value,
-                 "intermediate_value_type": models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE}
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": value,
+                    "intermediate_value_type": models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE,
+                }
                 for step, value in trial.intermediate_values.items()
-            ]  # fmt: skip
+            ]
         for model, values in rows.items():
             connection.execute(insert(model.__table__), values)
     _check_written(url, spec, trials)
@@ -492,7 +597,10 @@ def _check_written(url: str, spec: StudySpec, trials: list[FrozenTrial]) -> None
     stored = load_study(open_storage(url), spec.name).get_trials(deepcopy=False)
     sample = stored[-1]
     if len(stored) != len(trials) or (sample.params, sample.user_attrs, sample.intermediate_values, sample.value) != (
-        trials[-1].params, trials[-1].user_attrs, trials[-1].intermediate_values, trials[-1].value
+        trials[-1].params,
+        trials[-1].user_attrs,
+        trials[-1].intermediate_values,
+        trials[-1].value,
     ):
         raise RuntimeError("the stored trials differ from those written")
 
@@ -518,8 +626,7 @@ def stored_section(urls: dict[str, str], count: int, folder: Path) -> bool:
         commands: dict[str, tuple[list[str], Callable[[], object]]] = {
             "studies list": (["studies", "list"], lambda: list_studies(url)),
             "studies show": (["studies", "show", name], lambda: show_study(name, storage=url)),
-            "export": (["export", name, "--out", str(folder / f"{backend}.yaml")],
-                       lambda: export_study(name, storage=url)),  # fmt: skip
+            "export": (["export", name, "--out", str(folder / f"{backend}.yaml")], lambda: export_study(name, storage=url)),
             "plot --no-gradient-flow": (
                 ["plot", name, "--no-gradient-flow", "--out", str(html)],
                 lambda: dashboards.write_html(dashboards.report_study(name, storage=url, gradient_flow=False), html),
@@ -533,10 +640,22 @@ def stored_section(urls: dict[str, str], count: int, folder: Path) -> bool:
             call()
             library = time.perf_counter() - started
             worst = max(worst, command, library)
-            rows.append([backend, label, f"{command:.2f}", f"{library:.2f}",
-                         "met" if max(command, library) < COMMAND_TARGET else "missed"])  # fmt: skip
+            rows.append(
+                [
+                    backend,
+                    label,
+                    f"{command:.2f}",
+                    f"{library:.2f}",
+                    "met" if max(command, library) < COMMAND_TARGET else "missed",
+                ]
+            )
         rows.append([backend, f"(writing the {count:,} trials)", "", f"{written:.1f}", ""])
-    print_table(f"seconds, {count:,} trials", ["backend", "what", "command", "in process", f"< {COMMAND_TARGET:.0f} s"], rows, numeric_from=2)
+    print_table(
+        f"seconds, {count:,} trials",
+        ["backend", "what", "command", "in process", f"< {COMMAND_TARGET:.0f} s"],
+        rows,
+        numeric_from=2,
+    )
     met = worst < COMMAND_TARGET
     console.print(f"slowest: {worst:.2f} s (target < {COMMAND_TARGET:.0f} s each: {'met' if met else 'missed'}); {load_line()}")
     return met
@@ -571,10 +690,11 @@ def main() -> None:
         def storages(section: str) -> dict[str, str]:
             # One database per section: `studies list` then sees only that section's studies.
             return {
-                backend: f"sqlite:///{folder / f'{section}.db'}" if backend == "sqlite"
+                backend: f"sqlite:///{folder / f'{section}.db'}"
+                if backend == "sqlite"
                 else stack.enter_context(postgres_database())
                 for backend in backends
-            }  # fmt: skip
+            }
 
         if "overhead" in sections:
             verdicts["overhead ≤ 5 % of a 10-s trial"] = overhead_section(storages("overhead"), engines, args.trials)

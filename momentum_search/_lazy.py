@@ -8,9 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_exports(
-    namespace: dict[str, Any], exports: Mapping[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(namespace: dict[str, Any], exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for the package whose ``globals()`` is ``namespace``.
 
     ``exports`` maps each lazy name to the module that holds it (relative to the package), or to

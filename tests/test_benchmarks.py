@@ -17,14 +17,32 @@ def test_read_commands_benchmark_runs_tiny(public: bool) -> None:
     # With Optuna's internals off, the trials are written through its public add_trials, and it says so.
     env = {**os.environ, "MOMENTUM_SEARCH_PUBLIC_API": "1" if public else "0"}
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "read_commands.py"), "--sizes", "30", "--repeats", "1", "--backends", "sqlite",
-         "--commands", "optuna studies,studies list,studies show,export"],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(BENCHMARKS / "read_commands.py"),
+            "--sizes",
+            "30",
+            "--repeats",
+            "1",
+            "--backends",
+            "sqlite",
+            "--commands",
+            "optuna studies,studies list,studies show,export",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if "│ sqlite" in line]
-    assert [row.split("│")[3].strip() for row in rows] == ["optuna studies", "studies list", "studies show", "export",
-                                                            "(writing the trials)"]  # fmt: skip
+    assert [row.split("│")[3].strip() for row in rows] == [
+        "optuna studies",
+        "studies list",
+        "studies show",
+        "export",
+        "(writing the trials)",
+    ]
     assert "× optuna" in rows[1] and "targets missed:" in done.stdout
     assert ("public add_trials" in done.stdout) == public
 
@@ -32,8 +50,10 @@ def test_read_commands_benchmark_runs_tiny(public: bool) -> None:
 def test_claims_benchmark_runs_tiny() -> None:
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "claims.py"), "--sizes", "10,20", "--claims", "2", "--backends", "sqlite"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line.split("│")[1:5] for line in done.stdout.splitlines() if "│ sqlite" in line]
     assert [row[1].strip() for row in rows] == ["10", "20"]

@@ -13,20 +13,50 @@ from momentum_search.cli import app
 from momentum_search.trainers import TrainConfig, train
 
 runner = CliRunner()
-ADDING = ["--task", "adding", "--task-param", "length=15", "--task-param", "n_train=300",
-          "--task-param", "n_valid=100", "--task-param", "n_test=100"]  # fmt: skip
+ADDING = [
+    "--task",
+    "adding",
+    "--task-param",
+    "length=15",
+    "--task-param",
+    "n_train=300",
+    "--task-param",
+    "n_valid=100",
+    "--task-param",
+    "n_test=100",
+]
 
 
 def test_train_prints_json_that_matches_the_library() -> None:
-    args = [*ADDING, "--cell", "momentum-lstm", "--mu", "0.6", "--s", "0.6", "--hidden-size", "8",
-            "--epochs", "2", "--batch-size", "50", "--json"]  # fmt: skip
+    args = [
+        *ADDING,
+        "--cell",
+        "momentum-lstm",
+        "--mu",
+        "0.6",
+        "--s",
+        "0.6",
+        "--hidden-size",
+        "8",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "50",
+        "--json",
+    ]
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     config = TrainConfig(
-        task="adding", task_params={"length": 15, "n_train": 300, "n_valid": 100, "n_test": 100},
-        cell="momentum-lstm", mu=0.6, s=0.6, hidden_size=8, epochs=2, batch_size=50,
-    )  # fmt: skip
+        task="adding",
+        task_params={"length": 15, "n_train": 300, "n_valid": 100, "n_test": 100},
+        cell="momentum-lstm",
+        mu=0.6,
+        s=0.6,
+        hidden_size=8,
+        epochs=2,
+        batch_size=50,
+    )
     expected = train(config)
     assert data["metric"] == "mse"
     assert data["runs"][0]["history"] == list(expected.history)
@@ -46,8 +76,15 @@ def test_train_on_several_seeds_reports_mean_and_spread() -> None:
 
 
 def test_train_reads_a_config_file_and_options_override_it(tmp_path: Path) -> None:
-    settings = {"task": "adding", "task_params": {"length": 15, "n_train": 300, "n_valid": 100, "n_test": 100},
-                "cell": "momentum-lstm", "mu": 0.3, "s": 0.9, "hidden_size": 8, "epochs": 1}  # fmt: skip
+    settings = {
+        "task": "adding",
+        "task_params": {"length": 15, "n_train": 300, "n_valid": 100, "n_test": 100},
+        "cell": "momentum-lstm",
+        "mu": 0.3,
+        "s": 0.9,
+        "hidden_size": 8,
+        "epochs": 1,
+    }
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(settings))
     result = runner.invoke(app, ["train", "--config", str(path), "--mu", "0.1", "--json"])
@@ -74,8 +111,11 @@ def test_train_table_output() -> None:
         (["--task", "adding", "--task-param", "colour=blue"], "colour"),
         (["--task", "mnist", "--data-dir", "/nonexistent/mnist", "--task-param", "download=false"], "train-images"),
         (["--config", "/nonexistent.yaml"], "nonexistent.yaml"),
-        pytest.param(["--task", "adding", "--device", "cuda"], "device 'cuda': this torch",
-                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+        pytest.param(
+            ["--task", "adding", "--device", "cuda"],
+            "device 'cuda': this torch",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_1(args: list[str], fragment: str) -> None:

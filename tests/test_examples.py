@@ -26,12 +26,18 @@ def test_each_example_is_at_most_40_lines(path: Path) -> None:
 def test_the_digits_rows_data_trains_and_its_spec_is_valid(tmp_path: Path) -> None:
     out = tmp_path / "digits-rows.npz"
     subprocess.run([sys.executable, str(EXAMPLES / "digits_rows.py"), str(out), "200"], check=True, capture_output=True)
-    trained = runner.invoke(app, ["train", "--data", str(out), "--cell", "momentum-lstm", "--hidden-size", "4", "--epochs", "1", "--json"])
+    trained = runner.invoke(
+        app, ["train", "--data", str(out), "--cell", "momentum-lstm", "--hidden-size", "4", "--epochs", "1", "--json"]
+    )
     assert trained.exit_code == 0, trained.output
     spec = yaml.safe_load((EXAMPLES / "digits-rows.yaml").read_text())
     spec["task"]["data"] = str(out)
     parsed = parse_spec(spec)
-    assert (parsed.task_params["head"], parsed.objective.metric, parsed.task_params["classes"]) == ("classify_last", "accuracy", 10)
+    assert (parsed.task_params["head"], parsed.objective.metric, parsed.task_params["classes"]) == (
+        "classify_last",
+        "accuracy",
+        10,
+    )
 
 
 def test_the_own_loop_objective_trains_a_model_with_a_momentum_cell(monkeypatch: pytest.MonkeyPatch) -> None:

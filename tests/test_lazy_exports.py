@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-LAZY = ("momentum_search.trainers", "momentum_search.studies", "momentum_search.dashboards")
+LAZY = ("momentum_search.trainers", "momentum_search.store", "momentum_search.studies", "momentum_search.dashboards")
 
 
 def _imported(package: str) -> dict[str, tuple[str, str]]:
-    """Every name the package's source imports from its own modules: name → (module, attribute)."""
+    """Every name the package's source imports from its own modules (or re-exports from the store): name → (module, attribute)."""
     tree = ast.parse(Path(importlib.import_module(package).__file__ or "").read_text())
     return {
         alias.asname or alias.name: (node.module, alias.name)
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"{package}.")
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith((f"{package}.", "momentum_search.store"))
         for alias in node.names
     }
 
@@ -41,6 +41,9 @@ def test_the_studies_a_list_reads_leave_out_launch_and_ablation() -> None:
     # What the lazy package buys `studies list`: the storage, the spec and the lifecycle, not the rest.
     probe = "import sys; from momentum_search import studies; studies.list_studies; print(*sys.modules)"
     loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
-    assert "momentum_search.studies._lifecycle" in loaded
-    left_out = {f"momentum_search.studies.{name}" for name in ("_launch", "_ablation", "_export", "_proxy")} | {"multiprocessing"}
+    assert "momentum_search.studies._summary" in loaded
+    left_out = {f"momentum_search.studies.{name}" for name in ("_launch", "_workers", "_ablation", "_export")} | {
+        "momentum_search.store._proxy_server",
+        "multiprocessing",
+    }
     assert not left_out & loaded

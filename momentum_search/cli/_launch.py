@@ -18,11 +18,21 @@ def launch(
     storage: StorageOption = None,
     trials: Annotated[Optional[int], typer.Option(help="Total trials, earlier launches' finished ones included.")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.")] = None,
-    workers: Annotated[int, typer.Option(help="Local workers (one runs here, more as processes); the cores are split among them.")] = 1,
-    engine: Annotated[str, typer.Option(help="optuna (local workers, or `worker` on other machines) or ray (Ray Tune).")] = "optuna",
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray only: a running cluster (e.g. 127.0.0.1:6379); default a local runtime.")] = None,
-    cpus_per_trial: Annotated[Optional[int], typer.Option(help="Ray only: CPUs per trial, also its torch threads (default 1).")] = None,
-    gpus_per_trial: Annotated[Optional[float], typer.Option(help="Ray only: GPUs per trial; fractions share one (default 0).")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Local workers (one runs here, more as processes); the cores are split among them.")
+    ] = 1,
+    engine: Annotated[
+        str, typer.Option(help="optuna (local workers, or `worker` on other machines) or ray (Ray Tune).")
+    ] = "optuna",
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="Ray only: a running cluster (e.g. 127.0.0.1:6379); default a local runtime.")
+    ] = None,
+    cpus_per_trial: Annotated[
+        Optional[int], typer.Option(help="Ray only: CPUs per trial, also its torch threads (default 1).")
+    ] = None,
+    gpus_per_trial: Annotated[
+        Optional[float], typer.Option(help="Ray only: GPUs per trial; fractions share one (default 0).")
+    ] = None,
 ) -> None:
     """Create (or resume) a study and run it until its budget of trials is spent."""
     from momentum_search import studies
@@ -31,16 +41,22 @@ def launch(
         fail("give a spec file or --preset, not both")
     with reported():
         spec = (
-            studies.load_spec(spec_file) if spec_file is not None
-            else studies.load_preset(preset) if preset is not None
-            else None
-        )  # fmt: skip
+            studies.load_spec(spec_file) if spec_file is not None else studies.load_preset(preset) if preset is not None else None
+        )
         with render.live_progress() as on_progress:
             result = studies.launch(
-                spec, study=study, storage=storage, trials=trials, timeout=timeout, workers=workers,
-                engine=engine, ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,  # type: ignore[arg-type]
+                spec,
+                study=study,
+                storage=storage,
+                trials=trials,
+                timeout=timeout,
+                workers=workers,
+                engine=engine,  # type: ignore[arg-type]
+                ray_address=ray_address,
+                cpus_per_trial=cpus_per_trial,
+                gpus_per_trial=gpus_per_trial,
                 on_progress=on_progress,
-            )  # fmt: skip
+            )
     if spec is not None:  # after the launch, so that a refused one prints its error alone
         render.task_inferred(spec.task, spec.task_params)
     render.launched(result)
@@ -87,8 +103,12 @@ def worker(
 def confirm(
     study: Annotated[str, typer.Argument(help="Study name.")],
     storage: StorageOption = None,
-    top: Annotated[Optional[int], typer.Option(help="Confirm the best K configurations (default: the spec's confirm.top, else 3).")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="Held-out seeds per configuration (default: the spec's confirm.seeds, else 5).")] = None,
+    top: Annotated[
+        Optional[int], typer.Option(help="Confirm the best K configurations (default: the spec's confirm.top, else 3).")
+    ] = None,
+    seeds: Annotated[
+        Optional[int], typer.Option(help="Held-out seeds per configuration (default: the spec's confirm.seeds, else 5).")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Local workers, as for launch.")] = 1,
     as_json: JsonOption = False,
 ) -> None:

@@ -139,7 +139,7 @@ def _widths(columns: Sequence[str], rows: Sequence[Sequence[str]], numeric: Coll
 def task_inferred(task: str, params: dict[str, Any]) -> None:
     """For the user's own data, what its file implies (head, classes, metric), on stderr; else nothing."""
     from momentum_search.trainers.tasks import DATA_TASK
-    from momentum_search.trainers.tasks._npz import describe
+    from momentum_search.trainers.tasks import describe_data as describe
 
     if task == DATA_TASK:
         err_console.print(escape(describe(params)), highlight=False, soft_wrap=True, emoji=False)
@@ -156,10 +156,15 @@ def train_results(results: list[TrainResult], *, as_json: bool) -> None:
     """One row per seed, and their mean ± std when there are several."""
     if as_json:
         summary = {
-            key: {name: v if math.isfinite(v) else None for name, v in zip(("mean", "std"), mean_std([getattr(r, key) for r in results]))}
+            key: {
+                name: v if math.isfinite(v) else None
+                for name, v in zip(("mean", "std"), mean_std([getattr(r, key) for r in results]))
+            }
             for key in ("best_value", "test_value")
-        }  # fmt: skip
-        print_json({"metric": results[0].metric, "direction": results[0].direction, **summary, "runs": [r.to_dict() for r in results]})
+        }
+        print_json(
+            {"metric": results[0].metric, "direction": results[0].direction, **summary, "runs": [r.to_dict() for r in results]}
+        )
         return
     first = results[0]
     table = Table(title=f"{first.config.cell} on {first.config.task}  ({first.metric}, {first.direction})")
@@ -168,9 +173,14 @@ def train_results(results: list[TrainResult], *, as_json: bool) -> None:
     for r in results:
         status = "diverged" if r.diverged else "stopped" if r.stopped else "ok"
         table.add_row(
-            str(r.config.seed), f"{r.best_value:.4f}", str(r.best_epoch), f"{r.test_value:.4f}",
-            str(r.epochs_run), f"{r.wall_time:.1f}", status,
-        )  # fmt: skip
+            str(r.config.seed),
+            f"{r.best_value:.4f}",
+            str(r.best_epoch),
+            f"{r.test_value:.4f}",
+            str(r.epochs_run),
+            f"{r.wall_time:.1f}",
+            status,
+        )
     if len(results) > 1:
         (vm, vs), (tm, ts) = (mean_std([getattr(r, k) for r in results]) for k in ("best_value", "test_value"))
         table.add_section()
@@ -194,7 +204,9 @@ def format_params(params: dict[str, Any]) -> str:
 def tally(counts: TrialCounts, budget: int) -> str:
     """How far a study's budget got, and in what states; twins are said, as they trained nothing."""
     twins = f"; {_twins(counts.twins)} reused an earlier result, training nothing" if counts.twins else ""
-    return f"{counts.finished}/{budget} finished ({counts.complete} complete, {counts.pruned} pruned{twins}), {counts.failed} failed"
+    return (
+        f"{counts.finished}/{budget} finished ({counts.complete} complete, {counts.pruned} pruned{twins}), {counts.failed} failed"
+    )
 
 
 def _twins(count: int) -> str:
@@ -203,8 +215,10 @@ def _twins(count: int) -> str:
 
 def _progress_view(progress: Progress) -> Table:
     view = Table.grid()
-    view.add_row(f"{progress.study}: {tally(progress.counts, progress.budget)}, best {format_values(progress.best_values)}, "
-                 f"{progress.elapsed:.0f} s")  # fmt: skip
+    view.add_row(
+        f"{progress.study}: {tally(progress.counts, progress.budget)}, best {format_values(progress.best_values)}, "
+        f"{progress.elapsed:.0f} s"
+    )
     if progress.running:
         running = Table(box=None, header_style="bold")
         for column in ("running", "cell", "parameters", "epoch", "valid"):
@@ -212,9 +226,12 @@ def _progress_view(progress: Progress) -> Table:
         for trial in progress.running:
             params = dict(trial.params)
             running.add_row(
-                "–" if trial.number is None else str(trial.number), str(params.pop("cell", "…")), format_params(params),
-                "–" if trial.epoch is None else str(trial.epoch), "–" if trial.value is None else f"{trial.value:.4g}",
-            )  # fmt: skip
+                "–" if trial.number is None else str(trial.number),
+                str(params.pop("cell", "…")),
+                format_params(params),
+                "–" if trial.epoch is None else str(trial.epoch),
+                "–" if trial.value is None else f"{trial.value:.4g}",
+            )
         view.add_row(running)
     return view
 
@@ -238,12 +255,16 @@ def _trial_cells(row: TrialRow, reasons: bool) -> list[str]:
     if row.values is not None and row.value_std:
         value += f" ± {row.value_std:.2g}"
     cells = [
-        str(row.number), row.state.lower(), row.cell or "–", format_params(row.params), value,
+        str(row.number),
+        row.state.lower(),
+        row.cell or "–",
+        format_params(row.params),
+        value,
         str(row.seeds) if row.seeds else "–",
         "–" if row.test_value is None else f"{row.test_value:.4g}",
         "–" if row.epochs_run is None else str(row.epochs_run),
         "–" if row.wall_time is None else f"{row.wall_time:.1f}",
-    ]  # fmt: skip
+    ]
     return cells + [row.reason or ""] if reasons else cells
 
 
@@ -300,11 +321,18 @@ def study_list(summaries: list[StudySummary], *, location: str, as_json: bool) -
         print_json([summary.to_json(with_trials=False) for summary in summaries])
         return
     rows = [
-        [summary.name, summary.task, ", ".join(summary.cells),
-         f"{summary.counts.finished}/{summary.budget}" + (f" ({_twins(summary.counts.twins)})" if summary.counts.twins else ""),
-         str(summary.counts.failed), str(summary.counts.pending), _best_cell(summary)]
+        [
+            summary.name,
+            summary.task,
+            ", ".join(summary.cells),
+            f"{summary.counts.finished}/{summary.budget}"
+            + (f" ({_twins(summary.counts.twins)})" if summary.counts.twins else ""),
+            str(summary.counts.failed),
+            str(summary.counts.pending),
+            _best_cell(summary),
+        ]
         for summary in summaries
-    ]  # fmt: skip
+    ]
     console.print(fitted(f"studies in {location}", ("name", "task", "cells", "finished", "failed", "pending", "best"), rows))
 
 
@@ -313,7 +341,9 @@ def _confirmation(info: ConfirmationInfo) -> None:
     from momentum_search import dashboards
 
     console.print(escape(dashboards.headline(info)), highlight=False)
-    console.print(fitted("confirmation (held-out seeds)", dashboards.confirmation_columns(info), dashboards.confirmation_cells(info)))
+    console.print(
+        fitted("confirmation (held-out seeds)", dashboards.confirmation_columns(info), dashboards.confirmation_cells(info))
+    )
     for verdict in info.verdicts:
         console.print(f"- {escape(verdict.sentence)}", highlight=False)
 
@@ -352,9 +382,10 @@ def launched(result: LaunchResult) -> None:
     """The one-line account of a launch: what ran where, how far the budget got."""
     verb = "resumed" if result.resumed else "created"
     ran_on = (
-        f"Ray: {result.workers} trial(s) at once × {result.threads} CPU(s)" if result.engine == "ray"
+        f"Ray: {result.workers} trial(s) at once × {result.threads} CPU(s)"
+        if result.engine == "ray"
         else f"{result.workers} worker(s) × {result.threads} thread(s)"
-    )  # fmt: skip
+    )
     console.print(
         f"study [bold]{result.study}[/] ({verb}) in {result.storage}: {tally(result.progress.counts, result.progress.budget)}, "
         f"{ran_on}, {result.progress.elapsed:.0f} s",
@@ -370,8 +401,11 @@ def confirmed(study_name: str, queued: int, confirmation: Confirmation, *, as_js
     if as_json:
         print_json({"trained": queued, **dashboards.confirmation_json(info)})
         return
-    trained = (f"trained {queued} configuration(s) on {len(info.held_out)} held-out seeds" if queued
-               else "nothing to train: every candidate is confirmed or queued already")  # fmt: skip
+    trained = (
+        f"trained {queued} configuration(s) on {len(info.held_out)} held-out seeds"
+        if queued
+        else "nothing to train: every candidate is confirmed or queued already"
+    )
     console.print(f"study [bold]{escape(study_name)}[/]: {trained}", highlight=False)
     _confirmation(info)
 
@@ -404,12 +438,20 @@ def ablation(info: AblationInfo, *, gain: float, gain_source: str, times: list[V
     from momentum_search import dashboards
 
     if as_json:
-        print_json({"name": info.name, "gain": gain, "gain_source": gain_source, "report": str(out),
-                    "arms": [arm._asdict() for arm in info.arms], "verdicts": [v.__dict__ for v in info.verdicts],
-                    "skipped": info.skipped, "time_to_plain": [v.__dict__ for v in times]})  # fmt: skip
+        print_json(
+            {
+                "name": info.name,
+                "gain": gain,
+                "gain_source": gain_source,
+                "report": str(out),
+                "arms": [arm._asdict() for arm in info.arms],
+                "verdicts": [v.__dict__ for v in info.verdicts],
+                "skipped": info.skipped,
+                "time_to_plain": [v.__dict__ for v in times],
+            }
+        )
         return
-    table = Table(title=f"ablation {info.name}: test {info.metric} per arm, g = {gain:.4g} ({gain_source})",
-                  title_justify="left")  # fmt: skip
+    table = Table(title=f"ablation {info.name}: test {info.metric} per arm, g = {gain:.4g} ({gain_source})", title_justify="left")
     # The terminal gets the columns that decide; the report has them all (cell, validation values).
     shown = [0, 2, 3, 4, 6, 7, 9]
     if any(arm.state != "COMPLETE" for arm in info.arms):

@@ -15,7 +15,9 @@ def dashboard(
     host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
     gradient_flow: GradientFlowOption = True,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Refuse every request but GET and HEAD: no study can be changed or deleted.")] = False,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Refuse every request but GET and HEAD: no study can be changed or deleted.")
+    ] = False,
 ) -> None:
     """Serve optuna-dashboard on the storage, with each study's figures and summary saved next to Optuna's views."""
     from momentum_search import dashboards

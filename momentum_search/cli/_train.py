@@ -11,10 +11,29 @@ from momentum_search.cli import _render as render
 from momentum_search.cli._common import parse_pairs, read_yaml, reported
 
 TRAIN_FIELDS = (
-    "task", "cell", "mu", "s", "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max", "forget_bias",
-    "dtriv_k", "lr_orth",
-    "optimizer", "lr", "batch_size", "epochs", "grad_clip", "seed", "threads", "device",
-)  # fmt: skip
+    "task",
+    "cell",
+    "mu",
+    "s",
+    "beta",
+    "eps",
+    "restart",
+    "hidden_size",
+    "num_layers",
+    "init",
+    "t_max",
+    "forget_bias",
+    "dtriv_k",
+    "lr_orth",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "grad_clip",
+    "seed",
+    "threads",
+    "device",
+)
 
 
 def train(
@@ -22,7 +41,9 @@ def train(
     task: Annotated[Optional[str], typer.Option(help="copy, adding, digits, pdigits, mnist, pmnist, timit, ptb, data.")] = None,
     task_param: Annotated[list[str], typer.Option(help="Task parameter KEY=VALUE (repeatable), e.g. length=100.")] = [],
     data_dir: Annotated[Optional[Path], typer.Option(help="Data folder of mnist, pmnist, timit and ptb.")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Your own data: an .npz of x_train, y_train, x_valid, y_valid (task data).")] = None,
+    data: Annotated[
+        Optional[Path], typer.Option(help="Your own data: an .npz of x_train, y_train, x_valid, y_valid (task data).")
+    ] = None,
     cell: Annotated[Optional[str], typer.Option(help="Cell kind, e.g. lstm, momentum-lstm, adam-gru, sr-exprnn.")] = None,
     mu: Annotated[Optional[float], typer.Option(help="Momentum μ, 0 ≤ μ < 1.")] = None,
     s: Annotated[Optional[float], typer.Option(help="Step size s > 0.")] = None,
@@ -31,11 +52,19 @@ def train(
     restart: Annotated[Optional[int], typer.Option(help="Restart frequency F ≥ 0 of sr and nesterov kinds (0: never).")] = None,
     hidden_size: Annotated[Optional[int], typer.Option(help="Hidden units per layer.")] = None,
     num_layers: Annotated[Optional[int], typer.Option(help="Stacked layers.")] = None,
-    init: Annotated[Optional[str], typer.Option(help="paper, identity, pytorch, chrono (LSTM, GRU, JANET) or cayley (exprnn).")] = None,
+    init: Annotated[
+        Optional[str], typer.Option(help="paper, identity, pytorch, chrono (LSTM, GRU, JANET) or cayley (exprnn).")
+    ] = None,
     t_max: Annotated[Optional[float], typer.Option(help="Chrono's time scale T_max ≥ 2; default: the sequence length.")] = None,
-    forget_bias: Annotated[Optional[float], typer.Option(help="LSTM forget-gate bias of the paper init (default 1; TIMIT -4).")] = None,
-    dtriv_k: Annotated[Optional[int], typer.Option(help="exprnn: re-base U every K optimiser steps (default: never, K = ∞).")] = None,
-    lr_orth: Annotated[Optional[float], typer.Option(help="exprnn: learning rate of the skew parameters (default: --lr).")] = None,
+    forget_bias: Annotated[
+        Optional[float], typer.Option(help="LSTM forget-gate bias of the paper init (default 1; TIMIT -4).")
+    ] = None,
+    dtriv_k: Annotated[
+        Optional[int], typer.Option(help="exprnn: re-base U every K optimiser steps (default: never, K = ∞).")
+    ] = None,
+    lr_orth: Annotated[
+        Optional[float], typer.Option(help="exprnn: learning rate of the skew parameters (default: --lr).")
+    ] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="rmsprop, adam or sgd.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
@@ -52,7 +81,7 @@ def train(
 
     from momentum_search.trainers import ObjectiveError, TrainConfig, train as train_one
     from momentum_search.trainers.tasks import DATA_TASK
-    from momentum_search.trainers.tasks._npz import resolve_params
+    from momentum_search.trainers.tasks import resolve_data_params as resolve_params
 
     settings = read_yaml(config_file) if config_file is not None else {}
     # An exported study config carries its trainer settings under "config", next to provenance.
@@ -76,9 +105,15 @@ def train(
 
     results = []
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), console=render.err_console, transient=True, disable=as_json,
-    ) as progress:  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=render.err_console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
         for offset in range(seeds):
             config = base.model_copy(update={"seed": base.seed + offset})
             epochs_bar = progress.add_task(f"seed {config.seed} epochs", total=config.resolved().epochs, info="")

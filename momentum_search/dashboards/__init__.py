@@ -156,34 +156,74 @@ __all__ = [
 # Each module is imported when one of its names is first used: `plot` and `studies show` then leave out the
 # ablation report (and with it launch and multiprocessing) and the optuna-dashboard glue, and the report's
 # fits process (`_worker`, a process of its own that imports this package) none of Optuna or SQLAlchemy.
-__getattr__, __dir__ = lazy_exports(globals(), {
-    **dict.fromkeys((
-        "ARM_COLUMNS", "AblationInfo", "ArmResult", "ablation_html", "arm_rows", "get_ablation_info", "plot_ablation",
-        "write_ablation_report",
-    ), "._ablation"),
-    **dict.fromkeys((
-        "ConfirmationInfo", "ConfirmationRow", "confirmation_cells", "confirmation_columns", "confirmation_html",
-        "confirmation_json", "get_confirmation_info", "headline",
-    ), "._confirmation"),
-    **dict.fromkeys((
-        "GRAPH_PREFIX", "Published", "publish", "publish_all", "read_only_app", "serve", "to_markdown",
-    ), "._dashboard"),
-    **dict.fromkeys(("CellComparisonInfo", "get_cell_comparison_info", "plot_cell_comparison"), "._cell_comparison"),
-    **dict.fromkeys(("GradientFlowInfo", "get_gradient_flow_info", "plot_gradient_flow"), "._gradient_flow"),
-    **dict.fromkeys(("HistoryInfo", "get_history_info", "plot_history"), "._history"),
-    **dict.fromkeys(("ImportanceInfo", "get_importance_info", "plot_importances"), "._importances"),
-    **dict.fromkeys(("CurvesInfo", "get_curves_info", "plot_learning_curves"), "._learning_curves"),
-    **dict.fromkeys(("MomentumZeroInfo", "get_momentum_zero_info", "plot_momentum_zero"), "._momentum_zero"),
-    **dict.fromkeys(("MuSMapInfo", "get_mu_s_map_info", "plot_mu_s_map"), "._mu_s_map"),
-    **dict.fromkeys(("ParetoInfo", "get_pareto_info", "plot_pareto_front"), "._pareto_front"),
-    **dict.fromkeys((
-        "BrowserNotFoundError", "Section", "StudyReport", "build_report", "find_browser", "report_study", "to_html",
-        "write_html", "write_pngs",
-    ), "._report"),
-    **dict.fromkeys(("SliceInfo", "get_slice_info", "plot_slice"), "._slice"),
-    **dict.fromkeys(("SummaryInfo", "get_summary_info"), "._summary"),
-    **dict.fromkeys(("TimeTo", "compare_times", "time_to", "time_to_best", "time_to_html"), "._time_to"),
-    **dict.fromkeys(("Axes", "FigureUnavailableError", "StudyTrials", "TrialRecord", "read_trials"), "._trials"),
-    **dict.fromkeys(("METHODS", "Arm", "Verdict", "compare", "compare_arms", "verdicts_html"), "._verdicts"),
-    "Worker": "._worker",
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        **dict.fromkeys(
+            (
+                "ARM_COLUMNS",
+                "AblationInfo",
+                "ArmResult",
+                "ablation_html",
+                "arm_rows",
+                "get_ablation_info",
+                "plot_ablation",
+                "write_ablation_report",
+            ),
+            "._ablation",
+        ),
+        **dict.fromkeys(
+            (
+                "ConfirmationInfo",
+                "ConfirmationRow",
+                "confirmation_cells",
+                "confirmation_columns",
+                "confirmation_html",
+                "confirmation_json",
+                "get_confirmation_info",
+                "headline",
+            ),
+            "._confirmation",
+        ),
+        **dict.fromkeys(
+            (
+                "GRAPH_PREFIX",
+                "Published",
+                "publish",
+                "publish_all",
+                "read_only_app",
+                "serve",
+                "to_markdown",
+            ),
+            "._dashboard",
+        ),
+        **dict.fromkeys(("CellComparisonInfo", "get_cell_comparison_info", "plot_cell_comparison"), "._cell_comparison"),
+        **dict.fromkeys(("GradientFlowInfo", "get_gradient_flow_info", "plot_gradient_flow"), "._gradient_flow"),
+        **dict.fromkeys(("HistoryInfo", "get_history_info", "plot_history"), "._history"),
+        **dict.fromkeys(("ImportanceInfo", "get_importance_info", "plot_importances"), "._importances"),
+        **dict.fromkeys(("CurvesInfo", "get_curves_info", "plot_learning_curves"), "._learning_curves"),
+        **dict.fromkeys(("MomentumZeroInfo", "get_momentum_zero_info", "plot_momentum_zero"), "._momentum_zero"),
+        **dict.fromkeys(("MuSMapInfo", "get_mu_s_map_info", "plot_mu_s_map"), "._mu_s_map"),
+        **dict.fromkeys(("ParetoInfo", "get_pareto_info", "plot_pareto_front"), "._pareto_front"),
+        **dict.fromkeys(
+            (
+                "BrowserNotFoundError",
+                "Section",
+                "StudyReport",
+                "build_report",
+                "find_browser",
+                "report_study",
+                "to_html",
+                "write_html",
+                "write_pngs",
+            ),
+            "._report",
+        ),
+        **dict.fromkeys(("SliceInfo", "get_slice_info", "plot_slice"), "._slice"),
+        **dict.fromkeys(("SummaryInfo", "get_summary_info"), "._summary"),
+        **dict.fromkeys(("TimeTo", "compare_times", "time_to", "time_to_best", "time_to_html"), "._time_to"),
+        **dict.fromkeys(("Axes", "FigureUnavailableError", "StudyTrials", "TrialRecord", "read_trials"), "._trials"),
+        **dict.fromkeys(("METHODS", "Arm", "Verdict", "compare", "compare_arms", "verdicts_html"), "._verdicts"),
+        "Worker": "._worker",
+    },
+)

@@ -46,7 +46,9 @@ class ConfirmationInfo(NamedTuple):
     held_out: tuple[int, ...]  # () before the first confirmation
     rows: list[ConfirmationRow]
     verdicts: list[Verdict]  # against the plain cell, then μ > 0 against μ = 0
-    times: list[tuple[TimeTo, TimeTo]]  # each confirmed kind's time to its plain cell's confirmed value, and the plain cell's to its best
+    times: list[
+        tuple[TimeTo, TimeTo]
+    ]  # each confirmed kind's time to its plain cell's confirmed value, and the plain cell's to its best
 
     @property
     def confirmed(self) -> bool:
@@ -59,8 +61,13 @@ def get_confirmation_info(confirmation: Confirmation) -> ConfirmationInfo:
     def verdict(row: Confirmed, reference: Confirmed | None, context: str) -> Verdict | None:
         if reference is None or reference is row or not (row.confirmed and reference.confirmed):
             return None
-        return compare(Arm(_label(row), row.seed_values), Arm(_label(reference), reference.seed_values),
-                       metric=metric, direction=direction, context=context)  # fmt: skip
+        return compare(
+            Arm(_label(row), row.seed_values),
+            Arm(_label(reference), reference.seed_values),
+            metric=metric,
+            direction=direction,
+            context=context,
+        )
 
     held_out = f"on {len(confirmation.seeds)} held-out seeds"
     rows, verdicts, times = [], [], []
@@ -72,18 +79,39 @@ def get_confirmation_info(confirmation: Confirmation) -> ConfirmationInfo:
             verdicts.append(against_plain)
             assert baseline is not None and baseline.mean is not None
             target = f"{_label(baseline)}'s {baseline.mean:.4g}"
-            times.append((time_to(_label(row), row.histories, row.wall_times, baseline.mean, direction=direction, target=target),
-                          time_to_best(_label(baseline), baseline.histories, baseline.wall_times, direction=direction)))  # fmt: skip
+            times.append(
+                (
+                    time_to(_label(row), row.histories, row.wall_times, baseline.mean, direction=direction, target=target),
+                    time_to_best(_label(baseline), baseline.histories, baseline.wall_times, direction=direction),
+                )
+            )
         interval = row.interval
-        status = "confirmed" if row.confirmed else "not confirmed" if row.state is None else (
-            f"{row.state.lower()}" + (f": {row.reason}" if row.reason else ""))  # fmt: skip
-        rows.append(ConfirmationRow(
-            candidate.cell, candidate.roles, candidate.source,
-            {k: v for k, v in candidate.params.items() if k != CELL_PARAMETER},
-            candidate.search_value, len(candidate.search_seeds), confirmation.searched.get(candidate.cell), status, row.mean,
-            None if interval is None else interval[0], None if interval is None else interval[1],
-            len(row.seed_values) if row.confirmed else 0, row.test_mean, candidate.baseline, against_plain,
-        ))  # fmt: skip
+        status = (
+            "confirmed"
+            if row.confirmed
+            else "not confirmed"
+            if row.state is None
+            else (f"{row.state.lower()}" + (f": {row.reason}" if row.reason else ""))
+        )
+        rows.append(
+            ConfirmationRow(
+                candidate.cell,
+                candidate.roles,
+                candidate.source,
+                {k: v for k, v in candidate.params.items() if k != CELL_PARAMETER},
+                candidate.search_value,
+                len(candidate.search_seeds),
+                confirmation.searched.get(candidate.cell),
+                status,
+                row.mean,
+                None if interval is None else interval[0],
+                None if interval is None else interval[1],
+                len(row.seed_values) if row.confirmed else 0,
+                row.test_mean,
+                candidate.baseline,
+                against_plain,
+            )
+        )
     for cell in dict.fromkeys(row.candidate.cell for row in confirmation.rows):
         positive, zero = confirmation.with_role(f"best μ > 0 ({cell})"), confirmation.with_role(f"best μ = 0 ({cell})")
         if positive is not None:
@@ -100,8 +128,16 @@ def _label(row: Confirmed) -> str:
 
 
 def confirmation_columns(info: ConfirmationInfo) -> list[str]:
-    return ["cell", "why", "trial", "parameters", f"search {info.metric} (optimistic)",
-            f"confirmed {info.metric} [95 % CI]", f"test {info.metric}", "verdict vs plain cell"]  # fmt: skip
+    return [
+        "cell",
+        "why",
+        "trial",
+        "parameters",
+        f"search {info.metric} (optimistic)",
+        f"confirmed {info.metric} [95 % CI]",
+        f"test {info.metric}",
+        "verdict vs plain cell",
+    ]
 
 
 def confirmation_cells(info: ConfirmationInfo) -> list[list[str]]:
@@ -115,8 +151,18 @@ def confirmation_cells(info: ConfirmationInfo) -> list[list[str]]:
         else:
             confirmed = row.status
         verdict = "baseline" if row.baseline else "–" if row.verdict is None else _short(row.verdict)
-        table.append([row.cell, ", ".join(row.roles), str(row.source), format_params(row.params) or "–", search,
-                      confirmed, "–" if row.test_mean is None else f"{row.test_mean:.4g}", verdict])  # fmt: skip
+        table.append(
+            [
+                row.cell,
+                ", ".join(row.roles),
+                str(row.source),
+                format_params(row.params) or "–",
+                search,
+                confirmed,
+                "–" if row.test_mean is None else f"{row.test_mean:.4g}",
+                verdict,
+            ]
+        )
     return table
 
 
@@ -132,21 +178,29 @@ def _seeds(n: int) -> str:
 def headline(info: ConfirmationInfo) -> str:
     """One sentence above the table: confirmed on which seeds, or why the values are optimistic."""
     if info.confirmed:
-        return (f"Confirmed on {len(info.held_out)} held-out seeds ({', '.join(map(str, info.held_out))}) that no "
-                f"search trial used; intervals are 95 % t intervals of the mean.")  # fmt: skip
+        return (
+            f"Confirmed on {len(info.held_out)} held-out seeds ({', '.join(map(str, info.held_out))}) that no "
+            f"search trial used; intervals are 95 % t intervals of the mean."
+        )
     if not info.held_out:
-        return (f"Not confirmed: the values are the search's, the best of many noisy runs, so they are optimistic. "
-                f"Run `momentum-search confirm {info.study}` to retrain them on held-out seeds.")  # fmt: skip
-    return (f"Partly confirmed on {len(info.held_out)} held-out seeds; rows marked otherwise show the search's "
-            f"optimistic value. Run `momentum-search confirm {info.study}` to confirm the rest.")  # fmt: skip
+        return (
+            f"Not confirmed: the values are the search's, the best of many noisy runs, so they are optimistic. "
+            f"Run `momentum-search confirm {info.study}` to retrain them on held-out seeds."
+        )
+    return (
+        f"Partly confirmed on {len(info.held_out)} held-out seeds; rows marked otherwise show the search's "
+        f"optimistic value. Run `momentum-search confirm {info.study}` to confirm the rest."
+    )
 
 
 def confirmation_html(info: ConfirmationInfo) -> str:
     """The headline, the table and the verdict sentences, an HTML fragment in the report's style."""
 
     css = "" if info.confirmed else ' class="unavailable"'
-    parts = [f"<p{css}>{html.escape(headline(info))}</p>",
-             html_table(confirmation_columns(info), confirmation_cells(info), numeric={2, 4, 5, 6})]  # fmt: skip
+    parts = [
+        f"<p{css}>{html.escape(headline(info))}</p>",
+        html_table(confirmation_columns(info), confirmation_cells(info), numeric={2, 4, 5, 6}),
+    ]
     if info.verdicts:
         parts.append("<ul>" + "".join(f"<li>{html.escape(v.sentence)}</li>" for v in info.verdicts) + "</ul>")
     return "".join(parts)
@@ -155,15 +209,37 @@ def confirmation_html(info: ConfirmationInfo) -> str:
 def confirmation_json(info: ConfirmationInfo) -> dict[str, object]:
     """The info for ``--json``: each row with its numbers, seeds and verdict sentence."""
     rows = [
-        {"cell": row.cell, "roles": list(row.roles), "source_trial": row.source, "params": row.params,
-         "search_value": row.search_value, "search_seeds": row.search_seeds, "searched": row.searched, "status": row.status,
-         "confirmed_mean": row.mean, "ci95": None if row.low is None else [row.low, row.high],
-         "held_out_seeds": row.seeds, "test_mean": row.test_mean,
-         "verdict": None if row.verdict is None else {"outcome": row.verdict.outcome, "diff": row.verdict.diff,
-                                                      "ci": [row.verdict.low, row.verdict.high],
-                                                      "sentence": row.verdict.sentence}}
+        {
+            "cell": row.cell,
+            "roles": list(row.roles),
+            "source_trial": row.source,
+            "params": row.params,
+            "search_value": row.search_value,
+            "search_seeds": row.search_seeds,
+            "searched": row.searched,
+            "status": row.status,
+            "confirmed_mean": row.mean,
+            "ci95": None if row.low is None else [row.low, row.high],
+            "held_out_seeds": row.seeds,
+            "test_mean": row.test_mean,
+            "verdict": None
+            if row.verdict is None
+            else {
+                "outcome": row.verdict.outcome,
+                "diff": row.verdict.diff,
+                "ci": [row.verdict.low, row.verdict.high],
+                "sentence": row.verdict.sentence,
+            },
+        }
         for row in info.rows
-    ]  # fmt: skip
-    return {"study": info.study, "metric": info.metric, "direction": info.direction, "held_out": list(info.held_out),
-            "confirmed": info.confirmed, "headline": headline(info), "rows": rows,
-            "verdicts": [v.sentence for v in info.verdicts]}  # fmt: skip
+    ]
+    return {
+        "study": info.study,
+        "metric": info.metric,
+        "direction": info.direction,
+        "held_out": list(info.held_out),
+        "confirmed": info.confirmed,
+        "headline": headline(info),
+        "rows": rows,
+        "verdicts": [v.sentence for v in info.verdicts],
+    }

@@ -48,12 +48,18 @@ def fit_importances(scopes: Sequence[tuple[str, Sequence[Sample]]], direction: s
     for scope, samples in scopes:
         study = _served(samples, direction)
         evaluators = (
-            ("fANOVA", FanovaImportanceEvaluator(n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=seed),
-             varying(samples, everywhere=True)),
+            (
+                "fANOVA",
+                FanovaImportanceEvaluator(n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=seed),
+                varying(samples, everywhere=True),
+            ),
             # The default target quantile (0.1) leaves fewer than the 2 trials PED-ANOVA needs in small studies.
-            ("PED-ANOVA", PedAnovaImportanceEvaluator(target_quantile=min(0.5, max(0.1, 2.5 / len(samples)))),
-             varying(samples, everywhere=False)),
-        )  # fmt: skip
+            (
+                "PED-ANOVA",
+                PedAnovaImportanceEvaluator(target_quantile=min(0.5, max(0.1, 2.5 / len(samples)))),
+                varying(samples, everywhere=False),
+            ),
+        )
         for name, evaluator, params in evaluators:
             if params:
                 with warnings.catch_warnings():
@@ -90,11 +96,21 @@ def _served(samples: Sequence[Sample], direction: str) -> Any:
     from optuna.trial import FrozenTrial, TrialState
 
     frozen = [
-        FrozenTrial(number=s.number, state=TrialState.COMPLETE, value=s.value, datetime_start=None, datetime_complete=None,
-                    params=s.params, distributions=s.distributions, user_attrs={}, system_attrs={}, intermediate_values={},
-                    trial_id=s.number)
+        FrozenTrial(
+            number=s.number,
+            state=TrialState.COMPLETE,
+            value=s.value,
+            datetime_start=None,
+            datetime_complete=None,
+            params=s.params,
+            distributions=s.distributions,
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=s.number,
+        )
         for s in samples
-    ]  # fmt: skip
+    ]
 
     class Served(optuna.storages.InMemoryStorage):
         def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[Any]:

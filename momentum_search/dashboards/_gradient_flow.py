@@ -42,14 +42,22 @@ def get_gradient_flow_info(trials: StudyTrials) -> GradientFlowInfo:
         flow = best.gradient_flow
         assert flow is not None  # chosen among those with one
         init, trained = flow["init"], flow["trained"]
-        series.append(FlowSeries(
-            cell, best.number, trained["t"], init["norms"], trained["norms"], init["loss"], trained["loss"],
-            [epoch for epoch, _ in best.curve], [value for _, value in best.curve],
-        ))  # fmt: skip
+        series.append(
+            FlowSeries(
+                cell,
+                best.number,
+                trained["t"],
+                init["norms"],
+                trained["norms"],
+                init["loss"],
+                trained["loss"],
+                [epoch for epoch, _ in best.curve],
+                [value for _, value in best.curve],
+            )
+        )
     if not series:
         raise FigureUnavailableError("no complete trial recorded its gradient flow (trials before momentum-search 0.2 did not)")
     return GradientFlowInfo(trials.metric, series)
-
 
 
 def plot_gradient_flow(info: GradientFlowInfo) -> go.Figure:
@@ -58,27 +66,53 @@ def plot_gradient_flow(info: GradientFlowInfo) -> go.Figure:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
-                           subplot_titles=("‖∂L/∂h_t‖ on a validation batch", f"validation {info.metric} (first seed)"))  # fmt: skip
-    figure.update_layout(template="plotly_white", height=480, margin={"t": 90, "l": 70, "r": 30, "b": 60},
-                         title={"text": "Gradient flow after training (solid) and at initialisation (dotted), "
-                                        "best configuration per cell kind"})  # fmt: skip
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.62, 0.38],
+        horizontal_spacing=0.1,
+        subplot_titles=("‖∂L/∂h_t‖ on a validation batch", f"validation {info.metric} (first seed)"),
+    )
+    figure.update_layout(
+        template="plotly_white",
+        height=480,
+        margin={"t": 90, "l": 70, "r": 30, "b": 60},
+        title={"text": "Gradient flow after training (solid) and at initialisation (dotted), best configuration per cell kind"},
+    )
     for series in info.series:
         hue = color(series.cell)
-        for norms, loss, when, dash in ((series.trained, series.loss_trained, "trained", "solid"),
-                                        (series.init, series.loss_init, "init", "dot")):  # fmt: skip
+        for norms, loss, when, dash in (
+            (series.trained, series.loss_trained, "trained", "solid"),
+            (series.init, series.loss_init, "init", "dot"),
+        ):
             # A log axis cannot show 0 (steps the loss does not reach): leave them out.
             points = [(t, v) for t, v in zip(series.t, norms, strict=True) if v > 0]
-            figure.add_trace(go.Scatter(
-                x=[t for t, _ in points], y=[v for _, v in points], mode="lines", legendgroup=series.cell,
-                name=f"{series.label or f'{series.cell} (trial {series.number})'} {when}, L = {loss:.3g}",
-                line={"color": hue, "dash": dash},
-                hovertemplate=f"t %{{x}}: %{{y:.3g}}<extra>{series.cell} {when}</extra>",
-            ), row=1, col=1)  # fmt: skip
-        figure.add_trace(go.Scatter(
-            x=series.epochs, y=series.values, mode="lines+markers", legendgroup=series.cell, showlegend=False,
-            line={"color": hue}, hovertemplate=f"epoch %{{x}}: %{{y:.4g}}<extra>{series.cell}</extra>",
-        ), row=1, col=2)  # fmt: skip
+            figure.add_trace(
+                go.Scatter(
+                    x=[t for t, _ in points],
+                    y=[v for _, v in points],
+                    mode="lines",
+                    legendgroup=series.cell,
+                    name=f"{series.label or f'{series.cell} (trial {series.number})'} {when}, L = {loss:.3g}",
+                    line={"color": hue, "dash": dash},
+                    hovertemplate=f"t %{{x}}: %{{y:.3g}}<extra>{series.cell} {when}</extra>",
+                ),
+                row=1,
+                col=1,
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=series.epochs,
+                y=series.values,
+                mode="lines+markers",
+                legendgroup=series.cell,
+                showlegend=False,
+                line={"color": hue},
+                hovertemplate=f"epoch %{{x}}: %{{y:.4g}}<extra>{series.cell}</extra>",
+            ),
+            row=1,
+            col=2,
+        )
     figure.update_xaxes(title_text="time step t", row=1, col=1)
     figure.update_yaxes(title_text="‖∂L/∂h_t‖", type="log", row=1, col=1)
     figure.update_xaxes(title_text="epoch", row=1, col=2)

@@ -35,32 +35,50 @@ def get_history_info(trials: StudyTrials) -> HistoryInfo:
     complete = shown(complete, trials.direction, MAX_POINTS // 2)
     pruned = [t for t in pruned_drawn(trials.trials, trials.direction) if t.curve]
     return HistoryInfo(
-        trials.metric, trials.direction, [t.number for t in complete], [t.scored for t in complete],
-        [t.cell for t in complete], [best_at[t.number] for t in complete], [t.number for t in pruned],
+        trials.metric,
+        trials.direction,
+        [t.number for t in complete],
+        [t.scored for t in complete],
+        [t.cell for t in complete],
+        [best_at[t.number] for t in complete],
+        [t.number for t in pruned],
         [t.curve[-1][1] for t in pruned],
-    )  # fmt: skip
-
+    )
 
 
 def plot_history(info: HistoryInfo) -> go.Figure:
     """Each complete trial's value and the best so far; pruned trials at their last reported value."""
     import plotly.graph_objects as go
 
-    figure = new_figure(f"Optimization history ({info.metric}, {better_hint(info.direction)})",
-                     xaxis={"title": {"text": "trial"}}, yaxis={"title": {"text": info.metric}})  # fmt: skip
+    figure = new_figure(
+        f"Optimization history ({info.metric}, {better_hint(info.direction)})",
+        xaxis={"title": {"text": "trial"}},
+        yaxis={"title": {"text": info.metric}},
+    )
     for cell in dict.fromkeys(info.cells):
         picked = [i for i, c in enumerate(info.cells) if c == cell]
-        figure.add_trace(go.Scatter(
-            x=[info.numbers[i] for i in picked], y=[info.values[i] for i in picked], mode="markers",
-            name=str(cell), marker={"color": color(cell), "size": 8},
-            hovertemplate="trial %{x}: %{y:.4g}<extra>" + str(cell) + "</extra>",
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=[info.numbers[i] for i in picked],
+                y=[info.values[i] for i in picked],
+                mode="markers",
+                name=str(cell),
+                marker={"color": color(cell), "size": 8},
+                hovertemplate="trial %{x}: %{y:.4g}<extra>" + str(cell) + "</extra>",
+            )
+        )
     if info.pruned_numbers:
-        figure.add_trace(go.Scatter(
-            x=info.pruned_numbers, y=info.pruned_values, mode="markers", name="pruned (last value)",
-            marker={"symbol": "x", "color": PRUNED_COLOR, "size": 8},
-            hovertemplate="trial %{x} pruned at %{y:.4g}<extra></extra>",
-        ))  # fmt: skip
-    figure.add_trace(go.Scatter(x=info.numbers, y=info.best_so_far, mode="lines", name="best so far",
-                                line={"shape": "hv", "color": "black"}))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=info.pruned_numbers,
+                y=info.pruned_values,
+                mode="markers",
+                name="pruned (last value)",
+                marker={"symbol": "x", "color": PRUNED_COLOR, "size": 8},
+                hovertemplate="trial %{x} pruned at %{y:.4g}<extra></extra>",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(x=info.numbers, y=info.best_so_far, mode="lines", name="best so far", line={"shape": "hv", "color": "black"})
+    )
     return figure

@@ -26,7 +26,9 @@ def html_table(columns: list[str], rows: list[list[str]], *, numeric: set[int]) 
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{e(v)}</td>' if i in numeric else f"<td>{e(v)}</td>" for i, v in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f'<td class="num">{e(v)}</td>' if i in numeric else f"<td>{e(v)}</td>" for i, v in enumerate(row))
+        + "</tr>"
         for row in rows
-    )  # fmt: skip
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -65,7 +65,6 @@ def importance_info(metric: str, groups: list[ImportanceGroup], skipped: list[st
     return ImportanceInfo(metric, groups, skipped)
 
 
-
 def plot_importances(info: ImportanceInfo) -> go.Figure:
     """Horizontal bars: each scope's parameters, one bar per evaluator."""
     import plotly.graph_objects as go
@@ -75,13 +74,21 @@ def plot_importances(info: ImportanceInfo) -> go.Figure:
     figure = new_figure(
         f"Importance of each parameter for {info.metric}",
         xaxis={"title": {"text": "importance (normalised per scope)"}, "range": [0, 1.05]},
-        yaxis={"autorange": "reversed"}, barmode="group", height=max(320, 60 + 34 * len(rows)),
-    )  # fmt: skip
+        yaxis={"autorange": "reversed"},
+        barmode="group",
+        height=max(320, 60 + 34 * len(rows)),
+    )
     for evaluator, color in (("fANOVA", "#1f77b4"), ("PED-ANOVA", "#ff7f0e")):
         groups = {g.scope: g for g in info.groups if g.evaluator == evaluator}
         values = [groups[scope].importances.get(param) if scope in groups else None for scope, param in rows]
-        figure.add_trace(go.Bar(
-            x=values, y=labels, orientation="h", name=evaluator, marker={"color": color},
-            hovertemplate=f"{evaluator}: %{{x:.3f}}<extra>%{{y}}</extra>",
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Bar(
+                x=values,
+                y=labels,
+                orientation="h",
+                name=evaluator,
+                marker={"color": color},
+                hovertemplate=f"{evaluator}: %{{x:.3f}}<extra>%{{y}}</extra>",
+            )
+        )
     return figure

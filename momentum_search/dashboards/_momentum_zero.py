@@ -57,12 +57,15 @@ def get_momentum_zero_info(trials: StudyTrials) -> MomentumZeroInfo:
         zero = trials.best(t for t in at_s if t.params["mu"] == 0)
         base = base_of(cell)
         baseline = trials.best(trials.complete(base)) if base in trials.cells else None
-        rows.append(MomentumZeroRow(
-            cell, s,
-            _entry(positive, f"{cell} μ > 0", cell, axis),
-            _entry(zero, f"{cell} μ = 0", cell, axis),
-            _entry(baseline, f"{base} (plain, as μ = 0)", base, axis),
-        ))  # fmt: skip
+        rows.append(
+            MomentumZeroRow(
+                cell,
+                s,
+                _entry(positive, f"{cell} μ > 0", cell, axis),
+                _entry(zero, f"{cell} μ = 0", cell, axis),
+                _entry(baseline, f"{base} (plain, as μ = 0)", base, axis),
+            )
+        )
     if not rows:
         raise FigureUnavailableError(f"no cell kind in this study has complete trials searching both μ and {LABELS[axis]}")
     return MomentumZeroInfo(trials.metric, trials.direction, axis, rows)
@@ -76,30 +79,44 @@ def _entry(record: TrialRecord | None, label: str, cell: str, axis: str) -> Zero
     return ZeroEntry(label, cell, record.number, mu, s, record.scored, record.std if seeds > 1 else None, seeds)
 
 
-
 def plot_momentum_zero(info: MomentumZeroInfo) -> go.Figure:
     """Per kind, at its best s (or g): the best μ > 0 trial, the best μ = 0 trial, and the plain baseline."""
     import plotly.graph_objects as go
 
     label = LABELS[info.axis]
     x = [f"{row.cell}<br>{label} = {row.s:.3g}" for row in info.rows]
-    figure = new_figure(f"μ = 0 against μ > 0 at the best {label} ({info.metric}, {better_hint(info.direction)}; "
-                     f"search values, optimistic: the confirmation table has them on held-out seeds)",
-                     xaxis={"title": {"text": f"cell kind at its best {axis_title(info.axis)}"}},
-                     yaxis={"title": {"text": info.metric}}, barmode="group")  # fmt: skip
+    figure = new_figure(
+        f"μ = 0 against μ > 0 at the best {label} ({info.metric}, {better_hint(info.direction)}; "
+        f"search values, optimistic: the confirmation table has them on held-out seeds)",
+        xaxis={"title": {"text": f"cell kind at its best {axis_title(info.axis)}"}},
+        yaxis={"title": {"text": info.metric}},
+        barmode="group",
+    )
     # Colours are the cell kinds' (the baseline's is its plain kind's); the pattern says which bar is which.
-    for field, name, pattern in (("positive", "μ > 0 (best)", ""), ("zero", f"μ = 0, same {label}", "."),
-                                 ("baseline", "plain cell (no momentum, as μ = 0)", "/")):  # fmt: skip
+    for field, name, pattern in (
+        ("positive", "μ > 0 (best)", ""),
+        ("zero", f"μ = 0, same {label}", "."),
+        ("baseline", "plain cell (no momentum, as μ = 0)", "/"),
+    ):
         entries = [getattr(row, field) for row in info.rows]
         colors = [color(row.cell if e is None else e.cell) for row, e in zip(info.rows, entries, strict=True)]
-        figure.add_trace(go.Bar(
-            x=x, y=[None if e is None else e.value for e in entries], name=name,
-            marker={"color": colors, "pattern": {"shape": pattern}},
-            error_y={"type": "data", "array": [None if e is None else e.std for e in entries], "visible": True},
-            text=[None if e is None else f"n={e.seeds}" for e in entries], textposition="inside", insidetextanchor="start",
-            customdata=[["–", "–", "–", "–"] if e is None
-                        else [e.number, "–" if e.mu is None else f"{e.mu:.3g}", e.label, with_seeds(e.value, e.std, e.seeds)]
-                        for e in entries],
-            hovertemplate="%{customdata[2]}: trial %{customdata[0]}, μ %{customdata[1]}<br>%{customdata[3]}<extra></extra>",
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Bar(
+                x=x,
+                y=[None if e is None else e.value for e in entries],
+                name=name,
+                marker={"color": colors, "pattern": {"shape": pattern}},
+                error_y={"type": "data", "array": [None if e is None else e.std for e in entries], "visible": True},
+                text=[None if e is None else f"n={e.seeds}" for e in entries],
+                textposition="inside",
+                insidetextanchor="start",
+                customdata=[
+                    ["–", "–", "–", "–"]
+                    if e is None
+                    else [e.number, "–" if e.mu is None else f"{e.mu:.3g}", e.label, with_seeds(e.value, e.std, e.seeds)]
+                    for e in entries
+                ],
+                hovertemplate="%{customdata[2]}: trial %{customdata[0]}, μ %{customdata[1]}<br>%{customdata[3]}<extra></extra>",
+            )
+        )
     return figure

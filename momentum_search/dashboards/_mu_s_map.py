@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from momentum_search.dashboards._fits import Surface, interpolate
 from momentum_search.dashboards._style import axis_title, better_hint, new_figure, with_seeds
-from momentum_search.dashboards._trials import LABELS, MAX_POINTS, FigureUnavailableError, StudyTrials, TrialRecord, log_scale, shown
+from momentum_search.dashboards._trials import (
+    LABELS,
+    MAX_POINTS,
+    FigureUnavailableError,
+    StudyTrials,
+    TrialRecord,
+    log_scale,
+    shown,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -79,8 +87,15 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str, *, surface: Surface | None
     assert top is not None  # records has a value each
     mu_dist, s_dist = trials.distributions.get("mu"), trials.distributions.get(axis)
     s_log = log_scale(s_dist)
-    info = functools.partial(MuSMapInfo, cell=cell, metric=trials.metric, direction=trials.direction, axis=axis,
-                             s_log=s_log, best=_map_point(top, axis))  # fmt: skip
+    info = functools.partial(
+        MuSMapInfo,
+        cell=cell,
+        metric=trials.metric,
+        direction=trials.direction,
+        axis=axis,
+        s_log=s_log,
+        best=_map_point(top, axis),
+    )
     if isinstance(mu_dist, CategoricalDistribution) and isinstance(s_dist, CategoricalDistribution):
         mu_axis = sorted(float(v) for v in mu_dist.choices if isinstance(v, int | float))
         s_axis = sorted(float(v) for v in s_dist.choices if isinstance(v, int | float))
@@ -95,8 +110,10 @@ def get_mu_s_map_info(trials: StudyTrials, cell: str, *, surface: Surface | None
     distinct = len({(float(t.params["mu"]), float(t.params[axis])) for t in records})
     if distinct < MIN_SURFACE_POINTS:
         # A surface through a handful of noisy points shows the interpolation, not the landscape.
-        note = (f"{distinct} distinct (μ, {LABELS[axis]}) points: too few for a surface (it needs "
-                f"{MIN_SURFACE_POINTS}); each trial is drawn with its value")  # fmt: skip
+        note = (
+            f"{distinct} distinct (μ, {LABELS[axis]}) points: too few for a surface (it needs "
+            f"{MIN_SURFACE_POINTS}); each trial is drawn with its value"
+        )
         return info(grid=False, mu=[], s=[], z=None, z_std=None, points=_map_points(records, axis), note=note)
     mu_axis, s_axis, z_mesh = surface or interpolate(*_surface_input(records, axis, s_log))
     # The surface is fitted on every trial; the figure draws up to MAX_POINTS of them over it.
@@ -119,8 +136,12 @@ def mu_s_surface_input(trials: StudyTrials, cell: str) -> tuple[list[float], lis
 
 
 def _surface_input(records: list[TrialRecord], axis: str, s_log: bool) -> tuple[list[float], list[float], list[float], bool]:
-    return ([float(t.params["mu"]) for t in records], [float(t.params[axis]) for t in records],
-            [t.scored for t in records], s_log)  # fmt: skip
+    return (
+        [float(t.params["mu"]) for t in records],
+        [float(t.params[axis]) for t in records],
+        [t.scored for t in records],
+        s_log,
+    )
 
 
 def _map_points(records: list[TrialRecord], axis: str) -> list[MapPoint]:
@@ -128,9 +149,14 @@ def _map_points(records: list[TrialRecord], axis: str) -> list[MapPoint]:
 
 
 def _map_point(t: TrialRecord, axis: str) -> MapPoint:
-    return MapPoint(t.number, float(t.params["mu"]), float(t.params[axis]), t.scored,
-                    t.std if len(t.seed_values) > 1 else None, len(t.seed_values))  # fmt: skip
-
+    return MapPoint(
+        t.number,
+        float(t.params["mu"]),
+        float(t.params[axis]),
+        t.scored,
+        t.std if len(t.seed_values) > 1 else None,
+        len(t.seed_values),
+    )
 
 
 def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
@@ -148,42 +174,79 @@ def plot_mu_s_map(info: MuSMapInfo) -> go.Figure:
         figure = new_figure(title, xaxis={"title": {"text": "μ"}, "type": "category"}, yaxis={**yaxis, "type": "category"})
         assert info.z is not None and info.z_std is not None
         text = [
-            ["" if v is None else f"{v:.4g}" + ("" if sd is None else f"<br>± {sd:.2g}") for v, sd in zip(row, row_std, strict=True)]
+            [
+                "" if v is None else f"{v:.4g}" + ("" if sd is None else f"<br>± {sd:.2g}")
+                for v, sd in zip(row, row_std, strict=True)
+            ]
             for row, row_std in zip(info.z, info.z_std, strict=True)
-        ]  # fmt: skip
+        ]
         seeds = {p.seeds for p in info.points}
         title += f", {'/'.join(map(str, sorted(seeds)))} seed(s) per cell"
-        figure.add_trace(go.Heatmap(
-            x=[f"{m:g}" for m in info.mu], y=[f"{s:g}" for s in info.s], z=info.z, text=text,
-            texttemplate="%{text}", colorbar=colorbar, hovertemplate=f"μ %{{x}}, {label} %{{y}}<br>%{{text}}<extra></extra>",
-            name=info.cell, **scale,
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Heatmap(
+                x=[f"{m:g}" for m in info.mu],
+                y=[f"{s:g}" for s in info.s],
+                z=info.z,
+                text=text,
+                texttemplate="%{text}",
+                colorbar=colorbar,
+                hovertemplate=f"μ %{{x}}, {label} %{{y}}<br>%{{text}}<extra></extra>",
+                name=info.cell,
+                **scale,
+            )
+        )
         # Outline the best cell rather than cover its numbers (category i sits at coordinate i).
         j, i = info.mu.index(info.best.mu), info.s.index(info.best.s)
-        figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
-                         line={"color": "black", "width": 3})  # fmt: skip
+        figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line={"color": "black", "width": 3})
         return figure
     if info.note:
         title += f"<br><sup>{info.note}</sup>"
-    figure = new_figure(title, xaxis={"title": {"text": "μ"}}, showlegend=False,
-                     yaxis={**yaxis, "type": "log" if info.s_log else "linear"})  # fmt: skip
+    figure = new_figure(
+        title, xaxis={"title": {"text": "μ"}}, showlegend=False, yaxis={**yaxis, "type": "log" if info.s_log else "linear"}
+    )
     if info.z is not None:
-        figure.add_trace(go.Contour(
-            x=info.mu, y=info.s, z=info.z, colorbar=colorbar, name="interpolated", connectgaps=False,
-            hovertemplate=f"μ %{{x:.3g}}, {label} %{{y:.3g}}<br>interpolated %{{z:.4g}}<extra></extra>", **scale,
-        ))  # fmt: skip
-    figure.add_trace(go.Scatter(
-        x=[p.mu for p in info.points], y=[p.s for p in info.points], mode="markers" if info.z is not None else "markers+text",
-        name="trials", text=[f"{p.value:.3g}" for p in info.points], textposition="top center",
-        marker={"color": [p.value for p in info.points], "size": 9, "line": {"width": 1, "color": "white"},
-                "showscale": info.z is None, "colorbar": colorbar, **scale},
-        customdata=[[p.number, with_seeds(p.value, p.std, p.seeds)] for p in info.points],
-        hovertemplate=f"trial %{{customdata[0]}}: μ %{{x:.3g}}, {label} %{{y:.3g}}<br>%{{customdata[1]}}<extra></extra>",
-    ))  # fmt: skip
+        figure.add_trace(
+            go.Contour(
+                x=info.mu,
+                y=info.s,
+                z=info.z,
+                colorbar=colorbar,
+                name="interpolated",
+                connectgaps=False,
+                hovertemplate=f"μ %{{x:.3g}}, {label} %{{y:.3g}}<br>interpolated %{{z:.4g}}<extra></extra>",
+                **scale,
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[p.mu for p in info.points],
+            y=[p.s for p in info.points],
+            mode="markers" if info.z is not None else "markers+text",
+            name="trials",
+            text=[f"{p.value:.3g}" for p in info.points],
+            textposition="top center",
+            marker={
+                "color": [p.value for p in info.points],
+                "size": 9,
+                "line": {"width": 1, "color": "white"},
+                "showscale": info.z is None,
+                "colorbar": colorbar,
+                **scale,
+            },
+            customdata=[[p.number, with_seeds(p.value, p.std, p.seeds)] for p in info.points],
+            hovertemplate=f"trial %{{customdata[0]}}: μ %{{x:.3g}}, {label} %{{y:.3g}}<br>%{{customdata[1]}}<extra></extra>",
+        )
+    )
     best = info.best
-    figure.add_trace(go.Scatter(
-        x=[best.mu], y=[best.s], mode="markers", name=f"best (trial {best.number})", showlegend=False,
-        marker={"symbol": "star", "size": 16, "color": "white", "line": {"width": 1.5, "color": "black"}},
-        hovertemplate=f"best: trial {best.number}<br>{with_seeds(best.value, best.std, best.seeds)}<extra></extra>",
-    ))  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=[best.mu],
+            y=[best.s],
+            mode="markers",
+            name=f"best (trial {best.number})",
+            showlegend=False,
+            marker={"symbol": "star", "size": 16, "color": "white", "line": {"width": 1.5, "color": "black"}},
+            hovertemplate=f"best: trial {best.number}<br>{with_seeds(best.value, best.std, best.seeds)}<extra></extra>",
+        )
+    )
     return figure

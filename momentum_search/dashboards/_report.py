@@ -100,38 +100,59 @@ def build_report(
     meshes: dict[str, Surface] = {}  # by cell
 
     def fitted_map(cell: str) -> Callable[[], Section]:
-        return lambda: _section(f"mu-{axis}-{cell}", f"μ × {label} map: {cell}",
-                                lambda t: get_mu_s_map_info(t, cell, surface=meshes.get(cell)), plot_mu_s_map, trials)  # fmt: skip
+        return lambda: _section(
+            f"mu-{axis}-{cell}",
+            f"μ × {label} map: {cell}",
+            lambda t: get_mu_s_map_info(t, cell, surface=meshes.get(cell)),
+            plot_mu_s_map,
+            trials,
+        )
 
-    cells = _section("cells", "Cell against cell", lambda t: get_cell_comparison_info(t, confirmation),
-                     plot_cell_comparison, trials)  # fmt: skip
+    cells = _section(
+        "cells", "Cell against cell", lambda t: get_cell_comparison_info(t, confirmation), plot_cell_comparison, trials
+    )
     if confirmation is not None and confirmation.times:
-        cells = cells._replace(html="<h4>Time to the plain cell's confirmed value (held-out seeds)</h4>"
-                                    + time_to_html(confirmation.times))  # fmt: skip
+        cells = cells._replace(
+            html="<h4>Time to the plain cell's confirmed value (held-out seeds)</h4>" + time_to_html(confirmation.times)
+        )
     # A callable is a section drawn once the worker's results are in.
     sections: list[Section | Callable[[], Section]] = [
         cells,
-        _section("momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", get_momentum_zero_info,
-                 plot_momentum_zero, trials),  # fmt: skip
+        _section(
+            "momentum-vs-zero", f"μ = 0 against μ > 0 at the best {label}", get_momentum_zero_info, plot_momentum_zero, trials
+        ),
     ]
     sections += [fitted_map(cell) for cell in map_cells]
     if not map_cells:
-        sections.append(Section(f"mu-{axis}", f"μ × {label} map", None,
-                                f"no cell kind in this study has complete trials searching both μ and {label}"))  # fmt: skip
+        sections.append(
+            Section(
+                f"mu-{axis}",
+                f"μ × {label} map",
+                None,
+                f"no cell kind in this study has complete trials searching both μ and {label}",
+            )
+        )
     searched = searched_parameters(trials)
     # μ, the drive scale (s or g), β, ε and F always get a place (a missing one says why); lr and hidden size when searched.
     for param in [p for p in LABELS if p in ("mu", axis, "beta", "eps", "restart") or p in searched]:
-        sections.append(_section(f"slice-{param.replace('_', '-')}", f"Slice: {LABELS[param]}",
-                                 functools.partial(get_slice_info, param=param), plot_slice, trials))  # fmt: skip
+        sections.append(
+            _section(
+                f"slice-{param.replace('_', '-')}",
+                f"Slice: {LABELS[param]}",
+                functools.partial(get_slice_info, param=param),
+                plot_slice,
+                trials,
+            )
+        )
     sections += [
-        lambda: _section("importances", "Parameter importances", lambda t: importance_info(t.metric, groups, skipped),
-                         plot_importances, trials),
+        lambda: _section(
+            "importances", "Parameter importances", lambda t: importance_info(t.metric, groups, skipped), plot_importances, trials
+        ),
         _section("history", "Optimization history", get_history_info, plot_history, trials),
         _section("learning-curves", "Learning curves", get_curves_info, plot_learning_curves, trials),
-    ]  # fmt: skip
+    ]
     if gradient_flow:
-        sections.append(_section("gradient-flow", "Gradient flow", get_gradient_flow_info,
-                                 plot_gradient_flow, trials))  # fmt: skip
+        sections.append(_section("gradient-flow", "Gradient flow", get_gradient_flow_info, plot_gradient_flow, trials))
     else:
         sections.append(Section("gradient-flow", "Gradient flow", None, "skipped (--no-gradient-flow)"))
     sections.append(_section("pareto-front", "Pareto front", get_pareto_info, plot_pareto_front, trials))
@@ -205,14 +226,21 @@ def _header(study: optuna.Study) -> dict[str, str]:
 
 # ---- HTML -----------------------------------------------------------------------------------------
 
+
 def summary_rows(report: StudyReport) -> list[list[str]]:
     """The best trial of each cell kind as table cells: kind, trial, parameters, value ± std, seeds, test, time."""
     return [
-        [row.cell, str(row.number), format_params(row.params) or "–",
-         f"{row.value:.4g} ± {row.std:.2g}" if row.seeds > 1 else f"{row.value:.4g}",  # one seed has no spread
-         str(row.seeds), fmt(row.test_value), fmt(row.train_time, ".3g")]
+        [
+            row.cell,
+            str(row.number),
+            format_params(row.params) or "–",
+            f"{row.value:.4g} ± {row.std:.2g}" if row.seeds > 1 else f"{row.value:.4g}",  # one seed has no spread
+            str(row.seeds),
+            fmt(row.test_value),
+            fmt(row.train_time, ".3g"),
+        ]
         for row in report.summary.best
-    ]  # fmt: skip
+    ]
 
 
 def summary_columns(report: StudyReport) -> list[str]:
@@ -227,17 +255,23 @@ def to_html(report: StudyReport) -> str:
     summary = report.summary
     e = html.escape
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(report.study)} · momentum-search report</title>", f"<style>{STYLE}</style>",
-        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>', "</head><body>",
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(report.study)} · momentum-search report</title>",
+        f"<style>{STYLE}</style>",
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+        "</head><body>",
         f"<h1>Study {e(report.study)}</h1>",
         f"<p>{e(summary.metric)} is to {e(summary.direction)}"
-        + (" — two objectives with training time." if summary.objectives == 2 else ".") + "</p>",
-    ]  # fmt: skip
+        + (" — two objectives with training time." if summary.objectives == 2 else ".")
+        + "</p>",
+    ]
     if report.header:
         parts.append("<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in report.header.items()) + "</dl>")
     parts.append("<h2>Summary</h2><h3>Trials by state</h3>")
-    parts.append(html_table(list(summary.states), [[str(n) for n in summary.states.values()]], numeric=set(range(len(summary.states)))))
+    parts.append(
+        html_table(list(summary.states), [[str(n) for n in summary.states.values()]], numeric=set(range(len(summary.states))))
+    )
     if report.confirmation is not None:
         parts.append("<h3>Confirmed on held-out seeds</h3>" + confirmation_html(report.confirmation))
     parts.append("<h3>Best search trial per cell kind (optimistic: the best of the search's noisy runs)</h3>")
@@ -247,15 +281,23 @@ def to_html(report: StudyReport) -> str:
         parts.append('<p class="unavailable">No trial has completed yet.</p>')
     drawn = [s for s in report.sections if s.figure is not None]
     missing = [s for s in report.sections if s.figure is None]
-    parts.append("<h2>Figures</h2><nav><ul>"
-                 + "".join(f'<li><a href="#{s.key}">{e(s.title)}</a></li>' for s in drawn) + "</ul></nav>")  # fmt: skip
+    parts.append(
+        "<h2>Figures</h2><nav><ul>" + "".join(f'<li><a href="#{s.key}">{e(s.title)}</a></li>' for s in drawn) + "</ul></nav>"
+    )
     if missing:
-        parts.append('<div class="unavailable"><strong>Not drawn:</strong><ul>'
-                     + "".join(f"<li>{e(s.title)}: {e(s.reason or '')}</li>" for s in missing) + "</ul></div>")  # fmt: skip
+        parts.append(
+            '<div class="unavailable"><strong>Not drawn:</strong><ul>'
+            + "".join(f"<li>{e(s.title)}: {e(s.reason or '')}</li>" for s in missing)
+            + "</ul></div>"
+        )
     for section in drawn:
         assert section.figure is not None
-        body = section.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{section.key}",
-                                      config={"displaylogo": False, "responsive": True})  # fmt: skip
+        body = section.figure.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"figure-{section.key}",
+            config={"displaylogo": False, "responsive": True},
+        )
         parts.append(f'<section id="{section.key}"><h3>{e(section.title)}</h3>{body}{section.html}</section>')
     parts.append("</body></html>")
     return "\n".join(parts)

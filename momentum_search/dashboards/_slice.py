@@ -36,11 +36,16 @@ def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
         records = sorted((t for t in trials.finished(cell) if param in t.params), key=lambda t: t.params[param])
         records = shown(records, trials.direction, MAX_POINTS // max(1, len(trials.cells)))
         if records:
-            series.append(SliceSeries(
-                cell, [t.number for t in records], [float(t.params[param]) for t in records],
-                [t.scored for t in records], [t.std if len(t.seed_values) > 1 else None for t in records],
-                [len(t.seed_values) for t in records],
-            ))  # fmt: skip
+            series.append(
+                SliceSeries(
+                    cell,
+                    [t.number for t in records],
+                    [float(t.params[param]) for t in records],
+                    [t.scored for t in records],
+                    [t.std if len(t.seed_values) > 1 else None for t in records],
+                    [len(t.seed_values) for t in records],
+                )
+            )
     if not series:
         raise FigureUnavailableError(f"{LABELS[param]} is not searched by any complete trial (fixed or unused)")
     return SliceInfo(param, log_scale(trials.distributions.get(param)), trials.metric, trials.direction, series)
@@ -48,7 +53,6 @@ def get_slice_info(trials: StudyTrials, param: str) -> SliceInfo:
 
 def searched_parameters(trials: StudyTrials) -> list[str]:
     return [p for p in LABELS if any(p in t.params for t in trials.trials)]
-
 
 
 def plot_slice(info: SliceInfo) -> go.Figure:
@@ -62,11 +66,19 @@ def plot_slice(info: SliceInfo) -> go.Figure:
         yaxis={"title": {"text": info.metric}},
     )
     for series in info.series:
-        figure.add_trace(go.Scatter(
-            x=series.x, y=series.y, mode="markers", name=series.cell,
-            error_y={"type": "data", "array": series.std, "visible": True},
-            marker={"color": color(series.cell), "size": 8},
-            customdata=[[n, with_seeds(y, sd, k)] for n, y, sd, k in zip(series.numbers, series.y, series.std, series.seeds, strict=True)],
-            hovertemplate=f"trial %{{customdata[0]}}: {label} %{{x:.3g}}<br>%{{customdata[1]}}<extra>{series.cell}</extra>",
-        ))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=series.x,
+                y=series.y,
+                mode="markers",
+                name=series.cell,
+                error_y={"type": "data", "array": series.std, "visible": True},
+                marker={"color": color(series.cell), "size": 8},
+                customdata=[
+                    [n, with_seeds(y, sd, k)]
+                    for n, y, sd, k in zip(series.numbers, series.y, series.std, series.seeds, strict=True)
+                ],
+                hovertemplate=f"trial %{{customdata[0]}}: {label} %{{x:.3g}}<br>%{{customdata[1]}}<extra>{series.cell}</extra>",
+            )
+        )
     return figure

@@ -32,8 +32,10 @@ class SummaryInfo(NamedTuple):
 def get_summary_info(trials: StudyTrials) -> SummaryInfo:
     from optuna.trial import TrialState
 
-    states = {state.name: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
-                                          TrialState.RUNNING, TrialState.WAITING)}  # fmt: skip
+    states = {
+        state.name: 0
+        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+    }
     for trial in trials.trials:
         states[trial.state] = states.get(trial.state, 0) + 1
     best = []
@@ -41,6 +43,16 @@ def get_summary_info(trials: StudyTrials) -> SummaryInfo:
         record = trials.best(trials.complete(cell))
         if record is not None:
             assert record.value is not None
-            best.append(BestRow(cell, record.number, record.params, record.value, record.std,
-                                len(record.seed_values), record.test_value, record.train_time))  # fmt: skip
+            best.append(
+                BestRow(
+                    cell,
+                    record.number,
+                    record.params,
+                    record.value,
+                    record.std,
+                    len(record.seed_values),
+                    record.test_value,
+                    record.train_time,
+                )
+            )
     return SummaryInfo(trials.name, trials.metric, trials.direction, trials.objectives, states, best)

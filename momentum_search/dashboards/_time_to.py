@@ -42,8 +42,9 @@ def _seconds(epoch: int | None, history: Sequence[float | None], wall_times: Seq
     return wall_times[seed] * epoch / len(history)
 
 
-def time_to(label: str, histories: Histories, wall_times: Sequence[float], threshold: float, *, direction: str,
-            target: str) -> TimeTo:  # fmt: skip
+def time_to(
+    label: str, histories: Histories, wall_times: Sequence[float], threshold: float, *, direction: str, target: str
+) -> TimeTo:
     """The first epoch (from 1) at which each seed's validation value reached ``threshold``."""
     epochs = [next((e for e, v in enumerate(h, start=1) if _reaches(v, threshold, direction)), None) for h in histories]
     seconds = [_seconds(e, h, wall_times, i) for i, (e, h) in enumerate(zip(epochs, histories, strict=True))]
@@ -65,14 +66,34 @@ def compare_times(arm: TimeTo, reference: TimeTo, *, unit: str) -> Verdict:
     """``arm`` against ``reference`` in ``unit`` ("epochs" or "seconds"): fewer is better."""
     values = {"epochs": lambda t: t.epochs, "seconds": lambda t: t.seconds}[unit]
     a, b = values(arm), values(reference)
-    missing = [f"{t.label}: {sum(v is None for v in vs)} of {len(vs)} seeds never reached {t.target}"
-               for t, vs in ((arm, a), (reference, b)) if any(v is None for v in vs)]  # fmt: skip
+    missing = [
+        f"{t.label}: {sum(v is None for v in vs)} of {len(vs)} seeds never reached {t.target}"
+        for t, vs in ((arm, a), (reference, b))
+        if any(v is None for v in vs)
+    ]
     if missing:
         sentence = f"{unit} to reach: {arm.label} cannot be compared with {reference.label} ({'; '.join(missing)})"
-        return Verdict(arm.label, reference.label, unit, "cannot compare", math.nan, math.nan, math.nan, len(a), len(b),
-                       "welch", 0.95, sentence)  # fmt: skip
-    return compare(Arm(arm.label, a), Arm(reference.label, b), metric=unit, direction="minimize",
-                   context=f"{unit} to reach {arm.target} (the reference: {reference.target})")
+        return Verdict(
+            arm.label,
+            reference.label,
+            unit,
+            "cannot compare",
+            math.nan,
+            math.nan,
+            math.nan,
+            len(a),
+            len(b),
+            "welch",
+            0.95,
+            sentence,
+        )
+    return compare(
+        Arm(arm.label, a),
+        Arm(reference.label, b),
+        metric=unit,
+        direction="minimize",
+        context=f"{unit} to reach {arm.target} (the reference: {reference.target})",
+    )
 
 
 def time_to_html(rows: Sequence[tuple[TimeTo, TimeTo]]) -> str:
@@ -92,8 +113,21 @@ def time_to_html(rows: Sequence[tuple[TimeTo, TimeTo]]) -> str:
     for arm, reference in rows:
         verdicts = [compare_times(arm, reference, unit=unit) for unit in ("epochs", "seconds")]
         for t in (arm, reference):
-            table.append([t.label, t.target, f"{len(t.reached)} / {len(t.epochs)}", cell(t.epochs, ".3g"),
-                          cell(t.seconds, ".3g"), verdicts[0].outcome if t is arm else "reference"])  # fmt: skip
+            table.append(
+                [
+                    t.label,
+                    t.target,
+                    f"{len(t.reached)} / {len(t.epochs)}",
+                    cell(t.epochs, ".3g"),
+                    cell(t.seconds, ".3g"),
+                    verdicts[0].outcome if t is arm else "reference",
+                ]
+            )
         sentences += [v.sentence for v in verdicts]
     columns = ["arm", "reaching", "seeds reached", "epochs [95 % CI]", "seconds [95 % CI]", "epochs verdict"]
-    return html_table(columns, table, numeric={2, 3, 4}) + "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>"
+    return (
+        html_table(columns, table, numeric={2, 3, 4})
+        + "<ul>"
+        + "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
+        + "</ul>"
+    )

@@ -39,8 +39,13 @@ def shown(records: list[TrialRecord], direction: str, limit: int) -> list[TrialR
         return records
     if limit <= 0:
         return []
-    keep = {r.number for r in sorted((r for r in records if r.value is not None),
-                                     key=lambda r: (r.value if direction == "minimize" else -r.value, r.number))[: limit // 2]}  # type: ignore[operator]  # fmt: skip
+    keep = {
+        r.number
+        for r in sorted(
+            (r for r in records if r.value is not None),
+            key=lambda r: (r.value if direction == "minimize" else -r.value, r.number),  # type: ignore[operator]
+        )[: limit // 2]
+    }
     rest = [i for i, r in enumerate(records) if r.number not in keep]
     step = len(rest) / (limit - len(keep))
     keep |= {records[rest[int(k * step)]].number for k in range(limit - len(keep))}
@@ -72,8 +77,7 @@ class StudyTrials(NamedTuple):
     def finished(self, cell: str | None = None) -> list[TrialRecord]:
         """:meth:`complete` and the trials that lost the seed race, each with the value of the seeds it
         ran: what the maps and slices draw, every point with its seed count."""
-        return [t for t in self.trials
-                if t.value is not None and t.reused_from is None and (cell is None or t.cell == cell)]  # fmt: skip
+        return [t for t in self.trials if t.value is not None and t.reused_from is None and (cell is None or t.cell == cell)]
 
     def best(self, records: Iterable[TrialRecord]) -> TrialRecord | None:
         """The record with the best value in the study's direction; the earliest one on a tie."""
@@ -177,7 +181,9 @@ def _on_axis(record: TrialRecord, old: str, new: str) -> TrialRecord:
     if config is None or record.cell is None:
         return dataclasses.replace(record, params={k: v for k, v in record.params.items() if k != old})
     value = gain(record.cell, s=config.get("s"), mu=config.get("mu")) if new == GAIN else config["s"]
-    return dataclasses.replace(record, params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()})
+    return dataclasses.replace(
+        record, params={(new if k == old else k): (value if k == old else v) for k, v in record.params.items()}
+    )
 
 
 def is_baseline(cell: str) -> bool:
@@ -204,5 +210,6 @@ def log_scale(distribution: BaseDistribution | None) -> bool:
 
 
 def format_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{LABELS.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{LABELS.get(k, k)}={v}"
-                     for k, v in params.items())  # fmt: skip
+    return ", ".join(
+        f"{LABELS.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{LABELS.get(k, k)}={v}" for k, v in params.items()
+    )

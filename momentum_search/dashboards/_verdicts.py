@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from momentum_search.dashboards._html import html_table
+
 Method = Literal["welch", "bootstrap"]
 Outcome = Literal["better", "worse", "not distinguishable", "cannot compare"]
 METHODS: tuple[Method, ...] = ("welch", "bootstrap")
@@ -82,13 +83,22 @@ def compare(
     a, b = _values(arm), _values(reference)
     diff = float(a.mean() - b.mean()) if a.size and b.size else math.nan
     level = f"{100 * confidence:g} %"
-    common = dict(arm=arm.label, reference=reference.label, metric=metric, n_arm=a.size, n_reference=b.size,
-                  method=method, confidence=confidence)  # fmt: skip
+    common = dict(
+        arm=arm.label,
+        reference=reference.label,
+        metric=metric,
+        n_arm=a.size,
+        n_reference=b.size,
+        method=method,
+        confidence=confidence,
+    )
     prefix = f"{context}, " if context else ""
     short = [f"{x.label} has {_seeds(n)}" for x, n in ((arm, a.size), (reference, b.size)) if n < 2]
     if short:
-        sentence = (f"{prefix}{arm.label} cannot be compared with {reference.label}: {' and '.join(short)}, "
-                    f"and a {level} interval needs at least 2 seeds in each arm")  # fmt: skip
+        sentence = (
+            f"{prefix}{arm.label} cannot be compared with {reference.label}: {' and '.join(short)}, "
+            f"and a {level} interval needs at least 2 seeds in each arm"
+        )
         return Verdict(outcome="cannot compare", diff=diff, low=math.nan, high=math.nan, sentence=sentence, **common)  # type: ignore[arg-type]
     low, high = welch_interval(a, b, confidence) if method == "welch" else bootstrap_interval(a, b, confidence, seed=seed)
     outcome: Outcome = "not distinguishable"
@@ -98,8 +108,9 @@ def compare(
     seeds = f"{a.size} seeds each" if a.size == b.size else f"{a.size} and {b.size} seeds"
     kind = "" if method == "welch" else "bootstrap "
     d, lo, hi = format_interval(diff, low, high, metric)
-    sentence = (f"{prefix}{arm.label} {relation[outcome]} {reference.label} "
-                f"(Δ {metric} = {d}, {level} {kind}CI {lo} … {hi}, {seeds})")  # fmt: skip
+    sentence = (
+        f"{prefix}{arm.label} {relation[outcome]} {reference.label} (Δ {metric} = {d}, {level} {kind}CI {lo} … {hi}, {seeds})"
+    )
     return Verdict(outcome=outcome, diff=diff, low=low, high=high, sentence=sentence, **common)  # type: ignore[arg-type]
 
 
@@ -121,8 +132,9 @@ def welch_interval(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[flo
     return diff - half, diff + half
 
 
-def bootstrap_interval(a: np.ndarray, b: np.ndarray, confidence: float, *, seed: int,
-                       resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:  # fmt: skip
+def bootstrap_interval(
+    a: np.ndarray, b: np.ndarray, confidence: float, *, seed: int, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float]:
     """The percentile bootstrap interval of mean(a) − mean(b), each arm resampled on its own."""
     rng = np.random.default_rng(seed)
     diffs = rng.choice(a, (resamples, a.size)).mean(axis=1) - rng.choice(b, (resamples, b.size)).mean(axis=1)

@@ -48,8 +48,9 @@ class Worker:
         self._process: subprocess.Popen[bytes] | None = None
         if command is not None:
             try:
-                self._process = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.PIPE)  # fmt: skip
+                self._process = subprocess.Popen(
+                    list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                )
             except (OSError, ValueError) as error:
                 _log.debug("cannot start the worker (%s); the fits run here", error)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from momentum_search.search._experimental import allow_experimental
+from momentum_search._quiet import allow_experimental
 from momentum_search.search._gain import GAIN, drive_scale, gain, takes_gain
 from momentum_search.search._objective import FIXABLE_FIELDS, Evaluation, TrialPlan, evaluate
 from momentum_search.search._optuna import (
@@ -10,7 +10,6 @@ from momentum_search.search._optuna import (
     OptunaEngine,
     TrialCounts,
     count_trials,
-    fail_stale_trials,
     point_key,
     trial_params,
 )
@@ -39,9 +38,12 @@ from momentum_search.search._record import (
     twin_attrs,
 )
 from momentum_search.search._recovery import OWNER_ATTR, fail_orphaned_trials
-from momentum_search.search._ray import LiveTrial, check_address, RayEngine, RayRun, SchedulerName, SchedulerSpec
+from momentum_search.search._ray import RayEngine, RayRun, check_address
+from momentum_search.search._ray_books import LiveTrial
 from momentum_search.search._samplers import PrunerName, PrunerSpec, SamplerName, SamplerSpec
+from momentum_search.search._schedulers import SchedulerName, SchedulerSpec
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, Dimension, Parameter, SearchSpace
+from momentum_search.store import fail_stale_trials
 
 __all__ = [
     "CELL_PARAMETER",

@@ -14,14 +14,33 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from momentum_search.search._gain import GAIN, drive_scale
+from momentum_search.search._record import evaluation_attrs
 from momentum_search.search._space import CELL_PARAMETER, DOMAINS, SearchSpace
 from momentum_search.trainers import TrainConfig, TrainResult, UserObjective
 from momentum_search.trainers.tasks import task_defaults
 
 # TrainConfig fields a study may fix; the rest come from the study itself (task, cell, epochs,
 # seeds) or from the worker running the trial (threads).
-FIXABLE_FIELDS = ("mu", "s", GAIN, "beta", "eps", "restart", "hidden_size", "num_layers", "init", "t_max",
-                  "forget_bias", "dtriv_k", "lr_orth", "optimizer", "lr", "batch_size", "grad_clip", "device")  # fmt: skip
+FIXABLE_FIELDS = (
+    "mu",
+    "s",
+    GAIN,
+    "beta",
+    "eps",
+    "restart",
+    "hidden_size",
+    "num_layers",
+    "init",
+    "t_max",
+    "forget_bias",
+    "dtriv_k",
+    "lr_orth",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "grad_clip",
+    "device",
+)
 _CELL_ONLY = ("mu", "s", GAIN, "beta", "eps", "restart")
 EpochCallback = Callable[[int, float], bool]
 BatchCallback = Callable[[int, int], None]
@@ -130,8 +149,6 @@ class Evaluation:
 
     def attrs(self) -> dict[str, Any]:
         """What a trial records: see :func:`~momentum_search.search._record.evaluation_attrs`."""
-        from momentum_search.search._record import evaluation_attrs
-
         return evaluation_attrs(self)
 
 

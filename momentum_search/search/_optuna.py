@@ -6,7 +6,7 @@ Why not ``Study.optimize``: with several workers its ``MaxTrialsCallback`` can o
 - :meth:`OptunaEngine.top_up` enqueues ``budget - finished - waiting - running`` WAITING trials,
   where finished means COMPLETE or PRUNED (a FAIL never counts: a crashed trial is replaced).
 - A worker only ever runs WAITING trials, claimed atomically by the store
-  (``TrialStore.claim_trial`` in ``studies/_storage.py``), and ends each in one transaction there
+  (``TrialStore.claim_trial`` in ``store/_claims.py``), and ends each in one transaction there
   (``TrialStore.finish_trial``): attrs, intermediate values and state together, or nothing.
 - A trial whose worker died (heartbeat older than the grace period) is failed and re-enqueued as a
   WAITING copy with the same parameters (``RetryHeartbeatStaleTrialCallback``), and so is a trial
@@ -17,32 +17,28 @@ Why not ``Study.optimize``: with several workers its ``MaxTrialsCallback`` can o
 from __future__ import annotations
 
 import logging
-import math
-import os
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from momentum_search.search._engine import WORKER, TrialHeartbeat, complete_twin, dropped, finish
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
-from momentum_search.search._experimental import allow_experimental
 from momentum_search.search._racing import RacingSpec
 from momentum_search.search._record import REASON_ATTR, REUSED_FROM_ATTR, TRIAL_SEEDS_ATTR, finished_attrs, twin_attrs
 from momentum_search.search._samplers import PrunerSpec, SamplerSpec
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
+from momentum_search.store import fail_stale_trials
 from momentum_search.trainers import ObjectiveError
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial, TrialState
+    from optuna.trial import FrozenTrial
 
-    from momentum_search.studies._storage import TrialStore
+    from momentum_search.store import TrialStore
 
 _logger = logging.getLogger(__name__)
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial, for provenance
 
 
 @dataclass(frozen=True)
@@ -92,9 +88,14 @@ class OptunaEngine:
     """
 
     def __init__(
-        self, *, space: SearchSpace, plan: TrialPlan, sampler: SamplerSpec, pruner: PrunerSpec,
+        self,
+        *,
+        space: SearchSpace,
+        plan: TrialPlan,
+        sampler: SamplerSpec,
+        pruner: PrunerSpec,
         racing: RacingSpec | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if sampler.name is None or pruner.name is None:
             raise ValueError("sampler and pruner names must be resolved (call .resolved()) before building an engine")
         self.space = space
@@ -108,12 +109,12 @@ class OptunaEngine:
     def top_up(self, study: optuna.Study, budget: int) -> int:
         """Enqueue WAITING trials until finished + waiting + running reaches ``budget``; returns how many.
 
-        A kind with nothing to search (a plain cell) is the baseline every comparison needs: it is
-        queued first, once. With the sampler's ``kinds="shared"`` (the default) the other trials are
-        shared evenly among the kinds that have something to search, each queued with its kind fixed
-        and the sampler choosing the rest. Left to choose the kind (``kinds="sampled"``), TPE kept
-        choosing a plain cell once it led the study, and each choice was a twin that trained nothing
-        (9 of the quick start's 16 trials), starving the kinds the study compares.
+        A kind with nothing to search (a plain cell, or one whose hyperparameters the spec fixes) is queued
+        first, once: it is the reference every comparison needs. With the sampler's ``kinds="shared"`` (the
+        default) the other trials are shared evenly among the kinds that have something to search, each
+        queued with its kind fixed and the sampler choosing the rest. Left to choose the kind
+        (``kinds="sampled"``), TPE kept choosing a plain cell once it led the study, and each choice was a
+        twin that trained nothing (9 of the quick start's 16 trials), starving the kinds the study compares.
 
         With the grid sampler the enqueued trials are grid points, each with all its parameters fixed,
         that no finished or pending trial holds yet, so the study visits every point exactly once.
@@ -128,11 +129,13 @@ class OptunaEngine:
         live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
         if self.sampler.name != "grid":
             queued = Counter(trial_params(trial).get(CELL_PARAMETER) for trial in trials if trial.state in live)
-            baselines = [cell for cell in self.space.cells if not self.space.parameters(cell) and not queued[cell]]
-            searched = [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
+            unsearched = [c for c in self.space.cells if not self.space.parameters(c) and not queued[c]]
+            searched = (
+                [cell for cell in self.space.cells if self.space.parameters(cell)] if self.sampler.kinds == "shared" else []
+            )
             for _ in range(missing):
-                if baselines:
-                    cell: str | None = baselines.pop(0)
+                if unsearched:
+                    cell: str | None = unsearched.pop(0)
                 elif searched:
                     cell = min(searched, key=lambda c: queued[c])  # the fewest so far; the spec's order on a tie
                 else:
@@ -171,7 +174,9 @@ class OptunaEngine:
         # One study for the worker's life: its storage cache keeps the finished trials it has read, so
         # a claim reads only what is new or unfinished and costs the same at any study size (a study
         # loaded per claim read the whole study again each time).
-        study = optuna.load_study(study_name=study_name, storage=storage, pruner=self.pruner.build(max_epochs=self.plan.max_epochs))
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, pruner=self.pruner.build(max_epochs=self.plan.max_epochs)
+        )
         ran = 0
         while not should_stop() and (deadline is None or time.monotonic() < deadline):
             fail_stale_trials(study)
@@ -186,31 +191,29 @@ class OptunaEngine:
             _sleep(poll_interval, should_stop)
         return ran
 
-    def _run_trial(
-        self, study: optuna.Study, storage: TrialStore, trial: optuna.Trial, should_stop: Callable[[], bool]
-    ) -> bool:
-        """Run one claimed trial; False if its result was dropped (see :func:`_finish`)."""
+    def _run_trial(self, study: optuna.Study, storage: TrialStore, trial: optuna.Trial, should_stop: Callable[[], bool]) -> bool:
+        """Run one claimed trial; False if its result was dropped (see :func:`finish`)."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         single = len(study.directions) == 1
-        baseline = False  # set once the cell is sampled
+        unsearched = False  # a kind with nothing to search; set once the cell is sampled
 
         def on_epoch(epoch: int, value: float) -> bool:
             if not single:
                 return False  # Optuna cannot report or prune multi-objective trials
             trial.report(value, step=epoch)
-            # A baseline runs to the end: stopped early, it would leave no reference to compare with.
-            return not baseline and trial.should_prune()
+            # A kind with nothing to search runs to the end: stopped early, it would leave no reference to compare with.
+            return not unsearched and trial.should_prune()
 
         def on_batch(index: int, total: int) -> None:
             if should_stop():
                 raise KeyboardInterrupt
 
         def on_seed(values: dict[int, float]) -> str | None:
-            # A baseline earns every seed, as it runs every epoch: it is the reference of every comparison.
+            # A kind with nothing to search earns every seed, as it runs every epoch: it is the reference of every comparison.
             racing = self.racing
-            incumbent = None if racing is None or baseline else _incumbent(study)
+            incumbent = None if racing is None or unsearched else _incumbent(study)
             if racing is None or incumbent is None:
                 return None
             number, seed_values = incumbent
@@ -218,91 +221,48 @@ class OptunaEngine:
 
         seeds = trial.user_attrs.get(TRIAL_SEEDS_ATTR)
         plan = self.plan if seeds is None else self.plan.model_copy(update={"seeds": tuple(seeds)})
-        with _Heartbeat(storage, storage.trial_id(study, trial)):
+        with TrialHeartbeat(storage, storage.trial_id(study, trial)):
             try:
                 params = self.space.suggest(trial)
-                baseline = not self.space.parameters(params[CELL_PARAMETER])
-                twin = _complete_twin(study, trial.number, params, seeds=seeds)
+                unsearched = not self.space.parameters(params[CELL_PARAMETER])
+                twin = complete_twin(study, trial.number, params, seeds=seeds)
                 if twin is not None:
                     # Same parameters, same plan, same seeds: training again would give the same numbers.
-                    return _finish(storage, study, trial, TrialState.COMPLETE, twin_attrs(twin, worker=_WORKER),
-                                   values=list(twin.values), curve=twin.intermediate_values)  # fmt: skip
+                    return finish(
+                        storage,
+                        study,
+                        trial,
+                        TrialState.COMPLETE,
+                        twin_attrs(twin, worker=WORKER),
+                        values=list(twin.values),
+                        curve=twin.intermediate_values,
+                    )
                 evaluation = evaluate(plan, params, on_epoch=on_epoch, on_batch=on_batch, on_seed=on_seed)
             except KeyboardInterrupt:
-                _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
+                finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: "interrupted"}, requeue=True)
                 raise
             except UpdateFinishedTrialError:
-                _dropped(trial)  # raised by trial.report() after an epoch
+                dropped(trial)  # raised by trial.report() after an epoch
                 return False
             except ObjectiveError as error:
                 # The user's own loop failed this configuration: the trial fails with why, the study goes on.
-                return _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error}"})
+                return finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error}"})
             except Exception as error:
-                _finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
+                finish(storage, study, trial, TrialState.FAIL, {REASON_ATTR: f"error: {error!r}"})
                 raise
-            attrs = finished_attrs(evaluation.attrs(), reason=evaluation.reason(), worker=_WORKER)
+            attrs = finished_attrs(evaluation.attrs(), reason=evaluation.reason(), worker=WORKER)
             if attrs[REASON_ATTR] is None:
                 values = _values(evaluation, len(study.directions))
-                return _finish(storage, study, trial, TrialState.COMPLETE, attrs, values=values)
+                return finish(storage, study, trial, TrialState.COMPLETE, attrs, values=values)
             if single and evaluation.results[0].diverged:
                 # NaN at the epoch that diverged: TPE ranks the trial worst among those stopped there,
                 # and MedianPruner ignores it; a FAIL would hide the region from the sampler.
-                return _finish(storage, study, trial, TrialState.PRUNED, attrs,
-                               nan_step=evaluation.results[0].epochs_run + 1)  # fmt: skip
-            return _finish(storage, study, trial, TrialState.PRUNED, attrs)
-
-
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail the RUNNING trials whose worker stopped beating; the storage's callback re-enqueues them."""
-    import optuna
-
-    with allow_experimental():
-        optuna.storages.fail_stale_trials(study)
-
-
-def _finish(
-    storage: TrialStore,
-    study: optuna.Study,
-    trial: optuna.Trial,
-    state: TrialState,
-    attrs: dict[str, Any],
-    *,
-    values: list[float] | None = None,
-    nan_step: int | None = None,
-    curve: dict[int, float] | None = None,
-    requeue: bool = False,
-) -> bool:
-    """Record ``attrs`` (and a learning ``curve``, NaN at ``nan_step``) and end the trial in
-    ``state``, in one transaction; ``requeue`` also queues a copy of it. False if it had been failed
-    as stale meanwhile: nothing is written then."""
-    curve = dict(curve or {})
-    if nan_step is not None:
-        curve[nan_step] = math.nan
-    if storage.finish_trial(study, trial, state, attrs=attrs, values=values, curve=curve, requeue=requeue):
-        return True
-    _dropped(trial)
-    return False
-
-
-def _dropped(trial: optuna.Trial) -> None:
-    # This worker looked dead (paused or cut off longer than the grace period), so another one failed
-    # the trial and re-enqueued it: the copy counts, this result must not.
-    _logger.warning("trial %d was failed as stale meanwhile; its result is dropped", trial.number)
+                return finish(storage, study, trial, TrialState.PRUNED, attrs, nan_step=evaluation.results[0].epochs_run + 1)
+            return finish(storage, study, trial, TrialState.PRUNED, attrs)
 
 
 def _values(evaluation: Evaluation, objectives: int) -> list[float]:
     return [evaluation.value, evaluation.train_time][:objectives]
-
-
-def _complete_twin(study: optuna.Study, number: int, params: dict[str, Any], *, seeds: list[int] | None = None) -> FrozenTrial | None:
-    """An earlier COMPLETE trial with exactly ``params`` and the same seeds of its own (``TRIAL_SEEDS_ATTR``;
-    None: the plan's), if any."""
-    from optuna.trial import TrialState
-
-    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != number and other.params == params and other.user_attrs.get(TRIAL_SEEDS_ATTR) == seeds:
-            return other
-    return None
 
 
 def _incumbent(study: optuna.Study) -> tuple[int, dict[int, float]] | None:
@@ -332,32 +292,3 @@ def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end and not should_stop():
         time.sleep(min(0.1, seconds))
-
-
-class _Heartbeat:
-    """Record the trial's heartbeat every ``heartbeat_interval`` seconds in a thread while it runs."""
-
-    def __init__(self, storage: TrialStore, trial_id: int) -> None:
-        self._store = storage
-        self._id = trial_id
-        self._interval = storage.get_heartbeat_interval()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        if self._interval is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _beat(self) -> None:
-        assert self._interval is not None
-        while not self._done.wait(self._interval):
-            try:
-                self._store.record_heartbeat(self._id)
-            except Exception as error:  # a transient database error must not end the trial
-                _logger.warning("heartbeat of trial id %d failed: %s", self._id, error)

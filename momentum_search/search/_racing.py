@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from momentum_search._quiet import allow_experimental
+
 RacingTest = Literal["mean", "wilcoxon"]
 
 
@@ -42,9 +44,13 @@ class RacingSpec(BaseModel):
         return self
 
     def loses(
-        self, challenger: Mapping[int, float], incumbent: Mapping[int, float], *, direction: str,
+        self,
+        challenger: Mapping[int, float],
+        incumbent: Mapping[int, float],
+        *,
+        direction: str,
         against: str = "the incumbent",
-    ) -> str | None:  # fmt: skip
+    ) -> str | None:
         """Why ``challenger`` (seed → value) stops against ``incumbent`` (named ``against``) on their
         shared seeds, or None while it can still beat it."""
         shared = [seed for seed in challenger if seed in incumbent]
@@ -66,14 +72,10 @@ def _wilcoxon_worse(challenger: Mapping[int, float], incumbent: Mapping[int, flo
     """Optuna's WilcoxonPruner on an in-memory study that holds the incumbent, seeds as steps."""
     import optuna
 
-    from momentum_search.search._experimental import allow_experimental
-
     with allow_experimental():
         pruner = optuna.pruners.WilcoxonPruner(p_threshold=p)
     study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()], pruner=pruner)
-    study.add_trial(optuna.trial.create_trial(
-        value=statistics.fmean(incumbent.values()), intermediate_values=dict(incumbent)
-    ))  # fmt: skip
+    study.add_trial(optuna.trial.create_trial(value=statistics.fmean(incumbent.values()), intermediate_values=dict(incumbent)))
     trial = study.ask()
     for seed, value in challenger.items():
         trial.report(value, step=seed)

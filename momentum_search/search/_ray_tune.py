@@ -7,10 +7,10 @@ stored if it ended there, so a trial the scheduler stops needs nothing more from
 
 - ``value``: that epoch's validation metric, what the scheduler compares (the worst possible value
   once the run diverged); ``train_time``: the mean time per seed so far; ``epoch``: from 1.
-- ``step``: the epoch again, for the schedulers, but not in the final report, nor in a baseline's
-  (a cell with nothing to search): no scheduler acts on a trial without it. A trial that has ended
-  must not be acted on (PBT would make a finished member copy a better one), and a baseline must
-  run to the end, the reference every comparison needs.
+- ``step``: the epoch again, for the schedulers, but not in the final report, nor in the reports of a
+  kind with nothing to search: no scheduler acts on a trial without it. A trial that has ended must
+  not be acted on (PBT would make a finished member copy a better one), and a kind with nothing to
+  search must run to the end, the reference every comparison needs.
 - ``attrs``: :meth:`Evaluation.attrs` of the run so far (PBT adds ``schedule``); ``reason``: why it
   ended early if it ends here; ``diverged_epoch``: the epoch the first seed diverged at, or None.
 - ``final``: True on the last report, sent after the other seeds have trained too.
@@ -39,7 +39,8 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, Populati
 from ray.tune.search import Searcher
 
 from momentum_search.search._objective import Evaluation, TrialPlan, evaluate
-from momentum_search.search._ray import PBT_PARAMETERS, RayEngine, _Asked, _Book
+from momentum_search.search._ray_books import Asked, Book, TuneRun
+from momentum_search.search._schedulers import PBT_PARAMETERS
 from momentum_search.search._space import CELL_PARAMETER, SearchSpace
 from momentum_search.trainers import Trainer, TrainResult, loop_result
 
@@ -57,8 +58,8 @@ _NOISY_LOGGERS = ("ray.tune", "ray.train")
 
 
 def fit(
-    engine: RayEngine,
-    book: _Book,
+    engine: TuneRun,
+    book: Book,
     *,
     samples: int,
     address: str | None,
@@ -77,7 +78,7 @@ def fit(
         slots = _slots(engine)
         setup = TrialSetup(
             plan=engine.plan,
-            baselines=tuple(cell for cell in engine.space.cells if not engine.space.parameters(cell)),
+            unsearched=tuple(cell for cell in engine.space.cells if not engine.space.parameters(cell)),
             perturbed=PBT_PARAMETERS if engine.population else (),
         )
         trainable = tune.with_resources(
@@ -86,7 +87,7 @@ def fit(
         mode = _mode(book.study.directions[0])
         search_alg: Searcher | None = None
         param_space: dict[str, Any] = {}
-        if isinstance(book, _Asked):
+        if isinstance(book, Asked):
             search_alg = _StudySearch(engine, book, deadline=deadline)
         else:
             # Ray's own variant generator (PBT refuses any other) runs the population drawn here.
@@ -168,7 +169,7 @@ def _connected(address: str | None, *, quiet: bool) -> Iterator[None]:
         ray.shutdown()
 
 
-def _slots(engine: RayEngine) -> int:
+def _slots(engine: TuneRun) -> int:
     """How many trials the cluster runs at once; raises ValueError if not even one fits."""
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
@@ -184,13 +185,13 @@ def _mode(direction: optuna.study.StudyDirection) -> str:
     return "min" if direction == optuna.study.StudyDirection.MINIMIZE else "max"
 
 
-def _seed(engine: RayEngine, study: optuna.Study) -> int | None:
+def _seed(engine: TuneRun, study: optuna.Study) -> int | None:
     # A resumed study draws a population of its own, not the first launch's again.
     seed = engine.sampler.seed
     return None if seed is None else seed + len(study.get_trials(deepcopy=False))
 
 
-def _scheduler(engine: RayEngine, book: _Book, mode: str) -> TrialScheduler:
+def _scheduler(engine: TuneRun, book: Book, mode: str) -> TrialScheduler:
     spec, epochs = engine.scheduler, engine.plan.max_epochs
     if spec.name == "none":
         return FIFOScheduler()
@@ -215,9 +216,14 @@ def _scheduler(engine: RayEngine, book: _Book, mode: str) -> TrialScheduler:
         while grace * factor**brackets <= epochs:
             brackets += 1
     return AsyncHyperBandScheduler(
-        time_attr=STEP, metric=VALUE, mode=mode, max_t=epochs, grace_period=grace, reduction_factor=factor,
+        time_attr=STEP,
+        metric=VALUE,
+        mode=mode,
+        max_t=epochs,
+        grace_period=grace,
+        reduction_factor=factor,
         brackets=brackets,
-    )  # fmt: skip
+    )
 
 
 # ---- the driver: asking trials, recording what they report ------------------------------------
@@ -231,7 +237,7 @@ class _StudySearch(Searcher):
     full last report (the searcher sees neither).
     """
 
-    def __init__(self, engine: RayEngine, book: _Asked, *, deadline: float | None) -> None:
+    def __init__(self, engine: TuneRun, book: Asked, *, deadline: float | None) -> None:
         directions = book.study.directions
         metric: Any = VALUE if len(directions) == 1 else [VALUE, TRAIN_TIME]
         mode: Any = _mode(directions[0]) if len(directions) == 1 else [_mode(d) for d in directions]
@@ -266,15 +272,13 @@ class _StudySearch(Searcher):
 class _Recorder(tune.Callback):
     """Feeds what Ray's trials report into the study through the book."""
 
-    def __init__(self, book: _Book) -> None:
+    def __init__(self, book: Book) -> None:
         self._book = book
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._book.started(trial.trial_id, trial.config[PARAMS])
 
-    def on_trial_result(
-        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
-    ) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any) -> None:
         # A reused trial reports no epoch; the epoch that diverged has no value (see _Outcome).
         if EPOCH in result and result["diverged_epoch"] is None:
             self._book.reported(trial.trial_id, trial.config[PARAMS], result[EPOCH], result[VALUE])
@@ -364,7 +368,7 @@ class TrialSetup:
     may change between epochs."""
 
     plan: TrialPlan
-    baselines: tuple[str, ...] = ()
+    unsearched: tuple[str, ...] = ()  # the kinds with nothing to search: they run to the end
     perturbed: tuple[str, ...] = ()  # checkpoints after every epoch when not empty
 
 
@@ -392,18 +396,36 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
             if epoch >= plan.max_epochs:  # the last epoch's report is the final one (at max_t ASHA stops a trial)
                 return False
             so_far = Evaluation((loop_result(first_seed, history, wall_time=time.perf_counter() - started),), plan.seeds)
-            tune.report(_metrics(
-                so_far, so_far.attrs(), setup, direction=objective.direction, epoch=epoch,
-                cell=params[CELL_PARAMETER], last=value, diverged=not math.isfinite(value), final=False,
-            ))  # fmt: skip
+            tune.report(
+                _metrics(
+                    so_far,
+                    so_far.attrs(),
+                    setup,
+                    direction=objective.direction,
+                    epoch=epoch,
+                    cell=params[CELL_PARAMETER],
+                    last=value,
+                    diverged=not math.isfinite(value),
+                    final=False,
+                )
+            )
             return False
 
         evaluation = evaluate(plan, params, on_epoch=on_epoch)
         first = evaluation.results[0]
-        tune.report(_metrics(
-            evaluation, evaluation.attrs(), setup, direction=objective.direction, epoch=first.epochs_run,
-            cell=params[CELL_PARAMETER], last=first.history[-1], diverged=evaluation.diverged, final=True,
-        ))  # fmt: skip
+        tune.report(
+            _metrics(
+                evaluation,
+                evaluation.attrs(),
+                setup,
+                direction=objective.direction,
+                epoch=first.epochs_run,
+                cell=params[CELL_PARAMETER],
+                last=first.history[-1],
+                diverged=evaluation.diverged,
+                final=True,
+            )
+        )
         return
     trainer = Trainer(plan.config(params, seed=plan.seeds[0]))
     schedule: dict[str, list[float]] = {name: [] for name in setup.perturbed if name in params}
@@ -433,16 +455,24 @@ def train_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
 
 
 def _metrics(
-    evaluation: Evaluation, attrs: dict[str, Any], setup: TrialSetup, *, direction: str, epoch: int, cell: str,
-    last: float, diverged: bool, final: bool,
-) -> dict[str, Any]:  # fmt: skip
+    evaluation: Evaluation,
+    attrs: dict[str, Any],
+    setup: TrialSetup,
+    *,
+    direction: str,
+    epoch: int,
+    cell: str,
+    last: float,
+    diverged: bool,
+    final: bool,
+) -> dict[str, Any]:
     """What a trial reports to Tune after an epoch (``final``: after its last seed), attrs included."""
     worst = math.inf if direction == "minimize" else -math.inf
     return {
         VALUE: worst if diverged else last,
         TRAIN_TIME: evaluation.train_time,
         EPOCH: epoch,
-        **({} if final or cell in setup.baselines else {STEP: epoch}),
+        **({} if final or cell in setup.unsearched else {STEP: epoch}),
         "attrs": attrs,
         "reason": evaluation.reason(),
         "diverged_epoch": epoch if diverged else None,
@@ -472,9 +502,16 @@ def _report(
     if setup.perturbed:
         attrs["schedule"] = {name: list(values) for name, values in schedule.items()}
     metrics = _metrics(
-        evaluation, attrs, setup, direction=trainer.task.metric.direction, epoch=trainer.epoch, cell=trainer.config.cell,
-        last=trainer.history[-1] if trainer.history else math.nan, diverged=trainer.diverged, final=final,
-    )  # fmt: skip
+        evaluation,
+        attrs,
+        setup,
+        direction=trainer.task.metric.direction,
+        epoch=trainer.epoch,
+        cell=trainer.config.cell,
+        last=trainer.history[-1] if trainer.history else math.nan,
+        diverged=trainer.diverged,
+        final=final,
+    )
     if not setup.perturbed:
         tune.report(metrics)
         return

@@ -23,14 +23,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
+import momentum_search
+from momentum_search.search._gain import gain
 from momentum_search.search._space import CELL_PARAMETER
+from momentum_search.store import REASON_ATTR  # why a trial was pruned or failed; None when it completed
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from momentum_search.search._objective import Evaluation
+    from momentum_search.trainers import TrainResult
 
-REASON_ATTR = "reason"  # why a trial was pruned or failed; None when it completed
 REUSED_FROM_ATTR = "reused_from"  # a twin: the number of the COMPLETE trial whose result it copied
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 ENGINE_ATTR = "engine"  # "ray" on trials the Ray engine ran
@@ -50,12 +52,34 @@ STANDING_ATTRS = (REASON_ATTR, REUSED_FROM_ATTR, "value_mean")
 # ---- writing ------------------------------------------------------------------------------------
 
 
-def evaluation_attrs(evaluation: Evaluation) -> dict[str, Any]:
+class Trained(Protocol):
+    """What the record reads of a configuration trained on its seeds (``_objective.Evaluation`` is one)."""
+
+    @property
+    def results(self) -> tuple[TrainResult, ...]: ...
+
+    @property
+    def seeds(self) -> tuple[int, ...]: ...
+
+    @property
+    def diverged(self) -> bool: ...
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def std(self) -> float: ...
+
+    @property
+    def test_value(self) -> float: ...
+
+    @property
+    def train_time(self) -> float: ...
+
+
+def evaluation_attrs(evaluation: Trained) -> dict[str, Any]:
     """What a trained configuration records, JSON-ready (NaN becomes None); ``gain`` is the config's
     s/(1−μ) (None for a kind without s), whichever of s and g the study searched."""
-    import momentum_search
-    from momentum_search.search._gain import gain
-
     first = evaluation.results[0]
     config = first.config
     return {
@@ -83,8 +107,15 @@ def evaluation_attrs(evaluation: Evaluation) -> dict[str, Any]:
 
 
 # What evaluation_attrs records per seed, and what it records of the first seed alone.
-_PER_SEED_ATTRS = ("seeds", "seed_values", "seed_test_values", "seed_best_epochs", "seed_histories", "seed_learned",
-                   "seed_wall_times")  # fmt: skip
+_PER_SEED_ATTRS = (
+    "seeds",
+    "seed_values",
+    "seed_test_values",
+    "seed_best_epochs",
+    "seed_histories",
+    "seed_learned",
+    "seed_wall_times",
+)
 _FIRST_SEED_ATTRS = ("config", "gain", "gradient_flow", "metric", "version")
 
 
@@ -352,8 +383,11 @@ def pareto_front(records: Iterable[_R], directions: Sequence[str]) -> list[_R]:
     found so far: O(trials × front) instead of O(trials²).
     """
     signs = [1.0 if d == "minimize" else -1.0 for d in directions]
-    points = [(tuple(s * v for s, v in zip(signs, r.values, strict=True)), r)  # type: ignore[arg-type]
-              for r in records if r.complete and not r.twin]  # fmt: skip
+    points = [
+        (tuple(s * v for s, v in zip(signs, r.values, strict=True)), r)  # type: ignore[arg-type]
+        for r in records
+        if r.complete and not r.twin
+    ]
     points.sort(key=lambda item: (item[0], item[1].number))
     front: list[tuple[tuple[float, ...], _R]] = []
     for point, record in points:

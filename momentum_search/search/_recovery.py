@@ -15,12 +15,12 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from momentum_search.search._optuna import REASON_ATTR
+from momentum_search.search._record import REASON_ATTR
 
 if TYPE_CHECKING:
     import optuna
 
-    from momentum_search.studies._storage import TrialStore
+    from momentum_search.store import TrialStore
 
 OWNER_ATTR = "owner"  # system attr: host:pid of the process that runs the trial (Ray's driver)
 

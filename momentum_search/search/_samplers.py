@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from momentum_search.search._experimental import allow_experimental
+from momentum_search._quiet import allow_experimental
 
 if TYPE_CHECKING:
     import optuna
@@ -53,9 +53,7 @@ class SamplerSpec(BaseModel):
     @model_validator(mode="after")
     def _options_fit_sampler(self) -> SamplerSpec:
         if self.n_startup_trials is not None and self.name not in _STARTUP_SAMPLERS:
-            raise ValueError(
-                f"n_startup_trials applies to samplers {', '.join(sorted(_STARTUP_SAMPLERS))}, not {self.name}"
-            )
+            raise ValueError(f"n_startup_trials applies to samplers {', '.join(sorted(_STARTUP_SAMPLERS))}, not {self.name}")
         if self.kinds == "sampled" and self.name == "grid":
             raise ValueError("kinds: sampled does not apply to the grid sampler, which visits every kind's points")
         return self
@@ -90,9 +88,7 @@ class SamplerSpec(BaseModel):
         startup: dict[str, Any] = {} if self.n_startup_trials is None else {"n_startup_trials": self.n_startup_trials}
         with allow_experimental():
             if self.name == "tpe":
-                return optuna.samplers.TPESampler(
-                    seed=seed, multivariate=True, group=True, constant_liar=True, **startup
-                )
+                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True, **startup)
             if self.name == "gp":
                 return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, **startup)
             if self.name == "cmaes":
@@ -132,11 +128,15 @@ class PrunerSpec(BaseModel):
 
     @model_validator(mode="after")
     def _options_fit_pruner(self) -> PrunerSpec:
-        check_options(self, "pruner", {
-            "median": {"n_startup_trials", "n_warmup_steps"},
-            "hyperband": {"min_resource", "reduction_factor"},
-            "successive-halving": {"min_resource", "reduction_factor"},
-        })  # fmt: skip
+        check_options(
+            self,
+            "pruner",
+            {
+                "median": {"n_startup_trials", "n_warmup_steps"},
+                "hyperband": {"min_resource", "reduction_factor"},
+                "successive-halving": {"min_resource", "reduction_factor"},
+            },
+        )
         return self
 
     def resolved(self, *, objectives: int) -> PrunerSpec:

@@ -168,8 +168,7 @@ class SearchSpace(BaseModel):
             if not any(name in self.parameters(cell) for cell in self.cells):
                 users = [kind for kind in CELL_KINDS if self.uses(kind, name)]
                 raise ValueError(
-                    f"space.{name}: none of the cells {', '.join(self.cells)} uses {name}; "
-                    f"kinds that do: {', '.join(users)}"
+                    f"space.{name}: none of the cells {', '.join(self.cells)} uses {name}; kinds that do: {', '.join(users)}"
                 )
         return self
 

@@ -1,4 +1,4 @@
-"""Studies: specs and presets, their SQL storage, and their life from launch to deletion."""
+"""Studies: specs and presets, and their life from launch to deletion (their storage is ``momentum_search.store``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,23 @@ from typing import TYPE_CHECKING
 from momentum_search._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from momentum_search.store import (
+        DEFAULT_PROXY_PORT,
+        DEFAULT_STORAGE,
+        PROXY_THREADS,
+        STORAGE_ENV,
+        Heartbeat,
+        Storage,
+        StorageError,
+        StudyAggregate,
+        mask_url,
+        open_storage,
+        query_trials,
+        resolve_url,
+        serve_proxy,
+        stored_trials,
+        study_aggregates,
+    )
     from momentum_search.studies._ablation import (
         ABLATION_ATTR,
         DEFAULT_MUS,
@@ -16,47 +33,19 @@ if TYPE_CHECKING:
         plan_ablation,
         run_ablation,
     )
-    from momentum_search.studies._confirm import (
-        ConfirmResult,
+    from momentum_search.studies._confirm import ConfirmResult, confirm
+    from momentum_search.studies._confirmation import (
+        Candidate,
         Confirmation,
         Confirmed,
-        Candidate,
         candidates,
-        confirm,
-        confirmation_name,
         held_out_seeds,
         mean_interval,
         read_confirmation,
     )
     from momentum_search.studies._export import ExportedConfig, NothingToExportError, export_study, select_trials
-    from momentum_search.studies._launch import (
-        LaunchResult,
-        Progress,
-        RunningTrial,
-        available_cores,
-        launch,
-        threads_per_worker,
-    )
-    from momentum_search.studies._lifecycle import (
-        SHOW_ALL_UP_TO,
-        SHOW_TOP,
-        SPEC_ATTR,
-        StudyNotFoundError,
-        StudySummary,
-        TrialRow,
-        check_task,
-        create_or_resume,
-        delete_study,
-        list_studies,
-        run_worker,
-        show_study,
-        study_spec,
-        summarize,
-        trial_records,
-    )
-    from momentum_search.studies._lifecycle import load as load_study
+    from momentum_search.studies._launch import launch
     from momentum_search.studies._presets import PresetInfo, list_presets, load_preset, preset_names, preset_text
-    from momentum_search.studies._proxy import DEFAULT_PROXY_PORT, PROXY_THREADS, serve_proxy
     from momentum_search.studies._spec import (
         Budget,
         ConfirmSpec,
@@ -67,19 +56,33 @@ if TYPE_CHECKING:
         parse_spec,
         with_overrides,
     )
-    from momentum_search.studies._storage import (
-        DEFAULT_STORAGE,
-        STORAGE_ENV,
-        Heartbeat,
-        Storage,
-        StorageError,
-        StudyAggregate,
-        mask_url,
-        open_storage,
-        query_trials,
-        resolve_url,
-        stored_trials,
-        study_aggregates,
+    from momentum_search.studies._study import (
+        SPEC_ATTR,
+        StudyNotFoundError,
+        confirmation_name,
+        create_or_resume,
+        delete_study,
+        study_spec,
+        trial_records,
+    )
+    from momentum_search.studies._study import load as load_study
+    from momentum_search.studies._summary import (
+        SHOW_ALL_UP_TO,
+        SHOW_TOP,
+        StudySummary,
+        TrialRow,
+        list_studies,
+        show_study,
+        summarize,
+    )
+    from momentum_search.studies._workers import (
+        LaunchResult,
+        Progress,
+        RunningTrial,
+        available_cores,
+        check_task,
+        run_worker,
+        threads_per_worker,
     )
 
 __all__ = [
@@ -158,29 +161,107 @@ __all__ = [
 
 # Each module is imported when one of its names is first used: `studies list` then imports the storage,
 # the spec and the lifecycle, not launch (and multiprocessing), ablation, export, presets or the proxy.
-__getattr__, __dir__ = lazy_exports(globals(), {
-    **dict.fromkeys((
-        "ABLATION_ATTR", "DEFAULT_MUS", "AblationPlan", "AblationRun", "ArmPlan", "plan_ablation", "run_ablation",
-    ), "._ablation"),
-    **dict.fromkeys((
-        "ConfirmResult", "Confirmation", "Confirmed", "Candidate", "candidates", "confirm", "confirmation_name",
-        "held_out_seeds", "mean_interval", "read_confirmation",
-    ), "._confirm"),
-    **dict.fromkeys(("ExportedConfig", "NothingToExportError", "export_study", "select_trials"), "._export"),
-    **dict.fromkeys(("LaunchResult", "Progress", "RunningTrial", "available_cores", "launch", "threads_per_worker"), "._launch"),
-    **dict.fromkeys((
-        "SHOW_ALL_UP_TO", "SHOW_TOP", "SPEC_ATTR", "StudyNotFoundError", "StudySummary", "TrialRow", "check_task",
-        "create_or_resume", "delete_study", "list_studies", "run_worker", "show_study", "study_spec", "summarize",
-        "trial_records",
-    ), "._lifecycle"),
-    "load_study": "._lifecycle:load",
-    **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
-    **dict.fromkeys(("DEFAULT_PROXY_PORT", "PROXY_THREADS", "serve_proxy"), "._proxy"),
-    **dict.fromkeys((
-        "Budget", "ConfirmSpec", "Objective", "SpecError", "StudySpec", "load_spec", "parse_spec", "with_overrides",
-    ), "._spec"),
-    **dict.fromkeys((
-        "DEFAULT_STORAGE", "STORAGE_ENV", "Heartbeat", "Storage", "StorageError", "StudyAggregate", "mask_url",
-        "open_storage", "query_trials", "resolve_url", "stored_trials", "study_aggregates",
-    ), "._storage"),
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        **dict.fromkeys(
+            (
+                "ABLATION_ATTR",
+                "DEFAULT_MUS",
+                "AblationPlan",
+                "AblationRun",
+                "ArmPlan",
+                "plan_ablation",
+                "run_ablation",
+            ),
+            "._ablation",
+        ),
+        **dict.fromkeys(("ConfirmResult", "confirm"), "._confirm"),
+        **dict.fromkeys(
+            (
+                "Candidate",
+                "Confirmation",
+                "Confirmed",
+                "candidates",
+                "held_out_seeds",
+                "mean_interval",
+                "read_confirmation",
+            ),
+            "._confirmation",
+        ),
+        **dict.fromkeys(("ExportedConfig", "NothingToExportError", "export_study", "select_trials"), "._export"),
+        "launch": "._launch",
+        **dict.fromkeys(
+            (
+                "SPEC_ATTR",
+                "StudyNotFoundError",
+                "confirmation_name",
+                "create_or_resume",
+                "delete_study",
+                "study_spec",
+                "trial_records",
+            ),
+            "._study",
+        ),
+        "load_study": "._study:load",
+        **dict.fromkeys(
+            (
+                "SHOW_ALL_UP_TO",
+                "SHOW_TOP",
+                "StudySummary",
+                "TrialRow",
+                "list_studies",
+                "show_study",
+                "summarize",
+            ),
+            "._summary",
+        ),
+        **dict.fromkeys(
+            (
+                "LaunchResult",
+                "Progress",
+                "RunningTrial",
+                "available_cores",
+                "check_task",
+                "run_worker",
+                "threads_per_worker",
+            ),
+            "._workers",
+        ),
+        **dict.fromkeys(("PresetInfo", "list_presets", "load_preset", "preset_names", "preset_text"), "._presets"),
+        **dict.fromkeys(
+            (
+                "Budget",
+                "ConfirmSpec",
+                "Objective",
+                "SpecError",
+                "StudySpec",
+                "load_spec",
+                "parse_spec",
+                "with_overrides",
+            ),
+            "._spec",
+        ),
+        # The store's names, for those who take them from here (the store is a package of its own below).
+        **dict.fromkeys(
+            (
+                "DEFAULT_PROXY_PORT",
+                "DEFAULT_STORAGE",
+                "PROXY_THREADS",
+                "STORAGE_ENV",
+                "Heartbeat",
+                "Storage",
+                "StorageError",
+                "StudyAggregate",
+                "mask_url",
+                "open_storage",
+                "query_trials",
+                "resolve_url",
+                "serve_proxy",
+                "stored_trials",
+                "study_aggregates",
+            ),
+            "momentum_search.store",
+        ),
+    },
+)

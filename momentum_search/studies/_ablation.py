@@ -23,11 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from momentum_search._quiet import quiet_optuna
 from momentum_search.search import GAIN
-from momentum_search.studies._launch import LaunchResult, Progress, launch
-from momentum_search.studies._lifecycle import create_or_resume, load, quiet_optuna
+from momentum_search.store import open_storage
+from momentum_search.studies._launch import launch
 from momentum_search.studies._spec import SpecError, StudySpec, parse_spec
-from momentum_search.studies._storage import open_storage
+from momentum_search.studies._study import create_or_resume, load
+from momentum_search.studies._workers import LaunchResult, Progress
 from momentum_search.trainers import CELL_KINDS, TASK_INFO
 
 if TYPE_CHECKING:
@@ -72,10 +74,17 @@ class AblationPlan:
 
     def search(self) -> ArmPlan:
         """The (μ, g) search on the first seed."""
-        spec = self._spec("search", self.cell, {}, trials=self.search_trials, seeds=self.seeds[:1], space={
-            "mu": {"low": MU_RANGE[0], "high": MU_RANGE[1]},
-            GAIN: {"low": GAIN_RANGE[0], "high": GAIN_RANGE[1], "log": True},
-        })  # fmt: skip
+        spec = self._spec(
+            "search",
+            self.cell,
+            {},
+            trials=self.search_trials,
+            seeds=self.seeds[:1],
+            space={
+                "mu": {"low": MU_RANGE[0], "high": MU_RANGE[1]},
+                GAIN: {"low": GAIN_RANGE[0], "high": GAIN_RANGE[1], "log": True},
+            },
+        )
         return ArmPlan("search", "search", spec)
 
     def arms(self, gain: float, mu_star: float) -> list[ArmPlan]:
@@ -89,8 +98,9 @@ class AblationPlan:
             spec = self._spec(f"mu-{mu:g}", self.cell, {"mu": mu, GAIN: gain})
             arms.append(ArmPlan("momentum", f"μ = {mu:g}", spec, mu=mu))
         learnable = f"learnable-momentum-{base}"
-        arms.append(ArmPlan("learnable", "learned μ", self._spec("learnable", learnable, {"mu": mu_star, GAIN: gain}),
-                            mu=mu_star))  # fmt: skip
+        arms.append(
+            ArmPlan("learnable", "learned μ", self._spec("learnable", learnable, {"mu": mu_star, GAIN: gain}), mu=mu_star)
+        )
         if base in CHRONO_BASES:
             arms.append(ArmPlan("chrono", f"{base} chrono", self._spec("chrono", base, {"init": "chrono"})))
         if base == "lstm":
@@ -98,8 +108,16 @@ class AblationPlan:
             arms += [ArmPlan(cell, cell, self._spec(cell, cell, {})) for cell in RELATED_CELLS]
         return arms
 
-    def _spec(self, suffix: str, cell: str, fixed: dict[str, Any], *, trials: int = 1,
-              seeds: tuple[int, ...] | None = None, space: dict[str, Any] | None = None) -> StudySpec:  # fmt: skip
+    def _spec(
+        self,
+        suffix: str,
+        cell: str,
+        fixed: dict[str, Any],
+        *,
+        trials: int = 1,
+        seeds: tuple[int, ...] | None = None,
+        space: dict[str, Any] | None = None,
+    ) -> StudySpec:
         data = {
             "name": f"{self.name}.{suffix}",
             "description": f"ablation {self.name}: {suffix}",
@@ -149,10 +167,16 @@ def plan_ablation(
     if search_trials < 1:
         raise SpecError(f"search_trials: must be ≥ 1, got {search_trials}")
     plan = AblationPlan(
-        name=name or f"ablate-{task}-{cell}", task=task, task_params=dict(task_params or {}), cell=cell,
-        seeds=tuple(range(seeds)), epochs=epochs, fixed=fixed, search_trials=search_trials,
+        name=name or f"ablate-{task}-{cell}",
+        task=task,
+        task_params=dict(task_params or {}),
+        cell=cell,
+        seeds=tuple(range(seeds)),
+        epochs=epochs,
+        fixed=fixed,
+        search_trials=search_trials,
         mus=tuple(mu for mu in dict.fromkeys(mus) if mu != 0),  # μ = 0 is the gain arm
-    )  # fmt: skip
+    )
     plan.search()  # validates the shared settings (task params, fixed values, epochs) as a spec
     return plan
 

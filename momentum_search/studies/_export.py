@@ -13,15 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import momentum_search
 from momentum_search.search import SUMMARY_ATTRS, Ranks, TrialRecord, best_trials, ranked
-from momentum_search.studies._confirm import (
-    Confirmation,
-    candidate_roles,
-    confirmation_name,
-    held_study,
-    read_confirmation,
-)
-from momentum_search.studies._lifecycle import load, standings, study_spec, trial_records
-from momentum_search.studies._storage import mask_url, open_storage, resolve_url
+from momentum_search.store import mask_url, open_storage, resolve_url
+from momentum_search.studies._confirmation import Confirmation, candidate_roles, held_study, read_confirmation
+from momentum_search.studies._study import confirmation_name, load, standings, study_spec, trial_records
 
 if TYPE_CHECKING:
     import optuna
@@ -49,8 +43,7 @@ class ExportedConfig:
         p = self.provenance
         seed_values = p["seed_values"]
         lines = [
-            f"momentum-search export of study {p['study']!r}, trial {p['trial']} ({p['cell']}), "
-            f"momentum-search {p['version']}.",
+            f"momentum-search export of study {p['study']!r}, trial {p['trial']} ({p['cell']}), momentum-search {p['version']}.",
             f"Retraining with seed {self.config['seed']} (momentum-search train --config FILE) reproduces the "
             f"trial's validation {p['metric']} {_num(seed_values[0])} exactly on CPU "
             f"(torch threads: {self.config['threads'] or 'default'}).",
@@ -141,9 +134,7 @@ def _export(study: optuna.Study, trial: TrialRecord, storage_url: str, confirmat
     return ExportedConfig(config=dict(trial.config), provenance=provenance)
 
 
-def export_study(
-    name: str, *, storage: str | None = None, top: int = 1, per_cell: bool = False
-) -> list[ExportedConfig]:
+def export_study(name: str, *, storage: str | None = None, top: int = 1, per_cell: bool = False) -> list[ExportedConfig]:
     """Export study `name`'s best configuration(s); see :func:`select_trials`. They and the
     confirmation's candidates are chosen from every trial's standing (:func:`standings`), then only
     those trials are read whole.
@@ -172,5 +163,12 @@ def _confirmed(confirmation: Confirmation | None, trial: TrialRecord) -> dict[st
     if confirmation is None or row is None or not row.confirmed:
         return None
     low, high = row.interval or (None, None)
-    return {"study": confirmation_name(confirmation.study), "trial": row.number, "seeds": list(row.seeds),
-            "seed_values": list(row.seed_values), "mean": row.mean, "ci95": [low, high], "test_mean": row.test_mean}
+    return {
+        "study": confirmation_name(confirmation.study),
+        "trial": row.number,
+        "seeds": list(row.seeds),
+        "seed_values": list(row.seed_values),
+        "mean": row.mean,
+        "ci95": [low, high],
+        "test_mean": row.test_mean,
+    }

@@ -34,9 +34,9 @@ from momentum_search.trainers import (
     Real,
     UserObjective,
     check_device,
+    load_function,
     task_info,
 )
-from momentum_search.trainers._imports import load_function
 from momentum_search.trainers.tasks import DATA_TASK, OBJECTIVE_TASK, Metric, code_tasks, is_code_task, task_defaults
 
 # What `task: {data: PATH, ...}` may say besides the path (sha256 is the study's own, filled in).
@@ -165,7 +165,7 @@ class StudySpec(BaseModel):
                 raise ValueError("task: an objective function brings its own data and training loop; leave task out")
             data = {**data, "task": OBJECTIVE_TASK}
         elif data.get("task") == OBJECTIVE_TASK:
-            raise ValueError(f"task: {OBJECTIVE_TASK!r} is the task of an objective function (objective: \"pkg.mod:train\")")
+            raise ValueError(f'task: {OBJECTIVE_TASK!r} is the task of an objective function (objective: "pkg.mod:train")')
         return data
 
     @model_validator(mode="before")
@@ -184,11 +184,11 @@ class StudySpec(BaseModel):
         if "module" in task and not set(task) - {"module", "params"}:
             module, params = task["module"], task.get("params") or {}
             if not isinstance(module, str) or ":" not in module or not isinstance(params, dict):
-                raise ValueError(f"task.module: expected \"package.module:function\" and params a mapping, got {module!r}")
+                raise ValueError(f'task.module: expected "package.module:function" and params a mapping, got {module!r}')
             return {**data, "task": module, "task_params": params}
         raise ValueError(
             f"task: a mapping is {{data: PATH}} (optional {', '.join(_DATA_OPTIONS)}) or "
-            f"{{module: \"pkg.mod:make_task\", params: {{...}}}}; got keys {', '.join(map(str, task))}"
+            f'{{module: "pkg.mod:make_task", params: {{...}}}}; got keys {", ".join(map(str, task))}'
         )
 
     @field_validator("task")
@@ -253,7 +253,7 @@ class StudySpec(BaseModel):
             object.__setattr__(self, "task", code_tasks()[self.task])
         if self.task == DATA_TASK and (info.context or {}).get("here", True):
             # Read and check the file here, once; the study stores what it implies and its hash.
-            from momentum_search.trainers.tasks._npz import resolve_params
+            from momentum_search.trainers.tasks import resolve_data_params as resolve_params
 
             object.__setattr__(self, "task_params", resolve_params(self.task_params))
         plan = self.trial_plan()
@@ -271,17 +271,12 @@ class StudySpec(BaseModel):
                 raise ValueError(f"fixed.device: {error}") from None
         metric, default_epochs = self._task_metric(here=(info.context or {}).get("here", True))
         if self.objective.metric not in (None, metric.name):
-            raise ValueError(
-                f"objective.metric: task {self.task} reports {metric.name!r}, not {self.objective.metric!r}"
-            )
+            raise ValueError(f"objective.metric: task {self.task} reports {metric.name!r}, not {self.objective.metric!r}")
         if self.objective.direction not in (None, metric.direction):
             raise ValueError(
-                f"objective.direction: {metric.name} of task {self.task} is to {metric.direction}, "
-                f"not {self.objective.direction}"
+                f"objective.direction: {metric.name} of task {self.task} is to {metric.direction}, not {self.objective.direction}"
             )
-        objective = self.objective.model_copy(
-            update={"metric": metric.name, "direction": metric.direction}
-        )
+        objective = self.objective.model_copy(update={"metric": metric.name, "direction": metric.direction})
         objectives = len(objective.directions)
         if self.racing is not None:
             if objectives > 1:
@@ -296,7 +291,9 @@ class StudySpec(BaseModel):
         epochs = self.budget.epochs or default_epochs or task_defaults(self.task).epochs
         scheduler.check(space=space, sampler=sampler, seeds=self.seeds, epochs=epochs, timeout=self.budget.timeout)
         if scheduler.name == "pbt" and self.objective.function is not None:
-            raise ValueError("scheduler.name: pbt checkpoints the service's trainer between epochs; not with an objective function")
+            raise ValueError(
+                "scheduler.name: pbt checkpoints the service's trainer between epochs; not with an objective function"
+            )
         if scheduler.name == "pbt" and GAIN in {*self.space, *self.fixed}:
             # PBT moves μ and s between epochs; it would not hold the gain.
             raise ValueError("scheduler.name: pbt perturbs μ and s, not the gain g; search s instead of g")
@@ -314,8 +311,13 @@ class StudySpec(BaseModel):
         if is_code_task(self.task) and budget.epochs is None:
             # A code task's default epochs come from its code: stored, so that readers need not run it.
             budget = budget.model_copy(update={"epochs": epochs})
-        resolved = (("objective", objective), ("sampler", sampler), ("pruner", pruner), ("scheduler", scheduler),
-                    ("budget", budget))  # fmt: skip
+        resolved = (
+            ("objective", objective),
+            ("sampler", sampler),
+            ("pruner", pruner),
+            ("scheduler", scheduler),
+            ("budget", budget),
+        )
         for field, value in resolved:
             object.__setattr__(self, field, value)
         return self
@@ -355,7 +357,9 @@ class StudySpec(BaseModel):
         if self.objective.function is None:
             return None
         given = {"metric": self.objective.metric, "direction": self.objective.direction}
-        return UserObjective.model_validate({"function": self.objective.function, **{k: v for k, v in given.items() if v is not None}})
+        return UserObjective.model_validate(
+            {"function": self.objective.function, **{k: v for k, v in given.items() if v is not None}}
+        )
 
     def trial_plan(self, *, threads: int | None = None) -> TrialPlan:
         return TrialPlan(
@@ -370,7 +374,10 @@ class StudySpec(BaseModel):
 
     def engine(self, *, threads: int | None = None) -> OptunaEngine:
         return OptunaEngine(
-            space=self.search_space(), plan=self.trial_plan(threads=threads), sampler=self.sampler, pruner=self.pruner,
+            space=self.search_space(),
+            plan=self.trial_plan(threads=threads),
+            sampler=self.sampler,
+            pruner=self.pruner,
             racing=self.racing,
         )
 
@@ -384,9 +391,13 @@ class StudySpec(BaseModel):
         if self.racing is not None:
             raise ValueError("racing: seed racing runs on the Optuna engine only; launch without --engine ray")
         return RayEngine(
-            space=self.search_space(), plan=self.trial_plan(), sampler=self.sampler, scheduler=self.scheduler,
-            cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-        )  # fmt: skip
+            space=self.search_space(),
+            plan=self.trial_plan(),
+            sampler=self.sampler,
+            scheduler=self.scheduler,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -462,8 +473,9 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(data, source=str(path))
 
 
-def with_overrides(spec: StudySpec, *, name: str | None = None, trials: int | None = None,
-                   timeout: float | None = None) -> StudySpec:  # fmt: skip
+def with_overrides(
+    spec: StudySpec, *, name: str | None = None, trials: int | None = None, timeout: float | None = None
+) -> StudySpec:
     """``spec`` with a new study name and budget values (as ``launch --study/--trials/--timeout``).
 
     Raises:

@@ -20,6 +20,7 @@ from momentum_search.trainers._config import (
     UserObjective,
     check_device,
 )
+from momentum_search.trainers._imports import load_function
 from momentum_search.trainers._user_loop import ObjectiveError, TrialConfig, TrialPruned, loop_result
 from momentum_search.trainers.cells import CELL_KINDS, CellKind
 from momentum_search.trainers.tasks import TASK_INFO, TaskInfo, task_info
@@ -55,13 +56,24 @@ __all__ = [
     "evaluate",
     "get_task",
     "gradient_flow",
+    "load_function",
     "loop_result",
     "task_info",
     "train",
 ]
 
-__getattr__, __dir__ = lazy_exports(globals(), {
-    "Trainer": "._train", "build_model": "._train", "evaluate": "._train", "train": "._train",
-    "StreamState": ".cells", "build_cell": ".cells", "gradient_flow": ".cells",
-    "TASKS": ".tasks", "Task": ".tasks", "get_task": ".tasks",
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "Trainer": "._train",
+        "build_model": "._train",
+        "evaluate": "._train",
+        "train": "._train",
+        "StreamState": ".cells",
+        "build_cell": ".cells",
+        "gradient_flow": ".cells",
+        "TASKS": ".tasks",
+        "Task": ".tasks",
+        "get_task": ".tasks",
+    },
+)

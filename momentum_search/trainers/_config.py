@@ -165,11 +165,7 @@ class TrainConfig(BaseModel):
         cell kind's default. A code task says its defaults once built: the trainer passes them."""
         defaults = defaults if defaults is not None else task_defaults(self.task)
         kind = CELL_KINDS[self.cell]
-        update: dict[str, Any] = {
-            name: kind.defaults[name]
-            for name in kind.hyperparameters
-            if getattr(self, name) is None
-        }
+        update: dict[str, Any] = {name: kind.defaults[name] for name in kind.hyperparameters if getattr(self, name) is None}
         for name in ("hidden_size", "num_layers", "init", "optimizer", "lr", "batch_size", "epochs", "grad_clip"):
             if getattr(self, name) is None:
                 update[name] = getattr(defaults, name)

@@ -96,7 +96,11 @@ def measure_gradient_flow(model: SequenceModel, task: Task, device: torch.device
     norms = gradient_flow(model.cell, x, loss).tolist()
     with torch.no_grad():
         value = float(loss(model.cell(x)[0]))
-    steps = sorted({round(i * (len(norms) - 1) / (FLOW_POINTS - 1)) for i in range(FLOW_POINTS)}) if len(norms) > FLOW_POINTS else range(len(norms))
+    steps = (
+        sorted({round(i * (len(norms) - 1) / (FLOW_POINTS - 1)) for i in range(FLOW_POINTS)})
+        if len(norms) > FLOW_POINTS
+        else range(len(norms))
+    )
     return {"t": [t + 1 for t in steps], "norms": [norms[t] for t in steps], "loss": value}
 
 

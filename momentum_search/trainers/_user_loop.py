@@ -55,19 +55,32 @@ class TrialConfig:
     report: Callable[[int, float], None] = field(repr=False)
 
     def cell(
-        self, input_size: int, hidden_size: int | None = None, num_layers: int | None = None, *,
-        batch_first: bool = False, dropout: float = 0.0,
-    ) -> MomentumRNN:  # fmt: skip
+        self,
+        input_size: int,
+        hidden_size: int | None = None,
+        num_layers: int | None = None,
+        *,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+    ) -> MomentumRNN:
         """A `MomentumRNN` of the trial's kind, hyperparameters and initialisation; its size is the
         config's unless given."""
         from momentum_search.trainers.cells import MomentumRNN
 
         config = self.config
         return MomentumRNN(
-            self.kind, input_size, hidden_size or config.hidden_size or 1, num_layers or config.num_layers or 1,
-            batch_first=batch_first, dropout=dropout, init=config.init or "paper", t_max=config.t_max,
-            forget_bias=config.forget_bias, device=config.device, **cast(dict[str, Any], self.hyperparameters),
-        )  # fmt: skip
+            self.kind,
+            input_size,
+            hidden_size or config.hidden_size or 1,
+            num_layers or config.num_layers or 1,
+            batch_first=batch_first,
+            dropout=dropout,
+            init=config.init or "paper",
+            t_max=config.t_max,
+            forget_bias=config.forget_bias,
+            device=config.device,
+            **cast(dict[str, Any], self.hyperparameters),
+        )
 
 
 def run_objective(config: TrainConfig, *, on_epoch: EpochCallback | None = None) -> TrainResult:
@@ -119,9 +132,15 @@ def loop_result(config: TrainConfig, history: Sequence[float], *, wall_time: flo
         finite = [v for v in history if math.isfinite(v)]
         value = (max if objective.direction == "maximize" else min)(finite) if finite else math.nan
     return TrainResult(
-        best_value=value, best_epoch=len(history) or 1, test_value=math.nan, epochs_run=len(history) or 1,
-        wall_time=wall_time, diverged=not math.isfinite(value), stopped=stopped,
-        history=tuple(history) or (value,), metric=objective.metric, direction=objective.direction,
+        best_value=value,
+        best_epoch=len(history) or 1,
+        test_value=math.nan,
+        epochs_run=len(history) or 1,
+        wall_time=wall_time,
+        diverged=not math.isfinite(value),
+        stopped=stopped,
+        history=tuple(history) or (value,),
+        metric=objective.metric,
+        direction=objective.direction,
         config=config,
-    )  # fmt: skip
-
+    )

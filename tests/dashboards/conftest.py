@@ -25,8 +25,15 @@ def grid_study(tmp_path_factory: pytest.TempPathFactory) -> StudyBuilder:
     for mu in GRID_MU:
         for s in GRID_S:
             builder.add("momentum-lstm", [grid_objective(mu, s, seed) for seed in SEEDS], mu=mu, s=s)
-    builder.add("momentum-lstm", [2.0], state=optuna.trial.TrialState.PRUNED, curve=[2.5, 2.0],
-                reason="pruned: seed 0 after epoch 2", mu=0.9, s=1.0)  # fmt: skip
+    builder.add(
+        "momentum-lstm",
+        [2.0],
+        state=optuna.trial.TrialState.PRUNED,
+        curve=[2.5, 2.0],
+        reason="pruned: seed 0 after epoch 2",
+        mu=0.9,
+        s=1.0,
+    )
     return builder
 
 
@@ -35,8 +42,9 @@ def range_study(tmp_path_factory: pytest.TempPathFactory) -> StudyBuilder:
     """40 momentum-lstm trials at random μ ∈ [0, 0.95], s ∈ [0.05, 2] (log), two lstm baselines."""
     space = {"mu": {"low": 0.0, "high": 0.95}, "s": {"low": 0.05, "high": 2.0, "log": True}}
     url = f"sqlite:///{tmp_path_factory.mktemp('ranges') / 'studies.db'}"
-    builder = StudyBuilder(url, spec("ranges", space=space, sampler={"name": "random", "seed": 0},
-                                             budget={"trials": 50, "epochs": 3}))  # fmt: skip
+    builder = StudyBuilder(
+        url, spec("ranges", space=space, sampler={"name": "random", "seed": 0}, budget={"trials": 50, "epochs": 3})
+    )
     sample = optuna.samplers.RandomSampler(seed=1)
     draws = optuna.create_study(sampler=sample)
     for _ in range(40):
@@ -54,8 +62,15 @@ def make_study(storage_url: str) -> Callable[..., StudyBuilder]:
     return lambda name, **changes: StudyBuilder(storage_url, spec(name, **changes))
 
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")

@@ -107,8 +107,8 @@ class StudyBuilder:
                 "reason": reason,
                 # As the trainer measures it on the first seed: the loss reaches further back after training.
                 "gradient_flow": {
-                    "init": {"t": STEPS, "norms": [0.5**(len(STEPS) - t) for t in STEPS], "loss": 2 * mean},
-                    "trained": {"t": STEPS, "norms": [0.8**(len(STEPS) - t) for t in STEPS], "loss": mean},
+                    "init": {"t": STEPS, "norms": [0.5 ** (len(STEPS) - t) for t in STEPS], "loss": 2 * mean},
+                    "trained": {"t": STEPS, "norms": [0.8 ** (len(STEPS) - t) for t in STEPS], "loss": mean},
                 },
                 **(attrs or {}),
             },

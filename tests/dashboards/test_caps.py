@@ -12,20 +12,49 @@ from momentum_search.search import SUMMARY_ATTRS, TrialRecord
 def _trials(count: int) -> StudyTrials:
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    base = TrialRecord(number=0, state="COMPLETE", cell="momentum-lstm", params={}, values=None, value=None,
-                       value_std=0.0, seeds=(0,), seed_values=(), seed_test_values=(), seed_histories=(), seed_learned=(),
-                       seed_wall_times=(), test_value=None, train_time=1.0, epochs_run=2, wall_time=1.0, curve=(),
-                       reason=None, config=None)  # fmt: skip
+    base = TrialRecord(
+        number=0,
+        state="COMPLETE",
+        cell="momentum-lstm",
+        params={},
+        values=None,
+        value=None,
+        value_std=0.0,
+        seeds=(0,),
+        seed_values=(),
+        seed_test_values=(),
+        seed_histories=(),
+        seed_learned=(),
+        seed_wall_times=(),
+        test_value=None,
+        train_time=1.0,
+        epochs_run=2,
+        wall_time=1.0,
+        curve=(),
+        reason=None,
+        config=None,
+    )
     records = []
     for n in range(count):
         value = 1.0 + ((n * 7919) % count) / count  # a permutation: trial 0 is the best (mse)
         pruned = n % 3 == 2
-        records.append(dataclasses.replace(
-            base, number=n, state="PRUNED" if pruned else "COMPLETE", values=None if pruned else (value,),
-            value=None if pruned else value, seed_values=() if pruned else (value,), params={"mu": (n % 97) / 100, "s": 0.5},
-            curve=((1, value + 1), (2, value)),
-        ))  # fmt: skip
-    distributions = {"cell": CategoricalDistribution(["momentum-lstm"]), "mu": FloatDistribution(0, 0.96), "s": FloatDistribution(0.1, 1)}
+        records.append(
+            dataclasses.replace(
+                base,
+                number=n,
+                state="PRUNED" if pruned else "COMPLETE",
+                values=None if pruned else (value,),
+                value=None if pruned else value,
+                seed_values=() if pruned else (value,),
+                params={"mu": (n % 97) / 100, "s": 0.5},
+                curve=((1, value + 1), (2, value)),
+            )
+        )
+    distributions = {
+        "cell": CategoricalDistribution(["momentum-lstm"]),
+        "mu": FloatDistribution(0, 0.96),
+        "s": FloatDistribution(0.1, 1),
+    }
     return StudyTrials("big", "mse", "minimize", 1, ("momentum-lstm",), distributions, records, [])
 
 

@@ -20,8 +20,9 @@ RANGES = {"mu": {"low": 0.0, "high": 0.9}, "s": {"low": 0.1, "high": 2.0, "log":
 @pytest.fixture
 def show(make_study: Callable[..., StudyBuilder], monkeypatch: pytest.MonkeyPatch) -> Callable[[int], str]:
     """`studies show` of a study of the longest kind names, at a console width."""
-    builder = make_study("narrow", cells=list(KINDS), space=RANGES, sampler={"name": "random", "seed": 0},
-                         budget={"trials": 3, "epochs": 3})
+    builder = make_study(
+        "narrow", cells=list(KINDS), space=RANGES, sampler={"name": "random", "seed": 0}, budget={"trials": 3, "epochs": 3}
+    )
     builder.add("lstm", [0.30123, 0.32345, 0.34567])
     builder.add("momentum-lstm", [0.21234, 0.22345, 0.23456], mu=0.61234, s=0.34567)
     builder.add("learnable-momentum-lstm", [0.25678, 0.26789, 0.27891], mu=0.45678, s=1.23456)

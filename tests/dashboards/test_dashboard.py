@@ -85,8 +85,17 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float) ->
 def test_dashboard_serves_the_study_and_our_figures_to_chromium(make_study: Any, browser: Any) -> None:
     builder = small_study(make_study, "served")
     port = _free_port()
-    command = [sys.executable, "-m", "momentum_search.cli", "dashboard", "--storage", builder.url,
-               "--port", str(port), "--no-gradient-flow"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "momentum_search.cli",
+        "dashboard",
+        "--storage",
+        builder.url,
+        "--port",
+        str(port),
+        "--no-gradient-flow",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_port(port, process, timeout=60)
@@ -111,8 +120,18 @@ def test_a_read_only_dashboard_refuses_to_delete_a_study(make_study: Any) -> Non
     builder = small_study(make_study, "kept")
     study_id = builder.study._study_id
     port = _free_port()
-    command = [sys.executable, "-m", "momentum_search.cli", "dashboard", "--storage", builder.url,
-               "--port", str(port), "--no-gradient-flow", "--read-only"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "momentum_search.cli",
+        "dashboard",
+        "--storage",
+        builder.url,
+        "--port",
+        str(port),
+        "--no-gradient-flow",
+        "--read-only",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_port(port, process, timeout=60)

@@ -127,7 +127,9 @@ def test_learning_curves_are_the_intermediate_values(grid_study: StudyBuilder) -
 
     assert len(info.curves) == 27
     pruned = [c for c in info.curves if c.state == "PRUNED"]
-    assert [(c.number, c.epochs, c.values, c.reason) for c in pruned] == [(26, [1, 2], [2.5, 2.0], "pruned: seed 0 after epoch 2")]
+    assert [(c.number, c.epochs, c.values, c.reason) for c in pruned] == [
+        (26, [1, 2], [2.5, 2.0], "pruned: seed 0 after epoch 2")
+    ]
     first = info.curves[0]
     assert first.values == pytest.approx([np.mean(LSTM_VALUES) + 0.2, np.mean(LSTM_VALUES) + 0.05, np.mean(LSTM_VALUES)])
 
@@ -173,7 +175,10 @@ def test_summary_counts_states_and_picks_the_best_per_kind(grid_study: StudyBuil
     info = get_summary_info(read_trials(grid_study.study))
 
     assert info.states == {"COMPLETE": 26, "PRUNED": 1, "FAIL": 0, "RUNNING": 0, "WAITING": 0}
-    assert [(b.cell, b.params, b.seeds) for b in info.best] == [("lstm", {}, 3), ("momentum-lstm", {"mu": PEAK_MU, "s": PEAK_S}, 3)]
+    assert [(b.cell, b.params, b.seeds) for b in info.best] == [
+        ("lstm", {}, 3),
+        ("momentum-lstm", {"mu": PEAK_MU, "s": PEAK_S}, 3),
+    ]
     assert info.best[1].test_value == pytest.approx(seeds_of(PEAK_MU, PEAK_S).mean() + 0.01)
 
 
@@ -206,8 +211,10 @@ def test_gradient_flow_reads_what_each_kinds_best_trial_recorded(make_study) -> 
     builder = make_study("flows")
     flows = {}
     for cell, value, scale in (("lstm", 0.3, 1.0), ("momentum-lstm", 0.2, 2.0), ("momentum-lstm", 0.25, 3.0)):
-        flow = {"init": {"t": [1, 2, 3], "norms": [scale, 0.5 * scale, 0.0], "loss": 2.3},
-                "trained": {"t": [1, 2, 3], "norms": [0.1 * scale, 0.2 * scale, 0.3 * scale], "loss": value}}
+        flow = {
+            "init": {"t": [1, 2, 3], "norms": [scale, 0.5 * scale, 0.0], "loss": 2.3},
+            "trained": {"t": [1, 2, 3], "norms": [0.1 * scale, 0.2 * scale, 0.3 * scale], "loss": value},
+        }
         number = builder.add(cell, [value], attrs={"gradient_flow": flow}).number
         flows[number] = flow
     builder.add("lstm", [0.1], attrs={"gradient_flow": None})  # better, but recorded none (an older trial): not drawn
@@ -259,7 +266,10 @@ def test_a_gain_study_compares_mu_at_matched_gain_and_draws_on_s(make_study) -> 
     assert row.s == 0.75 and (row.positive.mu, row.positive.s) == (0.6, 0.75) and (row.zero.mu, row.zero.s) == (0.0, 0.75)
     on_s = get_mu_s_map_info(trials.on_axis("s"), "momentum-lstm")
     assert on_s.axis == "s" and sorted((p.mu, p.s) for p in on_s.points) == [
-        (0.0, 0.5), (0.0, 0.75), (0.6, 0.5 * (1 - 0.6)), (0.6, 0.75 * (1 - 0.6))
+        (0.0, 0.5),
+        (0.0, 0.75),
+        (0.6, 0.5 * (1 - 0.6)),
+        (0.6, 0.75 * (1 - 0.6)),
     ]
 
 

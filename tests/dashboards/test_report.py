@@ -21,8 +21,17 @@ def report(grid_study: StudyBuilder) -> StudyReport:
 
 def test_every_figure_is_drawn_or_says_why(report: StudyReport) -> None:
     drawn = [s.key for s in report.sections if s.figure is not None]
-    assert drawn == ["cells", "momentum-vs-zero", "mu-s-momentum-lstm", "slice-mu", "slice-s", "importances",
-                     "history", "learning-curves", "gradient-flow"]  # fmt: skip
+    assert drawn == [
+        "cells",
+        "momentum-vs-zero",
+        "mu-s-momentum-lstm",
+        "slice-mu",
+        "slice-s",
+        "importances",
+        "history",
+        "learning-curves",
+        "gradient-flow",
+    ]
     missing = {s.key: s.reason for s in report.sections if s.figure is None}
     assert missing == {
         "slice-beta": "β is not searched by any complete trial (fixed or unused)",
@@ -99,7 +108,9 @@ def test_png_export(report: StudyReport, tmp_path: Path) -> None:
         assert width == 2 * 1100 and height > 400
 
 
-def test_png_export_says_when_no_browser_is_installed(report: StudyReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_png_export_says_when_no_browser_is_installed(
+    report: StudyReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
     with pytest.raises(BrowserNotFoundError, match="PNG export needs Chrome or Chromium and none was found at BROWSER_PATH="):
         write_pngs(report, tmp_path / "png")
@@ -107,11 +118,21 @@ def test_png_export_says_when_no_browser_is_installed(report: StudyReport, tmp_p
 
 
 @pytest.mark.parametrize(("axes", "axis"), [(None, "s"), ("s", "s"), ("gain", "g")])
-def test_report_draws_the_drive_scale_on_either_axis(grid_study: StudyBuilder, tmp_path: Path, axes: str | None, axis: str) -> None:
+def test_report_draws_the_drive_scale_on_either_axis(
+    grid_study: StudyBuilder, tmp_path: Path, axes: str | None, axis: str
+) -> None:
     report = build_report(grid_study.study, gradient_flow=False, axes=axes)  # type: ignore[arg-type]
     drawn = [s.key for s in report.sections if s.figure is not None]
-    assert drawn == ["cells", "momentum-vs-zero", f"mu-{axis}-momentum-lstm", "slice-mu", f"slice-{axis}", "importances",
-                     "history", "learning-curves"]  # fmt: skip
+    assert drawn == [
+        "cells",
+        "momentum-vs-zero",
+        f"mu-{axis}-momentum-lstm",
+        "slice-mu",
+        f"slice-{axis}",
+        "importances",
+        "history",
+        "learning-curves",
+    ]
     page = write_html(report, tmp_path / "report.html").read_text()
     assert f'id="figure-mu-{axis}-momentum-lstm"' in page and f'id="figure-slice-{axis}"' in page
 

@@ -9,8 +9,9 @@ from momentum_search.dashboards._verdicts import Arm, compare
 
 
 def test_the_first_epoch_that_reaches_the_value_and_its_share_of_the_seeds_time() -> None:
-    t = time_to("momentum", [[50, 60, 70], [55, 65, 75], [10, None, 20]], [3.0, 6.0, 9.0], 62, direction="maximize",
-                target="lstm's 62")  # fmt: skip
+    t = time_to(
+        "momentum", [[50, 60, 70], [55, 65, 75], [10, None, 20]], [3.0, 6.0, 9.0], 62, direction="maximize", target="lstm's 62"
+    )
     assert t.epochs == [3, 2, None] and t.seconds == [3.0, 4.0, None] and t.reached == [3, 2]
     down = time_to("m", [[0.5, 0.3, 0.1]], [1.5], 0.3, direction="minimize", target="0.3")
     assert down.epochs == [2] and down.seconds == [1.0]

@@ -70,8 +70,9 @@ def test_sentences_carry_the_interval_the_seeds_and_the_unit() -> None:
 def test_an_arm_with_fewer_than_two_seeds_cannot_be_compared() -> None:
     verdict = compare(Arm("x", [0.31]), LOW, metric="mse", direction="minimize")
     assert verdict.outcome == "cannot compare" and math.isnan(verdict.low) and math.isnan(verdict.high)
-    assert verdict.sentence == ("x cannot be compared with μ = 0: x has 1 seed, "
-                                "and a 95 % interval needs at least 2 seeds in each arm")  # fmt: skip
+    assert verdict.sentence == (
+        "x cannot be compared with μ = 0: x has 1 seed, and a 95 % interval needs at least 2 seeds in each arm"
+    )
     with pytest.raises(ValueError, match="direction must be one of maximize, minimize; got 'up'"):
         compare(HIGH, LOW, metric="mse", direction="up")
     with pytest.raises(ValueError, match="arm 'x': values must be a sequence of finite numbers"):
@@ -83,5 +84,5 @@ def test_arms_against_a_reference_and_their_table() -> None:
     assert [(v.arm, v.outcome) for v in verdicts] == [("μ = 0.6", "better"), ("one seed", "cannot compare")]
     page = verdicts_html(verdicts)
     assert "<th>Δ accuracy</th><th>95 % CI (welch)</th>" in page
-    assert "<td>one seed</td><td>μ = 0</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">1 / 6</td>" in page
+    assert '<td>one seed</td><td>μ = 0</td><td class="num">–</td><td class="num">–</td><td class="num">1 / 6</td>' in page
     assert all(v.sentence in page for v in verdicts)

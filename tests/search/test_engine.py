@@ -42,8 +42,7 @@ def make_engine(
 ) -> OptunaEngine:
     return OptunaEngine(
         space=space,
-        plan=TrialPlan(task="adding", task_params=TASK_PARAMS, fixed=fixed or {"hidden_size": 4}, epochs=epochs,
-                       seeds=seeds),  # fmt: skip
+        plan=TrialPlan(task="adding", task_params=TASK_PARAMS, fixed=fixed or {"hidden_size": 4}, epochs=epochs, seeds=seeds),
         sampler=SamplerSpec(name=sampler),
         pruner=PrunerSpec(name=pruner, **pruner_options),
     )
@@ -76,9 +75,7 @@ def test_a_trial_records_config_curve_and_provenance(storage: Storage) -> None:
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     for trial in trials:
         attrs = trial.user_attrs
-        expected = TrainConfig(
-            task="adding", task_params=TASK_PARAMS, hidden_size=4, epochs=2, seed=4, **trial.params
-        ).resolved()
+        expected = TrainConfig(task="adding", task_params=TASK_PARAMS, hidden_size=4, epochs=2, seed=4, **trial.params).resolved()
         assert attrs["config"] == expected.model_dump(mode="json")
         assert attrs["seeds"] == [4, 9]
         assert trial.value == pytest.approx(sum(attrs["seed_values"]) / 2)
@@ -224,11 +221,14 @@ def test_the_pruner_never_stops_the_baseline(storage: Storage) -> None:
     distributions = MOMENTUM_SPACE.distributions()
     # Three momentum trials with perfect curves: any real run is worse than their median at epoch 1.
     for mu in (0.1, 0.2, 0.3):
-        study.add_trial(optuna.trial.create_trial(
-            params={"cell": "momentum-lstm", "mu": mu, "s": 0.5},
-            distributions={k: distributions[k] for k in ("cell", "mu", "s")},
-            value=0.0, intermediate_values={1: 0.0, 2: 0.0, 3: 0.0},
-        ))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"cell": "momentum-lstm", "mu": mu, "s": 0.5},
+                distributions={k: distributions[k] for k in ("cell", "mu", "s")},
+                value=0.0,
+                intermediate_values={1: 0.0, 2: 0.0, 3: 0.0},
+            )
+        )
     engine.top_up(study, 5)
     engine.run(storage, "s")
     baseline = study.trials[3]
@@ -238,7 +238,7 @@ def test_the_pruner_never_stops_the_baseline(storage: Storage) -> None:
 
 
 def test_a_result_is_recorded_whole_or_not_at_all(storage: Storage) -> None:
-    from momentum_search.search._optuna import _finish
+    from momentum_search.search._engine import finish as _finish
 
     study = optuna.create_study(storage=storage)
     attrs = {"config": {"cell": "lstm"}, "seed_values": [0.5, 0.7], "reason": None}

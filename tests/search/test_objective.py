@@ -24,8 +24,11 @@ def test_k_seeds_report_the_mean_and_spread_of_independent_runs() -> None:
     evaluation = evaluate(plan, params)
     # Reference: the trainer called directly, once per seed.
     direct = [
-        train(TrainConfig(task="adding", task_params=TASK_PARAMS, cell="momentum-lstm", mu=0.5, s=0.7,
-                          hidden_size=4, epochs=2, seed=seed))  # fmt: skip
+        train(
+            TrainConfig(
+                task="adding", task_params=TASK_PARAMS, cell="momentum-lstm", mu=0.5, s=0.7, hidden_size=4, epochs=2, seed=seed
+            )
+        )
         for seed in (3, 5)
     ]
     values = [result.best_value for result in direct]

@@ -59,12 +59,14 @@ def _race(tmp_path: Path, incumbent: list[float]) -> tuple[list[optuna.trial.Fro
     # A configuration, as the engine stores it, to copy the incumbent from.
     launch(parse_spec(tiny_spec("template", cells=["momentum-lstm"], budget={"trials": 1, "epochs": 1})), storage=url)
     template = optuna.load_study(study_name="template", storage=storage).get_trials()[0]
-    spec = parse_spec(tiny_spec("race", cells=["momentum-lstm"], seeds=SEEDS, racing=True,
-                                budget={"trials": 5, "epochs": 1}))  # fmt: skip
+    spec = parse_spec(tiny_spec("race", cells=["momentum-lstm"], seeds=SEEDS, racing=True, budget={"trials": 5, "epochs": 1}))
     study, _ = create_or_resume(storage, spec)
     attrs = {**template.user_attrs, "seeds": list(range(SEEDS)), "seed_values": incumbent}
-    study.add_trial(create_trial(params=template.params, distributions=template.distributions, user_attrs=attrs,
-                                 value=statistics.fmean(incumbent)))  # fmt: skip
+    study.add_trial(
+        create_trial(
+            params=template.params, distributions=template.distributions, user_attrs=attrs, value=statistics.fmean(incumbent)
+        )
+    )
     assert launch(spec, storage=url).errors == []
     return optuna.load_study(study_name="race", storage=storage).get_trials(), 0
 

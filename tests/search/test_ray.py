@@ -74,9 +74,14 @@ def test_a_study_on_ray_is_the_same_study_as_on_optuna(ray_runtime: None, tmp_pa
     progress: list[Progress] = []
     # 2 CPUs per trial: one trial at a time, so ASHA's decision does not depend on timing.
     result = launch(
-        parse_spec(GRID_SPEC), study="grid-ray", storage=url, engine="ray", cpus_per_trial=2,
-        on_progress=progress.append, poll_interval=0.2,
-    )  # fmt: skip
+        parse_spec(GRID_SPEC),
+        study="grid-ray",
+        storage=url,
+        engine="ray",
+        cpus_per_trial=2,
+        on_progress=progress.append,
+        poll_interval=0.2,
+    )
     # The same spec on Optuna: one worker with 2 threads, so both train every configuration identically.
     on_optuna = parse_spec({**GRID_SPEC, "name": "grid-optuna"})
     study, _ = create_or_resume(open_storage(url), on_optuna)
@@ -140,16 +145,31 @@ def test_a_study_on_ray_is_the_same_study_as_on_optuna(ray_runtime: None, tmp_pa
 
 def test_baselines_run_to_the_end_and_twins_copy_their_result(ray_runtime: None, tmp_path: Path) -> None:
     def spec(name: str, cells: list[str], space: dict[str, Any]) -> StudySpec:
-        return parse_spec({
-            "name": name, "task": "adding", "task_params": TASK_PARAMS, "cells": cells,
-            "space": space, "fixed": {"hidden_size": 8, "batch_size": 32},
-            "budget": {"trials": 4, "epochs": 2}, "sampler": {"name": "random", "seed": 1},
-            "scheduler": {"name": "asha", "reduction_factor": 2},
-        })  # fmt: skip
+        return parse_spec(
+            {
+                "name": name,
+                "task": "adding",
+                "task_params": TASK_PARAMS,
+                "cells": cells,
+                "space": space,
+                "fixed": {"hidden_size": 8, "batch_size": 32},
+                "budget": {"trials": 4, "epochs": 2},
+                "sampler": {"name": "random", "seed": 1},
+                "scheduler": {"name": "asha", "reduction_factor": 2},
+            }
+        )
 
     url = f"sqlite:///{tmp_path / 'baselines.db'}"
     # The baseline is queued first, runs once and is never stopped by ASHA; the searched kind gets the rest.
-    assert launch(spec("baselines", ["lstm", "momentum-lstm"], {"mu": {"low": 0.0, "high": 0.9}}), storage=url, engine="ray", cpus_per_trial=2).errors == []
+    assert (
+        launch(
+            spec("baselines", ["lstm", "momentum-lstm"], {"mu": {"low": 0.0, "high": 0.9}}),
+            storage=url,
+            engine="ray",
+            cpus_per_trial=2,
+        ).errors
+        == []
+    )
     trials = load(url, "baselines").get_trials()
     assert [trial.params[CELL_PARAMETER] for trial in trials] == ["lstm", *["momentum-lstm"] * 3]
     assert trials[0].state == TrialState.COMPLETE and list(trials[0].intermediate_values) == [1, 2]
@@ -164,17 +184,19 @@ def test_baselines_run_to_the_end_and_twins_copy_their_result(ray_runtime: None,
 
 
 def test_population_based_training_records_each_members_mu_s_schedule(ray_runtime: None, tmp_path: Path) -> None:
-    spec = parse_spec({
-        "name": "pbt",
-        "task": "adding",
-        "task_params": TASK_PARAMS,
-        "cells": ["momentum-lstm"],
-        "space": {"mu": {"low": 0.0, "high": 0.9}, "s": {"low": 0.1, "high": 1.0, "log": True}},
-        "fixed": {"hidden_size": 8, "batch_size": 32},
-        "budget": {"trials": 4, "epochs": 4},
-        "sampler": {"name": "random", "seed": 0},
-        "scheduler": {"name": "pbt", "perturbation_interval": 1},
-    })  # fmt: skip
+    spec = parse_spec(
+        {
+            "name": "pbt",
+            "task": "adding",
+            "task_params": TASK_PARAMS,
+            "cells": ["momentum-lstm"],
+            "space": {"mu": {"low": 0.0, "high": 0.9}, "s": {"low": 0.1, "high": 1.0, "log": True}},
+            "fixed": {"hidden_size": 8, "batch_size": 32},
+            "budget": {"trials": 4, "epochs": 4},
+            "sampler": {"name": "random", "seed": 0},
+            "scheduler": {"name": "pbt", "perturbation_interval": 1},
+        }
+    )
     url = f"sqlite:///{tmp_path / 'pbt.db'}"
     progress: list[Progress] = []
     result = launch(spec, storage=url, engine="ray", on_progress=progress.append, poll_interval=0.2)
@@ -197,9 +219,7 @@ def test_population_based_training_records_each_members_mu_s_schedule(ray_runtim
     assert any(trial.number is None for p in progress for trial in p.running)
 
 
-def test_a_failing_trial_ends_failed_with_its_error_and_a_diverging_one_pruned(
-    ray_runtime: None, tmp_path: Path
-) -> None:
+def test_a_failing_trial_ends_failed_with_its_error_and_a_diverging_one_pruned(ray_runtime: None, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'early.db'}"
     base = {"task": "adding", "task_params": TASK_PARAMS, "cells": ["lstm"], "budget": {"trials": 1, "epochs": 2}}
     # Tensors on the meta device have no values: the first use of the model (measuring its gradient flow) raises.
@@ -223,11 +243,18 @@ def test_a_failing_trial_ends_failed_with_its_error_and_a_diverging_one_pruned(
 
 
 def test_training_time_as_second_objective_on_ray(ray_runtime: None, tmp_path: Path) -> None:
-    spec = parse_spec({
-        "name": "pareto", "task": "adding", "task_params": TASK_PARAMS, "cells": ["lstm", "momentum-lstm"],
-        "space": {"mu": {"low": 0.0, "high": 0.9}}, "fixed": {"hidden_size": 4},
-        "budget": {"trials": 2, "epochs": 1}, "objective": {"train_time": True},
-    })  # fmt: skip
+    spec = parse_spec(
+        {
+            "name": "pareto",
+            "task": "adding",
+            "task_params": TASK_PARAMS,
+            "cells": ["lstm", "momentum-lstm"],
+            "space": {"mu": {"low": 0.0, "high": 0.9}},
+            "fixed": {"hidden_size": 4},
+            "budget": {"trials": 2, "epochs": 1},
+            "objective": {"train_time": True},
+        }
+    )
     assert spec.scheduler.name == "none"  # no scheduler ranks trials on two objectives
     url = f"sqlite:///{tmp_path / 'pareto.db'}"
     result = launch(spec, storage=url, engine="ray")
@@ -285,8 +312,20 @@ def test_an_unreachable_cluster_fails_at_once_and_writes_nothing(tmp_path: Path)
     with socket.socket() as sock:  # a port nobody listens at: bound, never listening
         sock.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{sock.getsockname()[1]}"
-        result = CliRunner().invoke(app, ["launch", "--preset", "quickstart", "--storage",
-                                          f"sqlite:///{tmp_path / 'none.db'}", "--engine", "ray", "--ray-address", address])  # fmt: skip
+        result = CliRunner().invoke(
+            app,
+            [
+                "launch",
+                "--preset",
+                "quickstart",
+                "--storage",
+                f"sqlite:///{tmp_path / 'none.db'}",
+                "--engine",
+                "ray",
+                "--ray-address",
+                address,
+            ],
+        )
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [f"error: cannot reach the Ray cluster at {address}: Connection refused"]
     assert list(tmp_path.iterdir()) == []

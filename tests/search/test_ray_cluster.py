@@ -30,9 +30,15 @@ BIN = Path(sys.executable).parent  # the ray and momentum-search commands of thi
 # Every port `ray start --head` would otherwise take at a fixed number, so that it cannot clash with
 # another Ray on this machine.
 PORT_OPTIONS = (
-    "port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
-    "metrics-export-port", "node-manager-port", "object-manager-port",
-)  # fmt: skip
+    "port",
+    "dashboard-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+    "metrics-export-port",
+    "node-manager-port",
+    "object-manager-port",
+)
 
 
 def free_ports(count: int) -> list[int]:
@@ -75,9 +81,18 @@ def ray_cluster(log: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
         # Ray replaces 127.0.0.1 by the machine's network address; single-machine mode keeps loopback.
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
-    command = [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-               "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
-               *(f"--{option}={port}" for option, port in ports.items())]  # fmt: skip
+    command = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        *(f"--{option}={port}" for option, port in ports.items()),
+    ]
     with log.open("w") as output:
         head = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     try:
@@ -118,10 +133,22 @@ def test_a_study_runs_on_a_cluster_reached_through_ray_address(tmp_path: Path) -
 
     with ray_cluster(tmp_path / "ray-start.log") as (address, env, temp_dir):
         launched = subprocess.run(
-            [str(BIN / "momentum-search"), "launch", str(spec_file), "--storage", url, "--engine", "ray",
-             "--ray-address", address],
-            env={**env, "COLUMNS": "1000"}, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                str(BIN / "momentum-search"),
+                "launch",
+                str(spec_file),
+                "--storage",
+                url,
+                "--engine",
+                "ray",
+                "--ray-address",
+                address,
+            ],
+            env={**env, "COLUMNS": "1000"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert launched.returncode == 0, launched.stderr
         # Ray's and Tune's own logs and tables stay out of the terminal.
         assert not [line for line in launched.stderr.splitlines() if re.search(r"\b(ray|tune)\b", line, re.IGNORECASE)]

@@ -23,10 +23,28 @@ from momentum_search.search import (
 
 
 def record(number: int, values: tuple[float, ...] | None, *, state: str = "COMPLETE", **changes: object) -> TrialRecord:
-    base = TrialRecord(number=number, state=state, cell="lstm", params={}, values=values,
-                       value=values[0] if values else None, value_std=None, seeds=(), seed_values=(),
-                       seed_test_values=(), seed_histories=(), seed_learned=(), seed_wall_times=(), test_value=None,
-                       train_time=None, epochs_run=None, wall_time=None, curve=(), reason=None, config=None)  # fmt: skip
+    base = TrialRecord(
+        number=number,
+        state=state,
+        cell="lstm",
+        params={},
+        values=values,
+        value=values[0] if values else None,
+        value_std=None,
+        seeds=(),
+        seed_values=(),
+        seed_test_values=(),
+        seed_histories=(),
+        seed_learned=(),
+        seed_wall_times=(),
+        test_value=None,
+        train_time=None,
+        epochs_run=None,
+        wall_time=None,
+        curve=(),
+        reason=None,
+        config=None,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -44,8 +62,14 @@ def test_pareto_front_is_optunas(directions: list[str]) -> None:
 
 
 def test_best_and_ranking_leave_twins_out_and_break_ties_by_number() -> None:
-    records = [record(0, (0.5,)), record(1, (0.2,)), record(2, (0.2,), reused_from=1), record(3, (0.2,)),
-               record(4, None, state="PRUNED", value=0.1, raced=True), record(5, None, state="FAIL")]  # fmt: skip
+    records = [
+        record(0, (0.5,)),
+        record(1, (0.2,)),
+        record(2, (0.2,), reused_from=1),
+        record(3, (0.2,)),
+        record(4, None, state="PRUNED", value=0.1, raced=True),
+        record(5, None, state="FAIL"),
+    ]
     assert [r.number for r in ranked(records, "minimize")] == [4, 1, 3, 0]
     assert [r.number for r in ranked(records, "maximize")] == [0, 1, 3, 4]
     assert best(records, "minimize").number == 4  # type: ignore[union-attr]
@@ -54,8 +78,13 @@ def test_best_and_ranking_leave_twins_out_and_break_ties_by_number() -> None:
 
 
 def test_seeds_trained_apart_merge_into_the_attrs_of_one_trial_that_trained_them_all() -> None:
-    plan = TrialPlan(task="adding", task_params={"length": 6, "n_train": 32, "n_valid": 16, "n_test": 16},
-                     fixed={"hidden_size": 4, "batch_size": 16}, epochs=2, seeds=(3, 4, 5))  # fmt: skip
+    plan = TrialPlan(
+        task="adding",
+        task_params={"length": 6, "n_train": 32, "n_valid": 16, "n_test": 16},
+        fixed={"hidden_size": 4, "batch_size": 16},
+        epochs=2,
+        seeds=(3, 4, 5),
+    )
     params = {"cell": "momentum-lstm", "mu": 0.5, "s": 0.7}
     together = evaluation_attrs(evaluate(plan, params))
     apart = [evaluation_attrs(evaluate(plan.model_copy(update={"seeds": seeds}), params)) for seeds in [(3,), (4, 5)]]

@@ -60,9 +60,7 @@ def test_default_scales_are_log_for_eps_and_lr_only() -> None:
 
 
 def test_points_become_a_categorical_choice_of_the_parameters_type() -> None:
-    space = SearchSpace(
-        cells=("sr-lstm",), dimensions={"restart": Dimension(points=(2, 40)), "s": Dimension(points=(0.5, 1))}
-    )
+    space = SearchSpace(cells=("sr-lstm",), dimensions={"restart": Dimension(points=(2, 40)), "s": Dimension(points=(0.5, 1))})
     distributions = space.distributions()
     assert distributions["restart"].choices == (2, 40)
     assert distributions["s"].choices == (0.5, 1.0)

@@ -96,7 +96,7 @@ def api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     spawned workers take it too."""
     import optuna
 
-    from momentum_search.studies._storage import PUBLIC_API_ENV, uses_private_api
+    from momentum_search.store import PUBLIC_API_ENV, uses_private_api
 
     monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
     if request.param == "public":

@@ -14,13 +14,25 @@ from momentum_search.dashboards import get_ablation_info
 from momentum_search.studies import ABLATION_ATTR, open_storage, plan_ablation, run_ablation
 
 TASK = {"length": 10, "n_train": 128, "n_valid": 64, "n_test": 64}
-OPTIONS = ["--task", "adding", "--cell", "momentum-lstm", "--seeds", "2", "--epochs", "2", "--set", "hidden_size=8",
-           *(item for key, value in TASK.items() for item in ("--task-param", f"{key}={value}"))]  # fmt: skip
+OPTIONS = [
+    "--task",
+    "adding",
+    "--cell",
+    "momentum-lstm",
+    "--seeds",
+    "2",
+    "--epochs",
+    "2",
+    "--set",
+    "hidden_size=8",
+    *(item for key, value in TASK.items() for item in ("--task-param", f"{key}={value}")),
+]
 
 
 def tiny_plan(name: str, **options: object) -> object:
-    return plan_ablation(task="adding", cell="momentum-lstm", name=name, task_params=TASK, seeds=2, epochs=2,
-                         fixed={"hidden_size": 8}, **options)  # type: ignore[arg-type]  # fmt: skip
+    return plan_ablation(
+        task="adding", cell="momentum-lstm", name=name, task_params=TASK, seeds=2, epochs=2, fixed={"hidden_size": 8}, **options
+    )  # type: ignore[arg-type]
 
 
 def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) -> None:
@@ -52,19 +64,31 @@ def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) ->
         assert config["s"] == pytest.approx(s) if s is not None else config["s"] is None
         assert trial.user_attrs["seeds"] == [0, 1] and len(trial.user_attrs["seed_test_values"]) == 2
     learnable = optuna.load_study(study_name=f"{study_name}.learnable", storage=storage).trials[0]
-    assert all(0 <= seed["mu"][0] < 1 and seed["mu"][0] != pytest.approx(run.mu_star, abs=1e-6)
-               for seed in learnable.user_attrs["seed_learned"])  # fmt: skip
+    assert all(
+        0 <= seed["mu"][0] < 1 and seed["mu"][0] != pytest.approx(run.mu_star, abs=1e-6)
+        for seed in learnable.user_attrs["seed_learned"]
+    )
 
     info = get_ablation_info(storage, study_name)
     assert [arm.role for arm in info.arms] == ["plain", "gain", "momentum", "learnable", "chrono", "janet", "ur-lstm"]
     # gain vs plain; μ = 0.5 and learned μ each vs plain and vs μ = 0; each simple baseline vs plain, and
     # each momentum arm vs each simple baseline.
     assert [(v.arm, v.reference) for v in info.verdicts] == [
-        ("μ = 0", "lstm"), ("μ = 0.5", "lstm"), ("μ = 0.5", "μ = 0"), ("learned μ", "lstm"), ("learned μ", "μ = 0"),
-        ("lstm chrono", "lstm"), ("janet", "lstm"), ("ur-lstm", "lstm"),
-        ("μ = 0.5", "lstm chrono"), ("learned μ", "lstm chrono"), ("μ = 0.5", "janet"), ("learned μ", "janet"),
-        ("μ = 0.5", "ur-lstm"), ("learned μ", "ur-lstm"),
-    ]  # fmt: skip
+        ("μ = 0", "lstm"),
+        ("μ = 0.5", "lstm"),
+        ("μ = 0.5", "μ = 0"),
+        ("learned μ", "lstm"),
+        ("learned μ", "μ = 0"),
+        ("lstm chrono", "lstm"),
+        ("janet", "lstm"),
+        ("ur-lstm", "lstm"),
+        ("μ = 0.5", "lstm chrono"),
+        ("learned μ", "lstm chrono"),
+        ("μ = 0.5", "janet"),
+        ("learned μ", "janet"),
+        ("μ = 0.5", "ur-lstm"),
+        ("learned μ", "ur-lstm"),
+    ]
     # Each interval is Welch's on the seeds' stored test values, computed here with scipy.
     values = {arm.label: arm.test_values for arm in info.arms}
     for verdict in info.verdicts:
@@ -82,8 +106,25 @@ def test_every_arm_trains_its_configuration_on_the_same_seeds(tmp_path: Path) ->
 def test_the_command_writes_its_report_and_prints_each_verdict(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ablation.db'}"
     out = tmp_path / "ablation.html"
-    result = CliRunner().invoke(app, ["ablate", *OPTIONS, "--gain", "2", "--mu", "0.6", "--name", "set",
-                                      "--optimizer", "rmsprop", "--storage", url, "--out", str(out)])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "ablate",
+            *OPTIONS,
+            "--gain",
+            "2",
+            "--mu",
+            "0.6",
+            "--name",
+            "set",
+            "--optimizer",
+            "rmsprop",
+            "--storage",
+            url,
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = get_ablation_info(open_storage(url), "set")
     assert info.gain == pytest.approx(2.0) and info.search is None
@@ -99,13 +140,18 @@ def test_the_command_writes_its_report_and_prints_each_verdict(tmp_path: Path) -
     plain = next(arm for arm in info.arms if arm.role == "plain")
     assert [arm.label for arm, _ in info.times] == [arm.label for arm in info.arms if arm is not plain]
     for arm, reference in info.times:
-        assert reference.epochs == [h.index(max(h)) + 1 if info.direction == "maximize" else h.index(min(h)) + 1
-                                    for h in plain.histories]  # fmt: skip
+        assert reference.epochs == [
+            h.index(max(h)) + 1 if info.direction == "maximize" else h.index(min(h)) + 1 for h in plain.histories
+        ]
         assert len(arm.epochs) == len(plain.histories)
     assert "epochs to reach" in " ".join(result.stdout.split())
     # The reviewers' report: a section per question, each with its verdicts.
-    for question in ("R1: is it momentum", "R1, R3: is it better than simpler related work", "R2: what does it cost",
-                     "R3: does gradient flow differ after training"):  # fmt: skip
+    for question in (
+        "R1: is it momentum",
+        "R1, R3: is it better than simpler related work",
+        "R2: what does it cost",
+        "R3: does gradient flow differ after training",
+    ):
         assert question in page
     assert 'id="figure-gradient-flow"' in page
     assert "at matched gain g = 2, μ = 0.6" in result.stdout

@@ -84,7 +84,10 @@ def test_a_bad_spec_is_one_line_on_stderr_and_writes_nothing(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["launch", "--preset", "quickstart", "--trials", "0"], "budget.trials: 0 is out of range; trials takes an integer in [1, 100000]"),
+        (
+            ["launch", "--preset", "quickstart", "--trials", "0"],
+            "budget.trials: 0 is out of range; trials takes an integer in [1, 100000]",
+        ),
         (["launch", "--preset", "quickstart", "--trials", "1000000000000"], "budget.trials: 1000000000000 is out of range"),
         (["launch", "--preset", "quickstart", "--workers", "0"], "workers must be in [1, 64], got 0"),
         (["launch", "x.yaml", "--preset", "quickstart"], "give a spec file or --preset, not both"),

@@ -89,8 +89,10 @@ def test_every_view_leads_with_the_confirmed_values(tmp_path: Path) -> None:
     assert "Not confirmed on held-out seeds" in export_study("searched", storage=url)[0].comment()
 
     confirm("searched", storage=url, top=1, seeds=3)
-    held = {t.params["cell"] + str(t.params.get("mu")): t for t in
-            optuna.load_study(study_name="searched.confirm", storage=open_storage(url)).get_trials()}  # fmt: skip
+    held = {
+        t.params["cell"] + str(t.params.get("mu")): t
+        for t in optuna.load_study(study_name="searched.confirm", storage=open_storage(url)).get_trials()
+    }
 
     summary = show_study("searched", storage=url)
     info = dashboards.get_confirmation_info(summary.confirmation)
@@ -101,13 +103,18 @@ def test_every_view_leads_with_the_confirmed_values(tmp_path: Path) -> None:
     momentum = [row for row in info.rows if row.cell == "momentum-lstm"]
     assert momentum and all(row.verdict is not None and row.verdict.reference == "lstm" for row in momentum)
     paper = [v for v in info.verdicts if "each side's best" in v.sentence]
-    assert len(paper) == 1 and paper[0].arm.startswith("momentum-lstm (μ=0.5") and paper[0].reference.startswith("momentum-lstm (μ=0,")
+    assert (
+        len(paper) == 1
+        and paper[0].arm.startswith("momentum-lstm (μ=0.5")
+        and paper[0].reference.startswith("momentum-lstm (μ=0,")
+    )
 
     report = dashboards.report_study("searched", storage=url, gradient_flow=False)
     page = dashboards.to_html(report)
     assert "Confirmed on 3 held-out seeds (1000, 1001, 1002)" in page and paper[0].sentence in page.replace("&#x27;", "'")
-    cells = dashboards.get_cell_comparison_info(dashboards.read_trials(optuna.load_study(
-        study_name="searched", storage=open_storage(url))), report.confirmation)  # fmt: skip
+    cells = dashboards.get_cell_comparison_info(
+        dashboards.read_trials(optuna.load_study(study_name="searched", storage=open_storage(url))), report.confirmation
+    )
     best_momentum = next(row for row in momentum if "best momentum-lstm" in row.roles)
     assert {row.cell: row.confirmed.mean for row in cells.rows} == {"lstm": lstm.mean, "momentum-lstm": best_momentum.mean}
     assert "Confirmed on 3 held-out seeds" in dashboards.to_markdown(report)  # the dashboard's study note
@@ -139,7 +146,9 @@ def test_one_seed_never_shows_a_spread(tmp_path: Path) -> None:
 
 def test_a_sampled_map_draws_points_not_a_surface_below_enough_points(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'few.db'}"
-    assert launch(parse_spec(tiny_spec("few", cells=["momentum-lstm"], budget={"trials": 4, "epochs": 1})), storage=url).errors == []
+    assert (
+        launch(parse_spec(tiny_spec("few", cells=["momentum-lstm"], budget={"trials": 4, "epochs": 1})), storage=url).errors == []
+    )
     trials = dashboards.read_trials(optuna.load_study(study_name="few", storage=open_storage(url)))
     info = dashboards.get_mu_s_map_info(trials, "momentum-lstm")
     assert info.z is None and "too few for a surface" in info.note and len(info.points) == 4
@@ -187,8 +196,13 @@ def test_the_held_out_seeds_of_one_candidate_train_on_both_workers_at_once(tmp_p
     url = f"sqlite:///{tmp_path / 'busy.db'}"
     # One candidate (lstm alone), 2 held-out seeds, 2 workers, spawned together: one trial per seed lets
     # each take one. (Trained one after the other, both seeds would be on one worker.)
-    spec = tiny_spec("busy", cells=["lstm"], space={}, budget={"trials": 1, "epochs": 3},
-                     task_params={"length": 30, "n_train": 600, "n_valid": 32, "n_test": 32})  # fmt: skip
+    spec = tiny_spec(
+        "busy",
+        cells=["lstm"],
+        space={},
+        budget={"trials": 1, "epochs": 3},
+        task_params={"length": 30, "n_train": 600, "n_valid": 32, "n_test": 32},
+    )
     assert launch(parse_spec(spec), storage=url).errors == []
     result = confirm("busy", storage=url, top=1, seeds=2, workers=2)
     assert result.queued == 1 and result.launch is not None and result.launch.errors == []
@@ -229,7 +243,8 @@ def test_a_confirmation_stored_as_one_trial_per_candidate_still_reads_and_counts
     confirmation = show_study("old", storage=url).confirmation
     assert confirmation.complete and confirmation.seeds == (1000, 1001)
     assert {row.candidate.source: row.seed_values for row in confirmation.rows} == {
-        source: tuple(t.user_attrs["seed_values"]) for source, t in stored.items()}  # fmt: skip
+        source: tuple(t.user_attrs["seed_values"]) for source, t in stored.items()
+    }
     again = confirm("old", storage=url)  # confirmed already: nothing to train, no seed study
     assert again.queued == 0 and again.launch is None
     assert sorted(optuna.get_all_study_names(storage)) == ["old", "old.confirm"]

@@ -30,7 +30,9 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The COMPLETE trials best first, twins (copies of an earlier trial's result) left out: the same
     configuration is exported once."""
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    return sorted((t for t in trials if "reused_from" not in t.user_attrs), key=lambda t: (t.value, t.number))  # mse: lower is better
+    return sorted(
+        (t for t in trials if "reused_from" not in t.user_attrs), key=lambda t: (t.value, t.number)
+    )  # mse: lower is better
 
 
 def test_export_retrain_round_trip_reproduces_the_stored_value_exactly(finished, tmp_path: Path) -> None:

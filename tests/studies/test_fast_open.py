@@ -15,7 +15,7 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 
 from momentum_search.studies import Storage, StorageError, open_storage, query_trials, study_aggregates
-from momentum_search.studies._storage import PUBLIC_API_ENV, TESTED_SCHEMA, uses_private_api
+from momentum_search.store import PUBLIC_API_ENV, TESTED_SCHEMA, uses_private_api
 
 SCHEMA_QUERY = "SELECT version_num FROM alembic_version"
 

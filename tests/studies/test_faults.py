@@ -22,7 +22,8 @@ from study_specs import tiny_spec
 from typer.testing import CliRunner
 
 from momentum_search.cli import app
-from momentum_search.studies import StorageError, _storage, create_or_resume, launch, open_storage, parse_spec
+from momentum_search.store import _rdb
+from momentum_search.studies import StorageError, create_or_resume, launch, open_storage, parse_spec
 
 runner = CliRunner()
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -51,7 +52,9 @@ def postgres(server_databases: dict[str, str | None]) -> tuple[str, str]:
     return url, database
 
 
-def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget(postgres: tuple[str, str], study_name: str) -> None:
+def test_a_dropped_server_connection_is_retried_and_the_study_reaches_its_budget(
+    postgres: tuple[str, str], study_name: str
+) -> None:
     url, database = postgres
     cut: list[int] = []
 
@@ -85,7 +88,9 @@ def test_a_connection_dropped_inside_optunas_trial_read_is_retried(postgres: tup
     sqlalchemy.event.listen(storage.engine, "before_cursor_execute", cut_before_the_trial_query)
     trials = study.get_trials()
     assert cut and cut[0] >= 1  # the read's own connection was cut
-    assert [t.params["x"] for t in trials] == [t.params["x"] for t in optuna.load_study(study_name=study_name, storage=url).trials]
+    assert [t.params["x"] for t in trials] == [
+        t.params["x"] for t in optuna.load_study(study_name=study_name, storage=url).trials
+    ]
 
 
 @pytest.fixture
@@ -107,7 +112,7 @@ def closed_database() -> Iterator[str]:
 def test_a_server_that_stays_away_fails_in_one_line_after_bounded_retries(
     closed_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_storage, "RETRY_DELAYS", (0.1, 0.2))
+    monkeypatch.setattr(_rdb, "RETRY_DELAYS", (0.1, 0.2))
     storage = open_storage(f"{POSTGRES}/{closed_database}")
     with contextlib.closing(psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")) as admin:
         admin.autocommit = True
@@ -184,8 +189,10 @@ def test_sigterm_stops_a_launch_like_ctrl_c(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     launcher = subprocess.Popen(
         [sys.executable, "-m", "momentum_search.cli", "launch", str(spec_file), "--storage", url, "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not (tmp_path / "studies.db").exists() or len(_running(url)) < 2:

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from momentum_search.cli import app
 from momentum_search.studies import StorageError, create_or_resume, launch, open_storage, parse_spec
-from momentum_search.studies._proxy import HEARTBEAT_ATTR, serve_proxy
+from momentum_search.store import HEARTBEAT_ATTR, serve_proxy
 
 
 def _serve(url: str, port: int) -> None:
@@ -53,9 +53,7 @@ def proxy(server_databases: dict[str, str | None]) -> Iterator[tuple[str, str]]:
         server.join()
 
 
-def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(
-    proxy: tuple[str, str], study_name: str
-) -> None:
+def test_two_workers_behind_the_proxy_finish_the_budget_when_one_is_killed(proxy: tuple[str, str], study_name: str) -> None:
     url, database = proxy
     spec = parse_spec(tiny_spec(study_name, **{**SLOW_TRIAL, "budget": {"trials": 3, "epochs": 3}}))
     study, _ = create_or_resume(open_storage(url, heartbeat=FAST_HEARTBEAT), spec)

@@ -29,14 +29,26 @@ from momentum_search.studies import (
     study_aggregates,
     trial_records,
 )
-from momentum_search.studies import _confirm, _export, _lifecycle, _storage
+from momentum_search.store import PUBLIC_API_ENV, _queries
+from momentum_search.studies import _confirm, _export, _summary
 
 
 def _attrs(values: list[float], **extra: Any) -> dict[str, Any]:
     mean = sum(values) / len(values)
-    return {"seeds": list(range(len(values))), "seed_values": values, "value_mean": mean, "value_std": 0.01,
-            "test_value": mean + 1, "epochs_run": 2 * len(values), "wall_time": 0.5, "train_time": 0.25,
-            "seed_histories": [[v + 1, v] for v in values], "config": {"cell": "x"}, "reason": None, **extra}  # fmt: skip
+    return {
+        "seeds": list(range(len(values))),
+        "seed_values": values,
+        "value_mean": mean,
+        "value_std": 0.01,
+        "test_value": mean + 1,
+        "epochs_run": 2 * len(values),
+        "wall_time": 0.5,
+        "train_time": 0.25,
+        "seed_histories": [[v + 1, v] for v in values],
+        "config": {"cell": "x"},
+        "reason": None,
+        **extra,
+    }
 
 
 def _study(url: str, name: str, **changes: Any) -> optuna.Study:
@@ -49,11 +61,17 @@ def _study(url: str, name: str, **changes: Any) -> optuna.Study:
     def add(state: TrialState, values: list[float], mu: float, **extra: Any) -> None:
         params = {"cell": "momentum-lstm", "mu": mu, "s": 0.5}
         mean = sum(values) / len(values)
-        study.add_trial(optuna.trial.create_trial(
-            state=state, values=([mean, 10 * mu] if two else [mean]) if state == TrialState.COMPLETE else None,
-            params=params, distributions={k: distributions[k] for k in params}, user_attrs=_attrs(values, **extra),
-            system_attrs={"fixed_params": params}, intermediate_values={} if two else {1: mean + 1, 2: mean},
-        ))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                values=([mean, 10 * mu] if two else [mean]) if state == TrialState.COMPLETE else None,
+                params=params,
+                distributions={k: distributions[k] for k in params},
+                user_attrs=_attrs(values, **extra),
+                system_attrs={"fixed_params": params},
+                intermediate_values={} if two else {1: mean + 1, 2: mean},
+            )
+        )
 
     add(TrialState.COMPLETE, [0.30, 0.32], 0.1)
     add(TrialState.COMPLETE, [0.20, 0.22], 0.2)  # the best mse
@@ -86,14 +104,16 @@ def test_aggregates_agree_with_a_full_read(studies_here: tuple[str, str, str]) -
     url, *names = studies_here
     storage = open_storage(url)
     keys = ("reused_from", "reason", "absent")
-    for aggregates in (study_aggregates(storage, count_attrs=keys), _storage._public_aggregates(storage, keys)):
+    for aggregates in (study_aggregates(storage, count_attrs=keys), _queries._public_aggregates(storage, keys)):
         found = {a.name: a for a in aggregates}
         for name in names:
             trials = _full(url, name)
             assert found[name].states == dict(Counter(t.state.name for t in trials))
             assert found[name].attr_counts == {key: sum(key in t.user_attrs for t in trials) for key in keys}
             assert found[name].best_value == min(t.values[0] for t in trials if t.state == TrialState.COMPLETE)
-            assert found[name].directions == tuple(d.name.lower() for d in optuna.load_study(study_name=name, storage=storage).directions)
+            assert found[name].directions == tuple(
+                d.name.lower() for d in optuna.load_study(study_name=name, storage=storage).directions
+            )
         assert found[names[0]].states == {"COMPLETE": 4, "PRUNED": 2, "FAIL": 1, "WAITING": 1}
         assert found[names[0]].attr_counts == {"reused_from": 1, "reason": 7, "absent": 0}
 
@@ -114,7 +134,7 @@ def test_partial_reads_are_the_full_read_filtered(studies_here: tuple[str, str, 
 
 
 def _public(storage: Any, study_id: int, **only: Any) -> list[optuna.trial.FrozenTrial]:
-    return _storage._filtered(storage.get_all_trials(study_id, deepcopy=False), **only)
+    return _queries._filtered(storage.get_all_trials(study_id, deepcopy=False), **only)
 
 
 def test_list_and_show_agree(studies_here: tuple[str, str, str]) -> None:
@@ -134,8 +154,8 @@ def test_list_and_show_agree(studies_here: tuple[str, str, str]) -> None:
 def test_show_summarises_a_large_study(studies_here: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     url, name, _ = studies_here
     assert show_study(name, storage=url).omitted == 0
-    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", 5)
-    monkeypatch.setattr(_lifecycle, "SHOW_TOP", 3)
+    monkeypatch.setattr(_summary, "SHOW_ALL_UP_TO", 5)
+    monkeypatch.setattr(_summary, "SHOW_TOP", 3)
     summary = show_study(name, storage=url)
     # The best three by value, twins left out; the raced trial's mean over its one seed counts.
     assert [row.number for row in summary.trials] == [5, 1, 0]
@@ -169,8 +189,8 @@ def test_the_cli_says_what_show_left_out_and_how_many_seeds_stand_behind_a_value
     # twin, the failed or the waiting one.
     assert "0.21 (2 seeds; best of 5 configs)" in shown.stdout, shown.stdout
 
-    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", 5)
-    monkeypatch.setattr(_lifecycle, "SHOW_TOP", 3)
+    monkeypatch.setattr(_summary, "SHOW_ALL_UP_TO", 5)
+    monkeypatch.setattr(_summary, "SHOW_TOP", 3)
     summarised = runner.invoke(app, ["studies", "show", name, "--storage", url]).stdout
     assert "best 3 of 8 trials (--all lists every one)" in summarised
     every = json.loads(runner.invoke(app, ["studies", "show", name, "--all", "--json", "--storage", url]).stdout)
@@ -191,14 +211,44 @@ def test_engines_write_the_same_attrs_as_before() -> None:
     from momentum_search.trainers import TrainResult
 
     plan = TrialPlan(task="adding", epochs=2, seeds=(0, 1))
-    results = tuple(TrainResult(best_value=v, best_epoch=1, test_value=v + 1, epochs_run=2, wall_time=0.5, diverged=False,
-                                stopped=False, history=(v + 1, v), metric="mse", direction="minimize",
-                                config=plan.config({"cell": "momentum-lstm"}, seed=seed))
-                    for seed, v in enumerate((0.2, 0.4)))  # fmt: skip
+    results = tuple(
+        TrainResult(
+            best_value=v,
+            best_epoch=1,
+            test_value=v + 1,
+            epochs_run=2,
+            wall_time=0.5,
+            diverged=False,
+            stopped=False,
+            history=(v + 1, v),
+            metric="mse",
+            direction="minimize",
+            config=plan.config({"cell": "momentum-lstm"}, seed=seed),
+        )
+        for seed, v in enumerate((0.2, 0.4))
+    )
     attrs = evaluation_attrs(Evaluation(results=results, seeds=plan.seeds))
-    assert list(attrs) == ["config", "gain", "seeds", "seed_values", "seed_test_values", "seed_best_epochs", "seed_histories",
-                           "seed_learned", "seed_wall_times", "gradient_flow", "value_mean", "value_std", "test_value",
-                           "metric", "epochs_run", "wall_time", "train_time", "diverged", "version"]  # fmt: skip
+    assert list(attrs) == [
+        "config",
+        "gain",
+        "seeds",
+        "seed_values",
+        "seed_test_values",
+        "seed_best_epochs",
+        "seed_histories",
+        "seed_learned",
+        "seed_wall_times",
+        "gradient_flow",
+        "value_mean",
+        "value_std",
+        "test_value",
+        "metric",
+        "epochs_run",
+        "wall_time",
+        "train_time",
+        "diverged",
+        "version",
+    ]
     assert attrs["seed_values"] == [0.2, 0.4] and attrs["value_mean"] == pytest.approx(0.3) and attrs["epochs_run"] == 4
 
 
@@ -224,18 +274,28 @@ def _large(url: str, name: str, **changes: Any) -> optuna.Study:
     def add(state: TrialState, value: float, cell: str, mu: float = 0.5, system_attrs: Any = None, **extra: Any) -> None:
         params = {"cell": cell, **({"mu": mu, "s": 0.5} if cell == "momentum-lstm" else {})}
         values = [value, round(rng.uniform(0, 1), 2)] if two else [value]
-        trials.append(optuna.trial.create_trial(
-            state=state, values=values if state == TrialState.COMPLETE else None, params=params,
-            distributions={k: distributions[k] for k in params}, user_attrs=_attrs([value], **extra),
-            system_attrs=system_attrs or {},
-        ))  # fmt: skip
+        trials.append(
+            optuna.trial.create_trial(
+                state=state,
+                values=values if state == TrialState.COMPLETE else None,
+                params=params,
+                distributions={k: distributions[k] for k in params},
+                user_attrs=_attrs([value], **extra),
+                system_attrs=system_attrs or {},
+            )
+        )
 
     add(TrialState.COMPLETE, 0.01, "momentum-lstm", 0.3, reused_from=5)
     for number in range(1, 60):
         if number in (9, 21, 40):
             add(TrialState.COMPLETE, 0.1, "lstm" if number == 21 else "momentum-lstm", 0.0 if number == 40 else 0.6)
             continue
-        cell, mu, value, kind = rng.choice(["lstm", "momentum-lstm"]), rng.choice([0.0, 0.7]), round(rng.uniform(0.2, 1), 2), rng.random()
+        cell, mu, value, kind = (
+            rng.choice(["lstm", "momentum-lstm"]),
+            rng.choice([0.0, 0.7]),
+            round(rng.uniform(0.2, 1), 2),
+            rng.random(),
+        )
         if kind < 0.6:
             add(TrialState.COMPLETE, value, cell, mu)
         elif kind < 0.75:
@@ -255,10 +315,15 @@ def _large(url: str, name: str, **changes: Any) -> optuna.Study:
         held, _ = create_or_resume(storage, _confirm.confirmation_spec(spec, seeds=2))
         held.set_user_attr(_confirm.CONFIRMS_ATTR, name)
         held.set_user_attr(_confirm.TOP_ATTR, 5)
-        held.add_trial(optuna.trial.create_trial(
-            state=TrialState.COMPLETE, value=0.12, params=trials[9].params, distributions=trials[9].distributions,
-            user_attrs={**_attrs([0.12, 0.13]), "source": 9},
-        ))  # fmt: skip
+        held.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.COMPLETE,
+                value=0.12,
+                params=trials[9].params,
+                distributions=trials[9].distributions,
+                user_attrs={**_attrs([0.12, 0.13]), "source": 9},
+            )
+        )
     return study
 
 
@@ -274,10 +339,10 @@ def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
     large: tuple[str, str, str], public: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, name, two = large
-    monkeypatch.setattr(_lifecycle, "SHOW_ALL_UP_TO", LARGE_SHOWN_UP_TO)
-    monkeypatch.setattr(_lifecycle, "SHOW_TOP", LARGE_TOP)
+    monkeypatch.setattr(_summary, "SHOW_ALL_UP_TO", LARGE_SHOWN_UP_TO)
+    monkeypatch.setattr(_summary, "SHOW_TOP", LARGE_TOP)
     if public:
-        monkeypatch.setenv(_storage.PUBLIC_API_ENV, "1")
+        monkeypatch.setenv(PUBLIC_API_ENV, "1")
     for study_name in (name, two):
         study = load_study(open_storage(url), study_name)
         frozen = study.get_trials(deepcopy=False)
@@ -289,9 +354,11 @@ def test_show_and_export_of_a_large_study_are_those_of_a_full_read(
         confirmation = read_confirmation(study) if len(directions) == 1 else None
 
         shown = show_study(study_name, storage=url)
-        assert shown.trials == [_lifecycle._row(r, retried) for r in ranked(records, directions[0])[:LARGE_TOP]]
-        assert shown.best == [_lifecycle._row(r, retried) for r in best_trials(records, directions)]
-        assert shown.counts == _lifecycle._counts(Counter(t.state.name for t in frozen), sum("reused_from" in t.user_attrs for t in frozen))
+        assert shown.trials == [_summary._row(r, retried) for r in ranked(records, directions[0])[:LARGE_TOP]]
+        assert shown.best == [_summary._row(r, retried) for r in best_trials(records, directions)]
+        assert shown.counts == _summary._counts(
+            Counter(t.state.name for t in frozen), sum("reused_from" in t.user_attrs for t in frozen)
+        )
         assert shown.omitted == len(frozen) - LARGE_TOP
         assert shown.confirmation == confirmation
         for top, per_cell in ((1, False), (6, False), (1, True)):
@@ -322,9 +389,9 @@ def test_outlines_are_the_full_read_in_a_row_each(large: tuple[str, str, str]) -
     for study_name, objectives in ((name, 1), (two, 2)):
         study_id = storage.get_study_id_from_name(study_name)
         only: dict[str, Any] = {"params": STANDING_PARAMS, "user_attrs": STANDING_ATTRS, "system_attrs": ("retry_history",)}
-        outlines = _storage.query_outlines(storage, study_id, objectives=objectives, **only)
+        outlines = _queries.query_outlines(storage, study_id, objectives=objectives, **only)
         frozen = _full(url, study_name)
-        assert outlines == [_storage._outline(t, objectives=objectives, **only) for t in frozen]
+        assert outlines == [_queries._outline(t, objectives=objectives, **only) for t in frozen]
         assert [o.values for o in outlines] == [None if t.values is None else tuple(t.values) for t in frozen]
     # A parameter's external value (the cell's a categorical choice), a null attr kept, a missing one absent.
     assert outlines[0].params == {"cell": "momentum-lstm", "mu": 0.3} and outlines[0].user_attrs["reason"] is None

@@ -36,8 +36,9 @@ def test_a_killed_ray_launch_is_reaped_and_finished_by_the_next(
     changes = {**SLOW_TRIAL, "budget": {"trials": budget, "epochs": 3}, "cells": ["momentum-lstm"]}
     spec.write_text(yaml.safe_dump(tiny_spec(study_name, **changes, scheduler={"name": "none"})))
     # A session of its own: what the killed driver's Ray runtime leaves behind is ended with it below.
-    driver = subprocess.Popen(_launch_command(str(spec), "--storage", url), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    driver = subprocess.Popen(
+        _launch_command(str(spec), "--storage", url), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         study = None
         deadline = time.monotonic() + 180
@@ -58,8 +59,13 @@ def test_a_killed_ray_launch_is_reaped_and_finished_by_the_next(
     running = [t.number for t in study.get_trials(states=(TrialState.RUNNING,))]
     assert running  # left behind, with a heartbeat that has not gone stale yet
 
-    relaunch = subprocess.run(_launch_command("--study", study_name, "--storage", url), start_new_session=True,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    relaunch = subprocess.run(
+        _launch_command("--study", study_name, "--storage", url),
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert relaunch.returncode == 0, relaunch.stderr
     trials = optuna.load_study(study_name=study_name, storage=open_storage(url)).get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]

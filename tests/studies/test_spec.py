@@ -48,13 +48,25 @@ def test_grid_budget_defaults_to_the_grid_size() -> None:
         ({"space": {"gamma": {"low": 0, "high": 1}}}, r"space\.gamma\.\[key\]: Input should be 'mu', 's', 'beta'"),
         ({"fixed": {"epochs": 3}}, r"fixed: .*cannot fix epochs; fixable: mu, s"),
         ({"fixed": {"mu": 0.5}}, r"mu cannot be both searched \(space\) and fixed"),
-        ({"fixed": {"optimizer": "lbfgs", "hidden_size": 4}}, r"fixed \(cell lstm\): optimizer: Input should be 'rmsprop', 'adam' or 'sgd'"),
+        (
+            {"fixed": {"optimizer": "lbfgs", "hidden_size": 4}},
+            r"fixed \(cell lstm\): optimizer: Input should be 'rmsprop', 'adam' or 'sgd'",
+        ),
         ({"fixed": {"hidden_size": 0}}, r"fixed \(cell lstm\): hidden_size: Input should be greater than or equal to 1"),
         ({"budget": {"trials": 0}}, r"budget\.trials: 0 is out of range; trials takes an integer in \[1, 100000\]"),
-        ({"budget": {"trials": 10**12}}, r"budget\.trials: 1000000000000 is out of range; trials takes an integer in \[1, 100000\]"),
+        (
+            {"budget": {"trials": 10**12}},
+            r"budget\.trials: 1000000000000 is out of range; trials takes an integer in \[1, 100000\]",
+        ),
         ({"budget": {"trials": True}}, r"budget\.trials: expected a number, got true"),
-        ({"budget": {"trials": 2, "epochs": 10**6}}, r"budget\.epochs: 1000000 is out of range; epochs takes an integer in \[1, 100000\]"),
-        ({"budget": {"trials": 2, "timeout": 1e9}}, r"budget\.timeout: 1e\+09 is out of range; timeout takes seconds in \(0, 2592000\]"),
+        (
+            {"budget": {"trials": 2, "epochs": 10**6}},
+            r"budget\.epochs: 1000000 is out of range; epochs takes an integer in \[1, 100000\]",
+        ),
+        (
+            {"budget": {"trials": 2, "timeout": 1e9}},
+            r"budget\.timeout: 1e\+09 is out of range; timeout takes seconds in \(0, 2592000\]",
+        ),
         ({"seeds": True}, r"seeds: expected a seed count or a list of seeds, got true"),
         ({"seeds": [0, True]}, r"seeds\.1: expected a number, got true"),
         ({"seeds": 10**6}, r"seeds: 1000000 is out of range; a seed count is an integer in \[1, 1000\]"),
@@ -64,7 +76,10 @@ def test_grid_budget_defaults_to_the_grid_size() -> None:
         ({"fixed": {"hidden_size": True}}, r"fixed \(cell lstm\): hidden_size: expected a number, got true"),
         ({"fixed": {"device": "cuda"}}, r"fixed\.device: device 'cuda': this torch \(.*\) sees no CUDA device; use cpu"),
         ({"budget": {"epochs": 2}}, r"budget\.trials is required"),
-        ({"budget": {"trials": 2, "timeout": -5}}, r"budget\.timeout: -5 is out of range; timeout takes seconds in \(0, 2592000\]"),
+        (
+            {"budget": {"trials": 2, "timeout": -5}},
+            r"budget\.timeout: -5 is out of range; timeout takes seconds in \(0, 2592000\]",
+        ),
         ({"seeds": 0}, r"seeds: 0 is out of range; a seed count is an integer in \[1, 1000\]"),
         ({"seeds": [1, 1]}, r"seeds: .*seeds must be distinct integers in \[0, 4294967295\]"),
         ({"objective": {"metric": "accuracy"}}, r"objective\.metric: task adding reports 'mse', not 'accuracy'"),
@@ -77,12 +92,23 @@ def test_grid_budget_defaults_to_the_grid_size() -> None:
             r"budget\.trials: 3 exceeds the grid's 2 points",
         ),
         ({"colour": "blue"}, r"colour: Extra inputs are not permitted"),
-        ({"space": {"mu": {"low": 0, "high": 0.9}, "s": {"low": 0.1, "high": 1}, "g": {"low": 0.1, "high": 1}}},
-         r"^spec: space: search s or g \(the gain s/\(1−μ\), which sets s\), not both$"),
+        (
+            {"space": {"mu": {"low": 0, "high": 0.9}, "s": {"low": 0.1, "high": 1}, "g": {"low": 0.1, "high": 1}}},
+            r"^spec: space: search s or g \(the gain s/\(1−μ\), which sets s\), not both$",
+        ),
         ({"fixed": {"g": 1.0}}, r"give s or g \(the gain s/\(1−μ\), which sets s\), not both: s in space, g in fixed"),
-        ({"space": {"mu": {"low": 0, "high": 0.9}}, "fixed": {"g": 0}}, r"fixed \(cell momentum-lstm\): g must be a real number with 0 < g, got 0"),
-        ({"space": {"mu": {"low": 0, "high": 0.9}, "g": {"low": 0.5, "high": 2}}, "sampler": {"name": "random"}, "scheduler": {"name": "pbt"}},
-         r"scheduler\.name: pbt perturbs μ and s, not the gain g"),
+        (
+            {"space": {"mu": {"low": 0, "high": 0.9}}, "fixed": {"g": 0}},
+            r"fixed \(cell momentum-lstm\): g must be a real number with 0 < g, got 0",
+        ),
+        (
+            {
+                "space": {"mu": {"low": 0, "high": 0.9}, "g": {"low": 0.5, "high": 2}},
+                "sampler": {"name": "random"},
+                "scheduler": {"name": "pbt"},
+            },
+            r"scheduler\.name: pbt perturbs μ and s, not the gain g",
+        ),
     ],
 )
 def test_invalid_specs_name_the_field_and_the_allowed_values(changes: dict[str, Any], message: str) -> None:
@@ -116,7 +142,14 @@ def test_overrides_are_validated_like_the_spec() -> None:
 def test_a_gain_spec_searches_or_fixes_g_in_place_of_s() -> None:
     searched = parse_spec(tiny_spec("gain", space={"mu": {"low": 0.0, "high": 0.9}, "g": {"low": 0.5, "high": 4.0, "log": True}}))
     assert searched.search_space().parameters("momentum-lstm") == ("mu", "g")
-    matched = parse_spec(tiny_spec("matched", space={"mu": {"points": [0.0, 0.6]}}, fixed={"g": 1.0, "hidden_size": 4},
-                                   sampler={"name": "grid"}, budget={"epochs": 1}))  # fmt: skip
+    matched = parse_spec(
+        tiny_spec(
+            "matched",
+            space={"mu": {"points": [0.0, 0.6]}},
+            fixed={"g": 1.0, "hidden_size": 4},
+            sampler={"name": "grid"},
+            budget={"epochs": 1},
+        )
+    )
     plan = matched.trial_plan()
     assert [plan.config(point, seed=0).s for point in matched.search_space().grid()] == [None, 1.0, 1.0 * (1 - 0.6)]

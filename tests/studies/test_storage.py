@@ -27,7 +27,7 @@ from momentum_search.studies import (
     run_worker,
     study_spec,
 )
-from momentum_search.studies._lifecycle import stored_trials
+from momentum_search.store import stored_trials
 
 FAST_HEARTBEAT = Heartbeat(interval=1, grace_period=3)
 
@@ -248,11 +248,11 @@ def test_a_read_command_answers_while_a_writer_holds_the_sqlite_lock(
     import sqlite3
 
     from momentum_search.studies import list_studies, show_study
-    from momentum_search.studies import _storage
+    from momentum_search.store import _open
 
     url = f"sqlite:///{tmp_path / 'busy.db'}"
     create_or_resume(open_storage(url), parse_spec(tiny_spec(study_name)))
-    monkeypatch.setattr(_storage, "SQLITE_BUSY_TIMEOUT", 2.0)  # a reader that queued would fail after 2 s
+    monkeypatch.setattr(_open, "SQLITE_BUSY_TIMEOUT", 2.0)  # a reader that queued would fail after 2 s
     writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # as a worker claiming or finishing a trial
     try:

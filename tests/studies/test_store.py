@@ -22,8 +22,8 @@ from study_specs import tiny_spec
 
 import momentum_search
 from momentum_search.studies import Storage, StorageError, launch, open_storage, parse_spec
-from momentum_search.studies import _storage
-from momentum_search.studies._storage import PUBLIC_API_ENV, stored_trials, uses_private_api
+from momentum_search.store import _internals
+from momentum_search.store import PUBLIC_API_ENV, stored_trials, uses_private_api
 
 ATTRS = {"config": {"cell": "lstm"}, "seed_values": [0.5, 0.7], "value_mean": 0.6, "reason": None}
 CURVE = {1: 0.9, 2: 0.6}
@@ -116,7 +116,9 @@ class TestTrialStore:
         assert storage.finish_trial(study, trial, TrialState.COMPLETE, attrs=ATTRS, values=[0.6], curve=CURVE)
         assert _whole(study.get_trials()[0]) == (TrialState.COMPLETE, [0.6], ATTRS, CURVE)
 
-    def test_a_public_launch_finishes_exactly_its_budget(self, storage_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_public_launch_finishes_exactly_its_budget(
+        self, storage_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         # One transaction of public calls per finish, in two spawned workers.
         monkeypatch.setenv(PUBLIC_API_ENV, "1")
         spec = parse_spec(tiny_spec(study_name, budget={"trials": 6, "epochs": 2}))
@@ -175,8 +177,10 @@ def _failing(engine: sqlalchemy.engine.Engine, prefix: str) -> Iterator[None]:
 
 # What a rename in Optuna or Ray would break: private modules, attributes and constructors. Our own
 # module paths are not: studies._storage, and "._storage" in the package's lazy exports.
-PRIVATE = re.compile(r"optuna\.storages\._|(?<!studies)(?<!\")\._storage\b|\._backend\b|\._trial_id\b|\._study_id\b|\._ot_|optuna\.(trial\.)?Trial\(|without_commit|_create_scoped_session|_VersionManager|_fill_storage_url_template")
-STORE = Path(momentum_search.__file__).parent / "studies" / "_storage.py"
+PRIVATE = re.compile(
+    r"optuna\.storages\._|(?<!studies)(?<!\")\._storage\b|\._backend\b|\._trial_id\b|\._study_id\b|\._ot_|optuna\.(trial\.)?Trial\(|without_commit|_create_scoped_session|_VersionManager|_fill_storage_url_template"
+)
+STORE = Path(momentum_search.__file__).parent / "store" / "_internals.py"
 
 
 def test_only_the_store_touches_optuna_internals() -> None:
@@ -198,19 +202,22 @@ def test_only_the_store_touches_optuna_internals() -> None:
 
 def _probed(capsys: pytest.CaptureFixture[str]) -> tuple[bool, list[str]]:
     """Probe afresh (twice, to see the warning once) and return whether the fast paths are on, and stderr's lines."""
-    _storage._probe.cache_clear()
+    _internals._probe.cache_clear()
     try:
         on = [uses_private_api() for _ in range(2)]
         assert on[0] == on[1]
         return on[0], capsys.readouterr().err.splitlines()
     finally:
-        _storage._probe.cache_clear()  # the next test probes the real Optuna again
+        _internals._probe.cache_clear()  # the next test probes the real Optuna again
 
 
 def _without_column(model: Any, column: str) -> type:
     """A stand-in for Optuna's table model ``model`` whose table lacks ``column``."""
-    table = sqlalchemy.Table(model.__tablename__, sqlalchemy.MetaData(),
-                             *(sqlalchemy.Column(c.name, c.type) for c in model.__table__.c if c.name != column))  # fmt: skip
+    table = sqlalchemy.Table(
+        model.__tablename__,
+        sqlalchemy.MetaData(),
+        *(sqlalchemy.Column(c.name, c.type) for c in model.__table__.c if c.name != column),
+    )
     return type(model.__name__, (), {"__table__": table, **{k: v for k, v in vars(model).items() if k[0].isupper()}})
 
 
@@ -223,12 +230,16 @@ def test_this_optuna_passes_the_probe_silently(capsys: pytest.CaptureFixture[str
     "change, named",
     [
         (lambda m: m.delattr(RDBStorage, "_set_trial_attr_without_commit"), "RDBStorage._set_trial_attr_without_commit"),
-        (lambda m: m.setattr(RDBStorage, "_fill_storage_url_template", staticmethod(lambda url, extra: url)),
-         "RDBStorage._fill_storage_url_template(template)"),
-        (lambda m: m.setattr(models, "TrialValueModel", _without_column(models.TrialValueModel, "value_type")),
-         "TrialValueModel columns value_type"),
+        (
+            lambda m: m.setattr(RDBStorage, "_fill_storage_url_template", staticmethod(lambda url, extra: url)),
+            "RDBStorage._fill_storage_url_template(template)",
+        ),
+        (
+            lambda m: m.setattr(models, "TrialValueModel", _without_column(models.TrialValueModel, "value_type")),
+            "TrialValueModel columns value_type",
+        ),
         (lambda m: m.delattr(models, "TrialIntermediateValueModel"), "TrialIntermediateValueModel"),
-        (lambda m: m.setattr(_storage, "TESTED_SCHEMA", "v3.0.0.d"), "schema revision v3.2.0.a (tested: v3.0.0.d)"),
+        (lambda m: m.setattr(_internals, "TESTED_SCHEMA", "v3.0.0.d"), "schema revision v3.2.0.a (tested: v3.0.0.d)"),
     ],
     ids=["method gone", "signature changed", "column gone", "model gone", "newer schema"],
 )
@@ -239,7 +250,9 @@ def test_a_changed_internal_turns_the_fast_paths_off_and_says_so_once(
     change(monkeypatch)
     on, err = _probed(capsys)
     assert not on
-    assert len(err) == 1 and err[0].startswith(f"momentum-search: Optuna {optuna.__version__} changed internals") and named in err[0]
+    assert (
+        len(err) == 1 and err[0].startswith(f"momentum-search: Optuna {optuna.__version__} changed internals") and named in err[0]
+    )
     assert err[0].endswith("using Optuna's public API instead (slower, same results)")
 
 
@@ -248,6 +261,6 @@ def test_the_fast_open_attributes_are_those_rdbstorage_sets(
 ) -> None:
     # An Optuna whose RDBStorage.__init__ sets one more attribute would leave the fast open's storage without it.
     monkeypatch.delenv(PUBLIC_API_ENV, raising=False)
-    monkeypatch.setattr(_storage, "_INIT_ATTRIBUTES", _storage._INIT_ATTRIBUTES - {"grace_period"})
+    monkeypatch.setattr(_internals, "_INIT_ATTRIBUTES", _internals._INIT_ATTRIBUTES - {"grace_period"})
     on, err = _probed(capsys)
     assert not on and "RDBStorage.__init__ attributes (grace_period differ)" in err[0]

@@ -151,7 +151,9 @@ BAD = {
 def test_bad_data_is_one_line_and_nothing_in_the_store(npz: NpzData, tmp_path: Path, case: str) -> None:
     path, options = bad_file(npz, tmp_path, case)
     store = tmp_path / "bad.db"
-    launched = runner.invoke(app, ["launch", write_spec(tmp_path, data_spec("bad", {"data": path, **options})), "--storage", f"sqlite:///{store}"])
+    launched = runner.invoke(
+        app, ["launch", write_spec(tmp_path, data_spec("bad", {"data": path, **options})), "--storage", f"sqlite:///{store}"]
+    )
     assert launched.exit_code == 1 and launched.stdout == ""
     assert BAD[case] in launched.stderr and launched.stderr.count("\n") == 1, launched.stderr
     assert not store.exists()
@@ -163,10 +165,15 @@ def test_bad_data_is_one_line_and_nothing_in_the_store(npz: NpzData, tmp_path: P
 def test_the_task_mapping_takes_only_the_data_or_module_options(tmp_path: Path) -> None:
     data = planted(tmp_path / "planted.npz")
     for task, message in (
-        ({"data": str(data), "sha256": "0" * 64}, "task: a mapping is {data: PATH} (optional head, metric, direction, classes) or {module: "),
+        (
+            {"data": str(data), "sha256": "0" * 64},
+            "task: a mapping is {data: PATH} (optional head, metric, direction, classes) or {module: ",
+        ),
         ({"path": str(data)}, "got keys path"),
     ):
-        result = runner.invoke(app, ["launch", write_spec(tmp_path, data_spec("opts", task)), "--storage", f"sqlite:///{tmp_path / 'x.db'}"])
+        result = runner.invoke(
+            app, ["launch", write_spec(tmp_path, data_spec("opts", task)), "--storage", f"sqlite:///{tmp_path / 'x.db'}"]
+        )
         assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
 
 

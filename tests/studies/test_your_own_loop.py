@@ -61,9 +61,16 @@ def user_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 def loop_spec(name: str, **changes: Any) -> dict[str, Any]:
     spec: dict[str, Any] = yaml.safe_load((EXAMPLES / "own-loop.yaml").read_text())
-    spec.update(name=name, cells=["lstm", "momentum-lstm"], space={"mu": {"low": 0.0, "high": 0.9}},
-                fixed={"hidden_size": 4, "batch_size": 128, "lr": 0.02}, budget={"trials": 4, "epochs": 2},
-                sampler={"name": "random", "seed": 0}, pruner={"name": "none"}, confirm={"top": 1, "seeds": 2})  # fmt: skip
+    spec.update(
+        name=name,
+        cells=["lstm", "momentum-lstm"],
+        space={"mu": {"low": 0.0, "high": 0.9}},
+        fixed={"hidden_size": 4, "batch_size": 128, "lr": 0.02},
+        budget={"trials": 4, "epochs": 2},
+        sampler={"name": "random", "seed": 0},
+        pruner={"name": "none"},
+        confirm={"top": 1, "seeds": 2},
+    )
     spec.update(changes)
     return spec
 
@@ -96,9 +103,17 @@ def test_your_own_loop_on_ray(ray_runtime: None, tmp_path: Path) -> None:
     assert {t.user_attrs["engine"] for t in study.trials} == {"ray"}
     # report() reaches Ray's scheduler as the trainer's epochs do: two grid points one after the other
     # (2 CPUs a trial), and ASHA stops the worse after its first epoch.
-    spec = loop_spec("asha", objective={"function": "flaky_loop:by_lr", "metric": "lr", "direction": "maximize"}, cells=["lstm"], space={"lr": {"points": [0.03, 0.0001]}},
-                     fixed={}, sampler={"name": "grid"}, scheduler={"name": "asha", "reduction_factor": 2}, confirm=None,
-                     budget={"epochs": 3})  # fmt: skip
+    spec = loop_spec(
+        "asha",
+        objective={"function": "flaky_loop:by_lr", "metric": "lr", "direction": "maximize"},
+        cells=["lstm"],
+        space={"lr": {"points": [0.03, 0.0001]}},
+        fixed={},
+        sampler={"name": "grid"},
+        scheduler={"name": "asha", "reduction_factor": 2},
+        confirm=None,
+        budget={"epochs": 3},
+    )
     url = f"sqlite:///{tmp_path / 'asha.db'}"
     result = launch(parse_spec(spec), storage=url, engine="ray", cpus_per_trial=2, poll_interval=0.2)
     assert (result.errors, result.progress.counts.complete, result.progress.counts.pruned) == ([], 1, 1)
@@ -110,15 +125,23 @@ def test_your_own_loop_on_ray(ray_runtime: None, tmp_path: Path) -> None:
 
 def test_a_failing_objective_fails_its_trial_with_the_reason_and_the_study_goes_on(user_code: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'flaky.db'}"
-    spec = loop_spec("flaky", objective="flaky_loop:train", cells=["lstm", "momentum-lstm", "adam-lstm"],
-                     space={"mu": {"low": 0.0, "high": 0.9}}, budget={"trials": 5}, confirm=None)  # fmt: skip
+    spec = loop_spec(
+        "flaky",
+        objective="flaky_loop:train",
+        cells=["lstm", "momentum-lstm", "adam-lstm"],
+        space={"mu": {"low": 0.0, "high": 0.9}},
+        budget={"trials": 5},
+        confirm=None,
+    )
     runner.invoke(app, ["launch", write_spec(tmp_path, spec), "--storage", url])
     study = optuna.load_study(study_name="flaky", storage=url)
     states = {t.number: (t.user_attrs.get("config", {}).get("cell") or t.params.get("cell"), t.state.name) for t in study.trials}
     assert len(states) == 5 and sum(state == "COMPLETE" for _, state in states.values()) >= 1
     reasons = {t.user_attrs.get("reason") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
-    assert reasons == {"error: objective flaky_loop:train raised RuntimeError: boom",
-                       "error: objective flaky_loop:train returned 'oops', not a number"}  # fmt: skip
+    assert reasons == {
+        "error: objective flaky_loop:train raised RuntimeError: boom",
+        "error: objective flaky_loop:train returned 'oops', not a number",
+    }
 
 
 def test_report_prunes_and_the_loop_ends_as_stopped(user_code: Path) -> None:
@@ -131,18 +154,30 @@ def test_report_prunes_and_the_loop_ends_as_stopped(user_code: Path) -> None:
 @pytest.mark.parametrize(
     ("objective", "message"),
     [
-        ("no_such_module:train", "objective no_such_module:train: cannot import no_such_module: No module named 'no_such_module'"),
+        (
+            "no_such_module:train",
+            "objective no_such_module:train: cannot import no_such_module: No module named 'no_such_module'",
+        ),
         ("own_loop:nothing", "objective own_loop:nothing: module own_loop has no 'nothing'"),
         ("not a function", "objective.function: expected package.module:function, got 'not a function'"),
     ],
 )
-def test_an_objective_that_does_not_import_is_one_line_and_nothing_written(user_code: Path, tmp_path: Path, objective: str, message: str) -> None:
+def test_an_objective_that_does_not_import_is_one_line_and_nothing_written(
+    user_code: Path, tmp_path: Path, objective: str, message: str
+) -> None:
     store = tmp_path / "none.db"
-    result = runner.invoke(app, ["launch", write_spec(tmp_path, loop_spec("none", objective=objective)), "--storage", f"sqlite:///{store}"])
+    result = runner.invoke(
+        app, ["launch", write_spec(tmp_path, loop_spec("none", objective=objective)), "--storage", f"sqlite:///{store}"]
+    )
     assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not store.exists()
 
 
 def test_an_objective_brings_its_own_data(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["launch", write_spec(tmp_path, loop_spec("both", task="digits")), "--storage", f"sqlite:///{tmp_path / 'x.db'}"])
-    assert result.exit_code == 1 and "task: an objective function brings its own data and training loop; leave task out" in result.stderr
+    result = runner.invoke(
+        app, ["launch", write_spec(tmp_path, loop_spec("both", task="digits")), "--storage", f"sqlite:///{tmp_path / 'x.db'}"]
+    )
+    assert (
+        result.exit_code == 1
+        and "task: an objective function brings its own data and training loop; leave task out" in result.stderr
+    )

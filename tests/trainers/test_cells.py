@@ -163,9 +163,7 @@ def test_long_sequences_match_reference(kind: str) -> None:
 
 # The drive's float32 paths, on the base cells whose h is bounded: JANET's h = c is not, and it
 # amplifies float32 rounding past these tolerances over 60 steps.
-ADAM_KINDS = [
-    kind for kind in KINDS if CELL_KINDS[kind].variant in ("adam", "rmsprop") and CELL_KINDS[kind].base != "janet"
-]
+ADAM_KINDS = [kind for kind in KINDS if CELL_KINDS[kind].variant in ("adam", "rmsprop") and CELL_KINDS[kind].base != "janet"]
 
 
 @pytest.mark.parametrize("input_size", [3, 12], ids=["few-inputs", "many-inputs"])
@@ -350,8 +348,11 @@ def test_registry() -> None:
     ]
     assert CELL_KINDS["momentum-ur-lstm"].gates == 4 and CELL_KINDS["adam-janet"].gates == 2
     assert [kind.has_cell_state for kind in map(CELL_KINDS.get, ("lstm", "ur-lstm", "janet", "gru"))] == [
-        True, True, False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -693,9 +694,17 @@ def test_nesterov_lstm_matches_reference(restart: int, layers: int) -> None:
 
 
 SEGMENT_KINDS = [
-    "lstm", "momentum-lstm", "adam-lstm", "rmsprop-gru", "nag-rnn", "sr-lstm", "nesterov-lstm",
-    "learnable-momentum-gru", "adam-exprnn", "momentum-exprnn",
-]  # fmt: skip
+    "lstm",
+    "momentum-lstm",
+    "adam-lstm",
+    "rmsprop-gru",
+    "nag-rnn",
+    "sr-lstm",
+    "nesterov-lstm",
+    "learnable-momentum-gru",
+    "adam-exprnn",
+    "momentum-exprnn",
+]
 
 
 @pytest.mark.parametrize("grad", [True, False], ids=["train", "no-grad"])

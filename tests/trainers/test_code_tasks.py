@@ -103,7 +103,10 @@ def test_an_installed_package_registers_tasks_by_name(user_code: Path) -> None:
     assert not is_code_task("digits") and not is_code_task("nothing")
     result = train(TrainConfig(task="planted", task_params={"n": 16}, cell="lstm", hidden_size=4, epochs=1))
     assert result.metric == "accuracy"
-    with pytest.raises(ValueError, match=r"unknown task 'nothing'; known tasks: copy, .*, ptb, planted, data \(an \.npz file\) or module:function"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown task 'nothing'; known tasks: copy, .*, ptb, planted, data \(an \.npz file\) or module:function",
+    ):
         TrainConfig(task="nothing")
     # A study stores what the name stands for: readers without the package still know it.
     spec = parse_spec({"name": "named", "task": "planted", "task_params": {"n": 16}, "cells": ["lstm"], "budget": {"trials": 1}})
@@ -117,10 +120,15 @@ def test_an_installed_package_registers_tasks_by_name(user_code: Path) -> None:
         ("broken_import:make", "task broken_import:make: cannot import broken_import: needs a GPU library"),
         ("user_tasks:missing", "task user_tasks:missing: module user_tasks has no 'missing'"),
         ("user_tasks:raises", "task user_tasks:raises: RuntimeError: no data today"),
-        ("user_tasks:returns_a_number", "task user_tasks:returns_a_number: returned a int; expected a Task or a mapping of arrays"),
+        (
+            "user_tasks:returns_a_number",
+            "task user_tasks:returns_a_number: returned a int; expected a Task or a mapping of arrays",
+        ),
     ],
 )
-def test_a_code_task_that_fails_is_one_line_and_nothing_in_the_store(user_code: Path, tmp_path: Path, task: str, message: str) -> None:
+def test_a_code_task_that_fails_is_one_line_and_nothing_in_the_store(
+    user_code: Path, tmp_path: Path, task: str, message: str
+) -> None:
     spec = {"name": "code", "task": {"module": task}, "cells": ["lstm"], "budget": {"trials": 1}}
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -132,9 +140,13 @@ def test_a_code_task_that_fails_is_one_line_and_nothing_in_the_store(user_code: 
 
 def test_a_study_of_a_code_task_exports_a_config_that_names_it_and_retrains(user_code: Path, tmp_path: Path) -> None:
     spec = {
-        "name": "sums", "task": {"module": "user_tasks:make_sums", "params": {"n": 16}}, "cells": ["lstm", "momentum-lstm"],
-        "space": {"mu": {"low": 0.0, "high": 0.9}}, "budget": {"trials": 3}, "sampler": {"name": "random", "seed": 0},
-    }  # fmt: skip
+        "name": "sums",
+        "task": {"module": "user_tasks:make_sums", "params": {"n": 16}},
+        "cells": ["lstm", "momentum-lstm"],
+        "space": {"mu": {"low": 0.0, "high": 0.9}},
+        "budget": {"trials": 3},
+        "sampler": {"name": "random", "seed": 0},
+    }
     path, url = tmp_path / "spec.yaml", f"sqlite:///{tmp_path / 'sums.db'}"
     path.write_text(yaml.safe_dump(spec))
     assert runner.invoke(app, ["launch", str(path), "--storage", url]).exit_code == 0
@@ -147,4 +159,3 @@ def test_a_study_of_a_code_task_exports_a_config_that_names_it_and_retrains(user
     assert (document["config"]["task"], document["config"]["task_params"]) == ("user_tasks:make_sums", {"n": 16})
     retrained = runner.invoke(app, ["train", "--config", str(best), "--json"])
     assert json.loads(retrained.stdout)["runs"][0]["best_value"] == document["provenance"]["seed_values"][0]
-

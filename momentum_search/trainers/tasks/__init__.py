@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from ._digits import DigitsTask, PermutedDigitsTask
     from ._mnist import MNISTTask, PermutedMNISTTask, read_idx
     from ._mnist5k import MNIST5kTask, PermutedMNIST5kTask
+    from ._npz import describe as describe_data
+    from ._npz import resolve_params as resolve_data_params
     from ._ptb import PTBTask
     from ._synthetic import AddingTask, CopyTask
     from ._timit import TIMITTask
@@ -67,22 +69,38 @@ __all__ = [
     "TaskDefaults",
     "TaskInfo",
     "code_tasks",
+    "describe_data",
     "get_task",
     "is_code_task",
     "read_idx",
+    "resolve_data_params",
     "task_defaults",
     "task_info",
     "task_parameters",
 ]
 
-__getattr__, __dir__ = lazy_exports(globals(), {
-    "Batch": "._base", "ExampleTask": "._base", "Task": "._base",
-    "TASKS": "._classes", "get_task": "._classes", "task_parameters": "._classes",
-    "DigitsTask": "._digits", "PermutedDigitsTask": "._digits",
-    "MNISTTask": "._mnist", "PermutedMNISTTask": "._mnist", "read_idx": "._mnist",
-    "MNIST5kTask": "._mnist5k", "PermutedMNIST5kTask": "._mnist5k",
-    "PTBTask": "._ptb",
-    "AddingTask": "._synthetic", "CopyTask": "._synthetic",
-    "DataTask": "._data",
-    "TIMITTask": "._timit",
-})  # fmt: skip
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "Batch": "._base",
+        "ExampleTask": "._base",
+        "Task": "._base",
+        "TASKS": "._classes",
+        "get_task": "._classes",
+        "task_parameters": "._classes",
+        "DigitsTask": "._digits",
+        "PermutedDigitsTask": "._digits",
+        "MNISTTask": "._mnist",
+        "PermutedMNISTTask": "._mnist",
+        "read_idx": "._mnist",
+        "MNIST5kTask": "._mnist5k",
+        "PermutedMNIST5kTask": "._mnist5k",
+        "PTBTask": "._ptb",
+        "AddingTask": "._synthetic",
+        "CopyTask": "._synthetic",
+        "DataTask": "._data",
+        "describe_data": "._npz:describe",
+        "resolve_data_params": "._npz:resolve_params",
+        "TIMITTask": "._timit",
+    },
+)

@@ -75,9 +75,7 @@ class Task(ABC):
         return f"{type(self).__name__}({args})"
 
     @abstractmethod
-    def batches(
-        self, split: Split, batch_size: int, *, generator: torch.Generator | None = None
-    ) -> Iterator[Batch]:
+    def batches(self, split: Split, batch_size: int, *, generator: torch.Generator | None = None) -> Iterator[Batch]:
         """Yield the batches of one pass over ``split``.
 
         The train split is shuffled by ``generator`` when one is given; evaluation splits come in a
@@ -127,8 +125,7 @@ class Task(ABC):
         expected = tuple(batch.y.shape) if regress else (*batch.y.shape, self.output_size)
         if tuple(output.shape) != expected:
             raise ValueError(
-                f"task {self.name!r} (head {self.head!r}) expects an output of shape {expected}, "
-                f"got {tuple(output.shape)}"
+                f"task {self.name!r} (head {self.head!r}) expects an output of shape {expected}, got {tuple(output.shape)}"
             )
 
     def _loss_terms(self, output: Tensor, batch: Batch) -> Tensor:
@@ -161,9 +158,7 @@ class ExampleTask(Task):
     def _make_batch(self, split: Split, index: Tensor) -> Batch:
         """The batch of the examples ``index`` (int64, 1-D) of ``split``."""
 
-    def batches(
-        self, split: Split, batch_size: int, *, generator: torch.Generator | None = None
-    ) -> Iterator[Batch]:
+    def batches(self, split: Split, batch_size: int, *, generator: torch.Generator | None = None) -> Iterator[Batch]:
         count = self.num_batches(split, batch_size)
         size = self._split_size(split)
         if split == "train" and generator is not None:
@@ -241,9 +236,7 @@ class PixelSequenceTask(ExampleTask):
         from sklearn.model_selection import train_test_split
 
         n = len(labels)
-        rest, test = train_test_split(
-            np.arange(n), test_size=round(_TEST_FRACTION * n), stratify=labels, random_state=split_seed
-        )
+        rest, test = train_test_split(np.arange(n), test_size=round(_TEST_FRACTION * n), stratify=labels, random_state=split_seed)
         train, valid = train_test_split(
             rest, test_size=round(_VALID_FRACTION * n), stratify=labels[rest], random_state=split_seed
         )

@@ -55,7 +55,5 @@ def get_task(name: str, **params: Any) -> Task:
     allowed = task_parameters(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for task {name!r}; allowed: {', '.join(allowed) or 'none'}"
-        )
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for task {name!r}; allowed: {', '.join(allowed) or 'none'}")
     return TASKS[name](**params)

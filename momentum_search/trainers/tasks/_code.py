@@ -38,5 +38,6 @@ def build_code_task(name: str, params: Mapping[str, Any]) -> Task:
     if isinstance(made, Mapping):
         # Inferred as from a file; a task that wants another head or metric returns a Task.
         return ArrayTask(check_arrays(made, f"task {name}"), **params)
-    raise ValueError(f"task {name}: returned a {type(made).__name__}; expected a Task or a mapping of arrays (x_train, y_train, ...)")
-
+    raise ValueError(
+        f"task {name}: returned a {type(made).__name__}; expected a Task or a mapping of arrays (x_train, y_train, ...)"
+    )

@@ -45,7 +45,9 @@ class ArrayTask(ExampleTask):
             x, y = x[:, :steps], (y[:, :steps] if self.head.endswith("_each") else y)
             mask = torch.arange(steps).unsqueeze(1) < lengths.unsqueeze(0)
         # Time-major, as every task's batches: (B, T, ...) -> (T, B, ...); a per-sequence y stays (B, ...).
-        return Batch(x=x.transpose(0, 1).contiguous(), y=y.transpose(0, 1).contiguous() if self.head.endswith("_each") else y, mask=mask)
+        return Batch(
+            x=x.transpose(0, 1).contiguous(), y=y.transpose(0, 1).contiguous() if self.head.endswith("_each") else y, mask=mask
+        )
 
 
 class DataTask(ArrayTask):
@@ -78,4 +80,3 @@ class DataTask(ArrayTask):
 
     def __repr__(self) -> str:
         return f"DataTask(path={self.data.path!r})"
-

@@ -132,9 +132,7 @@ class MNISTTask(PixelSequenceTask):
 
     name = "mnist"
 
-    def __init__(
-        self, *, data_dir: str | os.PathLike[str] = "data/mnist", download: bool = True, n_valid: int = 5_000
-    ) -> None:
+    def __init__(self, *, data_dir: str | os.PathLike[str] = "data/mnist", download: bool = True, n_valid: int = 5_000) -> None:
         directory = Path(data_dir).expanduser()
         download = check_bool("download", download)
         n_valid = check_int("n_valid", n_valid, minimum=1)
@@ -149,8 +147,7 @@ class MNISTTask(PixelSequenceTask):
                 )
         if train_images.shape[1:] != test_images.shape[1:]:
             raise ValueError(
-                f"MNIST files in {directory}: train images are {train_images.shape[1:]}, "
-                f"t10k images {test_images.shape[1:]}"
+                f"MNIST files in {directory}: train images are {train_images.shape[1:]}, t10k images {test_images.shape[1:]}"
             )
         if n_valid >= len(train_labels):
             raise ValueError(f"n_valid must be in [1, {len(train_labels) - 1}] for {directory}; got {n_valid}")

@@ -63,8 +63,13 @@ class Data:
     def params(self) -> dict[str, Any]:
         """The task's resolved parameters, as a study stores them: path, hash, head, metric, direction
         (and the class count of a classification)."""
-        params: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "head": self.head,
-                                  "metric": self.metric, "direction": self.direction}  # fmt: skip
+        params: dict[str, Any] = {
+            "path": self.path,
+            "sha256": self.sha256,
+            "head": self.head,
+            "metric": self.metric,
+            "direction": self.direction,
+        }
         if self.classes is not None:
             params["classes"] = self.classes
         return params
@@ -74,8 +79,10 @@ def describe(params: Mapping[str, Any]) -> str:
     """One line: what a data task's resolved parameters say (`launch` and `train --data` print it)."""
     outputs = f" ({params['classes']} classes)" if "classes" in params else ""
     arrow = "↑" if params["direction"] == "maximize" else "↓"
-    return (f"data {params['path']} (sha256 {params['sha256'][:12]}…): head {params['head']}{outputs}, "
-            f"metric {params['metric']} {arrow}")  # fmt: skip
+    return (
+        f"data {params['path']} (sha256 {params['sha256'][:12]}…): head {params['head']}{outputs}, "
+        f"metric {params['metric']} {arrow}"
+    )
 
 
 def file_sha256(path: str | Path) -> str:
@@ -151,10 +158,17 @@ def check_arrays(
         output_size = splits["train"].y.shape[-1]
     splits.setdefault("test", splits["valid"])
     return Data(
-        path=path, sha256=sha256, head=head, metric=metric, direction=direction,
-        input_size=EMBEDDING_SIZE if vocab is not None else splits["train"].x.shape[2], output_size=output_size,
-        vocab_size=vocab, classes=classes if family == "classify" else None, splits=splits,
-    )  # fmt: skip
+        path=path,
+        sha256=sha256,
+        head=head,
+        metric=metric,
+        direction=direction,
+        input_size=EMBEDDING_SIZE if vocab is not None else splits["train"].x.shape[2],
+        output_size=output_size,
+        vocab_size=vocab,
+        classes=classes if family == "classify" else None,
+        splits=splits,
+    )
 
 
 def resolve_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,9 +199,7 @@ def _read(path: str, expected: str | None) -> tuple[dict[str, np.ndarray], str]:
         reason = getattr(error, "strerror", None) or (str(error).splitlines() or [type(error).__name__])[0]
         raise DataError(f"{where}: cannot read it as .npz: {reason}") from None
     if expected is not None and sha256 != expected:
-        raise DataError(
-            f"{where}: the file differs from the study's (sha256 {sha256[:12]}…, the study's {expected[:12]}…)"
-        )
+        raise DataError(f"{where}: the file differs from the study's (sha256 {sha256[:12]}…, the study's {expected[:12]}…)")
     return arrays, sha256
 
 
@@ -196,7 +208,9 @@ def _named(where: str, arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
     known = {f"{array}_{split}" for array in _ARRAYS for split in SPLITS}
     unknown = sorted(set(arrays) - known)
     if unknown:
-        raise DataError(f"{where}: unknown array(s) {', '.join(map(str, unknown))}; expected x_*, y_*, lengths_* of train, valid, test")
+        raise DataError(
+            f"{where}: unknown array(s) {', '.join(map(str, unknown))}; expected x_*, y_*, lengths_* of train, valid, test"
+        )
     for name in ("x_train", "y_train", "x_valid", "y_valid"):
         if name not in arrays:
             raise DataError(f"{where}: missing array {name} (has: {', '.join(sorted(arrays)) or 'none'})")
@@ -214,7 +228,9 @@ def _split(where: str, arrays: Mapping[str, np.ndarray], split: Split) -> Arrays
     if kinds["x"] not in "iuf" or (x.ndim == 2 and kinds["x"] == "f") or x.ndim not in (2, 3):
         raise DataError(f"{where}: x_{split} must be (N, T, F) numbers or (N, T) integer token ids, got {x.dtype} {x.shape}")
     if kinds["y"] not in "iuf" or y.ndim not in (1, 2, 3):
-        raise DataError(f"{where}: y_{split} must be integer classes or float targets, (N,), (N, T) or (N, T, O); got {y.dtype} {y.shape}")
+        raise DataError(
+            f"{where}: y_{split} must be integer classes or float targets, (N,), (N, T) or (N, T, O); got {y.dtype} {y.shape}"
+        )
     if len(x) == 0 or x.shape[1] == 0 or (x.ndim == 3 and x.shape[2] == 0):
         raise DataError(f"{where}: x_{split} is empty, shape {x.shape}")
     if len(y) != len(x):
@@ -243,15 +259,19 @@ def _head(where: str, splits: Mapping[Split, Arrays], head: str | None) -> Head:
         inferred: Head = "classify_last" if y.ndim == 1 else "classify_each"
         allowed = {"classify_last": 1, "classify_each": 2}
         if y.ndim not in allowed.values() or (head is not None and head not in allowed):
-            raise DataError(f"{where}: integer y_train {y.shape} is one class per sequence (N,) or per step (N, T)"
-                            + (f", not head {head}" if head else ""))  # fmt: skip
+            raise DataError(
+                f"{where}: integer y_train {y.shape} is one class per sequence (N,) or per step (N, T)"
+                + (f", not head {head}" if head else "")
+            )
     else:
         inferred = "regress_each" if y.ndim == 3 else "regress_last"
         if head is not None and head not in _REGRESS:
             raise DataError(f"{where}: float y_train holds targets (head regress_last or regress_each), not head {head}")
     chosen: Head = head if head is not None else inferred  # type: ignore[assignment]
     if chosen.endswith("_each") and (y.ndim < 2 or y.shape[1] != steps):
-        raise DataError(f"{where}: head {chosen} needs y_train of (N, T{'' if chosen == 'classify_each' else ', O'}) with T = {steps}, got {y.shape}")
+        raise DataError(
+            f"{where}: head {chosen} needs y_train of (N, T{'' if chosen == 'classify_each' else ', O'}) with T = {steps}, got {y.shape}"
+        )
     return chosen
 
 

@@ -51,9 +51,7 @@ class PTBTask(Task):
     name = "ptb"
     stateful = True
 
-    def __init__(
-        self, *, data_dir: str | os.PathLike[str] = "data/ptb", bptt: int = 70, emsize: int = 200
-    ) -> None:
+    def __init__(self, *, data_dir: str | os.PathLike[str] = "data/ptb", bptt: int = 70, emsize: int = 200) -> None:
         directory = Path(data_dir).expanduser()
         bptt = check_int("bptt", bptt, minimum=1)
         emsize = check_int("emsize", emsize, minimum=1)
@@ -101,9 +99,7 @@ class PTBTask(Task):
             self._streams[key] = tokens[: length * batch_size].view(batch_size, length).T.contiguous()
         return self._streams[key]
 
-    def batches(
-        self, split: Split, batch_size: int, *, generator: torch.Generator | None = None
-    ) -> Iterator[Batch]:
+    def batches(self, split: Split, batch_size: int, *, generator: torch.Generator | None = None) -> Iterator[Batch]:
         """Consecutive ``bptt``-step segments of the ``batch_size`` streams; ``generator`` is ignored
         because the hidden state runs on from one segment to the next."""
         stream = self._stream(split, batch_size)

@@ -58,21 +58,27 @@ _ACCURACY = Metric("accuracy", "maximize")
 _MSE = Metric("mse", "minimize")
 # A paper-initialised LSTM reaches ~87 % validation accuracy (pdigits ~71 %) in about 10 s on one core.
 _DIGITS = TaskDefaults(optimizer="adam", lr=1e-2, batch_size=32, epochs=30, grad_clip=1.0, hidden_size=64, init="paper")
-_MNIST = TaskDefaults(
-    optimizer="rmsprop", lr=1e-3, batch_size=128, epochs=150, grad_clip=1.0, hidden_size=128, init="paper"
-)
+_MNIST = TaskDefaults(optimizer="rmsprop", lr=1e-3, batch_size=128, epochs=150, grad_clip=1.0, hidden_size=128, init="paper")
 _MNIST5K = replace(_MNIST, hidden_size=64, epochs=30)
 
 TASK_INFO: dict[str, TaskInfo] = {
     info.name: info
     for info in (
         # A paper-initialised LSTM gets below the baseline within 3-4 epochs at delay 50 (0.280 vs 0.297 after 10).
-        TaskInfo("copy", "classify_each", Metric("xent", "minimize"), TaskDefaults(
-            optimizer="adam", lr=1e-2, batch_size=64, epochs=10, grad_clip=1.0, hidden_size=64, init="paper")),
+        TaskInfo(
+            "copy",
+            "classify_each",
+            Metric("xent", "minimize"),
+            TaskDefaults(optimizer="adam", lr=1e-2, batch_size=64, epochs=10, grad_clip=1.0, hidden_size=64, init="paper"),
+        ),
         # A paper-initialised LSTM leaves the 1/6 plateau after 7-8 epochs at length 50 and reaches ~0.003 by
         # epoch 10; lr 1e-2 stayed on the plateau for 5 epochs.
-        TaskInfo("adding", "regress_last", _MSE, TaskDefaults(
-            optimizer="adam", lr=3e-3, batch_size=64, epochs=15, grad_clip=1.0, hidden_size=64, init="paper")),
+        TaskInfo(
+            "adding",
+            "regress_last",
+            _MSE,
+            TaskDefaults(optimizer="adam", lr=3e-3, batch_size=64, epochs=15, grad_clip=1.0, hidden_size=64, init="paper"),
+        ),
         TaskInfo("digits", "classify_last", _ACCURACY, _DIGITS),
         TaskInfo("pdigits", "classify_last", _ACCURACY, _DIGITS),
         TaskInfo("mnist", "classify_last", _ACCURACY, _MNIST),
@@ -81,14 +87,23 @@ TASK_INFO: dict[str, TaskInfo] = {
         # 10 minutes on one core (docs/mnist784.md has the measured times and curves).
         TaskInfo("smnist5k", "classify_last", _ACCURACY, _MNIST5K),
         TaskInfo("pmnist5k", "classify_last", _ACCURACY, _MNIST5K),
-        TaskInfo("timit", "regress_each", _MSE, TaskDefaults(
-            optimizer="adam", lr=1e-4, batch_size=32, epochs=700, grad_clip=0.0, hidden_size=158, init="paper")),
+        TaskInfo(
+            "timit",
+            "regress_each",
+            _MSE,
+            TaskDefaults(optimizer="adam", lr=1e-4, batch_size=32, epochs=700, grad_clip=0.0, hidden_size=158, init="paper"),
+        ),
         # PyTorch's word_language_model recipe; it was tuned with PyTorch's initialisation, as was AWD-LSTM.
-        TaskInfo("ptb", "language_model", Metric("perplexity", "minimize"), TaskDefaults(
-            optimizer="sgd", lr=20.0, batch_size=20, epochs=40, grad_clip=0.25, hidden_size=200, num_layers=2,
-            init="pytorch")),
+        TaskInfo(
+            "ptb",
+            "language_model",
+            Metric("perplexity", "minimize"),
+            TaskDefaults(
+                optimizer="sgd", lr=20.0, batch_size=20, epochs=40, grad_clip=0.25, hidden_size=200, num_layers=2, init="pytorch"
+            ),
+        ),
     )
-}  # fmt: skip
+}
 
 
 # The user's own data (`_npz.py`): its head and metric come from the file, its trainer defaults are these.

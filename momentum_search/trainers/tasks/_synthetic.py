@@ -65,9 +65,7 @@ class CopyTask(_GeneratedTask):
         sizes = _split_sizes(n_train, n_valid, n_test)
         delay = check_int("delay", delay, minimum=0)
         seed = check_int("seed", seed, minimum=0)
-        super().__init__(
-            delay=delay, n_train=sizes["train"], n_valid=sizes["valid"], n_test=sizes["test"], seed=seed
-        )
+        super().__init__(delay=delay, n_train=sizes["train"], n_valid=sizes["valid"], n_test=sizes["test"], seed=seed)
         k = self.SYMBOLS_LENGTH
         self.length = delay + 2 * k
         self.baseline = k * math.log(8) / self.length
@@ -118,9 +116,7 @@ class AddingTask(_GeneratedTask):
         sizes = _split_sizes(n_train, n_valid, n_test)
         length = check_int("length", length, minimum=2)
         seed = check_int("seed", seed, minimum=0)
-        super().__init__(
-            length=length, n_train=sizes["train"], n_valid=sizes["valid"], n_test=sizes["test"], seed=seed
-        )
+        super().__init__(length=length, n_train=sizes["train"], n_valid=sizes["valid"], n_test=sizes["test"], seed=seed)
         self.length = length
         self._inputs, self._targets = {}, {}
         half = length // 2

@@ -25,80 +25,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from momentum_search.search import allow_experimental, fail_stale_trials
-from momentum_search.studies._lifecycle import quiet_optuna
-from momentum_search.studies._storage import (
-    CONNECT_TIMEOUT,
-    Heartbeat,
-    StorageError,
-    mask_url,
-    open_storage,
-    resolve_url,
-)
+from momentum_search._quiet import allow_experimental, quiet_optuna
+from momentum_search.store._errors import StorageError
+from momentum_search.store._heartbeat import Heartbeat, fail_stale_trials
+from momentum_search.store._open import open_storage
+from momentum_search.store._proxy_client import DEFAULT_PROXY_PORT, HEARTBEAT_ATTR, PROXY_THREADS, is_proxy_url
+from momentum_search.store._urls import mask_url, resolve_url
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-    from momentum_search.studies._proxy_client import ProxyStorage
-
-PROXY_SCHEME = "grpc"
-HEARTBEAT_ATTR = "momentum_search:heartbeat"  # carries a worker's heartbeat to the proxy; never stored
-DEFAULT_PROXY_PORT = 13000  # Optuna's default
-PROXY_THREADS = 10  # Optuna's default: RPCs served at once, and so at most this many database connections in use
-
 _logger = logging.getLogger(__name__)
-
-
-def is_proxy_url(url: str) -> bool:
-    return url.startswith(f"{PROXY_SCHEME}://")
-
-
-def proxy_address(url: str) -> tuple[str, int]:
-    """``(host, port)`` of a ``grpc://HOST:PORT`` URL.
-
-    Raises:
-        StorageError: no host, or a port that is not a number in 1..65535.
-    """
-    address = url[len(PROXY_SCHEME) + 3 :].rstrip("/")
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise StorageError(f"storage {url!r}: expected grpc://HOST:PORT, e.g. grpc://127.0.0.1:{DEFAULT_PROXY_PORT}")
-    return host, int(port)
-
-
-def describe_rpc_error(error: BaseException) -> str | None:
-    """One line for a gRPC error (the proxy went away, say); None for any other error."""
-    import sys
-
-    grpc = sys.modules.get("grpc")  # a gRPC error can only come from a loaded grpc
-    if grpc is None or not isinstance(error, grpc.RpcError):
-        return None
-    details = (error.details() or "").strip().splitlines()
-    return f"{error.code().name}: {details[0]}" if details else error.code().name
-
-
-def open_proxy(url: str, *, heartbeat: Heartbeat = Heartbeat()) -> ProxyStorage:
-    """Connect to the storage proxy at ``url`` (``grpc://HOST:PORT``).
-
-    Raises:
-        StorageError: bad URL, or no proxy answers within the connect timeout.
-    """
-    from momentum_search.studies._proxy_client import ProxyStorage
-
-    host, port = proxy_address(url)
-    try:
-        # gRPC retries a refused connection until the timeout and then says only that; a plain one says why.
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
-    except OSError as error:
-        raise StorageError(f"cannot reach the storage proxy at {url}: {error.strerror or error}") from None
-    with allow_experimental():
-        storage = ProxyStorage(host=host, port=port, heartbeat=heartbeat)
-    try:
-        storage.wait_server_ready(timeout=CONNECT_TIMEOUT)
-    except ConnectionError:
-        storage.close()
-        raise StorageError(f"the storage proxy at {url} did not answer within {CONNECT_TIMEOUT} s") from None
-    return storage
 
 
 class _HeartbeatRelay:
@@ -190,9 +127,11 @@ def serve_proxy(
     try:
         with allow_experimental():
             optuna.storages.run_grpc_proxy_server(
-                cast("BaseStorage", relay), host=host, port=port,
+                cast("BaseStorage", relay),
+                host=host,
+                port=port,
                 thread_pool=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
-            )  # fmt: skip
+            )
     finally:
         done.set()
         reaper.join()

@@ -1,4 +1,5 @@
-"""Optuna features marked experimental that momentum-search uses on purpose."""
+"""Keeping Optuna quiet, for every package: the experimental features momentum-search uses on purpose,
+and the INFO lines that repeat what the progress display shows."""
 
 from __future__ import annotations
 
@@ -19,3 +20,10 @@ def allow_experimental() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         yield
+
+
+def quiet_optuna() -> None:
+    import optuna
+
+    # Optuna's INFO lines repeat what the progress display shows, one per trial.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
