@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from momentum_search.store import (
-    Heartbeat,
-)
+from momentum_search.store import Heartbeat
 from momentum_search.studies._confirm import confirm
 from momentum_search.studies._spec import StudySpec
 from momentum_search.studies._workers import Engine, LaunchResult, Progress, launch_search
-
-if TYPE_CHECKING:
-    pass
 
 
 def launch(

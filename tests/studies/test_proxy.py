@@ -54,14 +54,16 @@ def _proxy_on(database: str | None, heartbeat: Heartbeat) -> Iterator[tuple[str,
         server.join()
 
 
-@pytest.fixture(scope="module")
+# Function-scoped: a proxy reaps stale trials of every study in its database, so the 3-s one must be gone
+# before a test whose workers beat every 10 s shares the database (it reaped their first trials).
+@pytest.fixture
 def proxy(server_databases: dict[str, str | None]) -> Iterator[tuple[str, str]]:
-    """A proxy that reaps a silent worker's trial after 3 s: for the tests that kill one."""
+    """A proxy that reaps a silent worker's trial after 3 s: for the test that kills one."""
     with _proxy_on(server_databases["postgresql"], FAST_HEARTBEAT) as found:
         yield found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def steady_proxy(server_databases: dict[str, str | None]) -> Iterator[tuple[str, str]]:
     """A proxy with the default grace period: where no worker dies, a beat late on a loaded machine must
     not reap a live worker's trial (with 3 s it did once, at a load of 15: a 17th trial, the retry)."""
