@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from momentum_search.trainers._model import detach_state
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, StreamState, build_cell, gradient_flow
+from momentum_search.trainers.cells._drive import single_input_moment, single_input_statistics
 
 KINDS = list(CELL_KINDS)
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -166,11 +167,11 @@ def test_long_sequences_match_reference(kind: str) -> None:
 ADAM_KINDS = [kind for kind in KINDS if CELL_KINDS[kind].variant in ("adam", "rmsprop") and CELL_KINDS[kind].base != "janet"]
 
 
-@pytest.mark.parametrize("input_size", [3, 12], ids=["few-inputs", "many-inputs"])
+@pytest.mark.parametrize("input_size", [1, 3], ids=["one-input", "more-inputs"])
 @pytest.mark.parametrize("kind", [*ADAM_KINDS, "momentum-lstm", "nag-gru", "sr-exprnn"])
 def test_float32_matches_float64_reference(kind: str, input_size: int) -> None:
-    # float32 adam/rmsprop cells with few inputs (I² + I + 1 <= 111) get m as a linear map of input
-    # statistics (summed in float64); with many, and in float64, by filtering the drive itself.
+    # float32 adam/rmsprop cells with one input get m in closed form from three input statistics;
+    # with more, and in float64, by filtering the drive itself.
     check_against_reference(kind, 60, 2, 5, True, input_size=input_size, dtype=torch.float32)
 
 
@@ -730,11 +731,12 @@ def test_segments_of_a_stream_are_one_sequence(kind: str, grad: bool) -> None:
     assert len(state.m) == (2 if variant in ("adam", "rmsprop") else 0)
 
 
+@pytest.mark.parametrize("input_size", [1, 3])
 @pytest.mark.parametrize("kind", ["adam-lstm", "rmsprop-lstm", "momentum-gru"])
-def test_float32_segments_follow_the_float64_reference(kind: str) -> None:
-    # float32 adam/rmsprop with few inputs carry m through the linear map of input statistics.
-    cell = perturbed(kind, 14)
-    x = torch.randn(50, 2, 3, dtype=DTYPE)
+def test_float32_segments_follow_the_float64_reference(kind: str, input_size: int) -> None:
+    # One input: the first segment's m comes in closed form, the later ones carry it and filter.
+    cell = perturbed(kind, 14, input_size=input_size)
+    x = torch.randn(50, 2, input_size, dtype=DTYPE)
     hs, _, _ = reference(cell, x)
     low = copy.deepcopy(cell).float()
     outs, state = [], StreamState()
@@ -742,6 +744,29 @@ def test_float32_segments_follow_the_float64_reference(kind: str) -> None:
         out, state = low(piece, detach_state(state))
         outs.append(out)
     close_in_norm(torch.cat(outs), torch.stack(hs))
+
+
+def test_one_input_second_moment_holds_where_the_drive_cancels() -> None:
+    # a = w x + b ≈ δ for a constant input: expanded as S₂w² + 2S₁wb + S₀b² in float32, m would be
+    # off by far more than float32's rounding of a itself (terms ~1, m ~1e-7 to 1e-6); the closed form is not.
+    steps, beta, delta = 40, 0.9, 1e-3
+    x = torch.full((steps, 2, 1), 0.5)
+    weight = torch.tensor([[1.0], [-2.0], [3.0]])
+    bias = -0.5 * weight.squeeze(1) + delta
+    statistics = single_input_statistics(x, beta)
+    got = single_input_moment(statistics.flatten(0, 1), weight, bias).view(steps, 2, 3)
+    a = (x.double() * weight.double().t() + bias.double())[:, 0]
+    want, expanded, m, sums = [], [], torch.zeros(3, dtype=torch.float64), torch.zeros(3)
+    for a_t, x_t in zip(a, x[:, 0, 0]):
+        m = beta * m + (1 - beta) * a_t * a_t
+        want.append(m)
+        sums = beta * sums + torch.stack([x_t * x_t, x_t, torch.ones(())])  # S₂, S₁, S₀ in float32
+        w, b = weight.squeeze(1), bias
+        expanded.append((1 - beta) * (sums[0] * w * w + 2 * sums[1] * w * b + sums[2] * b * b))
+    want_t = torch.stack(want)
+    # float32's own rounding of a = w x + b (δ is 1e-3 of the terms) bounds any method to ~1e-4.
+    assert ((got[:, 0].double() - want_t).abs() / want_t).max() < 1e-3
+    assert ((torch.stack(expanded).double() - want_t).abs() / want_t).max() > 1e-2
 
 
 def test_a_plain_state_still_restarts_the_drive_and_bad_stream_states_are_refused() -> None:

@@ -39,11 +39,6 @@ class Moments:
     m: Tensor | None = None
 
 
-# Adam/rmsprop with up to this many input statistics (I² + I + 1, so I ≤ 10) compute m as a linear
-# map of them (2K flops per drive entry) rather than by filtering the drive itself.
-MAX_MOMENT_FEATURES = 111
-
-
 def momentum_schedule(variant: str, hyperparameters: Mapping[str, float | int], start: int = 0) -> Schedule:
     """The coefficients `μ_t` of `v_t = μ_t v_{t-1} + s a_t` (rmsprop: `μ = 0`) from step `start + 1` on;
     nesterov's `μ_t` of its pre-activation extrapolation. A restart period F = 0 never restarts (nag)."""
@@ -109,23 +104,28 @@ def _with_initial(x_aug: Tensor, w_aug_t: Tensor, decay: Tensor, initial: Tensor
     return torch.cat([x_aug, impulses], 2), torch.cat([w_aug_t, initial.to(w_aug_t.dtype)], 0)
 
 
-def second_moment(
-    x: Tensor, weight_ih: Tensor, bias_ih: Tensor, beta: float, initial: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """`(x_aug, w_aug)` with `x_aug w_augᵀ = m`: per output `j`,
-    `a_j² = Σ_kl W_jk W_jl x_k x_l + 2 b_j Σ_k W_jk x_k + b_j²` is linear in `(x ⊗ x, x, 1)`, so
-    `m = (1-β) filter_β(a²)` is `(1-β) [W ⊗ W | 2 b ⊙ W | b²]` times the filtered `(x ⊗ x, x, 1)`.
-    A carried `initial` `m_0` adds `β^t m_0`, as in `momentum`."""
-    products = (x.unsqueeze(3) * x.unsqueeze(2)).flatten(2)
-    schedule = Schedule("constant", beta)
-    features = filtered(torch.cat([products, x], 2), schedule)
-    squares = (weight_ih.unsqueeze(2) * weight_ih.unsqueeze(1)).flatten(1)
-    coefficients = torch.cat([squares, 2 * bias_ih.unsqueeze(1) * weight_ih, bias_ih.unsqueeze(1) ** 2], 1)
-    coefficients_t = ((1 - beta) * coefficients).t()
-    if initial is not None:
-        decay = schedule.coefficients(x.size(0), x.device).cumprod(0).to(x.dtype)
-        features, coefficients_t = _with_initial(features, coefficients_t, decay, initial)
-    return features, coefficients_t.t()
+def single_input_statistics(x: Tensor, beta: float) -> Tensor:
+    """`(c₀, c₁, c₂)`, shape `(T, B, 3)` in `x`'s dtype, for one input (`x (T, B, 1)`), such that the
+    second moment `m = (1-β) filter_β(a²)` of `a = w x + b` is, per drive entry,
+    `m = (c₀ w + c₁ b)² + c₂ w²`.
+
+    With `Sₖ = filter_β(xᵏ)`, `m = (1-β)(S₂w² + 2S₁wb + S₀b²)`, which cancels where `a ≈ 0`; written as
+    a weighted mean and variance, `m = (1-β)(S₀ (w S₁/S₀ + b)² + (S₂ - S₁²/S₀) w²)`, no term is
+    negative, so the cell's dtype computes it to its own precision. The three statistics per step
+    and sequence are taken in float64 (the variance cancels there, on `T·B` numbers only)."""
+    wide = x.double()
+    s2, s1, s0 = filtered(torch.cat([wide * wide, wide], 2), Schedule("constant", beta)).unbind(2)
+    spread = (s2 - s1 * s1 / s0).clamp_min(0)
+    return torch.stack([s1 * ((1 - beta) / s0).sqrt(), ((1 - beta) * s0).sqrt(), (1 - beta) * spread], 2).to(x.dtype)
+
+
+def single_input_moment(statistics: Tensor, weight: Tensor, bias: Tensor, eps: float = 0.0) -> Tensor:
+    """`m + ε = (c₀ w + c₁ b)² + c₂ w² + ε` for `statistics (N, 3)`, `weight (G·H, 1)`, `bias (G·H,)`:
+    shape `(N, G·H)`, never below ε."""
+    w = weight.t()
+    m = torch.addmm(bias.new_full(bias.shape, eps), statistics[:, 2:], w * w)
+    u = torch.mm(statistics[:, :2], torch.cat([w, bias.unsqueeze(0)]))
+    return m.addcmul_(u, u)
 
 
 def drive(
@@ -143,8 +143,8 @@ def drive(
     """`d_t + bias` for every step of `x (T, B, I)`, one chunk `(C, B, G·H)` at a time, in order.
 
     Linear variants: `F.linear([x̃, c̃], s [W | b_ih])` (`momentum`). Adam and rmsprop:
-    `v / sqrt(m + ε)` with `v` as before and `m` either a linear map of filtered input statistics
-    (`second_moment`; float32/16 cells with few inputs) or the filter of `(1-β) a²` itself.
+    `v / sqrt(m + ε)` with `v` as before and `m` either in closed form from three input statistics
+    (`single_input_statistics`; one input, float32/16 cells) or the filter of `(1-β) a²` itself.
     Nesterov (whose state sits in the recurrence): `-s a_t`.
 
     The sequence goes on from step `start` with the moments `initial` (zeros if None); a `final`
@@ -171,22 +171,20 @@ def drive(
             final.v = linear(x_aug[-1:], weight_t)[0]
         return
     beta, eps = hyperparameters["beta"], hyperparameters["eps"]
-    if x.dtype != torch.float64 and x.size(2) * (x.size(2) + 1) + 1 <= MAX_MOMENT_FEATURES:
-        # Few inputs: both moments are small-K linear maps of filtered input statistics, so no
-        # filter runs over the G·H-wide drive. m's expansion cancels where a_t ≈ 0; summed in
-        # float64 its error (~1e-16 of its terms) stays below what the cell's dtype resolves.
-        # A float64 cell would see it, and takes the exact path below instead.
+    if x.size(2) == 1 and x.dtype != torch.float64 and initial.m is None:
+        # One input (pixel sequences): m in closed form from three statistics per step, no filter
+        # over the G·H-wide drive, and the cell's own dtype throughout (`single_input_statistics`).
+        # A float64 cell, or a carried m, takes the exact path below.
         v_aug, v_weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start, initial=initial.v)
-        m_initial = None if initial.m is None else initial.m.double()
-        m_aug, m_weight = second_moment(x.double(), weight_ih.double(), bias_ih.double(), beta, m_initial)
-        v_weight_t, m_weight_t = v_weight.t().contiguous(), m_weight.t().contiguous()
-        for v_piece, m_piece in zip(v_aug.split(size), m_aug.split(size)):
-            yield Normalized.apply(linear(v_piece, v_weight_t), linear(m_piece, m_weight_t), bias, eps)
+        statistics = single_input_statistics(x, beta)
+        v_weight_t = v_weight.t().contiguous()
+        for v_piece, piece in zip(v_aug.split(size), statistics.split(size)):
+            yield SingleInputDrive.apply(v_piece, v_weight_t, piece, weight_ih, bias_ih, bias, eps)
         if final is not None:
             final.v = linear(v_aug[-1:], v_weight_t)[0] if variant == "adam" else None
-            final.m = linear(m_aug[-1:], m_weight_t)[0].to(x.dtype)
+            final.m = single_input_moment(statistics[-1], weight_ih, bias_ih)
         return
-    # Many inputs: filter the drive itself. With the weights scaled by s, the linear map gives s·a
+    # Else filter the drive itself. With the weights scaled by s, the linear map gives s·a
     # directly, and m = (1-β)/s² filter_β((s a)²).
     s = hyperparameters["s"]
     steps, where = x.size(0), (x.device, x.dtype)
@@ -214,16 +212,15 @@ def linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 class Normalized(torch.autograd.Function):
-    """`d = bias + v / sqrt(max(m, 0) + ε)`, in `v`'s dtype (`m` may be wider), in few passes.
+    """`d = bias + v / sqrt(max(m, 0) + ε)` in few passes.
 
     `max(m, 0)` only repairs rounding (the true `m` is never negative), so its gradient is taken as 1.
     """
 
     @staticmethod
     def forward(ctx: Any, v: Tensor, m: Tensor, bias: Tensor, eps: float) -> Tensor:
-        root = m.to(v.dtype, copy=True).clamp_min_(0).add_(eps).sqrt_()
+        root = m.clamp_min(0).add_(eps).sqrt_()
         ctx.save_for_backward(v, root)
-        ctx.m_dtype = m.dtype
         return torch.addcdiv(bias, v, root)
 
     @staticmethod
@@ -232,5 +229,53 @@ class Normalized(torch.autograd.Function):
         v, root = ctx.saved_tensors
         g_v = grad / root
         # ∂d/∂m = -v / (2 (m + ε)^{3/2})
-        g_m = (g_v * v).div_(root).div_(root).mul_(-0.5).to(ctx.m_dtype)
+        g_m = (g_v * v).div_(root).div_(root).mul_(-0.5)
         return g_v, g_m, grad.sum((0, 1)), None
+
+
+class SingleInputDrive(torch.autograd.Function):
+    """`d = bias + v / sqrt(m + ε)` for one chunk of a one-input cell, `v = x_aug w_aug` and `m` from
+    the statistics `c` (`single_input_statistics`): inputs `x_aug (C, B, K)`, `w_augᵀ (K, G·H)`,
+    `c (C, B, 3)`, `W (G·H, 1)`, `b_ih`, `bias`, `ε`.
+
+    One function rather than autograd's chain: the backward needs only `r = (m + ε)^{-1/2}` and
+    `k = v r³` (`∂d/∂v = r`, `∂d/∂m = -k/2`), and takes `W`'s and `b_ih`'s gradient through `m` as
+    one `(3, C·B) @ (C·B, G·H)` product, with no `(C·B, G·H)` tensor built for `m`'s parts.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x_aug: Tensor, w_aug_t: Tensor, statistics: Tensor, weight: Tensor, bias_ih: Tensor, bias: Tensor, eps: float
+    ) -> Tensor:
+        flat, c = x_aug.flatten(0, 1), statistics.flatten(0, 1)
+        r = single_input_moment(c, weight, bias_ih, eps).rsqrt_()
+        v = torch.mm(flat, w_aug_t)
+        d = torch.addcmul(bias, v, r)
+        k = v.mul_(r).mul_(r).mul_(r)
+        ctx.save_for_backward(flat, w_aug_t, c, weight, bias_ih, r, k)
+        return d.view(*x_aug.shape[:2], -1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        flat, w_aug_t, c, weight, bias_ih, r, k = ctx.saved_tensors
+        g = grad.flatten(0, 1)
+        g_v = g * r
+        g_m = g * k  # ∂L/∂m, times -2
+        # m = (c₀ w + c₁ b)² + c₂ w²: ∂m/∂w = 2((c₀² + c₂) w + c₀c₁ b), ∂m/∂b = 2(c₀c₁ w + c₁² b).
+        c0, c1, c2 = c.unbind(1)
+        p = torch.stack([c0 * c0 + c2, c0 * c1, c1 * c1]).mm(g_m)
+        w = weight.squeeze(1)
+        g_weight = -(p[0] * w + p[1] * bias_ih)
+        g_bias_ih = -(p[1] * w + p[2] * bias_ih)
+        g_x_aug = g_c = None
+        if ctx.needs_input_grad[0]:
+            g_x_aug = g_v.mm(w_aug_t.t()).view(*grad.shape[:2], -1)
+        if ctx.needs_input_grad[2]:
+            # ∂m/∂c₀ = 2u w, ∂m/∂c₁ = 2u b, ∂m/∂c₂ = w², with u = c₀ w + c₁ b.
+            w_b = torch.stack([w, bias_ih])
+            g_m_u = g_m * c[:, :2].mm(w_b)
+            g_c = -torch.cat([g_m_u.mm(w_b.t()), 0.5 * g_m.mv(w * w).unsqueeze(1)], 1)
+            g_c = g_c.view(*grad.shape[:2], 3)
+        g_w_aug_t = flat.t().mm(g_v) if ctx.needs_input_grad[1] else None
+        return g_x_aug, g_w_aug_t, g_c, g_weight.unsqueeze(1), g_bias_ih, g.sum(0), None

@@ -32,8 +32,9 @@ Gradients = tuple[Tensor, Tensor, Tensor | None, Carry]  # see _Base.backward
 class _Base(NamedTuple):
     """How one base cell steps forward and back.
 
-    step(d, state, weight_t, bias, mu) -> (state, saved): one step; `saved` is what `backward` needs;
-        `mu` is the step's `μ_t` (nesterov-lstm only).
+    step(d, state, weight_t, bias, mu, out) -> (state, saved): one step; `saved` is what `backward` needs;
+        `mu` is the step's `μ_t` (nesterov-lstm only); `out`, if not None, a `(B, G·H)` row in which
+        a base that `fills_gates` puts its activated gates, the first tensor it saves (others ignore it).
     backward(saved, previous, current, g_out, carry, weight, bias, mu) -> (g_d, g_recurrent, g_bias, carry):
         one chunk of steps in reverse. All tensors are stacked over the chunk's steps: `saved`,
         `previous` (the state before each step), `current` (after), `g_out` (∂L/∂out_t); `mu` the
@@ -42,17 +43,21 @@ class _Base(NamedTuple):
         before the chunk.
     """
 
-    step: Callable[[Tensor, State, Tensor, Tensor | None, float], tuple[State, Saved]]
+    step: Callable[[Tensor, State, Tensor, Tensor | None, float, Tensor | None], tuple[State, Saved]]
     backward: Callable[
         [Sequence[Tensor], Sequence[Tensor], Sequence[Tensor], Tensor, Carry, Tensor, Tensor | None, Sequence[float]],
         Gradients,
     ]
+    # The step writes its gates straight into the chunk's buffer: no per-chunk copy of 4H-wide rows.
+    fills_gates: bool = False
 
 
-def _lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _lstm_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # d = a_t + b_hh with the blocks in (i, f, o, g) order; bias and mu are unused.
     h, c = state
-    return _lstm_gates(torch.addmm(d, h, weight_t), c)
+    return _lstm_gates(torch.addmm(d, h, weight_t, out=out), c)
 
 
 def _lstm_gates(gates: Tensor, c: Tensor) -> tuple[State, Saved]:
@@ -69,11 +74,13 @@ def _lstm_gates(gates: Tensor, c: Tensor) -> tuple[State, Saved]:
     return (o * tanh_c, c), (gates, tanh_c)
 
 
-def _nesterov_lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _nesterov_lstm_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # d = b_hh - s a_t, so p_t = U h_{t-1} + d and pre_t = p_t + μ_t (p_t - p_{t-1}); bias is unused.
     h, c, p_before = state
     p = torch.addmm(d, h, weight_t)
-    (h, c), saved = _lstm_gates(torch.lerp(p_before, p, 1 + mu), c)
+    (h, c), saved = _lstm_gates(torch.lerp(p_before, p, 1 + mu, out=out), c)
     return (h, c, p), saved
 
 
@@ -90,9 +97,15 @@ def _lstm_backward(
     gates, tanh_c = saved
     size = tanh_c.size(-1)
     i, f, o, g = gates.split(size, 2)
-    # ∂c/∂pre for the blocks (i, f, g) and ∂h/∂pre (through o) for o, for all steps at once.
-    factors = torch.cat([g * i * (1 - i), previous[1] * f * (1 - f), tanh_c * o * (1 - o), i * (1 - g * g)], 2)
-    return _gated_through_time(factors, o * (1 - tanh_c * tanh_c), f, g_out, carry, weight, mu)
+    # ∂c/∂pre for the blocks (i, f, g) and ∂h/∂pre (through o) for o, for all steps at once, each
+    # written into its block (σ' = σ - σ², tanh' = 1 - tanh²): no temporaries, no concatenation.
+    factors = torch.empty_like(gates)
+    d_i, d_f, d_o, d_g = factors.split(size, 2)
+    torch.addcmul(i, i, i, value=-1, out=d_i).mul_(g)
+    torch.addcmul(f, f, f, value=-1, out=d_f).mul_(previous[1])
+    torch.addcmul(o, o, o, value=-1, out=d_o).mul_(tanh_c)
+    torch.addcmul(i, torch.mul(g, g, out=d_g), i, value=-1, out=d_g)
+    return _gated_through_time(factors, torch.addcmul(o, o * tanh_c, tanh_c, value=-1), f, g_out, carry, weight, mu)
 
 
 def _gated_through_time(
@@ -125,7 +138,9 @@ def _gated_through_time(
     return g_p, g_p, None, (g_h, g_c, *g_p_later)
 
 
-def _ur_lstm_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _ur_lstm_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # d = a_t + b_hh, blocks (f, r, o, u); bias and mu are unused.
     h, c = state
     size = h.size(1)
@@ -168,7 +183,9 @@ def _ur_lstm_backward(
 JANET_SHIFT = 1.0  # β of JANET's input gate 1 - σ(s - β)
 
 
-def _janet_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _janet_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # d = a_t + b_hh, blocks (s, ĉ); h = c, so the state is h alone; bias and mu are unused.
     (h,) = state
     size = h.size(1)
@@ -202,7 +219,9 @@ def _janet_backward(
     return g_pre, g_pre, None, (g_h,)
 
 
-def _gru_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _gru_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # bias = b_hh: its n block sits inside r ⊙ (U_n h + b_hn), so it cannot be folded into d.
     (h,) = state
     size = h.size(1)
@@ -244,7 +263,9 @@ def _gru_backward(
     return g_d, g_recurrent, g_recurrent.sum((0, 1)), (g_h,)
 
 
-def _rnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _rnn_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # d = a_t + b_hh (folded by the drive); bias is unused.
     return (torch.addmm(d, state[0], weight_t).tanh(),), ()
 
@@ -263,7 +284,9 @@ def _rnn_backward(
     return g_pre, g_pre, None, (g_h,)
 
 
-def _exprnn_step(d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float) -> tuple[State, Saved]:
+def _exprnn_step(
+    d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
+) -> tuple[State, Saved]:
     # bias = modReLU's b: modrelu(z) = sign(z) ⊙ relu(|z| + b).
     z = torch.addmm(d, state[0], weight_t)
     assert bias is not None  # exprnn always has modReLU's b
@@ -301,11 +324,11 @@ def _through_elementwise(factor: Tensor, g_out: Tensor, carry: Carry, weight: Te
 
 
 BASES: dict[str, _Base] = {
-    "lstm": _Base(_lstm_step, _lstm_backward),
+    "lstm": _Base(_lstm_step, _lstm_backward, fills_gates=True),
     "gru": _Base(_gru_step, _gru_backward),
     "rnn": _Base(_rnn_step, _rnn_backward),
     "exprnn": _Base(_exprnn_step, _exprnn_backward),
-    "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward),
+    "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward, fills_gates=True),
     "janet": _Base(_janet_step, _janet_backward),
     "ur-lstm": _Base(_ur_lstm_step, _ur_lstm_backward),
 }
@@ -353,23 +376,26 @@ def _forward(
     *,
     keep: bool,
 ) -> tuple[list[Tensor], list[list[Tensor]], State]:
-    """The steps, unrecorded: the state after every step, stacked (only `h` unless `keep`), with
-    `keep` what the backward needs, stacked per chunk, and the final state."""
-    step = BASES[base].step
+    """The steps, unrecorded: the state after every step, stacked (only `h` unless `keep`, then `h` and
+    `c`), with `keep` what the backward needs, stacked per chunk, and the final state."""
+    step, fills_gates = BASES[base].step, BASES[base].fills_gates and keep
     weight_t = weight_hh.t()
     state = start
-    histories: list[list[Tensor]] = [[] for _ in (start if keep else start[:1])]
+    # The backward reads h and c before and after each step, never nesterov-lstm's p (4H wide).
+    histories: list[list[Tensor]] = [[] for _ in start[: 2 if keep else 1]]
     saved_chunks = []
     coefficients = iter(mu) if mu is not None else itertools.repeat(0.0)
     for chunk in drive:
+        gates = torch.empty_like(chunk) if fills_gates else None
         saved_steps = []
-        for d in chunk.unbind(0):
-            state, saved = step(d, state, weight_t, bias, next(coefficients))
+        for k, d in enumerate(chunk.unbind(0)):
+            state, saved = step(d, state, weight_t, bias, next(coefficients), None if gates is None else gates[k])
             for history, part in zip(histories, state):
                 history.append(part)
             saved_steps.append(saved)
         if keep:
-            saved_chunks.append([torch.stack(parts) for parts in zip(*saved_steps)])
+            filled = [] if gates is None else [gates]
+            saved_chunks.append(filled + [torch.stack(parts) for parts in list(zip(*saved_steps))[len(filled) :]])
     return [torch.stack(history) for history in histories], saved_chunks, state
 
 
@@ -451,6 +477,6 @@ def run_steps(
     for chunk in drive:
         # unbind, not chunk[t]: autograd then scatters the gradient back once, not once per step.
         for d in chunk.unbind(0):
-            state, _ = step(d, state, weight_t, bias, next(coefficients))
+            state, _ = step(d, state, weight_t, bias, next(coefficients), None)
             hs.append(state[0])
     return hs, state
