@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import multiprocessing
-import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from _common import console, load_line, postgres_database, print_table
@@ -57,39 +54,6 @@ def build(url: str, size: int, claims: int) -> None:
         # 210,000 attribute rows per claim instead of using the (trial_id, key) index.
         with storage.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
-
-
-def _serve(url: str, port: int) -> None:
-    from momentum_search.studies import serve_proxy
-
-    serve_proxy(url, port=port)
-
-
-@contextmanager
-def proxy_of(database: str) -> Iterator[str]:
-    """A storage proxy process on ``database``; yields its grpc:// URL."""
-    from momentum_search.studies import StorageError, open_storage
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(database, port), daemon=True)
-    server.start()
-    url = f"grpc://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # until the proxy answers: it refuses at once while it is not listening yet
-            try:
-                open_storage(url).close()
-                break
-            except StorageError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        server.join()
 
 
 def measure(urls: dict[int, str], claims: int) -> dict[tuple[int, str], float]:
@@ -139,6 +103,8 @@ def main() -> None:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
     import optuna
 
+    from momentum_search.store import proxy_process
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     console.print(f"claim latency; start: {load_line()}")
     rows, found = [], {}
@@ -152,7 +118,7 @@ def main() -> None:
                     continue
                 database = stack.enter_context(postgres_database())
                 build(database, size, args.claims + max(1, args.claims // 4))
-                urls[size] = stack.enter_context(proxy_of(database)) if backend == "proxy" else database
+                urls[size] = stack.enter_context(proxy_process(database)) if backend == "proxy" else database
             for (size, way), ms in measure(urls, args.claims).items():
                 found[backend, size, way] = ms
             rows += [

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from momentum_search.store._internals import PUBLIC_API_ENV, TESTED_SCHEMA, storage_of, uses_private_api
     from momentum_search.store._open import SQLITE_BUSY_TIMEOUT, open_storage
     from momentum_search.store._proxy_client import DEFAULT_PROXY_PORT, HEARTBEAT_ATTR, PROXY_THREADS, describe_rpc_error
-    from momentum_search.store._proxy_server import serve_proxy
+    from momentum_search.store._proxy_server import proxy_process, serve_proxy
     from momentum_search.store._queries import (
         StudyAggregate,
         TrialOutline,
@@ -58,6 +58,7 @@ __all__ = [
     "fail_stale_trials",
     "mask_url",
     "open_storage",
+    "proxy_process",
     "query_outlines",
     "query_trials",
     "resolve_url",
@@ -80,7 +81,7 @@ __getattr__, __dir__ = lazy_exports(
         **dict.fromkeys(("PUBLIC_API_ENV", "TESTED_SCHEMA", "storage_of", "uses_private_api"), "._internals"),
         **dict.fromkeys(("SQLITE_BUSY_TIMEOUT", "open_storage"), "._open"),
         **dict.fromkeys(("DEFAULT_PROXY_PORT", "HEARTBEAT_ATTR", "PROXY_THREADS", "describe_rpc_error"), "._proxy_client"),
-        "serve_proxy": "._proxy_server",
+        **dict.fromkeys(("proxy_process", "serve_proxy"), "._proxy_server"),
         **dict.fromkeys(
             (
                 "StudyAggregate",

@@ -18,8 +18,10 @@ which answers True to one caller only, as it does for direct workers.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,10 +31,12 @@ from momentum_search._quiet import allow_experimental, quiet_optuna
 from momentum_search.store._errors import StorageError
 from momentum_search.store._heartbeat import Heartbeat, fail_stale_trials
 from momentum_search.store._open import open_storage
-from momentum_search.store._proxy_client import DEFAULT_PROXY_PORT, HEARTBEAT_ATTR, PROXY_THREADS, is_proxy_url
+from momentum_search.store._proxy_client import DEFAULT_PROXY_PORT, HEARTBEAT_ATTR, PROXY_THREADS, is_proxy_url, open_proxy
 from momentum_search.store._urls import mask_url, resolve_url
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from optuna.storages import BaseStorage
 
 _logger = logging.getLogger(__name__)
@@ -135,6 +139,54 @@ def serve_proxy(
     finally:
         done.set()
         reaper.join()
+
+
+@contextmanager
+def proxy_process(storage: str, *, heartbeat: Heartbeat = Heartbeat(), timeout: float = 60.0) -> Iterator[str]:
+    """A storage proxy on ``storage`` (a database URL) in a child process on a free port of 127.0.0.1:
+    yields its ``grpc://`` URL once it answers, and stops it on exit. For a script or test that needs
+    a proxy of its own; from a shell, ``momentum-search storage-proxy`` serves one.
+
+    Raises:
+        StorageError: the proxy could not serve (why, as the child found it), or did not listen within
+            ``timeout`` seconds.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = multiprocessing.get_context("spawn")
+    reasons, reason_sender = context.Pipe(duplex=False)
+    server = context.Process(
+        target=_serve_child, args=(storage, port, heartbeat, reason_sender), name="storage-proxy", daemon=True
+    )
+    server.start()
+    url = f"grpc://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:  # until it listens: a proxy still starting refuses connections
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if not server.is_alive():
+                reason = reasons.recv() if reasons.poll() else f"exited with code {server.exitcode}"
+                raise StorageError(f"storage proxy on {mask_url(storage)}: {reason}")
+            if time.monotonic() > deadline:
+                raise StorageError(f"storage proxy on {mask_url(storage)}: not listening after {timeout:g} s")
+            time.sleep(0.2)
+        open_proxy(url).close()  # listening and answering
+        yield url
+    finally:
+        server.terminate()
+        server.join()
+
+
+def _serve_child(storage: str, port: int, heartbeat: Heartbeat, reasons: Connection) -> None:
+    # What stops the proxy goes to the parent as one line, not as the child's traceback on stderr.
+    try:
+        serve_proxy(storage, port=port, heartbeat=heartbeat)
+    except (StorageError, ValueError, OSError) as error:
+        reasons.send(str(error))
+        raise SystemExit(1) from None
 
 
 def _check_free(host: str, port: int) -> None:

@@ -21,11 +21,7 @@ from typer.testing import CliRunner
 
 from momentum_search.cli import app
 from momentum_search.studies import StorageError, create_or_resume, launch, open_storage, parse_spec
-from momentum_search.store import HEARTBEAT_ATTR, Heartbeat, serve_proxy
-
-
-def _serve(url: str, port: int, heartbeat: Heartbeat) -> None:
-    serve_proxy(url, port=port, heartbeat=heartbeat)
+from momentum_search.store import HEARTBEAT_ATTR, Heartbeat, proxy_process
 
 
 @contextlib.contextmanager
@@ -34,24 +30,8 @@ def _proxy_on(database: str | None, heartbeat: Heartbeat) -> Iterator[tuple[str,
     trials of workers silent for ``heartbeat.grace_period`` seconds."""
     if database is None:
         pytest.skip("postgresql server not reachable on 127.0.0.1")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(database, port, heartbeat), daemon=True)
-    server.start()
-    url = f"grpc://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while server.is_alive() and time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        open_storage(url).close()  # listening and answering
+    with proxy_process(database, heartbeat=heartbeat) as url:
         yield url, database
-    finally:
-        server.terminate()
-        server.join()
 
 
 # Function-scoped: a proxy reaps stale trials of every study in its database, so the 3-s one must be gone
@@ -131,3 +111,10 @@ def test_a_bad_or_silent_proxy_fails_in_one_line() -> None:
     result = CliRunner().invoke(app, ["worker", "--study", "x", "--storage", f"grpc://127.0.0.1:{port}"])
     assert result.exit_code == 1 and time.monotonic() - started < 5
     assert result.stderr == f"error: cannot reach the storage proxy at grpc://127.0.0.1:{port}: Connection refused\n"
+
+
+def test_a_proxy_process_that_cannot_serve_says_so_in_one_error() -> None:
+    # Nothing listens on port 1: the child's serve_proxy fails to reach the database, and says why.
+    with pytest.raises(StorageError, match=r"^storage proxy on postgresql://.*127\.0\.0\.1:1/none: .*127\.0\.0\.1:1"):
+        with proxy_process("postgresql://nobody@127.0.0.1:1/none"):
+            pytest.fail("a proxy without a database must not be yielded")
