@@ -160,6 +160,7 @@ def proxy_process(storage: str, *, heartbeat: Heartbeat = Heartbeat(), timeout: 
         target=_serve_child, args=(storage, port, heartbeat, reason_sender), name="storage-proxy", daemon=True
     )
     server.start()
+    reason_sender.close()  # the child holds its own end
     url = f"grpc://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -168,7 +169,10 @@ def proxy_process(storage: str, *, heartbeat: Heartbeat = Heartbeat(), timeout: 
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if not server.is_alive():
-                reason = reasons.recv() if reasons.poll() else f"exited with code {server.exitcode}"
+                try:  # the child's only end is closed now: its reason, or end of file at once
+                    reason = reasons.recv()
+                except EOFError:  # it died without one
+                    reason = f"exited with code {server.exitcode}"
                 raise StorageError(f"storage proxy on {mask_url(storage)}: {reason}")
             if time.monotonic() > deadline:
                 raise StorageError(f"storage proxy on {mask_url(storage)}: not listening after {timeout:g} s")
@@ -178,6 +182,7 @@ def proxy_process(storage: str, *, heartbeat: Heartbeat = Heartbeat(), timeout: 
     finally:
         server.terminate()
         server.join()
+        reasons.close()
 
 
 def _serve_child(storage: str, port: int, heartbeat: Heartbeat, reasons: Connection) -> None:

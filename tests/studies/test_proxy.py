@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier
@@ -118,3 +119,20 @@ def test_a_proxy_process_that_cannot_serve_says_so_in_one_error() -> None:
     with pytest.raises(StorageError, match=r"^storage proxy on postgresql://.*127\.0\.0\.1:1/none: .*127\.0\.0\.1:1"):
         with proxy_process("postgresql://nobody@127.0.0.1:1/none"):
             pytest.fail("a proxy without a database must not be yielded")
+
+
+def test_a_proxy_process_killed_before_it_listens_gives_its_exit_code(server_databases: dict[str, str | None]) -> None:
+    database = server_databases["postgresql"]
+    if database is None:
+        pytest.skip("postgresql server not reachable on 127.0.0.1")
+
+    def kill_while_it_starts() -> None:  # a spawned proxy takes over a second to import and listen
+        time.sleep(0.3)
+        for child in multiprocessing.active_children():
+            if child.name == "storage-proxy" and child.pid is not None:
+                os.kill(child.pid, signal.SIGKILL)
+
+    threading.Thread(target=kill_while_it_starts, daemon=True).start()
+    with pytest.raises(StorageError, match=r"^storage proxy on postgresql\S*://\S+: exited with code -9$"):
+        with proxy_process(database):
+            pytest.fail("a killed proxy must not be yielded")
