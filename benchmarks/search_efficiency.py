@@ -2,7 +2,8 @@
 
     python benchmarks/search_efficiency.py                       # digits, hidden 16, 8 epochs, 5 repetitions
     python benchmarks/search_efficiency.py --epochs 3 --repetitions 1 --methods grid3,racing   # a quick look
-    python benchmarks/search_efficiency.py --task pmnist5k --hidden 64 --epochs 4 --repetitions 1   # 784 steps, real digits
+    python benchmarks/search_efficiency.py --task pmnist5k --hidden 64 --epochs 3 --methods grid3,racing \
+        --repetitions 1 --eval-seeds 3        # 784 steps, real digits: about an hour (benchmarks/README.md)
 
 The defaults train about 18,000 epochs: about 18 minutes on two quiet cores (benchmarks/README.md, Search efficiency).
 
