@@ -41,6 +41,7 @@ configuration recommended twice are run once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -507,6 +508,12 @@ def main() -> None:
     parser.add_argument("--confirm-seeds", type=int, default=3, help="racing's confirmation seeds")
     parser.add_argument("--eval-seeds", type=int, default=5, help="held-out seeds every recommendation is retrained on")
     parser.add_argument("--workers", type=int, default=2, help="studies (and retrainings) at a time, one core each")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep each study's SQLite store in this folder, to read afterwards (e.g. each grid point's values)",
+    )
     args = parser.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -514,6 +521,11 @@ def main() -> None:
         parser.error(f"--methods: unknown {', '.join(unknown)}" if unknown else "--methods: grid3 is the reference")
     if args.eval_seeds < 2 or args.repetitions < 1 or args.epochs < 1 or args.workers < 1:
         parser.error("--eval-seeds ≥ 2 (an interval needs 2), --repetitions, --epochs and --workers ≥ 1")
+
+    repetitions = {method: range(args.repetitions) if method in STOCHASTIC else range(1) for method in methods}
+    stores = [f"{method}-{repetition}.db" for method in methods for repetition in repetitions[method]]
+    if args.keep is not None and (taken := [name for name in stores if (args.keep / name).exists()]):
+        parser.error(f"--keep: {args.keep} already holds {', '.join(taken)}; give a folder without them")
 
     from momentum_search.studies import parse_spec
 
@@ -527,7 +539,13 @@ def main() -> None:
         f"recommendations retrained on seeds {eval_seeds[0]}–{eval_seeds[-1]}; {args.workers} processes × 1 torch thread"
     )
     console.print(f"start: {load_line()}")
-    with tempfile.TemporaryDirectory(prefix="ms-bench-") as folder, pool(args.workers) as executor:
+    with contextlib.ExitStack() as stack:
+        if args.keep is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="ms-bench-"))
+        else:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            folder = str(args.keep)
+        executor = stack.enter_context(pool(args.workers))
         jobs = [
             Job(
                 method,
@@ -540,7 +558,7 @@ def main() -> None:
                 args.confirm_seeds,
             )
             for method in sorted(methods, key=list(ORDER).index)
-            for repetition in (range(args.repetitions) if method in STOCHASTIC else (0,))
+            for repetition in repetitions[method]
         ]
         for job in jobs:
             parse_spec(job.spec)  # a bad size fails here, before anything runs
@@ -550,8 +568,8 @@ def main() -> None:
         futures: dict[tuple[Key, int], Future[tuple[float, float]]] = {}
         configs: dict[Key, dict[str, Any]] = {}
         # Retrain each study's recommendations as soon as it ends: they fill the cores the last studies leave.
-        for future in as_completed([executor.submit(run_job, job) for job in jobs]):
-            run = future.result()
+        for finished in as_completed([executor.submit(run_job, job) for job in jobs]):
+            run = finished.result()
             runs.append(run)
             console.print(
                 f"  {METHODS[run.method]} #{run.repetition}: {run.trials} trials, {run.epochs} epochs = "

@@ -1,4 +1,4 @@
-"""The read-command benchmark runs end to end, tiny (the lead runs it in full on a quiet machine)."""
+"""The benchmarks run end to end, tiny (the lead runs them in full on a quiet machine)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,31 @@ def test_claims_benchmark_runs_tiny() -> None:
     assert [row[1].strip() for row in rows] == ["10", "20"]
     assert all(float(cell) > 0 for row in rows for cell in row[2:4])
     assert "kept claim at 20 ÷ at 10: sqlite" in done.stdout
+
+
+def test_search_efficiency_benchmark_runs_tiny_and_keeps_its_stores(tmp_path: Path) -> None:
+    import optuna
+
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "search_efficiency.py"),
+        *("--task", "digits", "--hidden", "4", "--epochs", "1", "--repetitions", "1"),
+        *("--methods", "grid3,racing", "--eval-seeds", "2", "--keep", str(tmp_path)),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "G = the 3-seed grid's 75 epochs" in done.stdout
+    assert "target, racing + confirmation within the 3-seed grid's held-out interval" in done.stdout
+    # The kept stores hold every grid point on its 3 seeds, and racing's search and confirmation.
+    grid = optuna.load_study(study_name="grid3-0", storage=f"sqlite:///{tmp_path / 'grid3-0.db'}")
+    points = {(t.params["mu"], t.params["s"]) for t in grid.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(points) == 25 and all(len(t.user_attrs["seeds"]) == 3 for t in grid.trials)
+    racing = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'racing-0.db'}")}
+    assert {"racing-0", "racing-0.confirm"} <= racing
+    # A second run into the same folder would mix its trials with these: one line, nothing written.
+    before = sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir())
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 2 and "already holds grid3-0.db, racing-0.db" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir()) == before
