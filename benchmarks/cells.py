@@ -5,6 +5,8 @@
     python benchmarks/cells.py --device cuda
     python benchmarks/cells.py --task pmnist5k --shapes 784x128x1x64 --kinds lstm,momentum-lstm,adam-lstm,nesterov-lstm \
         --no-reference --threads 1 --repeats 7 --stat median        # seconds per epoch at 784 steps, real digits
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 python benchmarks/cells.py …   # glibc keeping
+        freed memory: nn.LSTM's workspaces stop costing fresh pages every batch, a fairer baseline
 
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
 device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
@@ -25,6 +27,7 @@ Baselines:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -226,6 +229,16 @@ def milliseconds(seconds: float) -> str:
     return f"{seconds * 1e3:.0f}" if seconds >= 0.1 else f"{seconds * 1e3:.1f}"
 
 
+ALLOCATOR_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def allocator() -> str:
+    """The glibc settings in force: by default `nn.LSTM` pays fresh pages for its workspaces every batch
+    (about 40 % of its time at 784 steps here), which flatters every ratio to it (docs/mnist784.md)."""
+    settings = [f"{name}={os.environ[name]}" for name in ALLOCATOR_VARIABLES if name in os.environ]
+    return "allocator: " + (", ".join(settings) if settings else "glibc defaults (the baseline pays for fresh pages)")
+
+
 def parse_shape(text: str) -> Shape:
     try:
         steps, batch, inputs, hidden = (int(part) for part in text.lower().split("x"))
@@ -261,7 +274,7 @@ def main() -> None:
     console = Console()
     if not console.is_terminal:  # keep the table's columns readable when printed to a file
         console = Console(width=160)
-    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}")
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; {allocator()}")
     for shape in args.shapes:
         console.print(table(shape, kinds, measure(shape, kinds, args), args))
 

@@ -87,3 +87,26 @@ def test_search_efficiency_benchmark_runs_tiny_and_keeps_its_stores(tmp_path: Pa
     assert again.returncode == 2 and "already holds grid3-0.db, racing-0.db" in again.stderr
     assert "Traceback" not in again.stderr
     assert sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("tuned", [False, True], ids=["glibc-defaults", "thresholds-raised"])
+def test_cells_benchmark_runs_tiny_and_names_the_allocator(tuned: bool) -> None:
+    # nn.LSTM's time, every ratio's denominator, depends on glibc's thresholds: each run says which held.
+    variables = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+    env = {name: value for name, value in os.environ.items() if name not in variables}
+    env.update(variables if tuned else {})
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cells.py"), "--kinds", "lstm,adam-lstm", "--shapes", "20x4x2x8"]
+        + ["--repeats", "1", "--no-reference", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    header = done.stdout.splitlines()[0]
+    if tuned:
+        assert header.endswith("allocator: MALLOC_MMAP_THRESHOLD_=33554432, MALLOC_TRIM_THRESHOLD_=4294967296")
+    else:
+        assert header.endswith("allocator: glibc defaults (the baseline pays for fresh pages)")
+    assert "adam-lstm" in done.stdout
