@@ -5,7 +5,7 @@
     python benchmarks/cells.py --device cuda
     python benchmarks/cells.py --task pmnist5k --shapes 784x128x1x64 --kinds lstm,momentum-lstm,adam-lstm,nesterov-lstm \
         --no-reference --threads 1 --repeats 7 --stat median        # seconds per epoch at 784 steps, real digits
-    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 python benchmarks/cells.py …   # glibc keeping
+    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 python benchmarks/cells.py …   # glibc keeping
         freed memory: nn.LSTM's workspaces stop costing fresh pages every batch, a fairer baseline
 
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
