@@ -5,8 +5,7 @@
     python benchmarks/cells.py --device cuda
     python benchmarks/cells.py --task pmnist5k --shapes 784x128x1x64 --kinds lstm,momentum-lstm,adam-lstm,nesterov-lstm \
         --no-reference --threads 1 --repeats 7 --stat median        # seconds per epoch at 784 steps, real digits
-    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 python benchmarks/cells.py …   # glibc keeping
-        freed memory: nn.LSTM's workspaces stop costing fresh pages every batch, a fairer baseline
+    MOMENTUM_SEARCH_KEEP_FREED_MEMORY=0 python benchmarks/cells.py …   # glibc's defaults, as before 2026-12-07
 
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
 device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
@@ -27,7 +26,6 @@ Baselines:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -39,7 +37,7 @@ from rich.table import Table
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from momentum_search.trainers import get_task
+from momentum_search.trainers import get_task, keep_freed_memory
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell
 
 Shape = tuple[int, int, int, int]  # T, B, I, H
@@ -229,14 +227,13 @@ def milliseconds(seconds: float) -> str:
     return f"{seconds * 1e3:.0f}" if seconds >= 0.1 else f"{seconds * 1e3:.1f}"
 
 
-ALLOCATOR_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-
-
 def allocator() -> str:
-    """The glibc settings in force: by default `nn.LSTM` pays fresh pages for its workspaces every batch
-    (about 40 % of its time at 784 steps here), which flatters every ratio to it (docs/mnist784.md)."""
-    settings = [f"{name}={os.environ[name]}" for name in ALLOCATOR_VARIABLES if name in os.environ]
-    return "allocator: " + (", ".join(settings) if settings else "glibc defaults (the baseline pays for fresh pages)")
+    """Keep freed memory as a training process does, and say which allocator ran: under glibc's defaults
+    `nn.LSTM` pays fresh pages for its workspaces every batch (about 40 % of its time at 784 steps), which
+    flatters every ratio to it (docs/mnist784.md)."""
+    if keep_freed_memory():
+        return "allocator: freed memory kept, as in training"
+    return "allocator: glibc's defaults (nn.LSTM pays fresh pages every batch)"
 
 
 def parse_shape(text: str) -> Shape:

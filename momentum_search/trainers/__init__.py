@@ -21,6 +21,7 @@ from momentum_search.trainers._config import (
     check_device,
 )
 from momentum_search.trainers._imports import load_function
+from momentum_search.trainers._memory import keep_freed_memory
 from momentum_search.trainers._user_loop import ObjectiveError, TrialConfig, TrialPruned, loop_result
 from momentum_search.trainers.cells import CELL_KINDS, CellKind
 from momentum_search.trainers.tasks import TASK_INFO, TaskInfo, task_info
@@ -56,6 +57,7 @@ __all__ = [
     "evaluate",
     "get_task",
     "gradient_flow",
+    "keep_freed_memory",
     "load_function",
     "loop_result",
     "task_info",

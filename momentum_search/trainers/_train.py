@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from momentum_search.trainers._config import TrainConfig, TrainResult, check_device
+from momentum_search.trainers._memory import keep_freed_memory
 from momentum_search.trainers._model import SequenceModel, detach_state
 from momentum_search.trainers.cells import StreamState, build_cell, gradient_flow
 from momentum_search.trainers.tasks import Batch, Split, Task, get_task
@@ -125,6 +126,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, *, task: Task | None = None) -> None:
         check_device(config.device)
+        keep_freed_memory()
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         self.task = task if task is not None else get_task(config.task, **config.task_params)

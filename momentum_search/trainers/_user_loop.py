@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from momentum_search.trainers._config import TrainConfig, TrainResult
 from momentum_search.trainers._imports import load_function, one_line
+from momentum_search.trainers._memory import keep_freed_memory
 
 if TYPE_CHECKING:
     from momentum_search.trainers.cells import MomentumRNN
@@ -98,6 +99,7 @@ def run_objective(config: TrainConfig, *, on_epoch: EpochCallback | None = None)
     name = objective.function
     function = load_function(name, f"objective {name}")
     config = config.resolved()
+    keep_freed_memory()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     for seed in (torch.manual_seed, np.random.seed, random.seed):
