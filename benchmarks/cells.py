@@ -227,15 +227,6 @@ def milliseconds(seconds: float) -> str:
     return f"{seconds * 1e3:.0f}" if seconds >= 0.1 else f"{seconds * 1e3:.1f}"
 
 
-def allocator() -> str:
-    """Keep freed memory as a training process does, and say which allocator ran: under glibc's defaults
-    `nn.LSTM` pays fresh pages for its workspaces every batch (about 40 % of its time at 784 steps), which
-    flatters every ratio to it (docs/mnist784.md)."""
-    if keep_freed_memory():
-        return "allocator: freed memory kept, as in training"
-    return "allocator: glibc's defaults (nn.LSTM pays fresh pages every batch)"
-
-
 def parse_shape(text: str) -> Shape:
     try:
         steps, batch, inputs, hidden = (int(part) for part in text.lower().split("x"))
@@ -271,7 +262,11 @@ def main() -> None:
     console = Console()
     if not console.is_terminal:  # keep the table's columns readable when printed to a file
         console = Console(width=160)
-    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; {allocator()}")
+    # As a training process does, so that nn.LSTM, every ratio's denominator, stops paying fresh pages for its
+    # workspaces every batch (about 40 % of its time at 784 steps, docs/mnist784.md); the first line says which.
+    kept = keep_freed_memory()
+    allocator = "freed memory kept, as in training" if kept else "glibc's defaults (nn.LSTM pays fresh pages every batch)"
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; allocator: {allocator}")
     for shape in args.shapes:
         console.print(table(shape, kinds, measure(shape, kinds, args), args))
 
