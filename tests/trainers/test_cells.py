@@ -5,11 +5,16 @@ from __future__ import annotations
 import copy
 import gc
 import functools
+import json
 import math
+import os
 import pickle
 import random
+import subprocess
+import sys
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +23,8 @@ from torch import Tensor, nn
 
 from momentum_search.trainers._model import detach_state
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, StreamState, build_cell, gradient_flow
-from momentum_search.trainers.cells._drive import single_input_moment, single_input_statistics
+from momentum_search.trainers.cells import _compiled
+from momentum_search.trainers.cells._drive import LINEAR_VARIANTS, single_input_moment, single_input_statistics
 
 KINDS = list(CELL_KINDS)
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -173,6 +179,103 @@ def test_float32_matches_float64_reference(kind: str, input_size: int) -> None:
     # float32 adam/rmsprop cells with one input get m in closed form from three input statistics;
     # with more, and in float64, by filtering the drive itself.
     check_against_reference(kind, 60, 2, 5, True, input_size=input_size, dtype=torch.float32)
+
+
+# -- the compiled LSTM steps (long sequences on CPU, `_compiled`) --------------------------------
+
+STEPPED_LSTMS = [kind for kind in KINDS if CELL_KINDS[kind].base == "lstm" and CELL_KINDS[kind].variant not in LINEAR_VARIANTS]
+
+
+@pytest.fixture
+def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Compile at any length, and record every chunk that ran through a compiled graph."""
+    monkeypatch.setenv(_compiled.MODE, "always")
+    calls: list[str] = []
+    for name in ("compiled_chunk", "compiled_chunk_backward"):
+        wrapper = getattr(_compiled, name)
+        graph = wrapper.compiled
+        monkeypatch.setattr(wrapper, "compiled", lambda *args, graph=graph, name=name: calls.append(name) or graph(*args))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [DTYPE, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", [(40, 1, 7, True), (32, 2, 16, True)], ids=["T40-L1", "T32-L2"])
+@pytest.mark.parametrize("kind", STEPPED_LSTMS)
+def test_compiled_steps_match_reference(
+    kind: str, case: tuple[int, int, int, bool], dtype: torch.dtype, compiled_calls: list[str]
+) -> None:
+    # T = 40: two chunks compiled, the last 8 steps eager; both ways, forward and back.
+    check_against_reference(kind, *case, input_size=3, dtype=dtype)
+    layers = case[1]
+    assert compiled_calls.count("compiled_chunk") == 2 * layers
+    assert compiled_calls.count("compiled_chunk_backward") == 2 * layers
+    assert not _compiled._Compiled.failed
+
+
+def test_compiled_steps_serve_evaluation_and_streams_too(compiled_calls: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = build_cell("nesterov-lstm", 2, 8, restart=5)
+    x = torch.randn(48, 3, 2)
+    with torch.no_grad():
+        compiled = [cell(x)[0], cell(x[:32], StreamState())[0]]
+    assert compiled_calls == ["compiled_chunk"] * 5  # 3 + 2 chunks, stepped without autograd
+    monkeypatch.setenv(_compiled.MODE, "never")
+    with torch.no_grad():
+        eager = [cell(x)[0], cell(x[:32], StreamState())[0]]
+    for got, want in zip(compiled, eager):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_which_layers_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv(_compiled.MODE, raising=False)
+    assert _compiled.compiles("lstm", 784, cpu) and _compiled.compiles("nesterov-lstm", _compiled.COMPILE_FROM, cpu)
+    assert not _compiled.compiles("lstm", 64, cpu)  # the quick start's digits never pay a compile
+    assert not _compiled.compiles("gru", 784, cpu)
+    assert not _compiled.compiles("lstm", 784, cuda)
+    monkeypatch.setenv(_compiled.MODE, "never")
+    assert not _compiled.compiles("lstm", 784, cpu)
+    monkeypatch.setenv(_compiled.MODE, "always")
+    assert _compiled.compiles("lstm", 2, cpu) and not _compiled.compiles("lstm", 784, cuda)
+    monkeypatch.setenv(_compiled.MODE, "yes")
+    with pytest.raises(ValueError, match="MOMENTUM_SEARCH_COMPILE must be one of auto, always, never, got 'yes'"):
+        _compiled.compiles("lstm", 784, cpu)
+
+
+# Without a C++ compiler (and nothing in inductor's cache), in a fresh process: one warning, then
+# the same numbers eagerly.
+NO_COMPILER = """
+import json, os, warnings, torch
+from momentum_search.trainers.cells import build_cell, _compiled
+torch.manual_seed(0)
+cell = build_cell("adam-lstm", 2, 8)
+x = torch.randn(40, 3, 2)
+def run():
+    cell.zero_grad()
+    out, _ = cell(x)
+    out.square().sum().backward()
+    return torch.cat([out.flatten(), *(p.grad.flatten() for p in cell.parameters())])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fallen_back = run()
+    again = run()
+os.environ[_compiled.MODE] = "never"
+eager = run()
+messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+print(json.dumps({"messages": messages, "failed": _compiled._Compiled.failed,
+                  "error": ((fallen_back - eager).norm() / eager.norm()).item(),
+                  "again": ((again - eager).norm() / eager.norm()).item()}))
+"""
+
+
+def test_without_a_compiler_the_steps_warn_once_and_run_eagerly(tmp_path: Path) -> None:
+    env = {**os.environ, _compiled.MODE: "always", "CXX": str(tmp_path / "no-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", NO_COMPILER], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert len(result["messages"]) == 1 and result["messages"][0].startswith("torch.compile failed ("), result
+    assert result["messages"][0].endswith("the LSTM steps run eagerly")
+    assert result["failed"]
+    assert result["error"] < 1e-6 and result["again"] < 1e-6  # relative, float32
 
 
 def check_against_reference(

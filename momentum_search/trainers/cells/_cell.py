@@ -465,7 +465,7 @@ class MomentumCell(nn.Module):
         step_base = "nesterov-lstm" if nesterov else base
         mu = None
         if nesterov:
-            mu = momentum_schedule(variant, self.hyperparameters, start).coefficients(x.size(0), x.device).tolist()
+            mu = momentum_schedule(variant, self.hyperparameters, start).coefficients(x.size(0), x.device)
         finals: list[State] = []
         moments: list[Moments] = []
         # The exprnn's orthogonal U is computed once per call, not once per access.
@@ -499,7 +499,7 @@ class MomentumCell(nn.Module):
                     hs, last = run_steps(step_base, chunks, begin, weight_hh, step_bias, mu)
                     x = torch.stack(hs) if layer + 1 < self.num_layers else hs  # type: ignore[assignment]
                 else:
-                    x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu)
+                    x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu, steps=x.size(0))
                 x = self._between_layers(x, layer)
                 finals.append(tuple(last))
                 if nesterov and final is not None:

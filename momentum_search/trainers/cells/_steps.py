@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from momentum_search.trainers.cells._compiled import compiled_chunk, compiled_chunk_backward, compiles
+
 State = tuple[Tensor, ...]  # (h,), for the LSTM (h, c), each (B, H); nesterov-lstm (h, c, p), p (B, 4H)
 Carry = tuple[Tensor, ...]  # the gradient reaching the state from later steps, like State
 Saved = tuple[Tensor, ...]  # what one step keeps for the backward pass
@@ -348,21 +350,25 @@ def recurrence(
     start: State,
     weight_hh: Tensor,
     bias: Tensor | None,
-    mu: Sequence[float] | None = None,
+    mu: Tensor | None = None,
+    *,
+    steps: int,
 ) -> tuple[Tensor, State]:
-    """One layer of `base` over the drive (chunks `(C, B, G·H)` in time order): `out (T, B, H)` and
-    the final state; `mu` gives nesterov-lstm's `μ_t` for every step. Differentiable through
-    `_Recurrence`'s hand-written backward; without autograd (`torch.no_grad()`, nothing requiring
-    grad) the chunks are consumed as they come, nothing is kept."""
+    """One layer of `base` over the drive (chunks `(C, B, G·H)` in time order, `steps` in all): `out
+    (T, B, H)` and the final state; `mu (T,)` gives nesterov-lstm's `μ_t` for every step.
+    Differentiable through `_Recurrence`'s hand-written backward; without autograd (`torch.no_grad()`,
+    nothing requiring grad) the chunks are consumed as they come, nothing is kept. The LSTM's bases
+    run compiled where `_compiled.compiles` says so."""
+    compiled = compiles(base, steps, weight_hh.device)
     if torch.is_grad_enabled():
         chunks = list(drive)
         tensors = [weight_hh, bias, *start, *chunks]
         if any(t is not None and t.requires_grad for t in tensors):
-            out, *final = _Recurrence.apply(base, weight_hh, bias, mu, len(start), *start, *chunks)
+            out, *final = _Recurrence.apply(base, weight_hh, bias, mu, compiled, len(start), *start, *chunks)
             return out, tuple(final)
         drive = chunks
     with torch.no_grad():
-        states, _, final = _forward(base, drive, start, weight_hh, bias, mu, keep=False)
+        states, _, final = _forward(base, drive, start, weight_hh, bias, mu, keep=False, compiled=compiled)
     return states[0], final
 
 
@@ -372,38 +378,54 @@ def _forward(
     start: State,
     weight_hh: Tensor,
     bias: Tensor | None,
-    mu: Sequence[float] | None,
+    mu: Tensor | None,
     *,
     keep: bool,
+    compiled: bool,
 ) -> tuple[list[Tensor], list[list[Tensor]], State]:
     """The steps, unrecorded: the state after every step, stacked (only `h` unless `keep`, then `h` and
     `c`), with `keep` what the backward needs, stacked per chunk, and the final state."""
-    step, fills_gates = BASES[base].step, BASES[base].fills_gates and keep
     weight_t = weight_hh.t()
-    state = start
     # The backward reads h and c before and after each step, never nesterov-lstm's p (4H wide).
     histories: list[list[Tensor]] = [[] for _ in start[: 2 if keep else 1]]
     saved_chunks = []
-    coefficients = iter(mu) if mu is not None else itertools.repeat(0.0)
+    if compiled:
+        (h, c, *p), done = start, 0
+        coefficients = None if mu is None else mu.to(weight_t.dtype)
+        for chunk in drive:
+            size = chunk.size(0)
+            chunk_mu = None if coefficients is None else coefficients[done : done + size]
+            hs, cs, gates, tanh_c, after = compiled_chunk(chunk, h, c, p[0] if p else None, weight_t, chunk_mu)
+            h, c, p, done = hs[-1], cs[-1], [] if after is None else [after], done + size
+            for history, part in zip(histories, (hs, cs)):
+                history.append(part)
+            if keep:
+                saved_chunks.append([gates, tanh_c])
+        return [torch.cat(history) for history in histories], saved_chunks, (h, c, *p)
+    step, fills_gates = BASES[base].step, BASES[base].fills_gates and keep
+    state = start
+    values = iter(mu.tolist()) if mu is not None else itertools.repeat(0.0)
     for chunk in drive:
         gates = torch.empty_like(chunk) if fills_gates else None
-        saved_steps = []
+        saved_steps, states = [], []
         for k, d in enumerate(chunk.unbind(0)):
-            state, saved = step(d, state, weight_t, bias, next(coefficients), None if gates is None else gates[k])
-            for history, part in zip(histories, state):
-                history.append(part)
+            state, saved = step(d, state, weight_t, bias, next(values), None if gates is None else gates[k])
+            states.append(state)
             saved_steps.append(saved)
+        for history, parts in zip(histories, zip(*states)):
+            history.append(torch.stack(parts))
         if keep:
             filled = [] if gates is None else [gates]
             saved_chunks.append(filled + [torch.stack(parts) for parts in list(zip(*saved_steps))[len(filled) :]])
-    return [torch.stack(history) for history in histories], saved_chunks, state
+    return [torch.cat(history) for history in histories], saved_chunks, state
 
 
 class _Recurrence(torch.autograd.Function):
     """`(out, *final_state)` of one layer; inputs `base`, `weight_hh (G·H, H)`, `bias` (GRU: `b_hh`,
-    exprnn: modReLU's `b`, else None), `mu` (nesterov-lstm's `μ_t`, else None), `state_size` (1, 2
-    for the LSTM, 3 for nesterov-lstm), the initial state's tensors, then the drive chunks (flat:
-    autograd only follows tensors passed as arguments)."""
+    exprnn: modReLU's `b`, else None), `mu` (nesterov-lstm's `μ_t (T,)`, else None), `compiled`
+    (`_compiled`'s chunks, else the eager steps), `state_size` (1, 2 for the LSTM, 3 for
+    nesterov-lstm), the initial state's tensors, then the drive chunks (flat: autograd only follows
+    tensors passed as arguments)."""
 
     @staticmethod
     def forward(
@@ -411,17 +433,22 @@ class _Recurrence(torch.autograd.Function):
         base: str,
         weight: Tensor,
         bias: Tensor | None,
-        mu: Sequence[float] | None,
+        mu: Tensor | None,
+        compiled: bool,
         state_size: int,
         *inputs: Tensor,
     ) -> tuple[Tensor, ...]:
         start, chunks = inputs[:state_size], inputs[state_size:]
-        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, mu, keep=True)
+        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, mu, keep=True, compiled=compiled)
         # Intermediates live on ctx: they are neither inputs nor outputs. The output `out` (states[0]) must go
         # through save_for_backward: on ctx it would hold its own grad_fn, a cycle that kept every
         # training step's intermediates alive (~290 MB a step at T=784, B=128, H=64, until the process died).
-        ctx.base, ctx.states, ctx.saved_chunks = base, states[1:], saved_chunks
-        ctx.mu = [0.0] * states[0].size(0) if mu is None else list(mu)
+        ctx.base, ctx.states, ctx.saved_chunks, ctx.compiled = base, states[1:], saved_chunks, compiled
+        steps = states[0].size(0)
+        if compiled:
+            ctx.mu = None if mu is None else mu.to(weight.dtype)
+        else:
+            ctx.mu = [0.0] * steps if mu is None else mu.tolist()
         ctx.sizes = [chunk.size(0) for chunk in chunks]
         ctx.save_for_backward(weight, bias, states[0], *start)
         return (states[0], *final)
@@ -431,7 +458,7 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:
         weight, bias, out, *start = ctx.saved_tensors
         states: list[Tensor] = [out, *ctx.states]
-        backward = BASES[ctx.base].backward
+        backward: Callable[..., Gradients] = _compiled_backward if ctx.compiled else BASES[ctx.base].backward
         carry: Carry = tuple(g_final)
         g_weight = torch.zeros_like(weight)
         g_bias = None if bias is None else torch.zeros_like(bias)
@@ -441,16 +468,34 @@ class _Recurrence(torch.autograd.Function):
             begin = end - size
             current = [state[begin:end] for state in states]
             previous = [_before(first, state, begin, end) for first, state in zip(start, states)]
-            g_d, g_recurrent, g_b, carry = backward(
-                saved, previous, current, g_out[begin:end], carry, weight, bias, ctx.mu[begin:end]
-            )
+            mu = None if ctx.mu is None else ctx.mu[begin:end]
+            g_d, g_recurrent, g_b, carry = backward(saved, previous, current, g_out[begin:end], carry, weight, bias, mu)
             # U's gradient, Σ_t g_t h_{t-1}ᵀ, one product per chunk rather than one per step.
             g_weight.addmm_(g_recurrent.flatten(0, 1).t(), previous[0].flatten(0, 1))
             if g_bias is not None and g_b is not None:
                 g_bias += g_b
             g_chunks.append(g_d)
             end = begin
-        return (None, g_weight, g_bias, None, None, *carry, *reversed(g_chunks))
+        return (None, g_weight, g_bias, None, None, None, *carry, *reversed(g_chunks))
+
+
+def _compiled_backward(
+    saved: Sequence[Tensor],
+    previous: Sequence[Tensor],
+    current: Sequence[Tensor],
+    g_out: Tensor,
+    carry: Carry,
+    weight: Tensor,
+    bias: Tensor | None,
+    mu: Tensor | None,
+) -> Gradients:
+    """`_lstm_backward` through `_compiled`'s chunk (nesterov-lstm's `mu` a tensor)."""
+    gates, tanh_c = saved
+    g_h, g_c, *g_p = carry
+    g_pre, g_h, g_c, g_p_before = compiled_chunk_backward(
+        gates, tanh_c, previous[1], g_out, g_h, g_c, g_p[0] if g_p else None, weight, mu
+    )
+    return g_pre, g_pre, None, (g_h, g_c) if g_p_before is None else (g_h, g_c, g_p_before)
 
 
 def _before(start: Tensor, states: Tensor, begin: int, end: int) -> Tensor:
@@ -466,14 +511,14 @@ def run_steps(
     state: State,
     weight_hh: Tensor,
     bias: Tensor | None,
-    mu: Sequence[float] | None = None,
+    mu: Tensor | None = None,
 ) -> tuple[list[Tensor], State]:
     """The same steps under autograd: `[h_1, …, h_T]` (separate tensors, so that `∂L/∂h_t` can be
     asked for) and the final state."""
     step = BASES[base].step
     weight_t = weight_hh.t()
     hs: list[Tensor] = []
-    coefficients = iter(mu) if mu is not None else itertools.repeat(0.0)
+    coefficients = iter(mu.tolist()) if mu is not None else itertools.repeat(0.0)
     for chunk in drive:
         # unbind, not chunk[t]: autograd then scatters the gradient back once, not once per step.
         for d in chunk.unbind(0):
