@@ -6,6 +6,7 @@
     python benchmarks/cells.py --task pmnist5k --shapes 784x128x1x64 --kinds lstm,momentum-lstm,adam-lstm,nesterov-lstm \
         --no-reference --threads 1 --repeats 7 --stat median        # seconds per epoch at 784 steps, real digits
     MOMENTUM_SEARCH_KEEP_FREED_MEMORY=0 python benchmarks/cells.py …   # glibc's defaults, as before 2026-12-07
+    python benchmarks/cells.py --task pmnist5k … --eager           # beside each kind, its LSTM steps eager (not compiled)
 
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
 device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
@@ -26,9 +27,11 @@ Baselines:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +42,7 @@ from torch.nn.utils import parametrize
 
 from momentum_search.trainers import get_task, keep_freed_memory
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell
+from momentum_search.trainers.cells._compiled import MODE
 
 Shape = tuple[int, int, int, int]  # T, B, I, H
 Results = dict[str, dict[str, float]]
@@ -133,6 +137,28 @@ def timer(run: Callable[[Tensor], Tensor], module: nn.Module, device: torch.devi
     return once
 
 
+@contextmanager
+def eager_steps() -> Iterator[None]:
+    """The cells' LSTM steps eager (`MOMENTUM_SEARCH_COMPILE=never`) inside, as the caller had them after."""
+    before = os.environ.get(MODE)
+    os.environ[MODE] = "never"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[MODE]
+        else:
+            os.environ[MODE] = before
+
+
+def eagerly(run: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    def eager(x: Tensor) -> Tensor:
+        with eager_steps():
+            return run(x)  # the backward follows the forward's choice
+
+    return eager
+
+
 def inputs_of(shape: Shape, args: argparse.Namespace) -> list[Tensor]:
     """One input per round (the warm-up's first): random, or ``--task``'s training batches."""
     steps, batch, inputs, hidden = shape
@@ -157,6 +183,8 @@ def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results
     for kind in kinds:
         cell = build_cell(kind, inputs, hidden, device=device)
         timers[kind, "cell"] = timer(lambda x, cell=cell: cell(x)[0], cell, device)
+        if args.eager:  # kinds that never compile are timed twice too: their ratio shows the noise
+            timers[kind, "eager"] = timer(eagerly(lambda x, cell=cell: cell(x)[0]), cell, device)
         if not args.no_reference:
             check_same(cell, xs[0])
             timers[kind, "per-step"] = timer(lambda x, cell=cell: per_step(cell, x), cell, device)
@@ -188,6 +216,8 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
     if args.task:  # seconds of one epoch's forward+backward, the cell's and torch's
         epoch = get_task(args.task).num_batches("train", batch)
         columns = (*columns[:3], "cell s/epoch", "torch s/epoch", *columns[3:])
+    if args.eager:  # the same kind with its steps eager, and what compiling them gained
+        columns = (*columns, "eager ms", "eager/cell")
     for column in columns:
         grid.add_column(column, justify="left" if column == "kind" else "right")
     for kind in kinds:
@@ -205,6 +235,8 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
         if reference_target is not None:
             checks.append(speedup >= reference_target)
         met = "—" if not checks else ("[green]yes[/]" if all(checks) else "[red]no[/]")
+        eager = results[kind].get("eager")
+        eager_columns = [milliseconds(eager) if eager else "—", f"{eager / seconds:.2f}×" if eager else "—"] if args.eager else []
         per_epoch = []
         if epoch is not None:
             per_epoch = [f"{seconds * epoch:.1f}", f"{torch_seconds * epoch:.1f}" if torch_seconds else "—"]
@@ -219,6 +251,7 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
             f"{speedup:.2f}×" if speedup else "—",
             f"≥ {reference_target:.1f}×" if reference_target else "—",
             met,
+            *eager_columns,
         )
     return grid
 
@@ -250,6 +283,9 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="skip the (slow) per-step reference")
     parser.add_argument("--task", default=None, help="time on this task's training batches and add seconds per epoch")
     parser.add_argument("--stat", choices=("min", "median"), default="min", help="report each time's min or median over rounds")
+    parser.add_argument(
+        "--eager", action="store_true", help="also time every kind with its LSTM steps eager (MOMENTUM_SEARCH_COMPILE=never)"
+    )
     args = parser.parse_args()
     kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
     unknown = [kind for kind in kinds if kind not in CELL_KINDS]
@@ -266,7 +302,11 @@ def main() -> None:
     # workspaces every batch (about 40 % of its time at 784 steps, docs/mnist784.md); the first line says which.
     kept = keep_freed_memory()
     allocator = "freed memory kept, as in training" if kept else "glibc's defaults (nn.LSTM pays fresh pages every batch)"
-    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; allocator: {allocator}")
+    steps = os.environ.get(MODE, "auto")
+    console.print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; allocator: {allocator};"
+        f" LSTM steps: {MODE}={steps}"
+    )
     for shape in args.shapes:
         console.print(table(shape, kinds, measure(shape, kinds, args), args))
 

@@ -93,6 +93,7 @@ def test_search_efficiency_benchmark_runs_tiny_and_keeps_its_stores(tmp_path: Pa
 def test_cells_benchmark_runs_tiny_and_names_the_allocator(kept: bool) -> None:
     # nn.LSTM's time, every ratio's denominator, depends on glibc's settings: each run says which held.
     env = {**os.environ, "MOMENTUM_SEARCH_KEEP_FREED_MEMORY": "1" if kept else "0"}
+    env.pop("MOMENTUM_SEARCH_COMPILE", None)
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "cells.py"), "--kinds", "lstm,adam-lstm", "--shapes", "20x4x2x8"]
         + ["--repeats", "1", "--no-reference", "--threads", "1"],
@@ -104,7 +105,30 @@ def test_cells_benchmark_runs_tiny_and_names_the_allocator(kept: bool) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     header = done.stdout.splitlines()[0]
     if kept:
-        assert header.endswith("allocator: freed memory kept, as in training")
+        assert "allocator: freed memory kept, as in training;" in header
     else:
-        assert header.endswith("allocator: glibc's defaults (nn.LSTM pays fresh pages every batch)")
+        assert "allocator: glibc's defaults (nn.LSTM pays fresh pages every batch);" in header
+    assert header.endswith("LSTM steps: MOMENTUM_SEARCH_COMPILE=auto")
     assert "adam-lstm" in done.stdout
+
+
+def test_cells_benchmark_times_each_kind_with_its_steps_eager_beside() -> None:
+    # 32 steps compile nothing (test_cells tests the compiled steps): this is the columns' plumbing.
+    env = {**os.environ, "MOMENTUM_SEARCH_COMPILE": "auto", "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cells.py"), "--kinds", "lstm,nesterov-lstm", "--shapes", "32x4x1x8"]
+        + ["--repeats", "1", "--no-reference", "--threads", "1", "--eager"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("LSTM steps: MOMENTUM_SEARCH_COMPILE=auto")
+    header = next(line for line in lines if "kind" in line)
+    assert [cell.strip() for cell in header.split("┃")[-3:-1]] == ["eager ms", "eager/cell"]
+    for kind in ("lstm", "nesterov-lstm"):
+        row = next(line for line in lines if line.startswith(f"│ {kind} "))
+        eager_ms, ratio = (cell.strip() for cell in row.split("│")[-3:-1])
+        assert float(eager_ms) > 0 and ratio.endswith("×") and float(ratio[:-1]) > 0

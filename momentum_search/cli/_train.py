@@ -38,7 +38,9 @@ TRAIN_FIELDS = (
 
 def train(
     config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file of settings; options override it.")] = None,
-    task: Annotated[Optional[str], typer.Option(help="copy, adding, digits, pdigits, mnist, pmnist, timit, ptb, data.")] = None,
+    task: Annotated[
+        Optional[str], typer.Option(help="copy, adding, digits, pdigits, mnist, pmnist, smnist5k, pmnist5k, timit, ptb, data.")
+    ] = None,
     task_param: Annotated[list[str], typer.Option(help="Task parameter KEY=VALUE (repeatable), e.g. length=100.")] = [],
     data_dir: Annotated[Optional[Path], typer.Option(help="Data folder of mnist, pmnist, timit and ptb.")] = None,
     data: Annotated[

@@ -198,20 +198,28 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-@pytest.mark.parametrize("dtype", [DTYPE, torch.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("case", [(40, 1, 7, True), (32, 2, 16, True)], ids=["T40-L1", "T32-L2"])
+# (T, num_layers, restart F, with initial state, dtype): each compiled graph costs seconds to build.
+COMPILED_CASES = [(40, 1, 7, True, DTYPE), (32, 2, 16, True, DTYPE), (40, 1, 7, True, torch.float32)]
+
+
+# One worker builds every graph once (seconds each, half a minute without inductor's disk cache)
+# rather than each worker building them all.
+@pytest.mark.xdist_group("compiled")
+@pytest.mark.parametrize("case", COMPILED_CASES, ids=["T40-L1", "T32-L2", "T40-L1-float32"])
 @pytest.mark.parametrize("kind", STEPPED_LSTMS)
 def test_compiled_steps_match_reference(
-    kind: str, case: tuple[int, int, int, bool], dtype: torch.dtype, compiled_calls: list[str]
+    kind: str, case: tuple[int, int, int, bool, torch.dtype], compiled_calls: list[str]
 ) -> None:
     # T = 40: two chunks compiled, the last 8 steps eager; both ways, forward and back.
-    check_against_reference(kind, *case, input_size=3, dtype=dtype)
+    *shape, dtype = case
+    check_against_reference(kind, *shape, input_size=3, dtype=dtype)
     layers = case[1]
     assert compiled_calls.count("compiled_chunk") == 2 * layers
     assert compiled_calls.count("compiled_chunk_backward") == 2 * layers
     assert not _compiled._Compiled.failed
 
 
+@pytest.mark.xdist_group("compiled")
 def test_compiled_steps_serve_evaluation_and_streams_too(compiled_calls: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     cell = build_cell("nesterov-lstm", 2, 8, restart=5)
     x = torch.randn(48, 3, 2)

@@ -4,9 +4,9 @@ sequences on CPU.
 The eager steps (`_steps`) write into buffers and activate gates in place, which is what makes them
 fast one operation at a time; a compiler wants plain functions it can fuse. Compiled, a chunk of 16
 steps is 16 matrix products and one fused loop per step where eagerly each step launches about eight
-kernels: at 784 steps that is what lets the hand-written recurrence keep up with `nn.LSTM`'s fused
-kernel (docs/mnist784.md). The first call in a process compiles (seconds, less from inductor's disk
-cache), so short sequences, which would not earn it back, stay eager.
+kernels: at 784 steps it takes a fifth to a quarter off adam-lstm's and nesterov-lstm's batches
+(docs/mnist784.md). The first call in a process compiles (8-13 s from inductor's disk cache, 30-70 s
+without), so short sequences, which would not earn it back, stay eager.
 
 `lstm_chunk` and `lstm_chunk_backward` compute what `_steps`'s `lstm` and `nesterov-lstm` bases do,
 gates in `(i, f, o, g)` order; `tanh` is taken as `2σ(2x) - 1`, which this CPU's vectorised

@@ -493,9 +493,17 @@ def _compiled_backward(
     gates, tanh_c = saved
     g_h, g_c, *g_p = carry
     g_pre, g_h, g_c, g_p_before = compiled_chunk_backward(
-        gates, tanh_c, previous[1], g_out, g_h, g_c, g_p[0] if g_p else None, weight, mu
+        gates, tanh_c, _past_start(previous[1]), _past_start(g_out), g_h, g_c, g_p[0] if g_p else None, weight, mu
     )
     return g_pre, g_pre, None, (g_h, g_c) if g_p_before is None else (g_h, g_c, g_p_before)
+
+
+def _past_start(chunk: Tensor) -> Tensor:
+    """`chunk`, or a copy that does not start its storage (the first chunk's slices do, the others'
+    do not): the compiled backward's graph is specialised on that, and one graph then serves all."""
+    if chunk.storage_offset() >= 2:
+        return chunk
+    return torch.empty(chunk.numel() + 2, dtype=chunk.dtype, device=chunk.device)[2:].view(chunk.shape).copy_(chunk)
 
 
 def _before(start: Tensor, states: Tensor, begin: int, end: int) -> Tensor:
