@@ -198,12 +198,11 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-# Each compiled graph (per base variant, dtype, forward and backward) takes 5-30 s to build: float64
-# checks the equations to 1e-10 on nesterov-lstm, whose graph holds the whole LSTM step and p; float32,
-# the dtype a training uses, checks every kind's graphs against the float64 reference.
+# Each compiled graph (per base variant and dtype, forward and backward) takes 5-30 s to build, so
+# only float32's, the dtype a training uses, against the float64 reference; nesterov-lstm's graph
+# holds the whole LSTM step and p, and runs two layers too.
 COMPILED_CASES = [
-    ("nesterov-lstm", (40, 1, 7, True, DTYPE)),
-    ("nesterov-lstm", (32, 2, 16, True, DTYPE)),
+    ("nesterov-lstm", (32, 2, 16, True, torch.float32)),
     *((kind, (40, 1, 7, True, torch.float32)) for kind in STEPPED_LSTMS),
 ]
 
