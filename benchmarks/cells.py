@@ -30,8 +30,8 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
@@ -137,24 +137,13 @@ def timer(run: Callable[[Tensor], Tensor], module: nn.Module, device: torch.devi
     return once
 
 
-@contextmanager
-def eager_steps() -> Iterator[None]:
-    """The cells' LSTM steps eager (`MOMENTUM_SEARCH_COMPILE=never`) inside, as the caller had them after."""
-    before = os.environ.get(MODE)
-    os.environ[MODE] = "never"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[MODE]
-        else:
-            os.environ[MODE] = before
-
-
 def eagerly(run: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """`run` with the cells' LSTM steps eager (`MOMENTUM_SEARCH_COMPILE=never`); the backward follows
+    the forward's choice."""
+
     def eager(x: Tensor) -> Tensor:
-        with eager_steps():
-            return run(x)  # the backward follows the forward's choice
+        with mock.patch.dict(os.environ, {MODE: "never"}):
+            return run(x)
 
     return eager
 

@@ -389,35 +389,35 @@ def _forward(
     # The backward reads h and c before and after each step, never nesterov-lstm's p (4H wide).
     histories: list[list[Tensor]] = [[] for _ in start[: 2 if keep else 1]]
     saved_chunks = []
-    if compiled:
-        (h, c, *p), done = start, 0
+    if compiled:  # whole chunks at a time, each part already stacked over its steps
+        h, c, p = start[0], start[1], start[2] if len(start) == 3 else None
         coefficients = None if mu is None else mu.to(weight_t.dtype)
+        done = 0
         for chunk in drive:
             size = chunk.size(0)
             chunk_mu = None if coefficients is None else coefficients[done : done + size]
-            hs, cs, gates, tanh_c, after = compiled_chunk(chunk, h, c, p[0] if p else None, weight_t, chunk_mu)
-            h, c, p, done = hs[-1], cs[-1], [] if after is None else [after], done + size
+            hs, cs, gates, tanh_c, p = compiled_chunk(chunk, h, c, p, weight_t, chunk_mu)
+            h, c, done = hs[-1], cs[-1], done + size
             for history, part in zip(histories, (hs, cs)):
                 history.append(part)
             if keep:
                 saved_chunks.append([gates, tanh_c])
-        return [torch.cat(history) for history in histories], saved_chunks, (h, c, *p)
+        return [torch.cat(history) for history in histories], saved_chunks, (h, c) if p is None else (h, c, p)
     step, fills_gates = BASES[base].step, BASES[base].fills_gates and keep
     state = start
     values = iter(mu.tolist()) if mu is not None else itertools.repeat(0.0)
     for chunk in drive:
         gates = torch.empty_like(chunk) if fills_gates else None
-        saved_steps, states = [], []
+        saved_steps = []
         for k, d in enumerate(chunk.unbind(0)):
             state, saved = step(d, state, weight_t, bias, next(values), None if gates is None else gates[k])
-            states.append(state)
+            for history, part in zip(histories, state):
+                history.append(part)
             saved_steps.append(saved)
-        for history, parts in zip(histories, zip(*states)):
-            history.append(torch.stack(parts))
         if keep:
             filled = [] if gates is None else [gates]
             saved_chunks.append(filled + [torch.stack(parts) for parts in list(zip(*saved_steps))[len(filled) :]])
-    return [torch.cat(history) for history in histories], saved_chunks, state
+    return [torch.stack(history) for history in histories], saved_chunks, state
 
 
 class _Recurrence(torch.autograd.Function):
@@ -491,11 +491,11 @@ def _compiled_backward(
 ) -> Gradients:
     """`_lstm_backward` through `_compiled`'s chunk (nesterov-lstm's `mu` a tensor)."""
     gates, tanh_c = saved
-    g_h, g_c, *g_p = carry
-    g_pre, g_h, g_c, g_p_before = compiled_chunk_backward(
-        gates, tanh_c, _past_start(previous[1]), _past_start(g_out), g_h, g_c, g_p[0] if g_p else None, weight, mu
+    g_h, g_c, g_p = carry[0], carry[1], carry[2] if len(carry) == 3 else None
+    g_pre, g_h, g_c, g_p = compiled_chunk_backward(
+        gates, tanh_c, _past_start(previous[1]), _past_start(g_out), g_h, g_c, g_p, weight, mu
     )
-    return g_pre, g_pre, None, (g_h, g_c) if g_p_before is None else (g_h, g_c, g_p_before)
+    return g_pre, g_pre, None, (g_h, g_c) if g_p is None else (g_h, g_c, g_p)
 
 
 def _past_start(chunk: Tensor) -> Tensor:
