@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from momentum_search.trainers._model import detach_state
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, StreamState, build_cell, gradient_flow
 from momentum_search.trainers.cells import _compiled
-from momentum_search.trainers.cells._drive import LINEAR_VARIANTS, single_input_moment, single_input_statistics
+from momentum_search.trainers.cells._drive import single_input_moment, single_input_statistics
 
 KINDS = list(CELL_KINDS)
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -181,9 +181,7 @@ def test_float32_matches_float64_reference(kind: str, input_size: int) -> None:
     check_against_reference(kind, 60, 2, 5, True, input_size=input_size, dtype=torch.float32)
 
 
-# -- the compiled LSTM steps (long sequences on CPU, `_compiled`) --------------------------------
-
-STEPPED_LSTMS = [kind for kind in KINDS if CELL_KINDS[kind].base == "lstm" and CELL_KINDS[kind].variant not in LINEAR_VARIANTS]
+# -- the compiled LSTM steps and one-input drive (long sequences on CPU, `_compiled`) -----------
 
 
 @pytest.fixture
@@ -191,7 +189,7 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Compile at any length, and record every chunk that ran through a compiled graph."""
     monkeypatch.setenv(_compiled.MODE, "always")
     calls: list[str] = []
-    for name in ("compiled_chunk", "compiled_chunk_backward"):
+    for name in [f"compiled_{what}{way}" for what in ("chunk", "single_input_drive") for way in ("", "_backward")]:
         wrapper = getattr(_compiled, name)
         graph = wrapper.compiled
         monkeypatch.setattr(wrapper, "compiled", lambda *args, graph=graph, name=name: calls.append(name) or graph(*args))
@@ -199,28 +197,22 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 # Each compiled graph (per base variant and dtype, forward and backward) takes 5-30 s to build, so
-# only float32's, the dtype a training uses, against the float64 reference; nesterov-lstm's graph
-# holds the whole LSTM step and p, and runs two layers too.
-COMPILED_CASES = [
-    ("nesterov-lstm", (32, 2, 16, True, torch.float32)),
-    *((kind, (40, 1, 7, True, torch.float32)) for kind in STEPPED_LSTMS),
-]
+# only float32's, the dtype a training uses, against the float64 reference: nesterov-lstm's steps
+# (the whole LSTM step and p) over two layers, and adam's and rmsprop's one-input drive on the
+# LSTM's steps without p. Cases: steps, layers, restart, input size.
+COMPILED_CASES = [("nesterov-lstm", (32, 2, 16, 3)), ("adam-lstm", (40, 1, 7, 1)), ("rmsprop-lstm", (40, 1, 7, 1))]
 
 
-@pytest.mark.parametrize(
-    ("kind", "case"),
-    COMPILED_CASES,
-    ids=lambda value: value if isinstance(value, str) else f"T{value[0]}-L{value[1]}-{str(value[4])[6:]}",
-)
-def test_compiled_steps_match_reference(
-    kind: str, case: tuple[int, int, int, bool, torch.dtype], compiled_calls: list[str]
-) -> None:
+@pytest.mark.parametrize(("kind", "case"), COMPILED_CASES, ids=[kind for kind, _ in COMPILED_CASES])
+def test_compiled_steps_match_reference(kind: str, case: tuple[int, int, int, int], compiled_calls: list[str]) -> None:
     # T = 40: two chunks compiled, the last 8 steps eager; both ways, forward and back.
-    *shape, dtype = case
-    check_against_reference(kind, *shape, input_size=3, dtype=dtype)
-    layers = case[1]
+    steps, layers, restart, input_size = case
+    check_against_reference(kind, steps, layers, restart, True, input_size=input_size, dtype=torch.float32)
     assert compiled_calls.count("compiled_chunk") == 2 * layers
     assert compiled_calls.count("compiled_chunk_backward") == 2 * layers
+    drives = 2 if input_size == 1 else 0  # the first layer's, of a one-input adam or rmsprop cell
+    assert compiled_calls.count("compiled_single_input_drive") == drives
+    assert compiled_calls.count("compiled_single_input_drive_backward") == drives
     assert not _compiled._Compiled.failed
 
 
@@ -237,20 +229,29 @@ def test_compiled_steps_serve_evaluation_and_streams_too(compiled_calls: list[st
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_other_bases_and_inputs_stay_eager(compiled_calls: list[str]) -> None:
+    # A GRU's steps have no compiled form (its one-input adam drive has), nor has the drive of a cell
+    # with more than one input (its LSTM steps have).
+    for kind, input_size, compiled in (("adam-gru", 1, "single_input_drive"), ("adam-lstm", 3, "chunk")):
+        compiled_calls.clear()
+        out, _ = build_cell(kind, input_size, 4)(torch.randn(32, 2, input_size))
+        out.sum().backward()
+        assert sorted(set(compiled_calls)) == [f"compiled_{compiled}", f"compiled_{compiled}_backward"]
+
+
 def test_which_layers_compile(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.delenv(_compiled.MODE, raising=False)
-    assert _compiled.compiles("lstm", 784, cpu) and _compiled.compiles("nesterov-lstm", _compiled.COMPILE_FROM, cpu)
-    assert not _compiled.compiles("lstm", 64, cpu)  # the quick start's digits never pay a compile
-    assert not _compiled.compiles("gru", 784, cpu)
-    assert not _compiled.compiles("lstm", 784, cuda)
+    assert _compiled.compiles(784, cpu) and _compiled.compiles(_compiled.COMPILE_FROM, cpu)
+    assert not _compiled.compiles(64, cpu)  # the quick start's digits never pay a compile
+    assert not _compiled.compiles(784, cuda)
     monkeypatch.setenv(_compiled.MODE, "never")
-    assert not _compiled.compiles("lstm", 784, cpu)
+    assert not _compiled.compiles(784, cpu)
     monkeypatch.setenv(_compiled.MODE, "always")
-    assert _compiled.compiles("lstm", 2, cpu) and not _compiled.compiles("lstm", 784, cuda)
+    assert _compiled.compiles(2, cpu) and not _compiled.compiles(784, cuda)
     monkeypatch.setenv(_compiled.MODE, "yes")
     with pytest.raises(ValueError, match="MOMENTUM_SEARCH_COMPILE must be one of auto, always, never, got 'yes'"):
-        _compiled.compiles("lstm", 784, cpu)
+        _compiled.compiles(784, cpu)
 
 
 # Without a C++ compiler (and nothing in inductor's cache), in a fresh process: one warning, then
@@ -259,8 +260,8 @@ NO_COMPILER = """
 import json, os, warnings, torch
 from momentum_search.trainers.cells import build_cell, _compiled
 torch.manual_seed(0)
-cell = build_cell("adam-lstm", 2, 8)
-x = torch.randn(40, 3, 2)
+cell = build_cell("adam-lstm", 1, 8)  # one input: its drive compiles too
+x = torch.randn(40, 3, 1)
 def run():
     cell.zero_grad()
     out, _ = cell(x)
@@ -285,7 +286,7 @@ def test_without_a_compiler_the_steps_warn_once_and_run_eagerly(tmp_path: Path) 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert len(result["messages"]) == 1 and result["messages"][0].startswith("torch.compile failed ("), result
-    assert result["messages"][0].endswith("the LSTM steps run eagerly")
+    assert result["messages"][0].endswith("the long sequences run eagerly")
     assert result["failed"]
     assert result["error"] < 1e-6 and result["again"] < 1e-6  # relative, float32
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from momentum_search.trainers.cells._compiled import compiled_single_input_drive, compiled_single_input_drive_backward, compiles
 from momentum_search.trainers.cells._kinds import DRIVES
 from momentum_search.trainers.cells._scan import (
     Schedule,
@@ -171,15 +172,16 @@ def drive(
             final.v = linear(x_aug[-1:], weight_t)[0]
         return
     beta, eps = hyperparameters["beta"], hyperparameters["eps"]
-    if x.size(2) == 1 and x.dtype != torch.float64 and initial.m is None:
+    if x.size(2) == 1 and x.dtype != torch.float64 and initial.v is None and initial.m is None:
         # One input (pixel sequences): m in closed form from three statistics per step, no filter
         # over the G·H-wide drive, and the cell's own dtype throughout (`single_input_statistics`).
-        # A float64 cell, or a carried m, takes the exact path below.
-        v_aug, v_weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start, initial=initial.v)
+        # A float64 cell, or a carried v or m, takes the exact path below.
+        v_aug, v_weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start)
         statistics = single_input_statistics(x, beta)
         v_weight_t = v_weight.t().contiguous()
+        compiled = compiles(x.size(0), x.device)
         for v_piece, piece in zip(v_aug.split(size), statistics.split(size)):
-            yield SingleInputDrive.apply(v_piece, v_weight_t, piece, weight_ih, bias_ih, bias, eps)
+            yield SingleInputDrive.apply(v_piece, v_weight_t, piece, weight_ih, bias_ih, bias, eps, compiled)
         if final is not None:
             final.v = linear(v_aug[-1:], v_weight_t)[0] if variant == "adam" else None
             final.m = single_input_moment(statistics[-1], weight_ih, bias_ih)
@@ -241,12 +243,27 @@ class SingleInputDrive(torch.autograd.Function):
     One function rather than autograd's chain: the backward needs only `r = (m + ε)^{-1/2}` and
     `k = v r³` (`∂d/∂v = r`, `∂d/∂m = -k/2`), and takes `W`'s and `b_ih`'s gradient through `m` as
     one `(3, C·B) @ (C·B, G·H)` product, with no `(C·B, G·H)` tensor built for `m`'s parts.
+    `compiled`: both ways through `_compiled.single_input_drive`'s graphs instead, which recompute
+    `r` and `v` backward (one fused pass each way; `x_aug` then has its 2 columns, no carried `v`).
     """
 
     @staticmethod
     def forward(
-        ctx: Any, x_aug: Tensor, w_aug_t: Tensor, statistics: Tensor, weight: Tensor, bias_ih: Tensor, bias: Tensor, eps: float
+        ctx: Any,
+        x_aug: Tensor,
+        w_aug_t: Tensor,
+        statistics: Tensor,
+        weight: Tensor,
+        bias_ih: Tensor,
+        bias: Tensor,
+        eps: float,
+        compiled: bool = False,
     ) -> Tensor:
+        ctx.compiled = compiled
+        if compiled:
+            ctx.eps = x_aug.new_tensor(eps)
+            ctx.save_for_backward(x_aug, w_aug_t, statistics, weight, bias_ih)
+            return compiled_single_input_drive(x_aug, w_aug_t, statistics, weight, bias_ih, bias, ctx.eps)
         flat, c = x_aug.flatten(0, 1), statistics.flatten(0, 1)
         r = single_input_moment(c, weight, bias_ih, eps).rsqrt_()
         v = torch.mm(flat, w_aug_t)
@@ -258,6 +275,8 @@ class SingleInputDrive(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        if ctx.compiled:
+            return (*compiled_single_input_drive_backward(grad, *ctx.saved_tensors, ctx.eps), None, None)
         flat, w_aug_t, c, weight, bias_ih, r, k = ctx.saved_tensors
         g = grad.flatten(0, 1)
         g_v = g * r
@@ -278,4 +297,4 @@ class SingleInputDrive(torch.autograd.Function):
             g_c = -torch.cat([g_m_u.mm(w_b.t()), 0.5 * g_m.mv(w * w).unsqueeze(1)], 1)
             g_c = g_c.view(*grad.shape[:2], 3)
         g_w_aug_t = flat.t().mm(g_v) if ctx.needs_input_grad[1] else None
-        return g_x_aug, g_w_aug_t, g_c, g_weight.unsqueeze(1), g_bias_ih, g.sum(0), None
+        return g_x_aug, g_w_aug_t, g_c, g_weight.unsqueeze(1), g_bias_ih, g.sum(0), None, None

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from momentum_search.trainers.cells._compiled import BASES as COMPILED_BASES
 from momentum_search.trainers.cells._compiled import compiled_chunk, compiled_chunk_backward, compiles
 
 State = tuple[Tensor, ...]  # (h,), for the LSTM (h, c), each (B, H); nesterov-lstm (h, c, p), p (B, 4H)
@@ -359,7 +360,7 @@ def recurrence(
     Differentiable through `_Recurrence`'s hand-written backward; without autograd (`torch.no_grad()`,
     nothing requiring grad) the chunks are consumed as they come, nothing is kept. The LSTM's bases
     run compiled where `_compiled.compiles` says so."""
-    compiled = compiles(base, steps, weight_hh.device)
+    compiled = base in COMPILED_BASES and compiles(steps, weight_hh.device)
     if torch.is_grad_enabled():
         chunks = list(drive)
         tensors = [weight_hh, bias, *start, *chunks]
