@@ -6,7 +6,7 @@
     python benchmarks/cells.py --task pmnist5k --shapes 784x128x1x64 --kinds lstm,momentum-lstm,adam-lstm,nesterov-lstm \
         --no-reference --threads 1 --repeats 7 --stat median        # seconds per epoch at 784 steps, real digits
     MOMENTUM_SEARCH_KEEP_FREED_MEMORY=0 python benchmarks/cells.py …   # glibc's defaults, as before 2026-12-07
-    python benchmarks/cells.py --task pmnist5k … --eager           # beside each kind, its LSTM steps eager (not compiled)
+    python benchmarks/cells.py --task pmnist5k … --eager           # beside each kind, the same with nothing compiled
 
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
 device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
@@ -138,8 +138,8 @@ def timer(run: Callable[[Tensor], Tensor], module: nn.Module, device: torch.devi
 
 
 def eagerly(run: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
-    """`run` with the cells' LSTM steps eager (`MOMENTUM_SEARCH_COMPILE=never`); the backward follows
-    the forward's choice."""
+    """`run` with nothing compiled (`MOMENTUM_SEARCH_COMPILE=never`: the LSTM steps and the one-input
+    drive eager); the backward follows the forward's choice."""
 
     def eager(x: Tensor) -> Tensor:
         with mock.patch.dict(os.environ, {MODE: "never"}):
@@ -205,7 +205,7 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
     if args.task:  # seconds of one epoch's forward+backward, the cell's and torch's
         epoch = get_task(args.task).num_batches("train", batch)
         columns = (*columns[:3], "cell s/epoch", "torch s/epoch", *columns[3:])
-    if args.eager:  # the same kind with its steps eager, and what compiling them gained
+    if args.eager:  # the same kind with nothing compiled, and what compiling gained
         columns = (*columns, "eager ms", "eager/cell")
     for column in columns:
         grid.add_column(column, justify="left" if column == "kind" else "right")
@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--task", default=None, help="time on this task's training batches and add seconds per epoch")
     parser.add_argument("--stat", choices=("min", "median"), default="min", help="report each time's min or median over rounds")
     parser.add_argument(
-        "--eager", action="store_true", help="also time every kind with its LSTM steps eager (MOMENTUM_SEARCH_COMPILE=never)"
+        "--eager", action="store_true", help="also time every kind with nothing compiled (MOMENTUM_SEARCH_COMPILE=never)"
     )
     args = parser.parse_args()
     kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]

@@ -190,6 +190,17 @@ COMPILED = [f"compiled_{what}{way}" for what in ("chunk", "single_input_drive") 
 TEST_CHUNK = 4
 
 
+def record_calls(monkeypatch: pytest.MonkeyPatch, *, compile: bool) -> list[str]:
+    """The names of the compiled wrappers called, in order; each call runs its graph, or without
+    `compile` the plain function (which path runs, without building a graph)."""
+    calls: list[str] = []
+    for name in COMPILED:
+        wrapper = getattr(_compiled, name)
+        run = wrapper.compiled if compile else wrapper.function
+        monkeypatch.setattr(wrapper, "compiled", lambda *args, run=run, name=name: calls.append(name) or run(*args))
+    return calls
+
+
 @pytest.fixture
 def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Compile at any length, in chunks of `TEST_CHUNK` steps, and record every chunk that ran
@@ -197,11 +208,7 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setenv(_compiled.MODE, "always")
     for module in (_scan, _compiled):
         monkeypatch.setattr(module, "CHUNK", TEST_CHUNK)
-    calls: list[str] = []
-    for name in COMPILED:
-        wrapper = getattr(_compiled, name)
-        graph = wrapper.compiled
-        monkeypatch.setattr(wrapper, "compiled", lambda *args, graph=graph, name=name: calls.append(name) or graph(*args))
+    calls = record_calls(monkeypatch, compile=True)
     # The cached filters know their chunk length: none built with the other one may be reused.
     for cache in (_scan.linear_recurrence, _scan.constant_response):
         cache.cache_clear()
@@ -254,12 +261,7 @@ def test_other_bases_and_inputs_stay_eager(monkeypatch: pytest.MonkeyPatch) -> N
     # with more than one input (its LSTM steps have). Which path runs is the question here, so each
     # call is recorded and runs the plain function: no graph to build.
     monkeypatch.setenv(_compiled.MODE, "always")
-    calls: list[str] = []
-    for name in COMPILED:
-        wrapper = getattr(_compiled, name)
-        monkeypatch.setattr(
-            wrapper, "compiled", lambda *args, wrapper=wrapper, name=name: calls.append(name) or wrapper.function(*args)
-        )
+    calls = record_calls(monkeypatch, compile=False)
     for kind, input_size, compiled in (("adam-gru", 1, "single_input_drive"), ("adam-lstm", 3, "chunk")):
         calls.clear()
         out, _ = build_cell(kind, input_size, 4)(torch.randn(32, 2, input_size))
