@@ -25,6 +25,21 @@ def load_line() -> str:
     return f"{available_cores()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 
 
+def machine_line() -> str:
+    """The CPU and the vector instructions torch's kernels use: ratios to `nn.LSTM` (oneDNN) move with them."""
+    import platform
+
+    import torch  # late, as above
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {model}, torch's kernels {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} logical cores"
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 1) -> None:
     """A table whose columns from ``numeric_from`` on are right-aligned numbers."""
     # Escaped: rich would read units such as "[s]" (strike-through) and "[ms]" as markup and drop them.

@@ -40,6 +40,8 @@ from rich.table import Table
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from _common import machine_line
+
 from momentum_search.trainers import get_task, keep_freed_memory
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell
 from momentum_search.trainers.cells._compiled import MODE
@@ -296,6 +298,7 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; allocator: {allocator};"
         f" LSTM steps: {MODE}={steps}"
     )
+    console.print(machine_line())
     for shape in args.shapes:
         console.print(table(shape, kinds, measure(shape, kinds, args), args))
 

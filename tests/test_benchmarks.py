@@ -109,7 +109,29 @@ def test_cells_benchmark_runs_tiny_and_names_the_allocator(kept: bool) -> None:
     else:
         assert "allocator: glibc's defaults (nn.LSTM pays fresh pages every batch);" in header
     assert header.endswith("LSTM steps: MOMENTUM_SEARCH_COMPILE=auto")
+    assert done.stdout.splitlines()[1].startswith("CPU: ") and "torch's kernels " in done.stdout.splitlines()[1]
     assert "adam-lstm" in done.stdout
+
+
+def test_products_benchmark_times_both_libraries_tiny() -> None:
+    # The three products of each hidden size, each through torch.mm and oneDNN, checked equal first.
+    env = {**os.environ, "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "products.py"), "--hidden", "4,8", "--batch", "3", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("│")[1:-1] for line in done.stdout.splitlines() if line.startswith("│ ")]
+    assert [(row[0].strip(), row[1].strip()) for row in rows] == [
+        (product, hidden)
+        for hidden in ("4", "8")
+        for product in ("forward h Uᵀ", "backward g U", "weight gradient gᵀ h (16 steps)")
+    ]
+    for row in rows:
+        assert float(row[3]) > 0 and float(row[4]) > 0 and row[5].strip().endswith("×")
 
 
 def test_cells_benchmark_times_each_kind_with_its_steps_eager_beside() -> None:
