@@ -11,7 +11,9 @@
 One measurement is `out, _ = cell(x); out.sum().backward()` (gradients set to None in between), the
 device synchronised before and after. Kinds and their baselines are timed round-robin, `--repeats`
 rounds after one warm-up round, and the minimum is reported (`--stat median`: the median): on a
-shared machine the minimum is the measurement least disturbed by other processes.
+shared machine the minimum is the measurement least disturbed by other processes. With `--stat
+median` each ratio is the median of the ratios within a round (the two timed back to back on the
+same batch), which a load that comes and goes between rounds moves less than a ratio of medians.
 
 With `--task`, `x` is the task's training batches (a new one each round, the same for every kind
 in that round; the shape's T and I must be the task's) and the table adds the seconds of one epoch:
@@ -47,7 +49,7 @@ from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, build_cell
 from momentum_search.trainers.cells._compiled import MODE
 
 Shape = tuple[int, int, int, int]  # T, B, I, H
-Results = dict[str, dict[str, float]]
+Rounds = dict[tuple[str, str], list[float]]  # (name, what) -> seconds of each timed round
 
 TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # Targets on CPU: ratio to the torch module (≤), speed-up over the per-step reference (≥).
@@ -165,8 +167,8 @@ def inputs_of(shape: Shape, args: argparse.Namespace) -> list[Tensor]:
     return [xs[round_ % len(xs)] for round_ in range(args.repeats + 1)]
 
 
-def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results:
-    """The best (or median) time of every kind, its torch module and its per-step reference: `{name: {what: s}}`."""
+def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Rounds:
+    """The seconds of every timed round of every kind, its torch module and its per-step reference."""
     steps, batch, inputs, hidden = shape
     device = torch.device(args.device)
     xs = inputs_of(shape, args)
@@ -183,20 +185,37 @@ def measure(shape: Shape, kinds: list[str], args: argparse.Namespace) -> Results
         if base in TORCH_MODULES and (base, "torch") not in timers:
             module = TORCH_MODULES[base](inputs, hidden, device=device)
             timers[base, "torch"] = timer(lambda x, module=module: module(x)[0], module, device)
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in timers}
+    rounds: Rounds = {key: [] for key in timers}
     for round_, x in enumerate(xs):
         for key, once in timers.items():
             seconds = once(x)
             if round_ > 0:  # round 0 warms up (allocations, cached filters)
-                times[key].append(seconds)
-    pick = statistics.median if args.stat == "median" else min
-    results: Results = {}
-    for (name, what), seconds in times.items():
-        results.setdefault(name, {})[what] = pick(seconds)
-    return results
+                rounds[key].append(seconds)
+    return rounds
 
 
-def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Namespace) -> Table:
+class Summary:
+    """Each time as `--stat` picks it over the rounds, and each ratio: of the picked times (`min`), or the
+    median of the ratios within each round (`median`)."""
+
+    def __init__(self, rounds: Rounds, stat: str) -> None:
+        self.rounds, self.stat = rounds, stat
+
+    def time(self, name: str, what: str) -> float | None:
+        seconds = self.rounds.get((name, what))
+        if not seconds:
+            return None
+        return statistics.median(seconds) if self.stat == "median" else min(seconds)
+
+    def ratio(self, numerator: tuple[str, str], denominator: tuple[str, str]) -> float | None:
+        if numerator not in self.rounds or denominator not in self.rounds:
+            return None
+        if self.stat == "median":
+            return statistics.median(a / b for a, b in zip(self.rounds[numerator], self.rounds[denominator]))
+        return min(self.rounds[numerator]) / min(self.rounds[denominator])
+
+
+def table(shape: Shape, kinds: list[str], summary: Summary, args: argparse.Namespace) -> Table:
     steps, batch, inputs, hidden = shape
     data = f"{args.task}'s training batches" if args.task else "random inputs"
     grid = Table(
@@ -213,11 +232,12 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
         grid.add_column(column, justify="left" if column == "kind" else "right")
     for kind in kinds:
         spec = CELL_KINDS[kind]
-        seconds = results[kind]["cell"]
-        torch_seconds = results.get(spec.base, {}).get("torch")
-        reference = results[kind].get("per-step")
-        ratio = seconds / torch_seconds if torch_seconds else None
-        speedup = reference / seconds if reference else None
+        seconds = summary.time(kind, "cell")
+        assert seconds is not None  # every kind is timed
+        torch_seconds = summary.time(spec.base, "torch")
+        reference = summary.time(kind, "per-step")
+        ratio = summary.ratio((kind, "cell"), (spec.base, "torch"))
+        speedup = summary.ratio((kind, "per-step"), (kind, "cell"))
         module_target = MODULE_TARGETS.get(spec.variant) if torch_seconds else None
         reference_target = REFERENCE_TARGET if not spec.plain and reference else None
         checks = []
@@ -226,8 +246,10 @@ def table(shape: Shape, kinds: list[str], results: Results, args: argparse.Names
         if reference_target is not None:
             checks.append(speedup >= reference_target)
         met = "—" if not checks else ("[green]yes[/]" if all(checks) else "[red]no[/]")
-        eager = results[kind].get("eager")
-        eager_columns = [milliseconds(eager) if eager else "—", f"{eager / seconds:.2f}×" if eager else "—"] if args.eager else []
+        eager, eager_ratio = summary.time(kind, "eager"), summary.ratio((kind, "eager"), (kind, "cell"))
+        eager_columns = (
+            [milliseconds(eager) if eager else "—", f"{eager_ratio:.2f}×" if eager_ratio else "—"] if args.eager else []
+        )
         per_epoch = []
         if epoch is not None:
             per_epoch = [f"{seconds * epoch:.1f}", f"{torch_seconds * epoch:.1f}" if torch_seconds else "—"]
@@ -300,7 +322,7 @@ def main() -> None:
     )
     console.print(machine_line())
     for shape in args.shapes:
-        console.print(table(shape, kinds, measure(shape, kinds, args), args))
+        console.print(table(shape, kinds, Summary(measure(shape, kinds, args), args.stat), args))
 
 
 if __name__ == "__main__":
