@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -154,3 +155,16 @@ def test_cells_benchmark_times_each_kind_with_its_steps_eager_beside() -> None:
         row = next(line for line in lines if line.startswith(f"│ {kind} "))
         eager_ms, ratio = (cell.strip() for cell in row.split("│")[-3:-1])
         assert float(eager_ms) > 0 and ratio.endswith("×") and float(ratio[:-1]) > 0
+
+
+def test_cells_benchmark_ratios_are_medians_of_the_rounds_ratios(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A load that slows one round slows both of its timings: the per-round ratio is what compares them.
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    cells = importlib.import_module("cells")
+    rounds = {("adam-lstm", "cell"): [2.0, 6.0, 3.0], ("lstm", "torch"): [1.0, 3.0, 3.0]}
+    median = cells.Summary(rounds, "median")
+    assert median.time("adam-lstm", "cell") == 3.0 and median.time("lstm", "torch") == 3.0
+    assert median.ratio(("adam-lstm", "cell"), ("lstm", "torch")) == 2.0  # rounds 2, 2, 1; medians 3 / 3
+    assert cells.Summary(rounds, "min").ratio(("adam-lstm", "cell"), ("lstm", "torch")) == 2.0  # 2 / 1
+    assert median.ratio(("adam-lstm", "eager"), ("adam-lstm", "cell")) is None
+    assert median.time("adam-lstm", "per-step") is None
