@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default: 1)")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds; the median is reported (default: 9)")
     args = parser.parse_args()
+    if not torch.backends.mkldnn.is_available():
+        raise SystemExit("error: this torch build has no oneDNN (torch.backends.mkldnn.is_available() is False)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     console.print(f"torch {torch.__version__}, {args.threads} thread(s); {load_line()}")
