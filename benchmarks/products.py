@@ -24,7 +24,7 @@ import torch
 from _common import console, load_line, machine_line, print_table
 from torch import Tensor
 
-CHUNK = 16  # steps per chunk, as the compiled steps (_scan.CHUNK)
+from momentum_search.trainers.cells._scan import CHUNK  # steps per chunk of the compiled steps
 
 
 def onednn(a: Tensor, b: Tensor) -> Tensor:

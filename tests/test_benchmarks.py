@@ -110,7 +110,8 @@ def test_cells_benchmark_runs_tiny_and_names_the_allocator(kept: bool) -> None:
     else:
         assert "allocator: glibc's defaults (nn.LSTM pays fresh pages every batch);" in header
     assert header.endswith("LSTM steps: MOMENTUM_SEARCH_COMPILE=auto")
-    assert done.stdout.splitlines()[1].startswith("CPU: ") and "torch's kernels " in done.stdout.splitlines()[1]
+    machine = done.stdout.splitlines()[1]
+    assert machine.startswith("CPU: ") and "torch's kernels " in machine
     assert "adam-lstm" in done.stdout
 
 
