@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from momentum_search.trainers._model import detach_state
 from momentum_search.trainers.cells import CELL_KINDS, MomentumCell, StreamState, build_cell, gradient_flow
-from momentum_search.trainers.cells import _compiled, _scan
+from momentum_search.trainers.cells import _compiled, _native, _scan
 from momentum_search.trainers.cells._drive import single_input_moment, single_input_statistics
 
 KINDS = list(CELL_KINDS)
@@ -181,30 +181,32 @@ def test_float32_matches_float64_reference(kind: str, input_size: int) -> None:
     check_against_reference(kind, 60, 2, 5, True, input_size=input_size, dtype=torch.float32)
 
 
-# -- the compiled LSTM steps and one-input drive (long sequences on CPU, `_compiled`) -----------
+# -- the long-sequence paths on CPU: the LSTM's steps in `_native`'s kernel, the one-input drive compiled --
 
 
-COMPILED = [f"compiled_{what}{way}" for what in ("chunk", "single_input_drive") for way in ("", "_backward")]
+COMPILED = [f"compiled_single_input_drive{way}" for way in ("", "_backward")]
 # The compiled tests run chunks of 4 steps, not 16: the same functions unrolled less, whose graphs
-# build in about 40 % of the time (26 against 64 s for nesterov-lstm's, inductor's cache empty).
+# build in about 40 % of the time.
 TEST_CHUNK = 4
 
 
 def record_calls(monkeypatch: pytest.MonkeyPatch, *, compile: bool) -> list[str]:
-    """The names of the compiled wrappers called, in order; each call runs its graph, or without
-    `compile` the plain function (which path runs, without building a graph)."""
+    """The long-sequence paths taken, in order: `native` for each layer's steps in the kernel, and the
+    name of each compiled wrapper called, which runs its graph, or without `compile` the plain function
+    (which path runs, without building a graph)."""
     calls: list[str] = []
     for name in COMPILED:
         wrapper = getattr(_compiled, name)
         run = wrapper.compiled if compile else wrapper.function
         monkeypatch.setattr(wrapper, "compiled", lambda *args, run=run, name=name: calls.append(name) or run(*args))
+    native = _native.recurrence
+    monkeypatch.setattr(_native, "recurrence", lambda *args, **kwargs: calls.append("native") or native(*args, **kwargs))
     return calls
 
 
 @pytest.fixture
 def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Compile at any length, in chunks of `TEST_CHUNK` steps, and record every chunk that ran
-    through a compiled graph."""
+    """Compile at any length, in chunks of `TEST_CHUNK` steps, and record every long-sequence path taken."""
     monkeypatch.setenv(_compiled.MODE, "always")
     for module in (_scan, _compiled):
         monkeypatch.setattr(module, "CHUNK", TEST_CHUNK)
@@ -217,30 +219,54 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         cache.cache_clear()
 
 
-# Each compiled graph (per base variant and dtype, forward and backward) takes 5-30 s to build (a
-# minute or more with inductor's disk cache empty, as on CI), so only float32's, the dtype a training
-# uses, against the float64 reference: nesterov-lstm's steps (the whole LSTM step and p) over two
-# layers; adam's and rmsprop's one-input drive on the LSTM's steps without p, in one case because
-# they share their graphs, which a second worker would build again. Cases: steps, layers, restart,
-# input size; neither length a whole number of chunks, so the last, shorter chunk runs eagerly.
-COMPILED_CASES = [(("nesterov-lstm",), (34, 2, 16, 3)), (("adam-lstm", "rmsprop-lstm"), (42, 1, 7, 1))]
+# float32, the dtype a training uses and the only one the kernel and the compiled graphs take, against
+# the float64 reference. The one-input drive's graphs take 5-30 s to build (a minute or more with
+# inductor's disk cache empty, as on CI), so adam and rmsprop share one case, whose graphs they share.
+# Cases: steps, layers, restart, input size, hidden size; no length a whole number of chunks (the last,
+# shorter chunk runs eagerly in the drive, and in the kernel as any other); hidden 4 and 20 are not
+# whole numbers of the kernel's vectors (8 floats with AVX2, 16 with AVX-512).
+COMPILED_CASES = [
+    (("nesterov-lstm",), (34, 2, 16, 3, 4)),
+    (("nesterov-lstm",), (37, 1, 0, 2, 20)),
+    (("adam-lstm",), (33, 2, 0, 3, 20)),
+    (("adam-lstm", "rmsprop-lstm"), (42, 1, 7, 1, 4)),
+]
 
 
-@pytest.mark.parametrize(("kinds", "case"), COMPILED_CASES, ids=["+".join(kinds) for kinds, _ in COMPILED_CASES])
+@pytest.mark.parametrize(
+    ("kinds", "case"), COMPILED_CASES, ids=lambda v: "+".join(v) if isinstance(v[0], str) else "-".join(map(str, v))
+)
 def test_compiled_steps_match_reference(
-    kinds: tuple[str, ...], case: tuple[int, int, int, int], compiled_calls: list[str]
+    kinds: tuple[str, ...], case: tuple[int, int, int, int, int], compiled_calls: list[str]
 ) -> None:
-    steps, layers, restart, input_size = case
+    steps, layers, restart, input_size, hidden = case
     chunks = steps // TEST_CHUNK
     for kind in kinds:
         compiled_calls.clear()
-        check_against_reference(kind, steps, layers, restart, True, input_size=input_size, dtype=torch.float32)
-        assert compiled_calls.count("compiled_chunk") == chunks * layers
-        assert compiled_calls.count("compiled_chunk_backward") == chunks * layers
+        check_against_reference(
+            kind, steps, layers, restart, True, input_size=input_size, dtype=torch.float32, hidden_size=hidden
+        )
+        assert compiled_calls.count("native") == layers
         drives = chunks if input_size == 1 else 0  # the first layer's, of a one-input adam or rmsprop cell
         assert compiled_calls.count("compiled_single_input_drive") == drives
         assert compiled_calls.count("compiled_single_input_drive_backward") == drives
     assert not _compiled._Compiled.failed
+
+
+@pytest.mark.parametrize(("width", "rows"), [(16, 6), (8, 3)], ids=["avx512-tiles", "avx2-tiles"])
+def test_both_tile_layouts_of_the_kernel_match_reference(
+    width: int, rows: int, monkeypatch: pytest.MonkeyPatch, compiled_calls: list[str]
+) -> None:
+    # The kernel's vector width and tile follow the CPU; both are built and checked wherever the tests
+    # run (the compiler splits the wider vectors on a CPU without AVX-512).
+    monkeypatch.setattr(_native, "FLAGS", (*_native.FLAGS, f"-DV={width}", f"-DR={rows}"))
+    _native._library.cache_clear()
+    try:
+        assert _native._widths() == (width, 4 * width)
+        check_against_reference("nesterov-lstm", 23, 1, 5, True, input_size=2, dtype=torch.float32, hidden_size=40)
+        assert compiled_calls == ["native"]
+    finally:
+        _native._library.cache_clear()  # the next test builds with the flags monkeypatch restores
 
 
 def test_compiled_steps_serve_evaluation_and_streams_too(compiled_calls: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,7 +274,7 @@ def test_compiled_steps_serve_evaluation_and_streams_too(compiled_calls: list[st
     x = torch.randn(48, 3, 2)
     with torch.no_grad():
         compiled = [cell(x)[0], cell(x[:32], StreamState())[0]]
-    assert compiled_calls == ["compiled_chunk"] * ((48 + 32) // TEST_CHUNK)  # stepped without autograd
+    assert compiled_calls == ["native", "native"]  # one layer, twice
     monkeypatch.setenv(_compiled.MODE, "never")
     with torch.no_grad():
         eager = [cell(x)[0], cell(x[:32], StreamState())[0]]
@@ -257,38 +283,23 @@ def test_compiled_steps_serve_evaluation_and_streams_too(compiled_calls: list[st
 
 
 def test_other_bases_and_inputs_stay_eager(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A GRU's steps have no compiled form (its one-input adam drive has), nor has the drive of a cell
-    # with more than one input (its LSTM steps have). Which path runs is the question here, so each
-    # call is recorded and runs the plain function: no graph to build.
+    # A GRU's steps have no kernel (its one-input adam drive compiles), nor does a cell with more than
+    # one input compile its drive (its LSTM steps run in the kernel). Which path runs is the question
+    # here, so each compiled wrapper runs the plain function: no graph to build.
     monkeypatch.setenv(_compiled.MODE, "always")
     calls = record_calls(monkeypatch, compile=False)
-    for kind, input_size, compiled in (("adam-gru", 1, "single_input_drive"), ("adam-lstm", 3, "chunk")):
+    for kind, input_size, taken in (("adam-gru", 1, COMPILED), ("adam-lstm", 3, ["native"])):
         calls.clear()
         out, _ = build_cell(kind, input_size, 4)(torch.randn(32, 2, input_size))
         out.sum().backward()
-        assert sorted(set(calls)) == [f"compiled_{compiled}", f"compiled_{compiled}_backward"]
+        assert sorted(set(calls)) == taken
 
 
-def test_which_layers_compile(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.delenv(_compiled.MODE, raising=False)
-    assert _compiled.compiles(784, cpu) and _compiled.compiles(_compiled.COMPILE_FROM, cpu)
-    assert not _compiled.compiles(64, cpu)  # the quick start's digits never pay a compile
-    assert not _compiled.compiles(784, cuda)
-    monkeypatch.setenv(_compiled.MODE, "never")
-    assert not _compiled.compiles(784, cpu)
-    monkeypatch.setenv(_compiled.MODE, "always")
-    assert _compiled.compiles(2, cpu) and not _compiled.compiles(784, cuda)
-    monkeypatch.setenv(_compiled.MODE, "yes")
-    with pytest.raises(ValueError, match="MOMENTUM_SEARCH_COMPILE must be one of auto, always, never, got 'yes'"):
-        _compiled.compiles(784, cpu)
-
-
-# Without a C++ compiler (and nothing in inductor's cache), in a fresh process: one warning, then
-# the same numbers eagerly.
+# Without a C or C++ compiler (and nothing in inductor's cache), in a fresh process: one warning for
+# the kernel, one for torch.compile, then the same numbers eagerly.
 NO_COMPILER = """
 import json, os, warnings, torch
-from momentum_search.trainers.cells import build_cell, _compiled
+from momentum_search.trainers.cells import build_cell, _compiled, _native
 torch.manual_seed(0)
 cell = build_cell("adam-lstm", 1, 8)  # one input: its drive compiles too
 x = torch.randn(40, 3, 1)
@@ -304,20 +315,22 @@ with warnings.catch_warnings(record=True) as caught:
 os.environ[_compiled.MODE] = "never"
 eager = run()
 messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-print(json.dumps({"messages": messages, "failed": _compiled._Compiled.failed,
+print(json.dumps({"messages": messages, "failed": [_compiled._Compiled.failed, _native._library() is None],
                   "error": ((fallen_back - eager).norm() / eager.norm()).item(),
                   "again": ((again - eager).norm() / eager.norm()).item()}))
 """
 
 
 def test_without_a_compiler_the_steps_warn_once_and_run_eagerly(tmp_path: Path) -> None:
-    env = {**os.environ, _compiled.MODE: "always", "CXX": str(tmp_path / "no-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    missing = str(tmp_path / "no-compiler")
+    env = {**os.environ, _compiled.MODE: "always", "CC": missing, "CXX": missing, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", NO_COMPILER], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
-    assert len(result["messages"]) == 1 and result["messages"][0].startswith("torch.compile failed ("), result
-    assert result["messages"][0].endswith("the long sequences run eagerly")
-    assert result["failed"]
+    kernel, graph = result["messages"]  # the kernel is built before the drive draws its first chunk
+    assert graph.startswith("torch.compile failed (") and kernel.startswith("building the LSTM kernel failed ("), result
+    assert all(message.endswith("the long sequences run eagerly") for message in result["messages"])
+    assert result["failed"] == [True, True]
     assert result["error"] < 1e-6 and result["again"] < 1e-6  # relative, float32
 
 
@@ -330,6 +343,7 @@ def check_against_reference(
     *,
     input_size: int,
     dtype: torch.dtype = DTYPE,
+    hidden_size: int = 4,
 ) -> None:
     """Outputs, final state and every gradient (x and all parameters) of a random cell, compared with
     the reference run in float64 on the same weights."""
@@ -338,7 +352,7 @@ def check_against_reference(
     generator = torch.Generator().manual_seed(rng.randrange(2**31))
     hp = random_hyperparameters(kind, rng, restart)
     init = rng.choice(["paper", "pytorch"])
-    cell = build_cell(kind, input_size, 4, num_layers=layers, init=init, dtype=DTYPE, **hp)
+    cell = build_cell(kind, input_size, hidden_size, num_layers=layers, init=init, dtype=DTYPE, **hp)
     with torch.no_grad():  # make every bias and recurrent entry matter
         for name, p in cell.named_parameters():
             if "original" not in name:
@@ -890,6 +904,21 @@ def test_float32_segments_follow_the_float64_reference(kind: str, input_size: in
         out, state = low(piece, detach_state(state))
         outs.append(out)
     close_in_norm(torch.cat(outs), torch.stack(hs))
+
+
+@pytest.mark.parametrize("kind", ["nesterov-lstm", "adam-lstm"])
+def test_segments_in_the_kernel_follow_the_float64_reference(kind: str, compiled_calls: list[str]) -> None:
+    # What a segment hands the next from the kernel (nesterov-lstm's p completed from h_{T−2}) carries on.
+    cell = perturbed(kind, 15, layers=2, **({"restart": 7} if kind == "nesterov-lstm" else {}))
+    x = torch.randn(50, 2, 3, dtype=DTYPE)
+    hs, _, _ = reference(cell, x)
+    low = copy.deepcopy(cell).float()
+    outs, state = [], StreamState()
+    for piece in x.float().split([20, 20, 10]):
+        out, state = low(piece, detach_state(state))
+        outs.append(out)
+    close_in_norm(torch.cat(outs), torch.stack(hs))
+    assert compiled_calls == ["native"] * 6  # two layers, three segments
 
 
 def test_one_input_second_moment_holds_where_the_drive_cancels() -> None:

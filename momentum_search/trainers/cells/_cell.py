@@ -488,13 +488,13 @@ class MomentumCell(nn.Module):
                     variant,
                     hyperparameters,
                     start=start,
-                    initial=None if nesterov else carried,
+                    initial=carried,
                     final=final,
                 )
                 step_bias = None if folded else extra
                 begin: State = (h0[layer],) if c0 is None else (h0[layer], c0[layer])
-                if nesterov:
-                    begin += (carried.v if carried.v is not None else x.new_zeros(x.size(1), weight_ih.size(0)),)
+                if nesterov:  # h_{t−2} before the first step, which enters nothing (the drive has p)
+                    begin += (torch.zeros_like(h0[layer]),)
                 if autograd_steps:
                     hs, last = run_steps(step_base, chunks, begin, weight_hh, step_bias, mu)
                     x = torch.stack(hs) if layer + 1 < self.num_layers else hs  # type: ignore[assignment]
@@ -502,8 +502,9 @@ class MomentumCell(nn.Module):
                     x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu, steps=x.size(0))
                 x = self._between_layers(x, layer)
                 finals.append(tuple(last))
-                if nesterov and final is not None:
-                    final.v = last[2]
+                if nesterov and final is not None:  # p_{T−1} = d_{T−1} + U h_{T−2}
+                    assert final.v is not None
+                    final.v = torch.addmm(final.v, last[2], weight_hh.t())
                 if final is not None:
                     final = Moments(_reordered(base, final.v), _reordered(base, final.m))
                 moments.append(final or Moments())

@@ -1,17 +1,12 @@
-"""The long-sequence hot paths as plain tensor functions, compiled by `torch.compile` on CPU: the
-LSTM's steps a chunk at a time, and the adam/rmsprop drive of a one-input cell.
+"""The long-sequence switch, and the one-input adam/rmsprop drive compiled by `torch.compile` on CPU.
 
-The eager code (`_steps`, `_drive.SingleInputDrive`) writes into buffers and works in place, which is
-what makes it fast one operation at a time; a compiler wants plain functions it can fuse. Compiled, a
-chunk of 16 steps is 16 matrix products and one fused loop per step where eagerly each step launches
-about eight kernels, and the one-input drive is one pass over the chunk forward and one back where
-eagerly it is about a dozen (docs/mnist784.md). The first call in a process compiles (8-13 s from
-inductor's disk cache, 30-70 s without), so short sequences, which would not earn it back, stay eager.
-
-`lstm_chunk` and `lstm_chunk_backward` compute what `_steps`'s `lstm` and `nesterov-lstm` bases do,
-gates in `(i, f, o, g)` order; `tanh` is taken as `2σ(2x) - 1`, which this CPU's vectorised
-sigmoid computes several times faster than its tanh (within 2e-7). `single_input_drive` and its
-backward compute what `_drive.SingleInputDrive` does.
+`compiles` decides for every long-sequence hot path whether it runs compiled: this drive, and the
+LSTM's steps in `_native`'s C kernel. The eager drive (`_drive.SingleInputDrive`) writes into buffers
+and works in place, which is what makes it fast one operation at a time; a compiler wants a plain
+function it can fuse. Compiled, the drive is one pass over a chunk forward and one back where eagerly
+it is about a dozen (docs/mnist784.md). The first call in a process compiles (a few seconds from
+inductor's disk cache, 30 s or more without), so short sequences, which would not earn it back, stay
+eager. `single_input_drive` and its backward compute what `_drive.SingleInputDrive` does.
 """
 
 from __future__ import annotations
@@ -29,19 +24,18 @@ from momentum_search.trainers.cells._scan import CHUNK
 MODE = "MOMENTUM_SEARCH_COMPILE"  # auto: CPU, COMPILE_FROM steps or more
 MODES = ("auto", "always", "never")
 COMPILE_FROM = 500  # steps: the 784-step digits and the paper's 750-step adding task compile; short sequences do not repay it
-BASES = ("lstm", "nesterov-lstm")  # the `_steps` bases whose chunks compile
 
 
 def compiles(steps: int, device: torch.device) -> bool:
-    """Whether a layer over `steps` steps on `device` runs its compiled functions.
+    """Whether a layer over `steps` steps on `device` runs its compiled paths, where they build.
 
     `MOMENTUM_SEARCH_COMPILE=never` keeps everything eager, `always` compiles at any length.
-    CUDA stays eager: the compiled path is measured and tested on CPU only.
+    CUDA stays eager: the compiled paths are measured and tested on CPU only.
     """
     mode = os.environ.get(MODE, "auto")
     if mode not in MODES:
         raise ValueError(f"{MODE} must be one of {', '.join(MODES)}, got {mode!r}")
-    if mode == "never" or device.type != "cpu" or _Compiled.failed:
+    if mode == "never" or device.type != "cpu":
         return False
     return mode == "always" or steps >= COMPILE_FROM
 
@@ -75,66 +69,6 @@ class _Compiled:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             warnings.warn(f"torch.compile failed ({first}); the long sequences run eagerly", RuntimeWarning, stacklevel=2)
             return result
-
-
-def lstm_chunk(
-    drive: Tensor, h: Tensor, c: Tensor, p: Tensor | None, weight_t: Tensor, mu: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-    """The steps over one chunk `drive (C, B, 4H)` from `(h, c)` (and nesterov-lstm's `p`, with its
-    `μ_t` in `mu (C,)`): `hs`, `cs`, the activated gates and `tanh c`, stacked over the chunk, and `p`."""
-    size = h.size(1)
-    hs, cs, gates, tanhs = [], [], [], []
-    for k in range(drive.size(0)):
-        pre = h.mm(weight_t) + drive[k]
-        if p is not None:
-            assert mu is not None
-            pre, p = p + (1 + mu[k]) * (pre - p), pre
-        sigmoid, g = pre[:, : 3 * size].sigmoid(), _tanh(pre[:, 3 * size :])
-        i, f, o = sigmoid.split(size, 1)
-        c = f * c + i * g
-        tanh_c = _tanh(c)
-        h = o * tanh_c
-        hs.append(h)
-        cs.append(c)
-        gates.append(torch.cat([sigmoid, g], 1))
-        tanhs.append(tanh_c)
-    return torch.stack(hs), torch.stack(cs), torch.stack(gates), torch.stack(tanhs), p
-
-
-def _tanh(x: Tensor) -> Tensor:
-    return 2 * torch.sigmoid(2 * x) - 1
-
-
-def lstm_chunk_backward(
-    gates: Tensor,
-    tanh_c: Tensor,
-    c_before: Tensor,
-    g_out: Tensor,
-    g_h: Tensor,
-    g_c: Tensor,
-    g_p: Tensor | None,
-    weight: Tensor,
-    mu: Tensor | None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """One chunk in reverse: `∂L/∂(U h_{t-1} + d_t)` for each step (nesterov-lstm: `∂L/∂p_t`), stacked,
-    and the carry `(g_h, g_c, g_p)` into the step before the chunk (`g_p` None but for nesterov-lstm)."""
-    size = tanh_c.size(-1)
-    grads = []
-    for k in reversed(range(gates.size(0))):
-        i, f, o, g = gates[k].split(size, 1)
-        t = tanh_c[k]
-        dh = g_out[k] + g_h
-        dc = g_c + dh * (o - o * t * t)
-        # ∂L/∂pre through c for the blocks (i, f, g), through h for o; σ' = σ - σ², tanh' = 1 - tanh².
-        g_pre = torch.cat([dc * (i - i * i) * g, dc * (f - f * f) * c_before[k], dh * (o - o * o) * t, dc * (i - i * g * g)], 1)
-        g_c = dc * f
-        if g_p is not None:
-            assert mu is not None
-            # p_k enters pre_k with 1 + μ_k and pre_{k+1} with -μ_{k+1}.
-            g_pre, g_p = g_p + (1 + mu[k]) * g_pre, -mu[k] * g_pre
-        g_h = g_pre.mm(weight)
-        grads.append(g_pre)
-    return torch.stack(grads[::-1]), g_h, g_c, g_p
 
 
 def single_input_drive(
@@ -177,7 +111,5 @@ def _single_input_parts(
     return w, u, r, v
 
 
-compiled_chunk = _Compiled(lstm_chunk)
-compiled_chunk_backward = _Compiled(lstm_chunk_backward)
 compiled_single_input_drive = _Compiled(single_input_drive)
 compiled_single_input_drive_backward = _Compiled(single_input_drive_backward)

@@ -129,6 +129,40 @@ def single_input_moment(statistics: Tensor, weight: Tensor, bias: Tensor, eps: f
     return m.addcmul_(u, u)
 
 
+def _nesterov_drive(
+    x: Tensor,
+    weight_ih: Tensor,
+    bias_ih: Tensor,
+    bias: Tensor,
+    hyperparameters: Mapping[str, Any],
+    start: int,
+    carried: Tensor | None,
+    final: Moments | None,
+    size: int,
+) -> Iterator[Tensor]:
+    """nesterov-lstm's `e_t = (1 + μ_t) d_t − μ_t d_{t−1}`, `d_t = bias − s a_t`, in chunks of `size` steps.
+
+    Its pre-activation `(1 + μ_t) p_t − μ_t p_{t−1}`, `p_t = U h_{t−1} + d_t`, is `e_t + U hin_t` with
+    `hin_t = (1 + μ_t) h_{t−1} − μ_t h_{t−2}` (the recurrence's part), and `e_t` is the drive of the
+    extrapolated input `(1 + μ_t) x_t − μ_t x_{t−1}`: `I` wide where `d` is `G·H`. Before the first
+    step `d_{−1}` is the carried `p` (`carried`, zeros if None) and `h_{−1}` enters nothing, so the
+    first step gets `μ_0 (bias − s b_ih − p)` more. A `final` given gets `v = d_{T−1}`, from which the
+    cell completes `p_{T−1} = d_{T−1} + U h_{T−2}`.
+    """
+    s = hyperparameters["s"]
+    mu = momentum_schedule("nesterov", hyperparameters, start).coefficients(x.size(0), x.device).to(x.dtype)
+    weight_t, constant = (-s * weight_ih).t().contiguous(), bias - s * bias_ih
+    before = torch.cat([x.new_zeros(1, *x.shape[1:]), x[:-1]])
+    extrapolated = torch.lerp(before, x, (1 + mu).view(-1, 1, 1))
+    for index, piece in enumerate(extrapolated.split(size)):
+        chunk = linear(piece, weight_t, constant)
+        if index == 0 and start > 0:  # μ_0 = 0 at a sequence's first step
+            chunk[0] += mu[0] * (constant if carried is None else constant - carried)
+        yield chunk
+    if final is not None:
+        final.v = linear(x[-1:], weight_t, constant)[0]
+
+
 def drive(
     x: Tensor,
     weight_ih: Tensor,
@@ -146,7 +180,7 @@ def drive(
     Linear variants: `F.linear([x̃, c̃], s [W | b_ih])` (`momentum`). Adam and rmsprop:
     `v / sqrt(m + ε)` with `v` as before and `m` either in closed form from three input statistics
     (`single_input_statistics`; one input, float32/16 cells) or the filter of `(1-β) a²` itself.
-    Nesterov (whose state sits in the recurrence): `-s a_t`.
+    Nesterov (whose state sits in the recurrence): `e_t` of `_nesterov_drive`.
 
     The sequence goes on from step `start` with the moments `initial` (zeros if None); a `final`
     given is filled with the moments after the last step once the chunks are consumed.
@@ -154,10 +188,7 @@ def drive(
     size = chunk_length(x.size(0))
     initial = initial or Moments()
     if variant == "nesterov":
-        s = hyperparameters["s"]
-        weight_t = (-s * weight_ih).t().contiguous()
-        for piece in x.split(size):
-            yield linear(piece, weight_t, bias - s * bias_ih)
+        yield from _nesterov_drive(x, weight_ih, bias_ih, bias, hyperparameters, start, initial.v, final, size)
         return
     if variant in LINEAR_VARIANTS:
         plain = DRIVES[variant].plain
@@ -179,7 +210,7 @@ def drive(
         v_aug, v_weight = momentum(x, weight_ih, bias_ih, variant, hyperparameters, start=start)
         statistics = single_input_statistics(x, beta)
         v_weight_t = v_weight.t().contiguous()
-        compiled = compiles(x.size(0), x.device)
+        compiled = compiles(x.size(0), x.device) and not compiled_single_input_drive.failed
         for v_piece, piece in zip(v_aug.split(size), statistics.split(size)):
             yield SingleInputDrive.apply(v_piece, v_weight_t, piece, weight_ih, bias_ih, bias, eps, compiled)
         if final is not None:

@@ -9,8 +9,10 @@ step only the few operations of the chain rule and one `(B, G·H) @ (G·H, H)` p
 weight's gradient is one large product per chunk. `run_steps` is the same forward under autograd,
 for when the gradient with respect to each `h_t` itself is wanted (`gradient_flow`).
 
-`nesterov-lstm` (the authors' pre-activation Nesterov cell) is one more base here: its state is
-`(h, c, p)` and each step takes its extrapolation coefficient `μ_t`, which the others ignore.
+`nesterov-lstm` (the authors' pre-activation Nesterov cell) is one more base here: the LSTM's step
+with `hin_t = (1 + μ_t) h_{t-1} − μ_t h_{t-2}` in the product instead of `h_{t-1}` (its drive, from
+`_drive`, is the rest of the extrapolation); its state is `(h, c, h_{t-1})` and each step takes its
+`μ_t`, which the others ignore.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from momentum_search.trainers.cells._compiled import BASES as COMPILED_BASES
-from momentum_search.trainers.cells._compiled import compiled_chunk, compiled_chunk_backward, compiles
+from momentum_search.trainers.cells import _native
+from momentum_search.trainers.cells._compiled import compiles
 
-State = tuple[Tensor, ...]  # (h,), for the LSTM (h, c), each (B, H); nesterov-lstm (h, c, p), p (B, 4H)
+State = tuple[Tensor, ...]  # (h,), for the LSTM (h, c), nesterov-lstm (h, c, h before), each (B, H)
 Carry = tuple[Tensor, ...]  # the gradient reaching the state from later steps, like State
 Saved = tuple[Tensor, ...]  # what one step keeps for the backward pass
 Gradients = tuple[Tensor, Tensor, Tensor | None, Carry]  # see _Base.backward
@@ -53,6 +55,8 @@ class _Base(NamedTuple):
     ]
     # The step writes its gates straight into the chunk's buffer: no per-chunk copy of 4H-wide rows.
     fills_gates: bool = False
+    # The product's input is the last tensor the step saves, not h_{t-1} (nesterov-lstm's hin_t).
+    saves_product_input: bool = False
 
 
 def _lstm_step(
@@ -80,11 +84,11 @@ def _lstm_gates(gates: Tensor, c: Tensor) -> tuple[State, Saved]:
 def _nesterov_lstm_step(
     d: Tensor, state: State, weight_t: Tensor, bias: Tensor | None, mu: float, out: Tensor | None
 ) -> tuple[State, Saved]:
-    # d = b_hh - s a_t, so p_t = U h_{t-1} + d and pre_t = p_t + μ_t (p_t - p_{t-1}); bias is unused.
-    h, c, p_before = state
-    p = torch.addmm(d, h, weight_t)
-    (h, c), saved = _lstm_gates(torch.lerp(p_before, p, 1 + mu, out=out), c)
-    return (h, c, p), saved
+    # d = e_t (`_drive._nesterov_drive`): pre_t = e_t + U hin_t, hin_t = (1 + μ_t) h_{t-1} − μ_t h_{t-2}.
+    h, c, h_before = state
+    product_input = torch.lerp(h_before, h, 1 + mu)
+    (h_next, c), saved = _lstm_gates(torch.addmm(d, product_input, weight_t, out=out), c)
+    return (h_next, c, h), (*saved, product_input)
 
 
 def _lstm_backward(
@@ -97,7 +101,7 @@ def _lstm_backward(
     bias: Tensor | None,
     mu: Sequence[float],
 ) -> Gradients:
-    gates, tanh_c = saved
+    gates, tanh_c = saved[:2]
     size = tanh_c.size(-1)
     i, f, o, g = gates.split(size, 2)
     # ∂c/∂pre for the blocks (i, f, g) and ∂h/∂pre (through o) for o, for all steps at once, each
@@ -118,27 +122,24 @@ def _gated_through_time(
     gate `o` (`h = o ⊙ tanh c`) and the others act through `c = keep ⊙ c_{t-1} + …`: `factors` holds
     `∂c/∂pre` for those and `∂h/∂pre` for `o`, `through_c` is `∂h/∂c`, all stacked over the chunk.
 
-    nesterov-lstm's state, hence carry, has a third part `p`: its `p_k` enters `pre_k` with `1 + μ_k`
-    and `pre_{k+1}` with `-μ_{k+1}`.
+    nesterov-lstm's state, hence carry, has a third part, `h_{k-1}` after step k: its product's input
+    `hin_k` takes `h_{k-1}` with `1 + μ_k` and `h_{k-2}` with `-μ_k`.
     """
     nesterov = len(carry) == 3
     steps, batch, width = factors.shape
     g_pre = torch.empty_like(factors)
     blocks, factor_blocks = g_pre.view(steps, batch, 4, width // 4), factors.view(steps, batch, 4, width // 4)
-    # ∂L/∂(U h_{k-1} + d_k): the pre-activation itself, or nesterov-lstm's p_k.
-    g_p = torch.empty_like(factors) if nesterov else g_pre
-    g_h, g_c, *g_p_later = carry
+    g_h, g_c, *g_h_before = carry  # g_h_before: what reaches h_{k-1} through hin_{k+1} already
     for k in reversed(range(steps)):
         dh = g_out[k] + g_h
         dc = torch.addcmul(g_c, dh, through_c[k])
         torch.mul(dc.unsqueeze(1), factor_blocks[k], out=blocks[k])
         torch.mul(dh, factor_blocks[k, :, 2], out=blocks[k, :, 2])  # the o block goes by dh, not dc
         g_c = dc * keep[k]
+        g_h = torch.mm(g_pre[k], weight)
         if nesterov:
-            torch.add(g_p_later[0], g_pre[k], alpha=1 + mu[k], out=g_p[k])
-            g_p_later = [g_pre[k] * -mu[k]]
-        g_h = torch.mm(g_p[k], weight)
-    return g_p, g_p, None, (g_h, g_c, *g_p_later)
+            g_h, g_h_before = torch.add(g_h_before[0], g_h, alpha=1 + mu[k]), [g_h * -mu[k]]
+    return g_pre, g_pre, None, (g_h, g_c, *g_h_before)
 
 
 def _ur_lstm_step(
@@ -331,7 +332,7 @@ BASES: dict[str, _Base] = {
     "gru": _Base(_gru_step, _gru_backward),
     "rnn": _Base(_rnn_step, _rnn_backward),
     "exprnn": _Base(_exprnn_step, _exprnn_backward),
-    "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward, fills_gates=True),
+    "nesterov-lstm": _Base(_nesterov_lstm_step, _lstm_backward, fills_gates=True, saves_product_input=True),
     "janet": _Base(_janet_step, _janet_backward),
     "ur-lstm": _Base(_ur_lstm_step, _ur_lstm_backward),
 }
@@ -359,17 +360,18 @@ def recurrence(
     (T, B, H)` and the final state; `mu (T,)` gives nesterov-lstm's `μ_t` for every step.
     Differentiable through `_Recurrence`'s hand-written backward; without autograd (`torch.no_grad()`,
     nothing requiring grad) the chunks are consumed as they come, nothing is kept. The LSTM's bases
-    run compiled where `_compiled.compiles` says so."""
-    compiled = base in COMPILED_BASES and compiles(steps, weight_hh.device)
+    run in `_native`'s kernel where `_compiled.compiles` says a sequence is long enough."""
+    if base in _native.BASES and compiles(steps, weight_hh.device) and _native.runs(weight_hh):
+        return _native.recurrence(base, drive, start, weight_hh, mu, steps=steps)
     if torch.is_grad_enabled():
         chunks = list(drive)
         tensors = [weight_hh, bias, *start, *chunks]
         if any(t is not None and t.requires_grad for t in tensors):
-            out, *final = _Recurrence.apply(base, weight_hh, bias, mu, compiled, len(start), *start, *chunks)
+            out, *final = _Recurrence.apply(base, weight_hh, bias, mu, len(start), *start, *chunks)
             return out, tuple(final)
         drive = chunks
     with torch.no_grad():
-        states, _, final = _forward(base, drive, start, weight_hh, bias, mu, keep=False, compiled=compiled)
+        states, _, final = _forward(base, drive, start, weight_hh, bias, mu, keep=False)
     return states[0], final
 
 
@@ -382,28 +384,13 @@ def _forward(
     mu: Tensor | None,
     *,
     keep: bool,
-    compiled: bool,
 ) -> tuple[list[Tensor], list[list[Tensor]], State]:
     """The steps, unrecorded: the state after every step, stacked (only `h` unless `keep`, then `h` and
     `c`), with `keep` what the backward needs, stacked per chunk, and the final state."""
     weight_t = weight_hh.t()
-    # The backward reads h and c before and after each step, never nesterov-lstm's p (4H wide).
+    # The backward reads h and c before and after each step (nesterov-lstm's third part it saves as hin).
     histories: list[list[Tensor]] = [[] for _ in start[: 2 if keep else 1]]
     saved_chunks = []
-    if compiled:  # whole chunks at a time, each part already stacked over its steps
-        h, c, p = start[0], start[1], start[2] if len(start) == 3 else None
-        coefficients = None if mu is None else mu.to(weight_t.dtype)
-        done = 0
-        for chunk in drive:
-            size = chunk.size(0)
-            chunk_mu = None if coefficients is None else coefficients[done : done + size]
-            hs, cs, gates, tanh_c, p = compiled_chunk(chunk, h, c, p, weight_t, chunk_mu)
-            h, c, done = hs[-1], cs[-1], done + size
-            for history, part in zip(histories, (hs, cs)):
-                history.append(part)
-            if keep:
-                saved_chunks.append([gates, tanh_c])
-        return [torch.cat(history) for history in histories], saved_chunks, (h, c) if p is None else (h, c, p)
     step, fills_gates = BASES[base].step, BASES[base].fills_gates and keep
     state = start
     values = iter(mu.tolist()) if mu is not None else itertools.repeat(0.0)
@@ -423,9 +410,8 @@ def _forward(
 
 class _Recurrence(torch.autograd.Function):
     """`(out, *final_state)` of one layer; inputs `base`, `weight_hh (G·H, H)`, `bias` (GRU: `b_hh`,
-    exprnn: modReLU's `b`, else None), `mu` (nesterov-lstm's `μ_t (T,)`, else None), `compiled`
-    (`_compiled`'s chunks, else the eager steps), `state_size` (1, 2 for the LSTM, 3 for
-    nesterov-lstm), the initial state's tensors, then the drive chunks (flat: autograd only follows
+    exprnn: modReLU's `b`, else None), `mu` (nesterov-lstm's `μ_t (T,)`, else None), `state_size` (1, 2 for the
+    LSTM, 3 for nesterov-lstm), the initial state's tensors, then the drive chunks (flat: autograd only follows
     tensors passed as arguments)."""
 
     @staticmethod
@@ -435,21 +421,16 @@ class _Recurrence(torch.autograd.Function):
         weight: Tensor,
         bias: Tensor | None,
         mu: Tensor | None,
-        compiled: bool,
         state_size: int,
         *inputs: Tensor,
     ) -> tuple[Tensor, ...]:
         start, chunks = inputs[:state_size], inputs[state_size:]
-        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, mu, keep=True, compiled=compiled)
+        states, saved_chunks, final = _forward(base, chunks, start, weight, bias, mu, keep=True)
         # Intermediates live on ctx: they are neither inputs nor outputs. The output `out` (states[0]) must go
         # through save_for_backward: on ctx it would hold its own grad_fn, a cycle that kept every
         # training step's intermediates alive (~290 MB a step at T=784, B=128, H=64, until the process died).
-        ctx.base, ctx.states, ctx.saved_chunks, ctx.compiled = base, states[1:], saved_chunks, compiled
-        steps = states[0].size(0)
-        if compiled:
-            ctx.mu = None if mu is None else mu.to(weight.dtype)
-        else:
-            ctx.mu = [0.0] * steps if mu is None else mu.tolist()
+        ctx.base, ctx.states, ctx.saved_chunks = base, states[1:], saved_chunks
+        ctx.mu = [0.0] * states[0].size(0) if mu is None else mu.tolist()
         ctx.sizes = [chunk.size(0) for chunk in chunks]
         ctx.save_for_backward(weight, bias, states[0], *start)
         return (states[0], *final)
@@ -459,7 +440,7 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:
         weight, bias, out, *start = ctx.saved_tensors
         states: list[Tensor] = [out, *ctx.states]
-        backward: Callable[..., Gradients] = _compiled_backward if ctx.compiled else BASES[ctx.base].backward
+        backward = BASES[ctx.base].backward
         carry: Carry = tuple(g_final)
         g_weight = torch.zeros_like(weight)
         g_bias = None if bias is None else torch.zeros_like(bias)
@@ -469,42 +450,16 @@ class _Recurrence(torch.autograd.Function):
             begin = end - size
             current = [state[begin:end] for state in states]
             previous = [_before(first, state, begin, end) for first, state in zip(start, states)]
-            mu = None if ctx.mu is None else ctx.mu[begin:end]
+            mu = ctx.mu[begin:end]
             g_d, g_recurrent, g_b, carry = backward(saved, previous, current, g_out[begin:end], carry, weight, bias, mu)
-            # U's gradient, Σ_t g_t h_{t-1}ᵀ, one product per chunk rather than one per step.
-            g_weight.addmm_(g_recurrent.flatten(0, 1).t(), previous[0].flatten(0, 1))
+            # U's gradient, Σ_t g_t h_{t-1}ᵀ (or the product's other input), one product per chunk.
+            product_input = saved[-1] if BASES[ctx.base].saves_product_input else previous[0]
+            g_weight.addmm_(g_recurrent.flatten(0, 1).t(), product_input.flatten(0, 1))
             if g_bias is not None and g_b is not None:
                 g_bias += g_b
             g_chunks.append(g_d)
             end = begin
-        return (None, g_weight, g_bias, None, None, None, *carry, *reversed(g_chunks))
-
-
-def _compiled_backward(
-    saved: Sequence[Tensor],
-    previous: Sequence[Tensor],
-    current: Sequence[Tensor],
-    g_out: Tensor,
-    carry: Carry,
-    weight: Tensor,
-    bias: Tensor | None,
-    mu: Tensor | None,
-) -> Gradients:
-    """`_lstm_backward` through `_compiled`'s chunk (nesterov-lstm's `mu` a tensor)."""
-    gates, tanh_c = saved
-    g_h, g_c, g_p = carry[0], carry[1], carry[2] if len(carry) == 3 else None
-    g_pre, g_h, g_c, g_p = compiled_chunk_backward(
-        gates, tanh_c, _past_start(previous[1]), _past_start(g_out), g_h, g_c, g_p, weight, mu
-    )
-    return g_pre, g_pre, None, (g_h, g_c) if g_p is None else (g_h, g_c, g_p)
-
-
-def _past_start(chunk: Tensor) -> Tensor:
-    """`chunk`, or a copy that does not start its storage (the first chunk's slices do, the others'
-    do not): the compiled backward's graph is specialised on that, and one graph then serves all."""
-    if chunk.storage_offset() >= 2:
-        return chunk
-    return torch.empty(chunk.numel() + 2, dtype=chunk.dtype, device=chunk.device)[2:].view(chunk.shape).copy_(chunk)
+        return (None, g_weight, g_bias, None, None, *carry, *reversed(g_chunks))
 
 
 def _before(start: Tensor, states: Tensor, begin: int, end: int) -> Tensor:
