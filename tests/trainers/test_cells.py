@@ -15,6 +15,7 @@ import sys
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -191,7 +192,8 @@ TEST_CHUNK = 4
 
 
 def record_calls(monkeypatch: pytest.MonkeyPatch, *, compile: bool) -> list[str]:
-    """The long-sequence paths taken, in order: `native` for each layer's steps in the kernel, and the
+    """The long-sequence paths taken, in order: `native` for each layer's steps in the kernel
+    (`native-input` where its input joins the product), and the
     name of each compiled wrapper called, which runs its graph, or without `compile` the plain function
     (which path runs, without building a graph)."""
     calls: list[str] = []
@@ -200,7 +202,12 @@ def record_calls(monkeypatch: pytest.MonkeyPatch, *, compile: bool) -> list[str]
         run = wrapper.compiled if compile else wrapper.function
         monkeypatch.setattr(wrapper, "compiled", lambda *args, run=run, name=name: calls.append(name) or run(*args))
     native = _native.recurrence
-    monkeypatch.setattr(_native, "recurrence", lambda *args, **kwargs: calls.append("native") or native(*args, **kwargs))
+
+    def recurrence(*args: Any, **kwargs: Any) -> Any:
+        calls.append("native" if kwargs.get("inputs") is None else "native-input")  # the input in the product
+        return native(*args, **kwargs)
+
+    monkeypatch.setattr(_native, "recurrence", recurrence)
     return calls
 
 
@@ -227,6 +234,7 @@ def compiled_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 # whole numbers of the kernel's vectors (8 floats with AVX2, 16 with AVX-512).
 COMPILED_CASES = [
     (("nesterov-lstm",), (34, 2, 16, 3, 4)),
+    (("nesterov-lstm",), (29, 2, 5, 1, 20)),  # the first layer's one input joins the kernel's product
     (("nesterov-lstm",), (37, 1, 0, 2, 20)),
     (("adam-lstm",), (33, 2, 0, 3, 20)),
     (("adam-lstm", "rmsprop-lstm"), (42, 1, 7, 1, 4)),
@@ -246,8 +254,11 @@ def test_compiled_steps_match_reference(
         check_against_reference(
             kind, steps, layers, restart, True, input_size=input_size, dtype=torch.float32, hidden_size=hidden
         )
-        assert compiled_calls.count("native") == layers
-        drives = chunks if input_size == 1 else 0  # the first layer's, of a one-input adam or rmsprop cell
+        into_product = kind == "nesterov-lstm" and (input_size + 1) * 8 <= hidden
+        kernel = [call for call in compiled_calls if call.startswith("native")]
+        assert kernel == ["native-input" if into_product else "native"] + ["native"] * (layers - 1)
+        one_input_drive = input_size == 1 and CELL_KINDS[kind].variant in ("adam", "rmsprop")
+        drives = chunks if one_input_drive else 0  # the first layer's
         assert compiled_calls.count("compiled_single_input_drive") == drives
         assert compiled_calls.count("compiled_single_input_drive_backward") == drives
     assert not _compiled._Compiled.failed
@@ -263,8 +274,10 @@ def test_both_tile_layouts_of_the_kernel_match_reference(
     _native._library.cache_clear()
     try:
         assert _native._widths() == (width, 4 * width)
+        # The input in the product (2 columns with the constant, hidden 40), and a G·H-wide drive.
         check_against_reference("nesterov-lstm", 23, 1, 5, True, input_size=2, dtype=torch.float32, hidden_size=40)
-        assert compiled_calls == ["native"]
+        check_against_reference("adam-lstm", 19, 1, 0, True, input_size=3, dtype=torch.float32, hidden_size=20)
+        assert compiled_calls == ["native-input", "native"]
     finally:
         _native._library.cache_clear()  # the next test builds with the flags monkeypatch restores
 
@@ -805,9 +818,9 @@ def test_chrono_init(kind: str) -> None:
 # -- the authors' cells: sr's restart phase, nesterov-lstm, truncated BPTT ---------------------------
 
 
-def perturbed(kind: str, seed: int, *, layers: int = 1, input_size: int = 3, **hyperparameters) -> MomentumCell:
+def perturbed(kind: str, seed: int, *, layers: int = 1, input_size: int = 3, hidden: int = 4, **hyperparameters) -> MomentumCell:
     torch.manual_seed(seed)
-    cell = build_cell(kind, input_size, 4, num_layers=layers, dtype=DTYPE, **hyperparameters)
+    cell = build_cell(kind, input_size, hidden, num_layers=layers, dtype=DTYPE, **hyperparameters)
     with torch.no_grad():
         for name, p in cell.named_parameters():
             if "original" not in name:
@@ -906,11 +919,19 @@ def test_float32_segments_follow_the_float64_reference(kind: str, input_size: in
     close_in_norm(torch.cat(outs), torch.stack(hs))
 
 
-@pytest.mark.parametrize("kind", ["nesterov-lstm", "adam-lstm"])
-def test_segments_in_the_kernel_follow_the_float64_reference(kind: str, compiled_calls: list[str]) -> None:
-    # What a segment hands the next from the kernel (nesterov-lstm's p completed from h_{T−2}) carries on.
-    cell = perturbed(kind, 15, layers=2, **({"restart": 7} if kind == "nesterov-lstm" else {}))
-    x = torch.randn(50, 2, 3, dtype=DTYPE)
+@pytest.mark.parametrize(
+    ("kind", "input_size", "hidden"), [("nesterov-lstm", 3, 4), ("nesterov-lstm", 1, 20), ("adam-lstm", 3, 4)]
+)
+def test_segments_in_the_kernel_follow_the_float64_reference(
+    kind: str, input_size: int, hidden: int, compiled_calls: list[str]
+) -> None:
+    # What a segment hands the next from the kernel (nesterov-lstm's p completed from h_{T−2}) carries
+    # on; with one input and hidden 20 the first segment takes its input into the product, the later
+    # ones (a carried p) through the drive.
+    cell = perturbed(
+        kind, 15, layers=2, input_size=input_size, hidden=hidden, **({"restart": 7} if kind == "nesterov-lstm" else {})
+    )
+    x = torch.randn(50, 2, input_size, dtype=DTYPE)
     hs, _, _ = reference(cell, x)
     low = copy.deepcopy(cell).float()
     outs, state = [], StreamState()
@@ -918,7 +939,8 @@ def test_segments_in_the_kernel_follow_the_float64_reference(kind: str, compiled
         out, state = low(piece, detach_state(state))
         outs.append(out)
     close_in_norm(torch.cat(outs), torch.stack(hs))
-    assert compiled_calls == ["native"] * 6  # two layers, three segments
+    first = "native-input" if input_size == 1 and kind == "nesterov-lstm" else "native"
+    assert compiled_calls == [first] + ["native"] * 5  # two layers, three segments
 
 
 def test_one_input_second_moment_holds_where_the_drive_cancels() -> None:

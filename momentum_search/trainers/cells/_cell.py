@@ -22,9 +22,11 @@ from momentum_search.trainers.cells._drive import (
     linear,
     momentum,
     momentum_schedule,
+    nesterov_input,
 )
 from momentum_search.trainers.cells._kinds import KEEP_BLOCK, get_kind
-from momentum_search.trainers.cells._steps import State, recurrence, reorder_gates, run_steps
+from momentum_search.trainers.cells import _native
+from momentum_search.trainers.cells._steps import State, in_kernel, recurrence, reorder_gates, run_steps
 
 CellState = Tensor | tuple[Tensor, Tensor]
 # The authors' forget-gate bias (their `fg_init`); their TIMIT runs use -4.
@@ -498,6 +500,10 @@ class MomentumCell(nn.Module):
                 if autograd_steps:
                     hs, last = run_steps(step_base, chunks, begin, weight_hh, step_bias, mu)
                     x = torch.stack(hs) if layer + 1 < self.num_layers else hs  # type: ignore[assignment]
+                elif nesterov and _takes_input_in_kernel(x, start, weight_hh):
+                    x, last = _nesterov_in_kernel(
+                        x, (weight_ih, weight_hh, bias_ih, drive_bias), hyperparameters, begin, mu, final
+                    )
                 else:
                     x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu, steps=x.size(0))
                 x = self._between_layers(x, layer)
@@ -578,6 +584,38 @@ def _rotations(angles: Tensor, size: int) -> Tensor:
     rotation[even, even + 1] = sin
     rotation[even + 1, even] = -sin
     return rotation
+
+
+# nesterov-lstm's input joins the kernel's product where, with the constant 1, it is at most this
+# fraction of the hidden size: a few more columns in each step's product instead of a G·H-wide drive
+# written, read and back-propagated through memory (pixels: 2 columns where the drive is 4H wide).
+FUSED_INPUTS = 1 / 8
+
+
+def _takes_input_in_kernel(x: Tensor, start: int, weight_hh: Tensor) -> bool:
+    """Whether nesterov-lstm's layer on `x` puts its input into the kernel's product: a narrow input,
+    from a sequence's first step (a carried `p` enters through the drive), in the kernel at all."""
+    narrow = x.size(2) + 1 <= FUSED_INPUTS * weight_hh.size(1)
+    return narrow and start == 0 and in_kernel("nesterov-lstm", x.size(0), weight_hh)
+
+
+def _nesterov_in_kernel(
+    x: Tensor,
+    weights: tuple[Tensor, ...],
+    hyperparameters: Mapping[str, float | int | Tensor],
+    begin: State,
+    mu: Tensor | None,
+    final: Moments | None,
+) -> tuple[Tensor, State]:
+    """nesterov-lstm's layer with its extrapolated input and the constant 1 as the kernel's extra product
+    columns (`_drive.nesterov_input`); a `final` given gets `d_{T−1}`, as `_drive` would give it."""
+    weight_ih, weight_hh, bias_ih, bias = weights
+    extrapolated, weight, constant = nesterov_input(x, weight_ih, bias_ih, bias, hyperparameters, 0)
+    columns = torch.cat([extrapolated, extrapolated.new_ones(*x.shape[:2], 1)], 2)
+    if final is not None:
+        final.v = torch.addmm(constant, x[-1], weight.t())
+    inputs = (columns, torch.cat([weight, constant.unsqueeze(1)], 1))
+    return _native.recurrence("nesterov-lstm", None, begin, weight_hh, mu, steps=x.size(0), inputs=inputs)
 
 
 def build_cell(

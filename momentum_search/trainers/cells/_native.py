@@ -56,8 +56,8 @@ def _library() -> ctypes.CDLL | None:
             )
             return None
     sizes, pointers = [ctypes.c_long] * 3, [ctypes.c_void_p]
-    library.lstm_forward.argtypes = [*sizes, *pointers * 12, ctypes.c_long]
-    library.lstm_backward.argtypes = [*sizes, *pointers * 14, ctypes.c_long]
+    library.lstm_forward.argtypes = [*sizes, ctypes.c_long, *pointers * 13, ctypes.c_long]
+    library.lstm_backward.argtypes = [*sizes, ctypes.c_long, *pointers * 15, ctypes.c_long]
     library.lstm_forward.restype = library.lstm_backward.restype = None
     return library
 
@@ -68,17 +68,31 @@ def runs(weight: Tensor) -> bool:
 
 
 def recurrence(
-    base: str, drive: Iterable[Tensor], start: State, weight_hh: Tensor, mu: Tensor | None, *, steps: int
+    base: str,
+    drive: Iterable[Tensor] | None,
+    start: State,
+    weight_hh: Tensor,
+    mu: Tensor | None,
+    *,
+    steps: int,
+    inputs: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, State]:
-    """`_steps.recurrence` for `BASES` in the kernel (see there); `mu (T,)` nesterov-lstm's `μ_t`."""
+    """`_steps.recurrence` for `BASES` in the kernel (see there); `mu (T,)` nesterov-lstm's `μ_t`.
+
+    `inputs`, if given, is `(x (T, B, X), W_x (G·H, X))`: X more columns of the product's input after
+    `hin_t`, with their weights, which the kernel multiplies in the same tile instead of reading a
+    `G·H`-wide drive computed from them; `drive` may then be None (no drive but those columns).
+    """
+    x, input_weight = inputs if inputs is not None else (None, None)
     if torch.is_grad_enabled():
-        chunks = list(drive)
-        if any(t.requires_grad for t in (weight_hh, *start, *chunks)):
-            out, *final = _Recurrence.apply(weight_hh, mu, steps, len(start), *start, *chunks)
+        chunks = None if drive is None else list(drive)
+        tensors = [weight_hh, *start, *(chunks or ()), *((x, input_weight) if inputs is not None else ())]
+        if any(t.requires_grad for t in tensors):
+            out, *final = _Recurrence.apply(weight_hh, input_weight, x, mu, steps, len(start), *start, *(chunks or ()))
             return out, tuple(final)
         drive = chunks
     with torch.no_grad():
-        out, final, _ = _forward(drive, start, weight_hh, mu, steps, keep=False)
+        out, final, _ = _forward(drive, start, weight_hh, inputs, mu, steps, keep=False)
     return out, final
 
 
@@ -97,31 +111,46 @@ def _coefficients(mu: Tensor | None, steps: int, dtype: torch.dtype) -> tuple[Te
     return 1 + mu, -mu
 
 
+def _weight(weight_hh: Tensor, input_weight: Tensor | None) -> Tensor:
+    """The product's whole weight `[U | W_x]`, `(G·H, K)`."""
+    return weight_hh if input_weight is None else torch.cat([weight_hh, input_weight], 1)
+
+
 def _forward(
-    drive: Iterable[Tensor], start: State, weight: Tensor, mu: Tensor | None, steps: int, *, keep: bool
+    drive: Iterable[Tensor] | None,
+    start: State,
+    weight_hh: Tensor,
+    inputs: tuple[Tensor, Tensor] | None,
+    mu: Tensor | None,
+    steps: int,
+    *,
+    keep: bool,
 ) -> tuple[Tensor, State, dict[str, Tensor]]:
     """`out (T, B, H)`, the final state and, with `keep`, what the backward reads (else nothing)."""
     library = _library()
     assert library is not None
     h, c, *before = (s.detach() for s in start)  # nesterov-lstm: h_{t−2} before the first step
     batch, size = h.shape
-    wp = _pack_forward(weight.detach())
+    x = None if inputs is None else inputs[0].detach()
+    weight = _weight(weight_hh.detach(), None if inputs is None else inputs[1].detach())
+    width = weight.size(1)
+    wp = _pack_forward(weight, size)
     a, b = _coefficients(mu, steps, weight.dtype)
     out = h.new_empty(steps, batch, size)
-    widths = {"cs": 1, "gates": 4, "tanh_c": 1, "hin": 1}  # × H: what the backward reads
-    kept = {name: h.new_empty(steps, batch, width * size) for name, width in widths.items()} if keep else {}
+    widths = {"cs": size, "gates": 4 * size, "tanh_c": size, "hin": width}  # what the backward reads
+    kept = {name: h.new_empty(steps, batch, width) for name, width in widths.items()} if keep else {}
     h_prev, h_prev2, c_prev = h, before[0] if before else h, c
     done = 0
-    for chunk in drive:
-        chunk = chunk.detach()
-        length = chunk.size(0)
+    for chunk in [None] if drive is None else drive:  # without a drive, all steps in one call
+        length = steps if chunk is None else chunk.size(0)
         part = slice(done, done + length)
         cs = kept["cs"][part] if keep else h.new_empty(length, batch, size)
-        hin = kept["hin"][part] if keep else h.new_empty(length, batch, size)
+        hin = kept["hin"][part] if keep else h.new_empty(length, batch, width)
         gates, tanh_c = (kept["gates"][part], kept["tanh_c"][part]) if keep else (None, None)
         _call(
-            library.lstm_forward, length, batch, size, chunk, wp, h_prev, h_prev2, c_prev, a[part], b[part],
-            out[part], cs, gates, tanh_c, hin, torch.get_num_threads(),
+            library.lstm_forward, length, batch, size, width, None if chunk is None else chunk.detach(),
+            None if x is None else x[part], wp, h_prev, h_prev2, c_prev, a[part], b[part], out[part], cs, gates,
+            tanh_c, hin, torch.get_num_threads(),
         )  # fmt: skip
         h_prev2 = h_prev if length == 1 else out[done + length - 2]
         h_prev, c_prev = out[done + length - 1], cs[-1]
@@ -136,39 +165,51 @@ def _widths() -> tuple[int, int]:
     return library.lstm_vector_width(), library.lstm_column_block()
 
 
-def _pack_forward(weight: Tensor) -> Tensor:
-    """`Uᵀ` as the forward tiles read it: per block of V units, `[k][gate][V]`, the last block zero-padded."""
+def _pack_forward(weight: Tensor, size: int) -> Tensor:
+    """`Wᵀ` (`(G·H, K)`, H = `size`) as the forward tiles read it: per block of V units, `[k][gate][V]`,
+    the last block zero-padded."""
     vector, _ = _widths()
-    rows, size = weight.shape
+    width = weight.size(1)
     blocks = -(-size // vector)
-    padded = weight.new_zeros(4, blocks * vector, size)
-    padded[:, :size] = weight.view(4, size, size)
-    return padded.view(4, blocks, vector, size).permute(1, 3, 0, 2).contiguous()
+    padded = weight.new_zeros(4, blocks * vector, width)
+    padded[:, :size] = weight.view(4, size, width)
+    return padded.view(4, blocks, vector, width).permute(1, 3, 0, 2).contiguous()
 
 
 def _pack_backward(weight: Tensor) -> Tensor:
-    """`U` as the backward tiles read it: per group of columns, `[gate row][columns]`, the last zero-padded."""
+    """`W` as the backward tiles read it: per group of columns, `[gate row][columns]`, the last zero-padded."""
     vector, group = _widths()
-    rows, size = weight.shape
-    padded = weight.new_zeros(rows, -(-size // vector) * vector)
-    padded[:, :size] = weight
-    whole = size // group * group
+    rows, width = weight.shape
+    padded = weight.new_zeros(rows, -(-width // vector) * vector)
+    padded[:, :width] = weight
+    whole = width // group * group
     edges = [*range(0, whole, group), *range(whole, padded.size(1), vector), padded.size(1)]
     return torch.cat([padded[:, begin:end].flatten() for begin, end in zip(edges, edges[1:])])
 
 
 class _Recurrence(torch.autograd.Function):
-    """`(out, *final_state)` of one layer in the kernel; inputs `weight_hh`, `mu`, `steps`, `state_size`,
-    the initial state's tensors, then the drive chunks."""
+    """`(out, *final_state)` of one layer in the kernel; inputs `weight_hh`, `input_weight` and `x` (the
+    product's input columns, or None), `mu`, `steps`, `state_size`, the initial state's tensors, then the
+    drive chunks (none without a drive)."""
 
     @staticmethod
-    def forward(ctx: Any, weight: Tensor, mu: Tensor | None, steps: int, state_size: int, *inputs: Tensor) -> tuple[Tensor, ...]:
-        start, chunks = inputs[:state_size], inputs[state_size:]
-        out, final, kept = _forward(chunks, start, weight, mu, steps, keep=True)
+    def forward(
+        ctx: Any,
+        weight: Tensor,
+        input_weight: Tensor | None,
+        x: Tensor | None,
+        mu: Tensor | None,
+        steps: int,
+        state_size: int,
+        *tensors: Tensor,
+    ) -> tuple[Tensor, ...]:
+        start, chunks = tensors[:state_size], tensors[state_size:]
+        inputs = None if x is None or input_weight is None else (x, input_weight)
+        out, final, kept = _forward(chunks or None, start, weight, inputs, mu, steps, keep=True)
         # What the backward reads lives on ctx but the output, which through save_for_backward does
         # not hold its own grad_fn (see `_steps._Recurrence`).
         ctx.kept, ctx.mu, ctx.sizes = kept, mu, [chunk.size(0) for chunk in chunks]
-        ctx.save_for_backward(weight, out, *start)
+        ctx.save_for_backward(weight, input_weight, out, *start)
         return (out, *final)
 
     @staticmethod
@@ -176,23 +217,27 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Tensor | None, ...]:
         library = _library()
         assert library is not None
-        weight, out, h, c, *before = ctx.saved_tensors
-        kept, steps = ctx.kept, out.size(0)
+        weight_hh, input_weight, out, h, c, *before = ctx.saved_tensors
+        kept, steps, (batch, size) = ctx.kept, out.size(0), h.shape
+        weight = _weight(weight_hh, input_weight)
+        width = weight.size(1)
         a, b = _coefficients(ctx.mu, steps, weight.dtype)
-        g_h_first = torch.empty_like(h)
         if before and steps > 1:  # the final state's h_{T−2} is the output's step T−2
             g_out = g_out.clone()
             g_out[-2] += g_final[2]
-        g_pre = out.new_empty(steps, *kept["gates"].shape[1:])
-        g_c_first, scratch = torch.empty_like(c), out.new_empty(3, *h.shape)
+        g_pre = out.new_empty(steps, batch, 4 * size)
+        g_x = None if input_weight is None else out.new_empty(steps, batch, width - size)
+        g_h_first, g_c_first, scratch = torch.empty_like(h), torch.empty_like(c), out.new_empty(3, batch, width)
         _call(
-            library.lstm_backward, steps, h.size(0), h.size(1), kept["gates"], kept["tanh_c"], kept["cs"], c,
-            _pack_backward(weight), a, b, g_out, g_final[0], g_final[1], g_pre, g_h_first, g_c_first, scratch,
-            torch.get_num_threads(),
+            library.lstm_backward, steps, batch, size, width, kept["gates"], kept["tanh_c"], kept["cs"], c,
+            _pack_backward(weight), a, b, g_out, g_final[0], g_final[1], g_pre, g_x, g_h_first, g_c_first,
+            scratch, torch.get_num_threads(),
         )  # fmt: skip
-        # U's gradient, Σ_t ∂L/∂pre_t hin_tᵀ, in one product over all steps.
+        # The weights' gradient, Σ_t ∂L/∂pre_t hin_tᵀ, in one product over all steps.
         g_weight = g_pre.flatten(0, 1).t().mm(kept["hin"].flatten(0, 1))
         g_start = [g_h_first, g_c_first]
         if before:  # h_{t−2} before the first step enters hin_0 with b_0; at one step it is the final one
-            g_start.append(b[0] * scratch[0] + (g_final[2] if steps == 1 else 0))
-        return (g_weight, None, None, None, *g_start, *g_pre.split(ctx.sizes))
+            g_start.append(b[0] * scratch[0, :, :size] + (g_final[2] if steps == 1 else 0))
+        g_chunks = g_pre.split(ctx.sizes) if ctx.sizes else ()
+        g_input_weight = None if input_weight is None else g_weight[:, size:]
+        return (g_weight[:, :size], g_input_weight, g_x, None, None, None, *g_start, *g_chunks)

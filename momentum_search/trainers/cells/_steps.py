@@ -346,6 +346,11 @@ def reorder_gates(base: str, rows: Tensor) -> Tensor:
     return torch.cat([i, f, o, g])
 
 
+def in_kernel(base: str, steps: int, weight_hh: Tensor) -> bool:
+    """Whether `recurrence` runs `base` over `steps` steps in `_native`'s kernel."""
+    return base in _native.BASES and compiles(steps, weight_hh.device) and _native.runs(weight_hh)
+
+
 def recurrence(
     base: str,
     drive: Iterable[Tensor],
@@ -361,7 +366,7 @@ def recurrence(
     Differentiable through `_Recurrence`'s hand-written backward; without autograd (`torch.no_grad()`,
     nothing requiring grad) the chunks are consumed as they come, nothing is kept. The LSTM's bases
     run in `_native`'s kernel where `_compiled.compiles` says a sequence is long enough."""
-    if base in _native.BASES and compiles(steps, weight_hh.device) and _native.runs(weight_hh):
+    if in_kernel(base, steps, weight_hh):
         return _native.recurrence(base, drive, start, weight_hh, mu, steps=steps)
     if torch.is_grad_enabled():
         chunks = list(drive)
