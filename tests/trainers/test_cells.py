@@ -908,7 +908,12 @@ def test_segments_of_a_stream_are_one_sequence(kind: str, grad: bool) -> None:
 @pytest.mark.parametrize("kind", ["adam-lstm", "rmsprop-lstm", "momentum-gru"])
 def test_float32_segments_follow_the_float64_reference(kind: str, input_size: int) -> None:
     # One input: the first segment's m comes in closed form, the later ones carry it and filter.
-    cell = perturbed(kind, 14, input_size=input_size)
+    check_float32_segments(perturbed(kind, 14, input_size=input_size), input_size)
+
+
+def check_float32_segments(cell: MomentumCell, input_size: int) -> None:
+    """`cell` in float32 over three segments of a 50-step stream, each given the state the one before
+    returned, against the float64 reference's single pass."""
     x = torch.randn(50, 2, input_size, dtype=DTYPE)
     hs, _, _ = reference(cell, x)
     low = copy.deepcopy(cell).float()
@@ -931,14 +936,7 @@ def test_segments_in_the_kernel_follow_the_float64_reference(
     cell = perturbed(
         kind, 15, layers=2, input_size=input_size, hidden=hidden, **({"restart": 7} if kind == "nesterov-lstm" else {})
     )
-    x = torch.randn(50, 2, input_size, dtype=DTYPE)
-    hs, _, _ = reference(cell, x)
-    low = copy.deepcopy(cell).float()
-    outs, state = [], StreamState()
-    for piece in x.float().split([20, 20, 10]):
-        out, state = low(piece, detach_state(state))
-        outs.append(out)
-    close_in_norm(torch.cat(outs), torch.stack(hs))
+    check_float32_segments(cell, input_size)
     first = "native-input" if input_size == 1 and kind == "nesterov-lstm" else "native"
     assert compiled_calls == [first] + ["native"] * 5  # two layers, three segments
 

@@ -1,4 +1,4 @@
-// The LSTM recurrence over a precomputed drive, the product and the gates fused per tile.
+// The LSTM recurrence over a precomputed drive or input columns, the product and the gates fused per tile.
 //
 // Built by _native.py with the system's C compiler for the machine it runs on; the arithmetic is
 // written with GCC's vector extensions (GCC and Clang), so one source serves AVX2, AVX-512 and NEON.
@@ -27,7 +27,8 @@ typedef float vf __attribute__((vector_size(V * 4)));
 typedef int vi __attribute__((vector_size(V * 4)));
 typedef float vfu __attribute__((vector_size(V * 4), aligned(4)));
 
-// n < V only in the last block of units when H is not a multiple of V.
+// n < V only in a last, partial block of units (or columns); every other caller passes the constant V,
+// so the check compiles away (the tiles are inlined for it).
 static inline vf load(const float *p, int n) {
     if (n == V) return *(const vfu *)p;
     vf x = {0};

@@ -8,8 +8,9 @@ drive of our own, and runs each thread's sequences through all steps with no bar
 Measured against the compiled steps it replaces, and against `nn.LSTM`: docs/mnist784.md.
 
 nesterov-lstm fits the same kernel: its pre-activation is `e_t + U hin_t` with
-`hin_t = (1 + μ_t) h_{t−1} − μ_t h_{t−2}` (`_drive._nesterov_drive` gives `e_t`), so the product takes
-a `(B, H)` mix of two states, the LSTM's `a_t = 1, b_t = 0`.
+`hin_t = (1 + μ_t) h_{t−1} − μ_t h_{t−2}`, so the product takes a `(B, H)` mix of two states (the LSTM's
+`a_t = 1, b_t = 0`), and `e_t` is linear in its extrapolated input (`_drive.nesterov_input`), which,
+when narrow, joins the product as more columns instead of a `G·H`-wide drive.
 
 The kernel is built at its first use in a process (about a second) with the system's C compiler
 (`CC`, else `cc`) for the CPU it runs on, and deleted once loaded. Where that fails, the process warns
