@@ -500,10 +500,9 @@ class MomentumCell(nn.Module):
                 if autograd_steps:
                     hs, last = run_steps(step_base, chunks, begin, weight_hh, step_bias, mu)
                     x = torch.stack(hs) if layer + 1 < self.num_layers else hs  # type: ignore[assignment]
-                elif nesterov and _takes_input_in_kernel(x, start, weight_hh):
-                    x, last = _nesterov_in_kernel(
-                        x, (weight_ih, weight_hh, bias_ih, drive_bias), hyperparameters, begin, mu, final
-                    )
+                elif mu is not None and _takes_input_in_kernel(x, start, weight_hh):  # nesterov-lstm
+                    weights = (weight_ih, weight_hh, bias_ih, drive_bias)
+                    x, last = _nesterov_in_kernel(x, weights, float(hyperparameters["s"]), begin, mu, final)
                 else:
                     x, last = recurrence(step_base, chunks, begin, weight_hh, step_bias, mu, steps=x.size(0))
                 x = self._between_layers(x, layer)
@@ -602,20 +601,20 @@ def _takes_input_in_kernel(x: Tensor, start: int, weight_hh: Tensor) -> bool:
 def _nesterov_in_kernel(
     x: Tensor,
     weights: tuple[Tensor, ...],
-    hyperparameters: Mapping[str, float | int | Tensor],
+    s: float,
     begin: State,
-    mu: Tensor | None,
+    mu: Tensor,
     final: Moments | None,
 ) -> tuple[Tensor, State]:
     """nesterov-lstm's layer with its extrapolated input and the constant 1 as the kernel's extra product
     columns (`_drive.nesterov_input`); a `final` given gets `d_{T−1}`, as `_drive` would give it."""
     weight_ih, weight_hh, bias_ih, bias = weights
-    extrapolated, weight, constant = nesterov_input(x, weight_ih, bias_ih, bias, hyperparameters, 0)
+    extrapolated, weight, constant = nesterov_input(x, weight_ih, bias_ih, bias, s, mu)
     columns = torch.cat([extrapolated, extrapolated.new_ones(*x.shape[:2], 1)], 2)
     if final is not None:
         final.v = torch.addmm(constant, x[-1], weight.t())
     inputs = (columns, torch.cat([weight, constant.unsqueeze(1)], 1))
-    return _native.recurrence("nesterov-lstm", None, begin, weight_hh, mu, steps=x.size(0), inputs=inputs)
+    return _native.recurrence(None, begin, weight_hh, mu, steps=x.size(0), inputs=inputs)
 
 
 def build_cell(

@@ -130,20 +130,18 @@ def single_input_moment(statistics: Tensor, weight: Tensor, bias: Tensor, eps: f
 
 
 def nesterov_input(
-    x: Tensor, weight_ih: Tensor, bias_ih: Tensor, bias: Tensor, hyperparameters: Mapping[str, Any], start: int
+    x: Tensor, weight_ih: Tensor, bias_ih: Tensor, bias: Tensor, s: float, mu: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
     """nesterov-lstm's drive as a linear map of its extrapolated input: `(x̃, W_e, c)` with
-    `x̃_t = (1 + μ_t) x_t − μ_t x_{t−1}` (`x_{−1} = 0`), `W_e = −s W`, `c = bias − s b_ih`.
+    `x̃_t = (1 + μ_t) x_t − μ_t x_{t−1}` (`x_{−1} = 0`), `W_e = −s W`, `c = bias − s b_ih`; `mu (T,)`.
 
     Its pre-activation `(1 + μ_t) p_t − μ_t p_{t−1}`, `p_t = U h_{t−1} + d_t`, `d_t = c + W_e x_t`, is
     `e_t + U hin_t` with `hin_t = (1 + μ_t) h_{t−1} − μ_t h_{t−2}` (the recurrence's part) and
     `e_t = (1 + μ_t) d_t − μ_t d_{t−1} = c + W_e x̃_t` (`I` wide where `d` is `G·H`), but for a carried `p`
     (`d_{−1}`), which the first step adds as `μ_0 (c − p)`.
     """
-    s = hyperparameters["s"]
-    mu = momentum_schedule("nesterov", hyperparameters, start).coefficients(x.size(0), x.device).to(x.dtype)
     before = torch.cat([x.new_zeros(1, *x.shape[1:]), x[:-1]])
-    return torch.lerp(before, x, (1 + mu).view(-1, 1, 1)), -s * weight_ih, bias - s * bias_ih
+    return torch.lerp(before, x, (1 + mu.to(x.dtype)).view(-1, 1, 1)), -s * weight_ih, bias - s * bias_ih
 
 
 def _nesterov_drive(
@@ -160,13 +158,13 @@ def _nesterov_drive(
     """nesterov-lstm's `e_t` (`nesterov_input`) in chunks of `size` steps. Before the first step `d_{−1}`
     is the carried `p` (`carried`, zeros if None). A `final` given gets `v = d_{T−1}`, from which the
     cell completes `p_{T−1} = d_{T−1} + U h_{T−2}`."""
-    extrapolated, weight, constant = nesterov_input(x, weight_ih, bias_ih, bias, hyperparameters, start)
+    mu = momentum_schedule("nesterov", hyperparameters, start).coefficients(x.size(0), x.device)
+    extrapolated, weight, constant = nesterov_input(x, weight_ih, bias_ih, bias, hyperparameters["s"], mu)
     weight_t = weight.t().contiguous()
     for index, piece in enumerate(extrapolated.split(size)):
         chunk = linear(piece, weight_t, constant)
         if index == 0 and start > 0:  # μ_0 = 0 at a sequence's first step
-            mu = momentum_schedule("nesterov", hyperparameters, start).coefficients(1, x.device).item()
-            chunk[0] += mu * (constant if carried is None else constant - carried)
+            chunk[0] += mu[0].item() * (constant if carried is None else constant - carried)
         yield chunk
     if final is not None:
         final.v = linear(x[-1:], weight_t, constant)[0]

@@ -69,7 +69,6 @@ def runs(weight: Tensor) -> bool:
 
 
 def recurrence(
-    base: str,
     drive: Iterable[Tensor] | None,
     start: State,
     weight_hh: Tensor,
@@ -78,7 +77,8 @@ def recurrence(
     steps: int,
     inputs: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, State]:
-    """`_steps.recurrence` for `BASES` in the kernel (see there); `mu (T,)` nesterov-lstm's `μ_t`.
+    """`_steps.recurrence` for `BASES` in the kernel (see there): the LSTM, or with `mu (T,)` and a third
+    state part nesterov-lstm.
 
     `inputs`, if given, is `(x (T, B, X), W_x (G·H, X))`: X more columns of the product's input after
     `hin_t`, with their weights, which the kernel multiplies in the same tile instead of reading a
@@ -87,7 +87,7 @@ def recurrence(
     x, input_weight = inputs if inputs is not None else (None, None)
     if torch.is_grad_enabled():
         chunks = None if drive is None else list(drive)
-        tensors = [weight_hh, *start, *(chunks or ()), *((x, input_weight) if inputs is not None else ())]
+        tensors = [weight_hh, *start, *(chunks or ()), *(inputs or ())]
         if any(t.requires_grad for t in tensors):
             out, *final = _Recurrence.apply(weight_hh, input_weight, x, mu, steps, len(start), *start, *(chunks or ()))
             return out, tuple(final)
@@ -139,7 +139,7 @@ def _forward(
     a, b = _coefficients(mu, steps, weight.dtype)
     out = h.new_empty(steps, batch, size)
     widths = {"cs": size, "gates": 4 * size, "tanh_c": size, "hin": width}  # what the backward reads
-    kept = {name: h.new_empty(steps, batch, width) for name, width in widths.items()} if keep else {}
+    kept = {name: h.new_empty(steps, batch, columns) for name, columns in widths.items()} if keep else {}
     h_prev, h_prev2, c_prev = h, before[0] if before else h, c
     done = 0
     for chunk in [None] if drive is None else drive:  # without a drive, all steps in one call
@@ -205,7 +205,7 @@ class _Recurrence(torch.autograd.Function):
         *tensors: Tensor,
     ) -> tuple[Tensor, ...]:
         start, chunks = tensors[:state_size], tensors[state_size:]
-        inputs = None if x is None or input_weight is None else (x, input_weight)
+        inputs = None if x is None or input_weight is None else (x, input_weight)  # given together
         out, final, kept = _forward(chunks or None, start, weight, inputs, mu, steps, keep=True)
         # What the backward reads lives on ctx but the output, which through save_for_backward does
         # not hold its own grad_fn (see `_steps._Recurrence`).

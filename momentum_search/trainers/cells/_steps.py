@@ -367,7 +367,7 @@ def recurrence(
     nothing requiring grad) the chunks are consumed as they come, nothing is kept. The LSTM's bases
     run in `_native`'s kernel where `_compiled.compiles` says a sequence is long enough."""
     if in_kernel(base, steps, weight_hh):
-        return _native.recurrence(base, drive, start, weight_hh, mu, steps=steps)
+        return _native.recurrence(drive, start, weight_hh, mu, steps=steps)
     if torch.is_grad_enabled():
         chunks = list(drive)
         tensors = [weight_hh, bias, *start, *chunks]
